@@ -1,0 +1,157 @@
+"""Fetch one file into place: retried, resumed, verified, written atomically.
+
+The bytes go to a temporary file beside the destination while their SHA-256 is
+computed; only a complete file whose size and digest match what was pinned is
+renamed into place (see ``atomic``). Whatever fails, nothing is left under the
+destination's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import requests
+
+from .atomic import atomic_output
+from .errors import ChecksumError, FetchError
+from .progress import progress_bar
+
+CHUNK_BYTES = 1 << 20
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a failing request."""
+
+    attempts: int = 5
+    backoff_s: float = 0.5
+    max_wait_s: float = 60.0
+    timeout_s: float = 60.0
+
+    def wait(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_wait_s)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return min(self.backoff_s * 2 ** (attempt - 1), self.max_wait_s)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def is_remote(location: str) -> bool:
+    """True for an http(s) URL, False for a local path or file:// URL."""
+    return urlparse(location).scheme in ("http", "https")
+
+
+def local_path(location: str) -> Path:
+    """The filesystem path of a plain path or a file:// URL."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    return Path(location)
+
+
+def fetch_file(
+    source: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    label: str | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    session: requests.Session | None = None,
+) -> str:
+    """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
+
+    ``sha256`` and ``size``, when given, must match or ``ChecksumError`` is
+    raised and nothing is written. ``label`` names the file in the progress bar.
+    """
+    with atomic_output(dest) as partial:
+        if is_remote(source):
+            digest = _download(source, partial, size, label, retry, session)
+        else:
+            digest = _copy_local(source, partial)
+        _verify(source, partial, digest, sha256=sha256, size=size)
+    return digest
+
+
+def _verify(source: str, path: Path, digest: str, *, sha256: str | None, size: int | None) -> None:
+    found_size = path.stat().st_size
+    if size is not None and found_size != size:
+        raise ChecksumError(
+            f"{source}: expected {size} bytes, received {found_size}; nothing was cached"
+        )
+    if sha256 is not None and digest != sha256.lower():
+        raise ChecksumError(
+            f"{source}: SHA-256 mismatch: expected {sha256.lower()}, found {digest}; "
+            "nothing was cached"
+        )
+
+
+def _copy_local(source: str, partial: Path) -> str:
+    path = local_path(source)
+    if not path.is_file():
+        raise FetchError(f"{source}: no such file")
+    hasher = hashlib.sha256()
+    with path.open("rb") as src, partial.open("wb") as out:
+        while chunk := src.read(CHUNK_BYTES):
+            hasher.update(chunk)
+            out.write(chunk)
+    return hasher.hexdigest()
+
+
+def _download(
+    url: str,
+    partial: Path,
+    size: int | None,
+    label: str | None,
+    retry: RetryPolicy,
+    session: requests.Session | None,
+) -> str:
+    """Stream ``url`` into ``partial``, resuming after cuts; return the SHA-256."""
+    http = session or requests.Session()
+    hasher = hashlib.sha256()
+    received = 0
+    last_problem = "no attempt made"
+    with partial.open("wb") as out, progress_bar(size, label or url) as bar:
+        for attempt in range(1, retry.attempts + 1):
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            retry_after = None
+            try:
+                with http.get(url, headers=headers, stream=True, timeout=retry.timeout_s) as reply:
+                    if reply.status_code in RETRY_STATUSES:
+                        last_problem = f"HTTP {reply.status_code}"
+                        retry_after = reply.headers.get("Retry-After")
+                    elif reply.status_code >= 400:
+                        raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}")
+                    else:
+                        if received and reply.status_code != 206:
+                            # The server ignored Range: start again from byte 0.
+                            out.seek(0)
+                            out.truncate()
+                            hasher = hashlib.sha256()
+                            bar.reset(total=size)
+                            received = 0
+                        for chunk in reply.iter_content(CHUNK_BYTES):
+                            out.write(chunk)
+                            hasher.update(chunk)
+                            received += len(chunk)
+                            bar.update(len(chunk))
+                        return hasher.hexdigest()
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_problem = f"connection failed after {received} bytes ({type(exc).__name__})"
+            except requests.exceptions.ChunkedEncodingError as exc:
+                last_problem = f"connection cut after {received} bytes ({type(exc).__name__})"
+            if attempt < retry.attempts:
+                time.sleep(retry.wait(attempt, retry_after))
+    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {last_problem}")
+

@@ -1,0 +1,90 @@
+"""Release tables in the cache: fetched once, verified, normalised, stored as parquet.
+
+The first use of a table downloads its CSV (from upstream, or from
+``PATCHSEQ_INTAKE_TABLES``), checks the pinned SHA-256, normalises it (see
+``schema``) and writes it atomically as parquet under ``<cache>/tables/``.
+Later uses find the parquet file and touch no network at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from . import config
+from .errors import FetchError, OfflineError
+from .schema import SCHEMA_VERSION, TableKind
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One release table as a catalog pins it."""
+
+    url: str
+    sha256: str | None
+    kind: TableKind
+    archive: str
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(urlparse(self.url).path).name
+
+    @property
+    def title(self) -> str:
+        return f"the {self.archive} {self.kind} table"
+
+
+def table_path(spec: TableSpec) -> Path:
+    """The local parquet file of ``spec``, fetched and normalised on first use."""
+    source, sha256 = _source(spec)
+    path = _cache_path(spec, source, sha256)
+    if not path.exists():
+        _build(spec, source, sha256, path)
+    return path
+
+
+def _source(spec: TableSpec) -> tuple[str, str | None]:
+    """Where to read the CSV from, and the digest it must have (None: unpinned)."""
+    base = config.tables_source()
+    if base is None:
+        return spec.url, spec.sha256
+    return f"{base.rstrip('/')}/{spec.file_name}", None
+
+
+def _cache_path(spec: TableSpec, source: str, sha256: str | None) -> Path:
+    key = hashlib.sha256(f"{source}\n{sha256}\n{SCHEMA_VERSION}".encode()).hexdigest()[:16]
+    stem = spec.file_name.removesuffix(".csv")
+    return config.cache_dir() / "tables" / f"{stem}.{key}.parquet"
+
+
+def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None:
+    from .atomic import atomic_output
+    from .download import fetch_file, is_remote
+    from .schema import normalise
+
+    if is_remote(source) and config.offline():
+        raise OfflineError(
+            f"{spec.title} is not cached yet and {config.OFFLINE_ENV} forbids fetching it "
+            f"from {source}. {_ways_out(spec)}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".fetch-") as scratch:
+        csv_path = Path(scratch) / spec.file_name
+        try:
+            fetch_file(source, csv_path, sha256=sha256, label=spec.file_name)
+        except FetchError as exc:
+            raise FetchError(f"could not fetch {spec.title}: {exc}. {_ways_out(spec)}") from exc
+        table = normalise(csv_path.read_bytes(), spec.kind, source)
+    with atomic_output(path) as parquet_path:
+        table.to_parquet(parquet_path, index=False)
+
+
+def _ways_out(spec: TableSpec) -> str:
+    return (
+        f"Either set {config.TABLES_ENV} to a directory or base URL that holds "
+        f"{spec.file_name}, or retry with network access "
+        f"(and {config.OFFLINE_ENV} unset)."
+    )

@@ -1,0 +1,65 @@
+"""Fixtures: an isolated cache and environment, and a local table server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from patchseq_intake import config
+from patchseq_intake.testing.server import LocalServer
+from patchseq_intake.testing.tables import Cell, NwbFile, release_tables
+
+REFERENCE_TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty cache and no overrides from the caller's shell."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(config.CACHE_ENV, str(cache))
+    monkeypatch.delenv(config.TABLES_ENV, raising=False)
+    monkeypatch.delenv(config.OFFLINE_ENV, raising=False)
+    return cache
+
+
+def _nwb(subject: int, seed: int) -> NwbFile:
+    digest = hashlib.sha256(str(seed).encode())
+    return NwbFile(subject_id=subject, size=1000 + seed, sha256=digest.hexdigest(), md5=digest.hexdigest()[:32])
+
+
+@pytest.fixture
+def cells() -> list[Cell]:
+    """Made-up cells of both archives, covering the cases the real tables have."""
+    return [
+        Cell("human", 541549258, 541549227, "MTG", "spiny", "28 yrs", "H16.03.007", 558.0, _nwb(1, 1), True),
+        Cell("human", 541557114, 541557101, "MTG", "aspiny", "28 yrs", "H16.03.007", None, _nwb(1, 2)),
+        Cell("human", 569835804, 569835790, "FroL", "spiny", "61 yrs", "H17.06.003", 320.5, _nwb(2, 3)),
+        Cell("mouse", 601506507, 601506492, "VISp5", "aspiny", "P55", "331294", None, _nwb(599387254, 4), True),
+        Cell("mouse", 601790961, 601790945, "VISp5", "spiny", "P57", "331663", None, _nwb(601462951, 5)),
+        Cell("mouse", 601803754, 601803733, "VISpm4", "aspiny", "P60", "331663", None, None),
+    ]
+
+
+@pytest.fixture
+def table_server(cells: list[Cell]):
+    """A local server with the synthetic release tables under /tables/."""
+    with LocalServer() as server:
+        for name, content in release_tables(cells, unassigned_files=2).items():
+            server.serve_file(f"/tables/{name}", content)
+        yield server
+
+
+@pytest.fixture
+def served_tables(table_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> LocalServer:
+    """The catalog reads its tables from ``table_server``."""
+    monkeypatch.setenv(config.TABLES_ENV, f"{table_server.url}/tables")
+    return table_server
+
+
+@pytest.fixture
+def cat():
+    import patchseq_intake
+
+    return patchseq_intake.open_catalog()
