@@ -67,14 +67,16 @@ def fetch_file(
     sha256: str | None = None,
     size: int | None = None,
     label: str | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    retry: RetryPolicy | None = None,
     session: requests.Session | None = None,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
     ``sha256`` and ``size``, when given, must match or ``ChecksumError`` is
-    raised and nothing is written. ``label`` names the file in the progress bar.
+    raised and nothing is written. ``label`` names the file in the progress bar;
+    ``retry`` defaults to ``DEFAULT_RETRY``.
     """
+    retry = retry or DEFAULT_RETRY
     with atomic_output(dest) as partial:
         if is_remote(source):
             digest = _download(source, partial, size, label, retry, session)

@@ -7,8 +7,8 @@ given its type. Derived columns are appended after the released ones:
 
 metadata
     ``age_days``: the donor's age in days, from ``age`` (``P55`` -> 55 days
-    postnatal, ``28 yrs`` -> 28 x 365.25 days); missing when ``age`` has
-    another form.
+    postnatal, ``9 wks`` -> 63 days, ``28 yrs`` -> 28 x 365.25 days); missing
+    when ``age`` has another form.
 manifest
     ``dandi_path``: where an NWB file lives in its dandiset,
     ``sub-<subject>/<file_name>``; missing for files not on DANDI.
@@ -77,13 +77,18 @@ COLUMNS: dict[TableKind, dict[str, str]] = {
 }
 
 DERIVED_COLUMNS: dict[TableKind, dict[str, str]] = {
-    "metadata": {"age_days": "donor age in days (P<n>: n days; <n> yrs: n x 365.25 days)"},
+    "metadata": {"age_days": "donor age in days (P<n>: n; <n> wks: 7n; <n> yrs: 365.25n)"},
     "manifest": {"dandi_path": "path of an NWB file in its dandiset: sub-<subject>/<file_name>"},
 }
 
-DAYS_PER_YEAR = 365.25
 _POSTNATAL_DAYS = re.compile(r"^\s*P(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
-_YEARS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:yrs?|years?)\s*$", re.IGNORECASE)
+_AGE_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+DAYS_PER_UNIT = {
+    "day": 1.0, "days": 1.0,
+    "wk": 7.0, "wks": 7.0, "week": 7.0, "weeks": 7.0,
+    "mo": 365.25 / 12, "mos": 365.25 / 12, "month": 365.25 / 12, "months": 365.25 / 12,
+    "yr": 365.25, "yrs": 365.25, "year": 365.25, "years": 365.25,
+}
 _NWB_SUBJECT = re.compile(r"^sub-([^_/]+)_")
 
 
@@ -111,13 +116,13 @@ def normalise(csv_bytes: bytes, kind: TableKind, source: str) -> pd.DataFrame:
 
 
 def age_in_days(age: object) -> float:
-    """``P55`` -> 55.0, ``28 yrs`` -> 10227.0; NaN for anything else."""
+    """``P55`` -> 55.0, ``9 wks`` -> 63.0, ``28 yrs`` -> 10227.0; NaN for anything else."""
     if not isinstance(age, str):
         return float("nan")
     if match := _POSTNATAL_DAYS.match(age):
         return float(match.group(1))
-    if match := _YEARS.match(age):
-        return float(match.group(1)) * DAYS_PER_YEAR
+    if (match := _AGE_WITH_UNIT.match(age)) and match.group(2).lower() in DAYS_PER_UNIT:
+        return float(match.group(1)) * DAYS_PER_UNIT[match.group(2).lower()]
     return float("nan")
 
 

@@ -1,0 +1,90 @@
+"""The shipped catalogs: structure, the three ways to open them, and the `metadata` entry."""
+
+from __future__ import annotations
+
+import pickle
+
+import intake
+import pandas as pd
+import pytest
+import yaml
+
+import patchseq_intake
+from patchseq_intake.catalog import CatalogMetadata
+
+PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913.1639")}
+
+
+def test_root_catalog_lists_both_archives_with_their_tables(cat):
+    assert list(cat) == ["human", "mouse"]
+    for archive in ("human", "mouse"):
+        assert list(cat[archive]) == ["metadata", "manifest"]
+
+
+@pytest.mark.parametrize("archive", ["human", "mouse"])
+def test_archive_catalog_pins_its_dandiset_and_version(cat, archive):
+    meta = cat[archive].metadata
+    assert (meta["dandiset"], meta["dandi_version"]) == PUBLISHED[archive]
+
+
+def test_three_ways_to_open_give_the_same_catalog():
+    by_path = intake.open_catalog(patchseq_intake.CATALOG)
+    by_function = patchseq_intake.open_catalog()
+    by_entry_point = intake.cat.patchseq
+    for cat in (by_function, by_entry_point):
+        assert list(cat) == list(by_path)
+        assert cat.mouse.metadata["dandiset"] == by_path.mouse.metadata["dandiset"]
+
+
+def test_metadata_attribute_reads_the_cell_table(cat, served_tables, cells):
+    frame = cat.human.metadata.read()
+    assert isinstance(frame, pd.DataFrame)
+    expected = sorted(c.specimen_id for c in cells if c.archive == "human")
+    assert sorted(frame["cell_specimen_id"]) == expected
+    pd.testing.assert_frame_equal(frame, cat.human["metadata"].read())
+
+
+def test_metadata_attribute_takes_parameters_and_gives_dask(cat, served_tables):
+    source = cat.human.metadata(filters=[["structure", "==", "MTG"]], columns=["cell_specimen_id"])
+    assert list(source.read().columns) == ["cell_specimen_id"]
+    assert len(source.read()) == 2
+    assert source.to_dask().compute().shape == (2, 1)
+    assert cat.human.metadata.discover()["dtype"]["cell_specimen_id"] == "int64"
+
+
+def test_catalog_metadata_stays_a_plain_dict_for_intake(cat):
+    meta = cat.human.metadata
+    assert isinstance(meta, dict) and meta["archive"] == "human"
+    serialized = yaml.safe_load(cat.human.serialize())  # safe_load fails on python tags
+    assert serialized["metadata"]["dandiset"] == "000023"
+    assert cat.human.discover()["metadata"]["species"] == "Homo sapiens"
+    assert "metadata" in cat.human.yaml()
+    restored = pickle.loads(pickle.dumps(meta))
+    assert type(restored) is dict and restored == dict(meta)
+
+
+def test_catalog_without_a_metadata_entry_keeps_plain_attribute_errors(cat):
+    meta = CatalogMetadata({"a": 1}, cat)  # the root catalog has no 'metadata' entry
+    with pytest.raises(AttributeError, match="no entry 'metadata'"):
+        meta.read()
+
+
+def test_entries_do_no_io_when_instantiated(cat, table_server, cache_dir):
+    table_server.stop()  # nothing to talk to: any I/O would fail
+    source = cat.mouse.manifest(technique="intracellular_electrophysiology", filters=[["x", "==", 1]])
+    assert source.container == "dataframe"
+    assert not cache_dir.exists()
+
+
+def test_bad_technique_is_refused_by_the_catalog(cat):
+    with pytest.raises(ValueError, match="technique"):
+        cat.mouse.manifest(technique="patch-clamp")
+
+
+def test_every_entry_has_a_description_and_plots_metadata(cat):
+    for archive in ("human", "mouse"):
+        assert cat[archive].description
+        for name in cat[archive]:
+            entry = cat[archive][name]
+            assert len(entry.description) > 40
+            assert "plots" in entry.metadata

@@ -1,0 +1,83 @@
+"""fetch_file: retries, resumption, verification, and nothing half-written left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from patchseq_intake.download import RetryPolicy, fetch_file
+from patchseq_intake.errors import ChecksumError, FetchError
+from patchseq_intake.testing.server import LocalServer
+
+FAST = RetryPolicy(attempts=4, backoff_s=0.01)
+PAYLOAD = os.urandom(3 * 1024 * 1024 + 17)
+DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.fixture
+def server():
+    with LocalServer() as running:
+        running.serve_file("/blob", PAYLOAD)
+        yield running
+
+
+def test_fetch_verifies_and_returns_the_digest(server, tmp_path):
+    dest = tmp_path / "out.bin"
+    assert fetch_file(f"{server.url}/blob", dest, sha256=DIGEST, size=len(PAYLOAD), retry=FAST) == DIGEST
+    assert dest.read_bytes() == PAYLOAD
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_cut_connection_resumes_with_a_range_request(server, tmp_path):
+    server.faults.cut_after_bytes = 2 * 1024 * 1024
+    server.faults.cuts = 1
+    dest = tmp_path / "out.bin"
+    fetch_file(f"{server.url}/blob", dest, sha256=DIGEST, retry=FAST)
+    assert dest.read_bytes() == PAYLOAD
+    first, second = server.log
+    assert first.range is None and second.status == 206
+    resumed_from = int(second.range.removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_from <= 2 * 1024 * 1024
+    assert server.bytes_sent() < len(PAYLOAD) + 2 * 1024 * 1024
+
+
+def test_retry_after_is_honoured(server, tmp_path):
+    server.faults.statuses = [429]
+    server.faults.retry_after = "1"
+    import time
+
+    started = time.monotonic()
+    fetch_file(f"{server.url}/blob", tmp_path / "out.bin", retry=RetryPolicy(backoff_s=0.0))
+    assert time.monotonic() - started >= 1.0
+    assert [entry.status for entry in server.log] == [429, 200]
+
+
+def test_persistent_errors_give_up_naming_the_url(server, tmp_path):
+    server.faults.statuses = [500] * 10
+    with pytest.raises(FetchError, match=rf"{server.url}/blob: gave up after 4 attempts; last problem: HTTP 500"):
+        fetch_file(f"{server.url}/blob", tmp_path / "out.bin", retry=FAST)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "pins, message",
+    [({"sha256": "f" * 64}, "SHA-256 mismatch: expected f{64}, found " + DIGEST), ({"size": 5}, "expected 5 bytes")],
+)
+def test_mismatch_leaves_nothing_behind(server, tmp_path, pins, message):
+    dest = tmp_path / "out.bin"
+    dest.write_bytes(b"older good file")
+    with pytest.raises(ChecksumError, match=message):
+        fetch_file(f"{server.url}/blob", dest, retry=FAST, **pins)
+    assert os.listdir(tmp_path) == ["out.bin"] and dest.read_bytes() == b"older good file"
+
+
+def test_local_files_are_copied_and_verified(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(PAYLOAD)
+    dest = tmp_path / "copy" / "out.bin"
+    assert fetch_file(source.as_uri(), dest, sha256=DIGEST) == DIGEST
+    assert dest.read_bytes() == PAYLOAD
+    with pytest.raises(FetchError, match="no such file"):
+        fetch_file(str(tmp_path / "absent.bin"), tmp_path / "x.bin")
