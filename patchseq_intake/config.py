@@ -12,6 +12,10 @@ from pathlib import Path
 CACHE_ENV = "PATCHSEQ_INTAKE_CACHE"
 TABLES_ENV = "PATCHSEQ_INTAKE_TABLES"
 OFFLINE_ENV = "PATCHSEQ_INTAKE_OFFLINE"
+DANDI_API_ENV = "PATCHSEQ_INTAKE_DANDI_API"
+LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
+
+DANDI_API = "https://api.dandiarchive.org/api"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -34,3 +38,14 @@ def tables_source() -> str | None:
 def offline() -> bool:
     """True when ``PATCHSEQ_INTAKE_OFFLINE`` forbids every network access."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUE
+
+
+def dandi_api() -> str:
+    """Base URL of the DANDI REST API: ``$PATCHSEQ_INTAKE_DANDI_API``, else DANDI's own."""
+    return (os.environ.get(DANDI_API_ENV) or DANDI_API).rstrip("/")
+
+
+def local_root() -> Path | None:
+    """A local copy of the dandisets, as ``dandi download`` lays them out, if configured."""
+    configured = os.environ.get(LOCAL_ROOT_ENV)
+    return Path(configured).expanduser() if configured else None

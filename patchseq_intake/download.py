@@ -123,37 +123,59 @@ def _download(
     http = session or requests.Session()
     hasher = hashlib.sha256()
     received = 0
-    last_problem = "no attempt made"
     with partial.open("wb") as out, progress_bar(size, label or url) as bar:
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
-            retry_after = None
-            try:
-                with http.get(url, headers=headers, stream=True, timeout=retry.timeout_s) as reply:
-                    if reply.status_code in RETRY_STATUSES:
-                        last_problem = f"HTTP {reply.status_code}"
-                        retry_after = reply.headers.get("Retry-After")
-                    elif reply.status_code >= 400:
-                        raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}")
-                    else:
-                        if received and reply.status_code != 206:
-                            # The server ignored Range: start again from byte 0.
-                            out.seek(0)
-                            out.truncate()
-                            hasher = hashlib.sha256()
-                            bar.reset(total=size)
-                            received = 0
-                        for chunk in reply.iter_content(CHUNK_BYTES):
-                            out.write(chunk)
-                            hasher.update(chunk)
-                            received += len(chunk)
-                            bar.update(len(chunk))
-                        return hasher.hexdigest()
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"connection failed after {received} bytes ({type(exc).__name__})"
-            except requests.exceptions.ChunkedEncodingError as exc:
-                last_problem = f"connection cut after {received} bytes ({type(exc).__name__})"
+            with get(url, headers=headers, retry=retry, session=http, stream=True) as reply:
+                if received and reply.status_code != 206:
+                    # The server ignored Range: start again from byte 0.
+                    out.seek(0)
+                    out.truncate()
+                    hasher = hashlib.sha256()
+                    bar.reset(total=size)
+                    received = 0
+                try:
+                    for chunk in reply.iter_content(CHUNK_BYTES):
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                    return hasher.hexdigest()
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    problem = f"connection cut after {received} bytes ({type(exc).__name__})"
             if attempt < retry.attempts:
-                time.sleep(retry.wait(attempt, retry_after))
-    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {last_problem}")
+                time.sleep(retry.wait(attempt))
+    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
 
+
+def get(
+    url: str,
+    *,
+    params: dict[str, str | int] | None = None,
+    headers: dict[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+    session: requests.Session | None = None,
+    stream: bool = False,
+) -> requests.Response:
+    """GET ``url``, retrying 429, 5xx and failed connections; raise ``FetchError`` on the rest."""
+    retry = retry or DEFAULT_RETRY
+    http = session or requests.Session()
+    problem = "no attempt made"
+    for attempt in range(1, retry.attempts + 1):
+        retry_after = None
+        try:
+            reply = http.get(url, params=params, headers=headers, stream=stream, timeout=retry.timeout_s)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = f"connection failed ({type(exc).__name__})"
+        else:
+            if reply.status_code not in RETRY_STATUSES:
+                if reply.status_code >= 400:
+                    reply.close()
+                    raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}", reply.status_code)
+                return reply
+            problem = f"HTTP {reply.status_code}"
+            retry_after = reply.headers.get("Retry-After")
+            reply.close()
+        if attempt < retry.attempts:
+            time.sleep(retry.wait(attempt, retry_after))
+    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")

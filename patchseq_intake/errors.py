@@ -8,7 +8,11 @@ class PatchseqError(Exception):
 
 
 class FetchError(PatchseqError):
-    """A file could not be fetched from its URL."""
+    """A file could not be fetched from its URL; ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class ChecksumError(PatchseqError):

@@ -1,0 +1,165 @@
+"""The intake driver for electrophysiology: cells -> manifest -> DANDI -> NWB sweeps."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+from intake.source.base import DataSource, Schema
+
+from . import __version__
+from .cells import Archive, CellFile, UnknownCellError, select_cells
+from .dandi import check_version
+from .errors import InvalidQueryError
+from .nwb_access import Access, open_h5
+from .sweeps import SWEEP_DTYPES, Sweep, read_sweep, read_sweep_table
+from .tables import TableSpec
+
+
+class EphysSource(DataSource):
+    """Sweep tables and sweeps of Patch-seq cells, one partition per cell (NWB file).
+
+    Parameters
+    ----------
+    archive, dandiset:
+        The archive (``human`` or ``mouse``) and its dandiset id.
+    metadata_table, manifest_table:
+        ``{"url": ..., "sha256": ...}`` of the archive's release tables.
+    version:
+        The dandiset version: a published version id or ``draft``.
+    specimen_id:
+        One cell id or a list of them (``cell_specimen_id``); empty for all.
+    filters:
+        ``[[column, op, value], ...]`` on the cell metadata, as for the tables.
+    access:
+        ``download`` (default), ``stream`` or ``local``.
+    root:
+        For ``access="local"``: the directory holding the dandiset.
+
+    Constructing the source does no I/O; cells are resolved on first use.
+    """
+
+    container = "dataframe"
+    name = "patchseq_nwb"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        archive: str,
+        dandiset: str,
+        metadata_table: dict[str, str],
+        manifest_table: dict[str, str],
+        version: str,
+        specimen_id: int | Sequence[int] | str | None = None,
+        filters: Sequence[Sequence[Any]] | None = None,
+        access: str = "download",
+        root: str | None = None,
+        metadata: dict | None = None,
+    ):
+        check_version(version)
+        self.archive = Archive(
+            archive,
+            TableSpec(metadata_table["url"], metadata_table.get("sha256"), "metadata", archive),
+            TableSpec(manifest_table["url"], manifest_table.get("sha256"), "manifest", archive),
+        )
+        self.access = Access(access, dandiset, version, root or None)
+        self.specimen_ids = _specimen_ids(specimen_id)
+        self._filters = list(filters or [])
+        super().__init__(metadata=metadata)
+
+    @cached_property
+    def cells(self) -> list[CellFile]:
+        """The NWB files of the selected cells, one per partition."""
+        return select_cells(self.archive, self.specimen_ids, self._filters)
+
+    def _get_schema(self) -> Schema:
+        dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table().dtypes.items()}
+        return Schema(
+            dtype=dtypes, shape=(None, len(dtypes)), npartitions=len(self.cells), extra_metadata={}
+        )
+
+    def _get_partition(self, i: int) -> pd.DataFrame:
+        return read_cell_sweeps(self.cells[i], self.access)
+
+    def read(self) -> pd.DataFrame:
+        """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
+        self._load_metadata()
+        tables = [read_cell_sweeps(cell, self.access) for cell in self.cells]
+        return pd.concat(tables, ignore_index=True)
+
+    def to_dask(self):
+        """A Dask DataFrame, lazily one NWB file per partition."""
+        import dask
+        import dask.dataframe as dd
+
+        self._load_metadata()
+        parts = [dask.delayed(read_cell_sweeps)(cell, self.access) for cell in self.cells]
+        return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
+
+    def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
+        """One sweep of one cell, loading that sweep's data only."""
+        with open_h5(self._cell(specimen_id), self.access) as h5:
+            return read_sweep(h5, int(sweep_number))
+
+    @contextmanager
+    def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
+        """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block."""
+        import pynwb
+
+        with open_h5(self._cell(specimen_id), self.access) as h5:
+            with pynwb.NWBHDF5IO(file=h5, mode="r", load_namespaces=True) as io:
+                yield io.read()
+
+    def _cell(self, specimen_id: int | None) -> CellFile:
+        self._load_metadata()
+        if specimen_id is None:
+            if len(self.cells) != 1:
+                raise InvalidQueryError(
+                    f"this source selects {len(self.cells)} cells: name one with specimen_id=..."
+                )
+            return self.cells[0]
+        for cell in self.cells:
+            if cell.specimen_id == int(specimen_id):
+                return cell
+        selected = [cell.specimen_id for cell in self.cells]
+        raise UnknownCellError(f"cell {specimen_id} is not among this source's cells {selected}")
+
+    def _close(self) -> None:
+        self.__dict__.pop("cells", None)
+
+
+def read_cell_sweeps(cell: CellFile, access: Access) -> pd.DataFrame:
+    """One cell's sweep table, led by its ``cell_specimen_id``; reads no sweep data."""
+    with open_h5(cell, access) as h5:
+        table = read_sweep_table(h5)
+    table.insert(0, "cell_specimen_id", cell.specimen_id)
+    return table.astype({"cell_specimen_id": "int64"})
+
+
+def _empty_sweep_table() -> pd.DataFrame:
+    dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def _specimen_ids(value: int | Sequence[int] | str | None) -> list[int]:
+    """Cell ids from an int, a list, or the text intake's templates render them to."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("", "None", "[]"):
+            return []
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}") from None
+    if value is None:
+        return []
+    values = [value] if isinstance(value, (int, float)) or hasattr(value, "__index__") else list(value)
+    try:
+        return [int(item) for item in values]
+    except (TypeError, ValueError):
+        raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}") from None

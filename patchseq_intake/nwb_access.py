@@ -1,0 +1,137 @@
+"""Open a cell's NWB file as HDF5, by one of three access modes.
+
+``download``
+    The whole file into ``<cache>/nwb/<sha256>.nwb``, verified against the
+    manifest's SHA-256 and size before it is used; later uses read it with no
+    network access.
+``stream``
+    HTTP range reads of the blob (fsspec), cached in large blocks, for a few
+    sweeps of a file without fetching all of it.
+``local``
+    A directory holding the dandiset as ``dandi download`` lays it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import config
+from .cells import CellFile
+from .errors import ChecksumError, FetchError, OfflineError, PatchseqError
+
+if TYPE_CHECKING:
+    import h5py
+
+ACCESS_MODES = ("download", "stream", "local")
+STREAM_BLOCK_BYTES = 2 * 1024 * 1024
+STREAM_CACHED_BLOCKS = 64
+
+
+class AccessError(PatchseqError, ValueError):
+    """An access mode that cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach the bytes of the NWB files of one dandiset version."""
+
+    mode: str
+    dandiset: str
+    version: str
+    root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ACCESS_MODES:
+            raise AccessError(f"unknown access {self.mode!r}; use one of {', '.join(ACCESS_MODES)}")
+
+
+@contextmanager
+def open_h5(cell: CellFile, access: Access) -> Iterator[h5py.File]:
+    """The cell's NWB file, open read-only as an ``h5py.File``."""
+    import h5py
+
+    if access.mode == "stream":
+        with _open_stream(cell, access) as remote, h5py.File(remote, "r") as h5:
+            yield h5
+        return
+    path = local_copy(cell, access) if access.mode == "download" else find_local(cell, access)
+    with h5py.File(path, "r") as h5:
+        yield h5
+
+
+def local_copy(cell: CellFile, access: Access) -> Path:
+    """The verified cached copy of the cell's file, downloaded on first use."""
+    from .download import fetch_file
+
+    path = config.cache_dir() / "nwb" / f"{cell.sha256}.nwb"
+    if path.exists():
+        return path
+    if config.offline():
+        raise OfflineError(
+            f"the NWB file of cell {cell.specimen_id} ({cell.dandi_path}) is not cached and "
+            f"{config.OFFLINE_ENV} forbids downloading it"
+        )
+    problems = []
+    for url in _urls(cell, access):
+        try:
+            fetch_file(url, path, sha256=cell.sha256, size=cell.size, label=cell.file_name)
+            return path
+        except FetchError as exc:
+            problems.append(str(exc))
+    raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
+
+
+def find_local(cell: CellFile, access: Access) -> Path:
+    """The cell's file under the local root, checked against the manifest's size."""
+    root = Path(access.root) if access.root else config.local_root()
+    if root is None:
+        raise AccessError(
+            f"access='local' needs a directory: pass root=... or set {config.LOCAL_ROOT_ENV}"
+        )
+    candidates = [root / cell.dandi_path, root / access.dandiset / cell.dandi_path]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        tried = ", ".join(str(path) for path in candidates)
+        raise FileNotFoundError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
+    if found.stat().st_size != cell.size:
+        raise ChecksumError(
+            f"{found}: {found.stat().st_size} bytes, but the manifest says {cell.size}: "
+            "an incomplete or different file"
+        )
+    return found
+
+
+@contextmanager
+def _open_stream(cell: CellFile, access: Access):
+    import fsspec
+
+    if config.offline():
+        raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
+    url = _urls(cell, access)[0]
+    http = fsspec.filesystem("http")
+    with http.open(
+        url,
+        mode="rb",
+        block_size=STREAM_BLOCK_BYTES,
+        cache_type="blockcache",
+        cache_options={"maxblocks": STREAM_CACHED_BLOCKS},
+        size=cell.size,
+    ) as remote:
+        yield remote
+
+
+def _urls(cell: CellFile, access: Access) -> list[str]:
+    from .dandi import asset_index
+
+    index = asset_index(access.dandiset, access.version)
+    asset = index.assets.get(cell.dandi_path)
+    if asset is None:
+        raise FetchError(
+            f"{cell.dandi_path} (cell {cell.specimen_id}) is not in dandiset {access.dandiset} "
+            f"version {access.version}"
+        )
+    return index.urls(asset)
