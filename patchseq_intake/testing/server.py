@@ -120,7 +120,9 @@ class LocalServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -178,7 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif parsed.path in state.files:
             reply = self._file_reply(state.files[parsed.path])
         else:
-            reply = self._route_reply(parsed.path, parse_qs(parsed.query))
+            try:
+                reply = self._route_reply(parsed.path, parse_qs(parsed.query))
+            except Exception as exc:  # a broken route answers 500 and is logged, like a real server
+                reply = Reply(500, f"{type(exc).__name__}: {exc}".encode())
         sent = self._send(reply, send_body)
         state._record(
             LoggedRequest(self.command, self.path, reply.status, sent, self.headers.get("Range"))
@@ -192,17 +197,17 @@ class _Handler(BaseHTTPRequestHandler):
         return Reply(404, b"not found")
 
     def _file_reply(self, content: bytes | Path) -> Reply:
-        data = content.read_bytes() if isinstance(content, Path) else content
+        size = content.stat().st_size if isinstance(content, Path) else len(content)
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         wanted = self.headers.get("Range")
         if wanted is None:
-            return Reply(200, data, headers)
-        span = _byte_span(wanted, len(data))
+            return Reply(200, _slice(content, 0, size), headers)
+        span = _byte_span(wanted, size)
         if span is None:
-            return Reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
+            return Reply(416, b"", {"Content-Range": f"bytes */{size}"})
         start, end = span
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
-        return Reply(206, data[start:end], headers)
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        return Reply(206, _slice(content, start, end), headers)
 
     def _send(self, reply: Reply, send_body: bool) -> int:
         self.send_response(reply.status)
@@ -235,6 +240,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if ahead > 0:
                     time.sleep(ahead)
         return len(body)
+
+
+def _slice(content: bytes | Path, start: int, end: int) -> bytes:
+    if isinstance(content, bytes):
+        return content[start:end]
+    with content.open("rb") as file:
+        file.seek(start)
+        return file.read(end - start)
 
 
 def _byte_span(header: str, size: int) -> tuple[int, int] | None:

@@ -1,0 +1,313 @@
+"""A local replica of the parts of the DANDI REST API the package uses.
+
+``DandiReplica`` serves dandisets on a ``LocalServer``: the API under ``/api``
+(dandiset info, the paged asset listing with its ``path`` and ``glob``
+filters, asset metadata, and download redirects to "presigned" URLs) and the
+assets' bytes under ``/s3/blobs/...``, laid out as on DANDI's S3 bucket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, quote, urlencode, urlparse
+
+from .server import LocalServer, LoggedRequest, Reply, Request
+
+DRAFT = "draft"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+TIMESTAMP = "2021-09-14T19:00:00.000000Z"
+"""When every replica asset and version was created and last modified."""
+
+RequestKind = Literal["dandiset", "listing", "asset", "download", "blob", "other"]
+
+_NAMESPACE = uuid.UUID("6f1d1f5e-3c55-4b1e-9a43-5d2f7c0e8a11")
+_HASH_CHUNK = 1024 * 1024
+_NOT_FOUND = {"detail": "Not found."}
+_ENDPOINTS: dict[RequestKind, re.Pattern[str]] = {
+    "dandiset": re.compile(r"^/api/dandisets/(?P<dandiset>[^/]+)/$"),
+    "listing": re.compile(r"^/api/dandisets/(?P<dandiset>[^/]+)/versions/(?P<version>[^/]+)/assets/$"),
+    "asset": re.compile(
+        r"^/api/dandisets/(?P<dandiset>[^/]+)/versions/(?P<version>[^/]+)/assets/(?P<asset_id>[^/]+)/$"
+    ),
+    "download": re.compile(r"^/api/assets/(?P<asset_id>[^/]+)/download/$"),
+    "blob": re.compile(r"^/s3/blobs/[^/]{3}/[^/]{3}/[^/]+$"),
+}
+
+@dataclass(frozen=True)
+class ReplicaAsset:
+    """One asset of a dandiset version, as the replica serves it."""
+
+    path: str
+    content: bytes | Path
+    asset_id: str
+    """Derived from dandiset, version and path: the same inputs give the same id."""
+    blob: str
+    """Derived from the content's SHA-256: the same bytes give the same blob, as on DANDI."""
+    size: int
+    sha256: str
+    etag: str
+    """The S3 ETag of a single-part upload: ``md5(md5(content))-1``."""
+
+
+_Assets = dict[str, ReplicaAsset]
+"""The assets of one dandiset version, by path."""
+
+
+class DandiReplica:
+    """Serves dandisets on a LocalServer: the REST API under /api and blobs under /s3.
+
+    Every dandiset has a ``draft`` version, empty unless assets are added to
+    it; published versions hold only the assets added to them.
+    """
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self._dandisets: dict[str, dict[str, _Assets]] = {}
+        self._by_id: dict[str, ReplicaAsset] = {}
+        server.add_route("/api/", self._answer)
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL, like ``https://api.dandiarchive.org/api``."""
+        return f"{self.server.url}/api"
+
+    def add_asset(self, dandiset: str, version: str, path: str, content: bytes | Path) -> ReplicaAsset:
+        """Add (or replace) the asset at ``path`` of ``dandiset`` at ``version``."""
+        size, sha256, etag = _digests(content)
+        asset = ReplicaAsset(
+            path=path,
+            content=content,
+            asset_id=str(uuid.uuid5(_NAMESPACE, f"{dandiset}/{version}/{path}")),
+            blob=str(uuid.UUID(bytes=bytes.fromhex(sha256)[:16], version=4)),
+            size=size,
+            sha256=sha256,
+            etag=etag,
+        )
+        versions = self._dandisets.setdefault(dandiset, {DRAFT: {}})
+        versions.setdefault(version, {})[path] = asset
+        self._by_id[asset.asset_id] = asset
+        self.server.serve_file(_blob_path(asset.blob), content)
+        return asset
+
+    def blob_url(self, asset: ReplicaAsset) -> str:
+        """The stable S3 URL of the asset's bytes."""
+        return f"{self.server.url}{_blob_path(asset.blob)}"
+
+    def download_url(self, asset: ReplicaAsset) -> str:
+        """The API URL that redirects to a fresh presigned URL of the asset's bytes."""
+        return f"{self.api_url}/assets/{asset.asset_id}/download/"
+
+    def requests(self, *kinds: RequestKind) -> list[LoggedRequest]:
+        """The logged requests of these kinds; of every kind but "other" if none given."""
+        wanted = set(kinds) or set(_ENDPOINTS)
+        return [entry for entry in list(self.server.log) if request_kind(entry) in wanted]
+
+    def index_listings(self, dandiset: str | None = None, version: str | None = None) -> int:
+        """How many asset listings were started: requests for a listing's first page."""
+        count = 0
+        for entry in self.requests("listing"):
+            url = urlparse(entry.path)
+            listed = _match("listing", url.path) or {}
+            first_page = parse_qs(url.query).get("page", ["1"]) == ["1"]
+            if first_page and dandiset in (None, listed["dandiset"]) and version in (None, listed["version"]):
+                count += 1
+        return count
+
+    def _answer(self, request: Request) -> Reply:
+        """Dispatch an API request to the handler of its endpoint."""
+        handlers: dict[RequestKind, Callable[..., Reply]] = {
+            "dandiset": self._dandiset,
+            "listing": self._listing,
+            "asset": self._asset,
+            "download": self._download,
+        }
+        for kind, handler in handlers.items():
+            params = _match(kind, request.path)
+            if params is not None:
+                return handler(request, **params)
+        return Reply.json(_NOT_FOUND, 404)
+
+    def _dandiset(self, request: Request, dandiset: str) -> Reply:
+        versions = self._dandisets.get(dandiset)
+        if versions is None:
+            return Reply.json(_NOT_FOUND, 404)
+        published = sorted((v for v in versions if v != DRAFT), key=_version_key)
+        latest = _version_info(dandiset, published[-1], versions[published[-1]]) if published else None
+        return Reply.json(
+            {
+                "identifier": dandiset,
+                "created": TIMESTAMP,
+                "modified": TIMESTAMP,
+                "embargo_status": "OPEN",
+                "draft_version": _version_info(dandiset, DRAFT, versions[DRAFT]),
+                "most_recent_published_version": latest,
+            }
+        )
+
+    def _listing(self, request: Request, dandiset: str, version: str) -> Reply:
+        assets = self._dandisets.get(dandiset, {}).get(version)
+        if assets is None:
+            return Reply.json(_NOT_FOUND, 404)
+        query = request.query
+        found = _filtered(assets, _param(query, "path"), _param(query, "glob"))
+        size = _page_size(_param(query, "page_size"))
+        page = _positive_int(_param(query, "page") or "1")
+        last_page = max(1, -(-len(found) // size))
+        if page is None or page > last_page:
+            return Reply.json({"detail": "Invalid page."}, 404)
+        here = f"{self.server.url}{request.path}"
+        return Reply.json(
+            {
+                "count": len(found) if page == 1 else None,
+                "next": _page_url(here, query, page + 1) if page < last_page else None,
+                "previous": _page_url(here, query, page - 1) if page > 1 else None,
+                "results": [_summary(a) for a in found[(page - 1) * size : page * size]],
+            }
+        )
+
+    def _asset(self, request: Request, dandiset: str, version: str, asset_id: str) -> Reply:
+        asset = self._by_id.get(asset_id)
+        assets = self._dandisets.get(dandiset, {}).get(version, {})
+        if asset is None or assets.get(asset.path) is not asset:
+            return Reply.json(_NOT_FOUND, 404)
+        return Reply.json(
+            {
+                "id": f"dandiasset:{asset.asset_id}",
+                "schemaKey": "Asset",
+                "identifier": asset.asset_id,
+                "path": asset.path,
+                "contentSize": asset.size,
+                "encodingFormat": "application/x-nwb",
+                "contentUrl": [self.download_url(asset), self.blob_url(asset)],
+                "digest": {"dandi:dandi-etag": asset.etag, "dandi:sha2-256": asset.sha256},
+                "dateModified": TIMESTAMP,
+                "blobDateModified": TIMESTAMP,
+            }
+        )
+
+    def _download(self, request: Request, asset_id: str) -> Reply:
+        asset = self._by_id.get(asset_id)
+        if asset is None:
+            return Reply.json(_NOT_FOUND, 404)
+        return Reply.redirect(self._presigned_url(asset))
+
+    def _presigned_url(self, asset: ReplicaAsset) -> str:
+        """The blob URL with a query like S3's presigned URLs, different on every call."""
+        filename = asset.path.rsplit("/", 1)[-1]
+        query = {
+            "response-content-disposition": f"attachment; filename={filename}",
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Expires": "3600",
+            "X-Amz-SignedHeaders": "host",
+            "X-Amz-Signature": secrets.token_hex(32),
+        }
+        return f"{self.blob_url(asset)}?{urlencode(query, quote_via=quote)}"
+
+
+def request_kind(entry: LoggedRequest) -> RequestKind:
+    """Which replica endpoint a logged request went to ("other" if none)."""
+    path = urlparse(entry.path).path
+    return next((kind for kind, pattern in _ENDPOINTS.items() if pattern.match(path)), "other")
+
+
+def _match(kind: RequestKind, path: str) -> dict[str, str] | None:
+    """The URL parameters if ``path`` is an endpoint of ``kind``, else None."""
+    found = _ENDPOINTS[kind].match(path)
+    return found.groupdict() if found else None
+
+
+def _blob_path(blob: str) -> str:
+    return f"/s3/blobs/{blob[0:3]}/{blob[3:6]}/{blob}"
+
+
+def _digests(content: bytes | Path) -> tuple[int, str, str]:
+    """Size, SHA-256 and single-part S3 ETag of ``content``, reading a file once."""
+    sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    chunks = _chunks(content) if isinstance(content, Path) else [content]
+    for chunk in chunks:
+        sha256.update(chunk)
+        md5.update(chunk)
+        size += len(chunk)
+    etag = hashlib.md5(md5.digest()).hexdigest() + "-1"
+    return size, sha256.hexdigest(), etag
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            yield chunk
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """Orders published version ids such as ``0.210914.1900`` oldest first."""
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _version_info(dandiset: str, version: str, assets: _Assets) -> dict[str, object]:
+    return {
+        "version": version,
+        "name": f"Replica of dandiset {dandiset}",
+        "asset_count": len(assets),
+        "size": sum(asset.size for asset in assets.values()),
+        "status": "Valid" if version == DRAFT else "Published",
+        "created": TIMESTAMP,
+        "modified": TIMESTAMP,
+    }
+
+
+def _filtered(assets: _Assets, path: str | None, glob: str | None) -> list[ReplicaAsset]:
+    """The assets the ``path`` and ``glob`` filters keep, ordered by path."""
+    if path is not None and path in assets:
+        found = [assets[path]]
+    else:
+        prefix = (path or "").lower()
+        found = [asset for asset in list(assets.values()) if asset.path.lower().startswith(prefix)]
+    if glob is not None:
+        pattern = re.compile(re.escape(glob).replace(r"\*", ".*"), re.IGNORECASE)
+        found = [asset for asset in found if pattern.fullmatch(asset.path)]
+    return sorted(found, key=lambda asset: asset.path)
+
+
+def _param(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _positive_int(text: str) -> int | None:
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _page_size(text: str | None) -> int:
+    """The page size asked for, clamped to the maximum; the default if not a positive int."""
+    size = _positive_int(text) if text is not None else None
+    return DEFAULT_PAGE_SIZE if size is None else min(size, MAX_PAGE_SIZE)
+
+
+def _page_url(base: str, query: dict[str, list[str]], page: int) -> str:
+    """``base`` with ``query`` asking for ``page`` (page 1 without a ``page`` parameter)."""
+    params = {name: values for name, values in query.items() if name != "page"}
+    if page > 1:
+        params["page"] = [str(page)]
+    encoded = urlencode(sorted(params.items()), doseq=True)
+    return f"{base}?{encoded}" if encoded else base
+
+
+def _summary(asset: ReplicaAsset) -> dict[str, object]:
+    """An asset as the listing shows it."""
+    return {
+        "asset_id": asset.asset_id,
+        "blob": asset.blob,
+        "zarr": None,
+        "path": asset.path,
+        "size": asset.size,
+        "created": TIMESTAMP,
+        "modified": TIMESTAMP,
+    }
