@@ -1,0 +1,139 @@
+"""A complete local stand-in for the release: tables, a DANDI replica, synthetic NWB files.
+
+``build_world(directory)`` writes synthetic NWB files for a few made-up cells
+of both archives, release tables that point at them, and serves both from
+one ``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API
+under ``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
+environment variables that point the shipped catalog at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .. import config
+from ..catalog import archive_catalog_path
+from .dandi import DandiReplica
+from .nwb import CellFile, CellSpec, SweepSpec, default_sweeps, write_cell_nwb
+from .server import LocalServer
+from .tables import Cell, NwbFile, release_tables
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A made-up cell to put in the world."""
+
+    archive: str
+    specimen_id: int
+    session_id: int
+    subject_id: int
+    structure: str
+    dendrite_type: str
+    age: str
+    donor_id: str
+    has_nwb: bool = True
+    input_resistance_mohm: float = 150.0
+
+
+DEMO_CELLS = (
+    CellPlan("human", 541549258, 541549227, 541549200, "MTG", "spiny", "28 yrs", "H16.03.007", input_resistance_mohm=120.0),
+    CellPlan("human", 569835804, 569835790, 569835700, "MTG", "aspiny", "61 yrs", "H17.06.003", input_resistance_mohm=210.0),
+    CellPlan("mouse", 601506507, 601506492, 599387254, "VISp5", "aspiny", "P55", "331294", input_resistance_mohm=180.0),
+    CellPlan("mouse", 601790961, 601790945, 601462951, "VISp5", "aspiny", "P57", "331663", input_resistance_mohm=240.0),
+    CellPlan("mouse", 601803754, 601803733, 601462951, "VISp5", "spiny", "P57", "331663", input_resistance_mohm=95.0),
+    CellPlan("mouse", 601808698, 601808600, 601462951, "VISpm4", "aspiny", "P57", "331663", has_nwb=False),
+)
+
+
+@dataclass
+class World:
+    """The running stand-in: its server, DANDI replica, cells and written files."""
+
+    server: LocalServer
+    replica: DandiReplica
+    cells: list[Cell]
+    files: dict[int, Path] = field(default_factory=dict)
+    written: dict[int, CellFile] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point the shipped catalogs at this world."""
+        return {config.TABLES_ENV: f"{self.server.url}/tables", config.DANDI_API_ENV: self.replica.api_url}
+
+    @contextmanager
+    def active(self) -> Iterator[World]:
+        """Set ``environment()`` for the duration of a ``with`` block."""
+        saved = {name: os.environ.get(name) for name in self.environment()}
+        os.environ.update(self.environment())
+        try:
+            yield self
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def build_world(
+    directory: Path,
+    plans: tuple[CellPlan, ...] = DEMO_CELLS,
+    sweeps: list[SweepSpec] | None = None,
+) -> World:
+    """Write the world's files under ``directory`` and start serving them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    server = LocalServer().start()
+    replica = DandiReplica(server)
+    world = World(server, replica, cells=[])
+    for plan in plans:
+        nwb = None
+        if plan.has_nwb:
+            nwb = _write_nwb(world, directory, plan, sweeps)
+        world.cells.append(
+            Cell(plan.archive, plan.specimen_id, plan.session_id, plan.structure, plan.dendrite_type,
+                 plan.age, plan.donor_id, nwb=nwb)
+        )
+    for name, content in release_tables(world.cells, unassigned_files=1).items():
+        server.serve_file(f"/tables/{name}", content)
+    return world
+
+
+def _write_nwb(world: World, directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> NwbFile:
+    file_name = f"sub-{plan.subject_id}_ses-{plan.session_id}_icephys.nwb"
+    path = directory / file_name
+    written = write_cell_nwb(
+        path,
+        specimen_id=plan.specimen_id,
+        session_id=plan.session_id,
+        subject_id=plan.subject_id,
+        sweeps=sweeps if sweeps is not None else default_sweeps(),
+        cell=CellSpec(input_resistance_mohm=plan.input_resistance_mohm),
+        seed=plan.specimen_id % 1000,
+    )
+    world.files[plan.specimen_id] = path
+    world.written[plan.specimen_id] = written
+    dandiset, version = _published(plan.archive)
+    dandi_path = f"sub-{plan.subject_id}/{file_name}"
+    for release in (version, "draft"):
+        world.replica.add_asset(dandiset, release, dandi_path, path)
+    return NwbFile(
+        subject_id=plan.subject_id,
+        size=written.size,
+        sha256=written.sha256,
+        md5=hashlib.md5(path.read_bytes()).hexdigest(),
+    )
+
+
+def _published(archive: str) -> tuple[str, str]:
+    """The dandiset id and published version the shipped catalog pins for ``archive``."""
+    meta = yaml.safe_load(archive_catalog_path(archive).read_text())["metadata"]
+    return meta["dandiset"], meta["dandi_version"]
