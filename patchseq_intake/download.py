@@ -21,7 +21,7 @@ from .atomic import atomic_output
 from .errors import ChecksumError, FetchError
 from .progress import progress_bar
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 256 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 

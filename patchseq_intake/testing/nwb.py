@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,7 +52,8 @@ DEVICE_NAME = "ITC18USB_Dev_0"
 ELECTRODE_NAME = "electrode_0"
 INSTITUTION = "Allen Institute for Brain Science"
 DEFAULT_SESSION_START = datetime(2019, 3, 21, 10, 15, tzinfo=timezone(timedelta(hours=-7)))
-GENERATED_BY = (("Package", "MIES"), ("Version", "synthetic"), ("Writer", __name__))
+GENERATED_BY = (("Package", "MIES"), ("Version", "synthetic"), ("Writer", "patchseq_intake.testing.nwb"))
+IZERO_DESCRIPTION = "N/A"  # pynwb writes no other stimulus_description on an IZeroClampSeries
 RESPONSE_GAIN = 0.02  # arbitrary, not 1, so a reader that wrongly applies gains shows it
 STIMULUS_GAIN = 0.5
 INTER_SWEEP_INTERVAL_S = 2.0
@@ -61,6 +62,7 @@ _MILLI = 1e-3
 _PICO = 1e-12
 _TEST_PULSE_WIDTH_S = 0.010
 _SHORT_SQUARE_WIDTH_S = 0.003
+_RAMP_WIDTH_S = 1.8
 _SPIKE_RISE_S = 0.0005
 _SPIKE_FALL_S = 0.0015
 
@@ -82,7 +84,8 @@ class SweepSpec:
     ``amplitude`` is in the command's unit: pA in current clamp (pA/s for a
     ramp's slope), mV in voltage clamp. A ``test`` sweep's command is its test
     pulse, of height ``amplitude``; other sweeps start with a test pulse of
-    ``test_pulse_amplitude``. An ``izero`` sweep has no command at all.
+    ``test_pulse_amplitude``. An ``izero`` sweep has no command at all, and
+    its ``stimulus_code`` is not written (see ``stimulus_description``).
     """
 
     sweep_number: int
@@ -107,11 +110,12 @@ class SweepSpec:
 
     @property
     def stimulus_description(self) -> str:
-        """The code as MIES writes it, with the channel suffix."""
-        return f"{self.stimulus_code}_DA_0"
+        """As written: the code with MIES' channel suffix; "N/A" for an I=0 sweep."""
+        return IZERO_DESCRIPTION if self.kind == IZERO else f"{self.stimulus_code}_DA_0"
 
     @property
     def n_samples(self) -> int:
+        """Samples per series."""
         return round(self.duration * self.sampling_rate)
 
 
@@ -147,7 +151,7 @@ class CellSpec:
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What was written for one sweep, in the units readers report (mV, pA, s from the sweep's start).
+    """What was written for one sweep, in the units readers report: mV, pA, s from the sweep's start.
 
     ``baseline`` is mV in current clamp, pA (holding current) in voltage clamp.
     ``expected_deflection`` is the asymptotic response to ``amplitude`` (mV in
@@ -207,11 +211,11 @@ class _Kink:
     slope: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Traces:
     command: np.ndarray
     response: np.ndarray
-    spike_peak_times: tuple[float, ...] = field(default=())
+    spike_peak_times: tuple[float, ...] = ()
 
 
 def nwb_file_name(subject_id: int | str, session_id: int | str) -> str:
@@ -240,16 +244,18 @@ def default_sweeps(
     """
     long_code = "C1LSCOARSE150216" if legacy_codes else None
     short_code = "C1SSCOARSE150112" if legacy_codes else "X6SP_Rheo"
+    subthreshold = [(long_code or "X1PS_SubThresh", a) for a in _ladder(-110, 50, n_subthreshold)]
+    suprathreshold = [(long_code or "X4PS_SupraThresh", a) for a in _ladder(210, 330, n_suprathreshold)]
     planned = [
         (CURRENT_CLAMP, TEST, "EXTPSMOKET180424", -30.0),
         (VOLTAGE_CLAMP, TEST, "EXTPINBATH180424", 10.0),
         (CURRENT_CLAMP, TEST, "EXTPBREAKN180424", -30.0),
-        *((CURRENT_CLAMP, LONG_SQUARE, long_code or "X1PS_SubThresh", a) for a in _ladder(-110, 50, n_subthreshold)),
+        *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in subthreshold),
         (CURRENT_CLAMP, LONG_SQUARE, long_code or "X3LP_Rheo", 180.0),
-        *((CURRENT_CLAMP, LONG_SQUARE, long_code or "X4PS_SupraThresh", a) for a in _ladder(210, 330, n_suprathreshold)),
+        *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in suprathreshold),
         *((CURRENT_CLAMP, SHORT_SQUARE, short_code, a) for a in _ladder(400, 600, n_short_square)),
         *((CURRENT_CLAMP, RAMP, "X7Ramp", 25.0) for _ in range(n_ramp)),
-        (CURRENT_CLAMP, IZERO, "EXTPEXPEND180424", 0.0),
+        (CURRENT_CLAMP, IZERO, IZERO_DESCRIPTION, 0.0),
     ]
     numbers = [0, 1, 2, *range(4, len(planned) + 1)]
     return [
@@ -263,14 +269,18 @@ def default_sweeps(
             sampling_rate=sampling_rate,
             epochs=_scaled_epochs(kind, scale),
         )
-        for number, (clamp, kind, code, amplitude) in zip(numbers, planned)
+        for number, (clamp, kind, code, amplitude) in zip(numbers, planned, strict=True)
     ]
 
 
 def realistic_sweeps(sampling_rate: float = 50_000.0) -> list[SweepSpec]:
     """About 60 full-length sweeps, for benchmarks (some 70 MB at 50 kHz)."""
     return default_sweeps(
-        sampling_rate=sampling_rate, n_subthreshold=20, n_suprathreshold=20, n_short_square=12, n_ramp=3
+        sampling_rate=sampling_rate,
+        n_subthreshold=20,
+        n_suprathreshold=20,
+        n_short_square=12,
+        n_ramp=3,
     )
 
 
@@ -306,7 +316,7 @@ def write_cell_nwb(
     path = Path(path)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)
-    _add_mies_extras(path, {s.response_name: s.stimulus_description for s in summaries if s.kind == IZERO})
+    _add_generated_by(path)
     return CellFile(
         path=path,
         specimen_id=specimen_id,
@@ -325,12 +335,12 @@ def _ladder(first: float, last: float, count: int) -> list[float]:
 
 def _scaled_epochs(kind: str, scale: float) -> Epochs:
     default = Epochs()
-    stimulus_width = {SHORT_SQUARE: _SHORT_SQUARE_WIDTH_S, RAMP: 1.8 * scale}.get(kind, default.stimulus_width * scale)
+    widths = {SHORT_SQUARE: _SHORT_SQUARE_WIDTH_S, RAMP: _RAMP_WIDTH_S * scale}
     return replace(
         default,
         test_pulse_start=default.test_pulse_start * scale,
         stimulus_start=default.stimulus_start * scale,
-        stimulus_width=stimulus_width,
+        stimulus_width=widths.get(kind, default.stimulus_width * scale),
     )
 
 
@@ -370,12 +380,11 @@ def _legacy_sweep_table(series: Sequence[PatchClampSeries]) -> SweepTable:
     return table
 
 
-def _add_mies_extras(path: Path, izero_descriptions: dict[str, str]) -> None:
-    """What pynwb cannot write: ``general/generated_by`` and I=0 sweeps' stimulus descriptions."""
+def _add_generated_by(path: Path) -> None:
+    """MIES' ``general/generated_by``, which pynwb cannot write (it has ``was_generated_by``)."""
     with h5py.File(path, "r+") as h5:
-        h5["general"].create_dataset("generated_by", data=np.array(GENERATED_BY, dtype=object), dtype=h5py.string_dtype())
-        for name, description in izero_descriptions.items():
-            h5["acquisition"][name].attrs["stimulus_description"] = description
+        rows = np.array(GENERATED_BY, dtype=object)
+        h5["general"].create_dataset("generated_by", data=rows, dtype=h5py.string_dtype())
 
 
 def _sha256(path: Path) -> str:
@@ -397,7 +406,8 @@ def _synthesize(spec: SweepSpec, cell: CellSpec, rng: np.random.Generator) -> _T
     if spec.clamp_mode == VOLTAGE_CLAMP:
         response = _voltage_clamp_response(command, kinks, n, rate, cell)
         return _Traces(command, response + rng.normal(0.0, cell.noise_pa, n))
-    response = cell.baseline_mv + cell.input_resistance_mohm * _MILLI * _lowpass(kinks, n, rate, cell.tau_s)
+    membrane = _lowpass(kinks, n, rate, cell.tau_s)
+    response = cell.baseline_mv + cell.input_resistance_mohm * _MILLI * membrane
     peaks = _add_spikes(response, _spike_onsets(spec, cell), rate, cell.spike_peak_mv)
     return _Traces(command, response + rng.normal(0.0, cell.noise_mv, n), peaks)
 
@@ -409,10 +419,9 @@ def _kinks(spec: SweepSpec) -> list[_Kink]:
     epochs, rate = spec.epochs, spec.sampling_rate
     if spec.kind == TEST:
         return _pulse(epochs.test_pulse_start, epochs.test_pulse_width, spec.amplitude, rate)
-    kinks = _pulse(epochs.test_pulse_start, epochs.test_pulse_width, spec.test_pulse_amplitude, rate)
-    if spec.kind == RAMP:
-        return kinks + _ramp(epochs.stimulus_start, epochs.stimulus_width, spec.amplitude, rate)
-    return kinks + _pulse(epochs.stimulus_start, epochs.stimulus_width, spec.amplitude, rate)
+    test_pulse = _pulse(epochs.test_pulse_start, epochs.test_pulse_width, spec.test_pulse_amplitude, rate)
+    shape = _ramp if spec.kind == RAMP else _pulse
+    return test_pulse + shape(epochs.stimulus_start, epochs.stimulus_width, spec.amplitude, rate)
 
 
 def _pulse(start: float, width: float, amplitude: float, rate: float) -> list[_Kink]:
@@ -438,7 +447,7 @@ def _command(kinks: Sequence[_Kink], n: int, rate: float) -> np.ndarray:
 
 
 def _lowpass(kinks: Sequence[_Kink], n: int, rate: float, tau: float) -> np.ndarray:
-    """The command through a unit-gain first-order low-pass, exactly: a sum of each kink's response."""
+    """The command through a unit-gain first-order low-pass: the sum of each kink's exact response."""
     filtered = np.zeros(n)
     for kink in kinks:
         elapsed = np.arange(n - kink.index) / rate
@@ -466,7 +475,8 @@ def _spike_onsets(spec: SweepSpec, cell: CellSpec) -> list[int]:
 
     Only supra-threshold long squares fire; the rate grows linearly above rheobase.
     """
-    if spec.kind != LONG_SQUARE or spec.clamp_mode != CURRENT_CLAMP or spec.amplitude <= cell.rheobase_pa:
+    fires = spec.kind == LONG_SQUARE and spec.clamp_mode == CURRENT_CLAMP
+    if not fires or spec.amplitude <= cell.rheobase_pa:
         return []
     start, end = spec.epochs.stimulus_start, spec.epochs.stimulus_start + spec.epochs.stimulus_width
     latency = -cell.tau_s * np.log1p(-cell.rheobase_pa / spec.amplitude)
@@ -479,7 +489,9 @@ def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: floa
     """Pull ``v`` up to ``peak_mv`` and back at each onset; return the peak times (s)."""
     rise = max(1, _index(_SPIKE_RISE_S, rate))
     fall = max(1, _index(_SPIKE_FALL_S, rate))
-    shape = np.concatenate([(1 - np.cos(np.pi * np.arange(rise) / rise)) / 2, (1 + np.cos(np.pi * np.arange(fall) / fall)) / 2])
+    upstroke = (1 - np.cos(np.pi * np.arange(rise) / rise)) / 2
+    downstroke = (1 + np.cos(np.pi * np.arange(fall) / fall)) / 2
+    shape = np.concatenate([upstroke, downstroke])
     for onset in onsets:
         window = slice(onset, onset + len(shape))
         v[window] += (peak_mv - v[window]) * shape[: len(v[window])]
@@ -490,45 +502,59 @@ def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: floa
 
 
 def _series(
-    spec: SweepSpec, cell: CellSpec, electrode: IntracellularElectrode, starting_time: float, traces: _Traces
+    spec: SweepSpec,
+    cell: CellSpec,
+    electrode: IntracellularElectrode,
+    starting_time: float,
+    traces: _Traces,
 ) -> tuple[PatchClampSeries, PatchClampSeries | None]:
     """The response series and the command series (None for I=0 sweeps)."""
     common = dict(
         electrode=electrode,
         rate=float(spec.sampling_rate),
         starting_time=starting_time,
-        sweep_number=spec.sweep_number,
+        sweep_number=np.uint64(spec.sweep_number),  # MIES' dtype, and pynwb's
     )
-    response_data = traces.response.astype(np.float32)
-    command_data = traces.command.astype(np.float32)
+    response = _response_series(spec, cell, traces.response.astype(np.float32), common)
     if spec.kind == IZERO:
-        response = IZeroClampSeries(
-            name=_name(spec, "AD"), data=response_data, gain=RESPONSE_GAIN, conversion=_MILLI, **common
-        )
         return response, None
-    common["stimulus_description"] = spec.stimulus_description
+    return response, _stimulus_series(spec, traces.command.astype(np.float32), common)
+
+
+def _response_series(
+    spec: SweepSpec, cell: CellSpec, data: np.ndarray, common: dict[str, object]
+) -> PatchClampSeries:
+    name = _name(spec, "AD")
+    if spec.kind == IZERO:
+        return IZeroClampSeries(name=name, data=data, gain=RESPONSE_GAIN, conversion=_MILLI, **common)
+    common = dict(
+        common, name=name, data=data, gain=RESPONSE_GAIN, stimulus_description=spec.stimulus_description
+    )
     if spec.clamp_mode == VOLTAGE_CLAMP:
-        response = VoltageClampSeries(
-            name=_name(spec, "AD"), data=response_data, unit="amperes", conversion=_PICO, gain=RESPONSE_GAIN, **common
-        )
-        stimulus = VoltageClampStimulusSeries(
-            name=_name(spec, "DA"), data=command_data, unit="volts", conversion=_MILLI, gain=STIMULUS_GAIN, **common
-        )
-        return response, stimulus
-    response = CurrentClampSeries(
-        name=_name(spec, "AD"),
-        data=response_data,
+        return VoltageClampSeries(unit="amperes", conversion=_PICO, **common)
+    return CurrentClampSeries(
         unit="volts",
         conversion=_MILLI,
-        gain=RESPONSE_GAIN,
         bias_current=float(cell.bias_current_pa),
         bridge_balance=float(cell.bridge_balance_mohm),
         **common,
     )
-    stimulus = CurrentClampStimulusSeries(
-        name=_name(spec, "DA"), data=command_data, unit="amperes", conversion=_PICO, gain=STIMULUS_GAIN, **common
+
+
+def _stimulus_series(spec: SweepSpec, data: np.ndarray, common: dict[str, object]) -> PatchClampSeries:
+    kind, unit, conversion = {
+        CURRENT_CLAMP: (CurrentClampStimulusSeries, "amperes", _PICO),
+        VOLTAGE_CLAMP: (VoltageClampStimulusSeries, "volts", _MILLI),
+    }[spec.clamp_mode]
+    return kind(
+        name=_name(spec, "DA"),
+        data=data,
+        unit=unit,
+        conversion=conversion,
+        gain=STIMULUS_GAIN,
+        stimulus_description=spec.stimulus_description,
+        **common,
     )
-    return response, stimulus
 
 
 def _name(spec: SweepSpec, channel: str) -> str:
@@ -542,7 +568,7 @@ def _summary(
     voltage_clamp = spec.clamp_mode == VOLTAGE_CLAMP
     return SweepSummary(
         sweep_number=spec.sweep_number,
-        stimulus_code=spec.stimulus_code,
+        stimulus_code=spec.stimulus_description.removesuffix("_DA_0"),
         stimulus_description=spec.stimulus_description,
         clamp_mode=spec.clamp_mode,
         kind=spec.kind,
@@ -564,7 +590,7 @@ def _summary(
 
 
 def _stimulus_window(spec: SweepSpec) -> tuple[float, float] | None:
-    """Start and end (s, on the sample grid) of the stimulus proper; a test sweep's is its test pulse."""
+    """Start and end (s) of the stimulus proper, on the sample grid; a test sweep's is its test pulse."""
     if spec.kind == IZERO:
         return None
     kinks = _kinks(spec)[-2:]

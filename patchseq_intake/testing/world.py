@@ -20,8 +20,8 @@ import yaml
 
 from .. import config
 from ..catalog import archive_catalog_path
-from .dandi import DandiReplica
-from .nwb import CellFile, CellSpec, SweepSpec, default_sweeps, write_cell_nwb
+from .dandi import DandiReplica, ReplicaAsset
+from .nwb import CellFile, CellSpec, SweepSpec, default_sweeps, nwb_file_name, write_cell_nwb
 from .server import LocalServer
 from .tables import Cell, NwbFile, release_tables
 
@@ -61,6 +61,8 @@ class World:
     cells: list[Cell]
     files: dict[int, Path] = field(default_factory=dict)
     written: dict[int, CellFile] = field(default_factory=dict)
+    assets: dict[int, ReplicaAsset] = field(default_factory=dict)
+    """Each cell's asset in the published version of its dandiset."""
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point the shipped catalogs at this world."""
@@ -90,14 +92,30 @@ def build_world(
     sweeps: list[SweepSpec] | None = None,
 ) -> World:
     """Write the world's files under ``directory`` and start serving them."""
+    return serve_world(write_world_files(directory, plans, sweeps))
+
+
+def write_world_files(
+    directory: Path,
+    plans: tuple[CellPlan, ...] = DEMO_CELLS,
+    sweeps: list[SweepSpec] | None = None,
+) -> dict[CellPlan, CellFile | None]:
+    """Write an NWB file for each planned cell that has one."""
     directory.mkdir(parents=True, exist_ok=True)
+    return {plan: _write_nwb(directory, plan, sweeps) if plan.has_nwb else None for plan in plans}
+
+
+def serve_world(files: dict[CellPlan, CellFile | None]) -> World:
+    """Start a server with the release tables and a DANDI replica of ``files``."""
     server = LocalServer().start()
-    replica = DandiReplica(server)
-    world = World(server, replica, cells=[])
-    for plan in plans:
+    world = World(server, DandiReplica(server), cells=[])
+    for plan, written in files.items():
         nwb = None
-        if plan.has_nwb:
-            nwb = _write_nwb(world, directory, plan, sweeps)
+        if written is not None:
+            world.assets[plan.specimen_id] = _publish(world.replica, plan, written)
+            world.files[plan.specimen_id] = written.path
+            world.written[plan.specimen_id] = written
+            nwb = NwbFile(plan.subject_id, written.size, written.sha256, _md5(written.path))
         world.cells.append(
             Cell(plan.archive, plan.specimen_id, plan.session_id, plan.structure, plan.dendrite_type,
                  plan.age, plan.donor_id, nwb=nwb)
@@ -107,11 +125,14 @@ def build_world(
     return world
 
 
-def _write_nwb(world: World, directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> NwbFile:
-    file_name = f"sub-{plan.subject_id}_ses-{plan.session_id}_icephys.nwb"
-    path = directory / file_name
-    written = write_cell_nwb(
-        path,
+def dandi_path(plan: CellPlan) -> str:
+    """Where the plan's NWB file lives in its dandiset."""
+    return f"sub-{plan.subject_id}/{nwb_file_name(plan.subject_id, plan.session_id)}"
+
+
+def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> CellFile:
+    return write_cell_nwb(
+        directory / nwb_file_name(plan.subject_id, plan.session_id),
         specimen_id=plan.specimen_id,
         session_id=plan.session_id,
         subject_id=plan.subject_id,
@@ -119,18 +140,17 @@ def _write_nwb(world: World, directory: Path, plan: CellPlan, sweeps: list[Sweep
         cell=CellSpec(input_resistance_mohm=plan.input_resistance_mohm),
         seed=plan.specimen_id % 1000,
     )
-    world.files[plan.specimen_id] = path
-    world.written[plan.specimen_id] = written
+
+
+def _publish(replica: DandiReplica, plan: CellPlan, written: CellFile) -> ReplicaAsset:
+    """Add the file to the draft and the published version; return the published asset."""
     dandiset, version = _published(plan.archive)
-    dandi_path = f"sub-{plan.subject_id}/{file_name}"
-    for release in (version, "draft"):
-        world.replica.add_asset(dandiset, release, dandi_path, path)
-    return NwbFile(
-        subject_id=plan.subject_id,
-        size=written.size,
-        sha256=written.sha256,
-        md5=hashlib.md5(path.read_bytes()).hexdigest(),
-    )
+    replica.add_asset(dandiset, "draft", dandi_path(plan), written.path)
+    return replica.add_asset(dandiset, version, dandi_path(plan), written.path)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _published(archive: str) -> tuple[str, str]:

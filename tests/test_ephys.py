@@ -1,0 +1,366 @@
+"""The ephys driver against the local replica: cells -> manifest -> DANDI -> sweeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patchseq_intake import config, download
+from patchseq_intake.cells import NoNwbFileError, UnknownCellError
+from patchseq_intake.dandi import UnknownVersionError
+from patchseq_intake.errors import ChecksumError, FetchError, InvalidQueryError, OfflineError
+from patchseq_intake.nwb_access import AccessError
+from patchseq_intake.sweeps import UnknownSweepError
+from patchseq_intake.testing.nwb import default_sweeps
+from patchseq_intake.testing.world import DEMO_CELLS, dandi_path, serve_world, write_world_files
+
+HUMAN_CELL = 541549258
+MOUSE_CELL = 601506507
+MOUSE_CELL_WITHOUT_NWB = 601808698
+VISP5_ASPINY = [601506507, 601790961]
+SWEEP_COLUMNS = [
+    "cell_specimen_id", "sweep_number", "stimulus_code", "stimulus_code_ext", "stimulus_name", "clamp_mode",
+    "stimulus_units", "sampling_rate", "duration", "bridge_balance_mohm", "leak_pa", "gain",
+]
+
+
+@pytest.fixture(scope="session")
+def world_files(tmp_path_factory):
+    """Small synthetic NWB files for the demo cells, written once."""
+    return write_world_files(tmp_path_factory.mktemp("nwb"), sweeps=default_sweeps(scale=0.1, sampling_rate=10e3))
+
+
+@pytest.fixture
+def world(world_files, monkeypatch):
+    """A running replica of the world, with the catalog pointed at it and fast retries."""
+    running = serve_world(world_files)
+    for name, value in running.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))
+    yield running
+    running.stop()
+
+
+def _requests(world, kind):
+    return world.replica.requests(kind)
+
+
+def _cache_tables(cat, archive):
+    """Fetch an archive's tables now, so that later faults hit DANDI only."""
+    cat[archive].metadata.read()
+    cat[archive].manifest.read()
+
+
+# --- what a user gets ----------------------------------------------------------------------
+
+
+def test_sweep_table_of_one_cell(cat, world):
+    table = cat.human.ephys(specimen_id=HUMAN_CELL).read()
+    written = world.written[HUMAN_CELL]
+    assert set(SWEEP_COLUMNS) <= set(table.columns)
+    assert list(table["sweep_number"]) == [s.sweep_number for s in written.sweeps]
+    assert set(table["cell_specimen_id"]) == {HUMAN_CELL}
+    by_number = table.set_index("sweep_number")
+    for summary in written.sweeps:
+        row = by_number.loc[summary.sweep_number]
+        assert row["stimulus_code"] == summary.stimulus_code
+        assert row["clamp_mode"] == summary.clamp_mode
+        assert row["sampling_rate"] == summary.sampling_rate
+        assert row["duration"] == pytest.approx(summary.n_samples / summary.sampling_rate)
+        assert row["gain"] == pytest.approx(summary.response_gain)
+    assert by_number.loc[4, "stimulus_name"] == "Long Square"
+    assert by_number.loc[13, "stimulus_name"] == "Short Square"
+    assert by_number.loc[16, "stimulus_name"] == "Ramp"
+    assert by_number.loc[1, "stimulus_name"] == "Test" and by_number.loc[1, "stimulus_units"] == "Volts"
+    assert by_number.loc[4, "bridge_balance_mohm"] == pytest.approx(written.cell.bridge_balance_mohm)
+    assert by_number.loc[4, "leak_pa"] == pytest.approx(written.cell.bias_current_pa)
+
+
+def test_current_clamp_sweep_in_ipfx_units(cat, world):
+    written = world.written[HUMAN_CELL]
+    summary = written.sweep(4)  # the most hyperpolarising long square
+    sweep = cat.human.ephys(specimen_id=HUMAN_CELL).sweep(4)
+    assert (sweep.sweep_number, sweep.stimulus_code, sweep.stimulus_name, sweep.clamp_mode) == (
+        4, "X1PS_SubThresh", "Long Square", "CurrentClamp")
+    assert sweep.sampling_rate == summary.sampling_rate
+    assert sweep.t[0] == 0.0 and sweep.t[1] == pytest.approx(1 / summary.sampling_rate)
+    assert len(sweep.t) == len(sweep.v) == len(sweep.i) == summary.n_samples
+    during = (sweep.t > summary.stimulus_start + 0.5 * (summary.stimulus_end - summary.stimulus_start)) & (
+        sweep.t < summary.stimulus_end)
+    assert np.median(sweep.i[during]) == pytest.approx(summary.amplitude, abs=0.5)  # pA
+    before = (sweep.t > summary.stimulus_start - 0.02) & (sweep.t < summary.stimulus_start)
+    assert np.median(sweep.v[before]) == pytest.approx(summary.baseline, abs=0.5)  # mV
+    deflection = np.median(sweep.v[during]) - summary.baseline
+    assert deflection == pytest.approx(summary.expected_deflection, rel=0.05)
+
+
+def test_voltage_clamp_sweep_swaps_command_and_response(cat, world):
+    summary = world.written[HUMAN_CELL].sweep(1)
+    sweep = cat.human.ephys(specimen_id=HUMAN_CELL).sweep(1)
+    assert sweep.clamp_mode == "VoltageClamp"
+    assert np.max(np.abs(sweep.v)) == pytest.approx(abs(summary.amplitude), rel=0.01)  # the command, mV
+    assert np.median(sweep.i) == pytest.approx(summary.baseline, abs=2.0)  # holding current, pA
+
+
+def test_reading_a_sweep_loads_only_that_sweeps_data(cat, world, monkeypatch):
+    import h5py
+
+    read = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, key):
+        if self.name.endswith("/data"):
+            read.append(self.name)
+        return original(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    source = cat.human.ephys(specimen_id=HUMAN_CELL)
+    source.read()
+    assert read == []  # the sweep table reads no samples
+    source.sweep(5)
+    assert sorted(read) == ["/acquisition/data_00005_AD0/data", "/stimulus/presentation/data_00005_DA0/data"]
+
+
+def test_open_nwb_gives_the_pynwb_file(cat, world):
+    with cat.mouse.ephys(specimen_id=MOUSE_CELL).open_nwb() as nwb:
+        assert nwb.session_id == "601506492"
+        assert "data_00004_AD0" in nwb.acquisition
+        assert nwb.acquisition["data_00004_AD0"].sweep_number == 4
+
+
+def test_many_cells_by_filters(cat, world):
+    filters = [["structure", "==", "VISp5"], ["dendrite_type", "==", "aspiny"]]
+    many = cat.mouse.ephys(filters=filters)
+    many.discover()
+    assert many.npartitions == 2
+    table = many.read()
+    assert sorted(table["cell_specimen_id"].unique()) == VISP5_ASPINY
+    first = many.read_partition(0)
+    assert set(first["cell_specimen_id"]) == {many.cells[0].specimen_id}
+    lazy = many.to_dask()
+    assert lazy.npartitions == 2
+    pd.testing.assert_frame_equal(lazy.compute().reset_index(drop=True), table, check_dtype=False)
+    sweep = many.sweep(4, specimen_id=601790961)
+    assert sweep.sweep_number == 4 and sweep.stimulus_name == "Long Square"
+
+
+def test_ids_and_filters_combine(cat, world):
+    source = cat.mouse.ephys(specimen_id=[601790961, 601803754], filters=[["dendrite_type", "==", "aspiny"]])
+    assert [cell.specimen_id for cell in source.cells] == [601790961]
+
+
+def test_cells_without_nwb_are_left_out_of_a_filtered_selection_with_a_warning(cat, world):
+    with pytest.warns(UserWarning, match="1 of the 2 mouse cells matching the filters have no NWB file"):
+        source = cat.mouse.ephys(filters=[["donor_id", "==", 331663], ["structure", "in", ["VISpm4", "VISp5"]], ["dendrite_type", "==", "aspiny"]])
+        ids = [cell.specimen_id for cell in source.cells]
+    assert ids == [601790961]
+
+
+# --- access modes and the cache -----------------------------------------------------------------
+
+
+def test_download_is_verified_cached_by_checksum_and_reused_without_network(cat, world, cache_dir):
+    written = world.written[MOUSE_CELL]
+    first = cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    assert (cache_dir / "nwb" / f"{written.sha256}.nwb").read_bytes() == written.path.read_bytes()
+    assert len(_requests(world, "blob")) == 1
+    world.stop()
+    again = cat.mouse.ephys(specimen_id=MOUSE_CELL)
+    pd.testing.assert_frame_equal(again.read(), first)
+    assert again.sweep(4).sweep_number == 4
+
+
+def test_the_asset_index_is_listed_once_for_many_cells(cat, world):
+    cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    cat.mouse.ephys(specimen_id=601790961).read()
+    assert world.replica.index_listings() == 1
+
+
+def test_stream_reads_ranges_and_matches_download(cat, world, monkeypatch):
+    streamed = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream")
+    table = streamed.read()
+    sweep = streamed.sweep(5)
+    blob_reads = _requests(world, "blob")
+    assert blob_reads and all(entry.range for entry in blob_reads)
+    downloaded = cat.human.ephys(specimen_id=HUMAN_CELL)
+    pd.testing.assert_frame_equal(table, downloaded.read())
+    np.testing.assert_array_equal(sweep.v, downloaded.sweep(5).v)
+
+
+@pytest.mark.parametrize("under_dandiset", [False, True])
+def test_local_root_in_both_layouts(cat, world, tmp_path, under_dandiset):
+    plan = next(p for p in DEMO_CELLS if p.specimen_id == HUMAN_CELL)
+    root = tmp_path / "dandi"
+    target = root / ("000023" if under_dandiset else "") / dandi_path(plan)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(world.files[HUMAN_CELL].read_bytes())
+    cat.human.metadata.read(), cat.human.manifest.read()  # cache the tables
+    world.stop()  # then local access needs no network
+    table = cat.human.ephys(specimen_id=HUMAN_CELL, access="local", root=str(root)).read()
+    assert len(table) == len(world.written[HUMAN_CELL].sweeps)
+
+
+def test_local_root_from_the_environment(cat, world, tmp_path, monkeypatch):
+    plan = next(p for p in DEMO_CELLS if p.specimen_id == MOUSE_CELL)
+    target = tmp_path / dandi_path(plan)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(world.files[MOUSE_CELL].read_bytes())
+    monkeypatch.setenv(config.LOCAL_ROOT_ENV, str(tmp_path))
+    assert cat.mouse.ephys(specimen_id=MOUSE_CELL, access="local").sweep(4).sweep_number == 4
+
+
+def test_draft_version_is_allowed(cat, world):
+    assert len(cat.human.ephys(specimen_id=HUMAN_CELL, version="draft").read()) > 0
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def test_api_and_blob_faults_are_retried(cat, world):
+    _cache_tables(cat, "mouse")
+    world.server.log.clear()
+    world.server.faults.statuses = [503, 429]
+    world.server.faults.retry_after = "0"
+    assert len(cat.mouse.ephys(specimen_id=MOUSE_CELL).read()) > 0
+    listing = _requests(world, "listing")
+    assert [entry.status for entry in listing] == [503, 429, 200]
+    world.server.faults.statuses = [502]
+    cat.mouse.ephys(specimen_id=601790961).read()
+    assert [entry.status for entry in _requests(world, "blob")] == [200, 502, 200]
+
+
+def test_cut_download_is_resumed(cat, world, cache_dir):
+    written = world.written[MOUSE_CELL]
+    cat.mouse.ephys(specimen_id=601790961).read()  # tables and asset index in the cache
+    world.server.log.clear()
+    world.server.faults.cut_after_bytes = written.size // 2
+    world.server.faults.cuts = 1
+    cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    cut, resumed = _requests(world, "blob")
+    assert cut.body_bytes == written.size // 2
+    assert resumed.status == 206 and int(resumed.range.removeprefix("bytes=").rstrip("-")) > 0
+    assert (cache_dir / "nwb" / f"{written.sha256}.nwb").stat().st_size == written.size
+
+
+def test_blob_failure_falls_back_to_the_api_download(cat, world):
+    blob_url = _blob_path(world, MOUSE_CELL)
+    content = world.server.files.pop(blob_url)
+    redirected = {"count": 0}
+
+    def serve_after_redirect(request):
+        from patchseq_intake.testing.server import Reply
+
+        redirected["count"] += 1
+        return Reply(200, content.read_bytes())
+
+    world.server.add_route(blob_url, serve_after_redirect)
+    _cache_tables(cat, "mouse")
+    cat.mouse.ephys(specimen_id=601790961).read()  # lists the asset index
+    world.server.faults.statuses = [500] * 3  # every try at the blob URL
+    assert len(cat.mouse.ephys(specimen_id=MOUSE_CELL).read()) > 0
+    assert len(_requests(world, "download")) == 1 and redirected["count"] == 1
+
+
+def _blob_path(world, specimen_id):
+    from urllib.parse import urlparse
+
+    return urlparse(world.replica.blob_url(world.assets[specimen_id])).path
+
+
+def test_corrupt_bytes_are_refused_and_never_cached(cat, world, cache_dir):
+    blob_url = _blob_path(world, MOUSE_CELL)
+    good = world.server.files[blob_url]
+    world.server.files[blob_url] = good.read_bytes()[:-10] + b"0123456789"
+    with pytest.raises(ChecksumError, match="SHA-256 mismatch"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    assert not list((cache_dir / "nwb").glob("*")) if (cache_dir / "nwb").exists() else True
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_unknown_cell_names_the_dataset(cat, world):
+    with pytest.raises(UnknownCellError, match=r"cell\(s\) \[123\] are not in the human Patch-seq dataset \(2 cells\)"):
+        cat.human.ephys(specimen_id=123).read()
+
+
+def test_cell_of_the_other_archive_says_so(cat, world):
+    with pytest.raises(UnknownCellError, match="they are cells of the mouse dataset: use cat.mouse.ephys"):
+        cat.human.ephys(specimen_id=MOUSE_CELL).read()
+
+
+def test_cell_without_nwb_file(cat, world):
+    with pytest.raises(NoNwbFileError, match=rf"\[{MOUSE_CELL_WITHOUT_NWB}\] of the mouse dataset have no NWB file"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL_WITHOUT_NWB).read()
+
+
+def test_no_cell_matching_the_filters(cat, world):
+    with pytest.raises(NoNwbFileError, match="no mouse cell matches the filters"):
+        cat.mouse.ephys(filters=[["structure", "==", "MOp"]]).read()
+
+
+def test_filter_on_a_missing_column_lists_the_valid_ones(cat, world):
+    with pytest.raises(InvalidQueryError, match="unknown column 'layer'.*valid columns: project, cell_specimen_id"):
+        cat.mouse.ephys(filters=[["layer", "==", "5"]]).read()
+
+
+def test_unknown_sweep_lists_the_sweeps_there_are(cat, world):
+    with pytest.raises(UnknownSweepError, match=r"no sweep 3 in .*; its sweeps are \[0, 1, 2, 4, 5"):
+        cat.human.ephys(specimen_id=HUMAN_CELL).sweep(3)
+
+
+def test_sweep_of_many_cells_needs_a_cell(cat, world):
+    with pytest.raises(InvalidQueryError, match="selects 2 cells: name one with specimen_id"):
+        cat.mouse.ephys(specimen_id=VISP5_ASPINY).sweep(4)
+    with pytest.raises(UnknownCellError, match="cell 1 is not among this source's cells"):
+        cat.mouse.ephys(specimen_id=VISP5_ASPINY).sweep(4, specimen_id=1)
+
+
+def test_unknown_access_and_version(cat):
+    from patchseq_intake.ephys_source import EphysSource
+
+    tables = {"url": "http://127.0.0.1:9/x.csv", "sha256": None}
+    with pytest.raises(AccessError, match="unknown access 'ftp'; use one of download, stream, local"):
+        EphysSource("human", "000023", tables, tables, "draft", access="ftp")
+    with pytest.raises(UnknownVersionError, match="unknown dandiset version 'latest'"):
+        cat.human.ephys(version="latest")
+
+
+def test_well_formed_version_the_api_does_not_have(cat, world):
+    with pytest.raises(UnknownVersionError, match="dandiset 000023 has no version '0.999999.9999'"):
+        cat.human.ephys(specimen_id=HUMAN_CELL, version="0.999999.9999").read()
+
+
+def test_local_root_without_the_file(cat, world, tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"cell {HUMAN_CELL} is not under {tmp_path}; looked for"):
+        cat.human.ephys(specimen_id=HUMAN_CELL, access="local", root=str(tmp_path)).read()
+
+
+def test_local_file_of_the_wrong_size(cat, world, tmp_path):
+    plan = next(p for p in DEMO_CELLS if p.specimen_id == HUMAN_CELL)
+    target = tmp_path / dandi_path(plan)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"partial")
+    with pytest.raises(ChecksumError, match="7 bytes, but the manifest says"):
+        cat.human.ephys(specimen_id=HUMAN_CELL, access="local", root=str(tmp_path)).read()
+
+
+def test_local_access_without_a_root(cat, world):
+    with pytest.raises(AccessError, match="access='local' needs a directory"):
+        cat.human.ephys(specimen_id=HUMAN_CELL, access="local").read()
+
+
+def test_offline_without_the_file_cached(cat, world, monkeypatch):
+    cat.mouse.metadata.read()
+    cat.mouse.manifest.read()
+    monkeypatch.setenv(config.OFFLINE_ENV, "1")
+    with pytest.raises(OfflineError, match=f"NWB file of cell {MOUSE_CELL}"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    with pytest.raises(OfflineError, match="stream"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL, access="stream").read()
+
+
+def test_bad_specimen_id(cat):
+    with pytest.raises(InvalidQueryError, match="specimen_id must be a cell id or a list"):
+        cat.human.ephys(specimen_id="abc")
