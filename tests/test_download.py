@@ -81,3 +81,29 @@ def test_local_files_are_copied_and_verified(tmp_path):
     assert dest.read_bytes() == PAYLOAD
     with pytest.raises(FetchError, match="no such file"):
         fetch_file(str(tmp_path / "absent.bin"), tmp_path / "x.bin")
+
+
+class _Terminal:
+    """A stand-in for stderr attached to a terminal, that keeps what is written."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_shows_in_a_terminal_only(server, tmp_path, monkeypatch, capsys):
+    fetch_file(f"{server.url}/blob", tmp_path / "quiet.bin", label="quiet.nwb")
+    assert "quiet.nwb" not in capsys.readouterr().err  # not a terminal: silent
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    fetch_file(f"{server.url}/blob", tmp_path / "shown.bin", size=len(PAYLOAD), label="shown.nwb")
+    shown = "".join(terminal.text)
+    assert "shown.nwb" in shown and "3.00M" in shown
