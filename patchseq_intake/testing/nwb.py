@@ -6,7 +6,7 @@ both carrying MIES' attributes (``sweep_number``, ``stimulus_description``, ...)
 a legacy ``general/intracellular_ephys/sweep_table`` and MIES' ``general/generated_by``.
 
 The physiology is planted, so tests can compare what a reader returns with the
-returned ``CellFile`` summary: a passive RC membrane (exact first-order response
+returned ``WrittenCell`` summary: a passive RC membrane (exact first-order response
 to the piecewise-linear command), stereotyped spikes on supra-threshold long
 squares, Gaussian noise. Samples are deterministic given ``seed``; the file's
 bytes are not (pynwb gives every object a random id).
@@ -182,7 +182,7 @@ class SweepSummary:
 
 
 @dataclass(frozen=True)
-class CellFile:
+class WrittenCell:
     """A written file and what it holds."""
 
     path: Path
@@ -294,7 +294,7 @@ def write_cell_nwb(
     cell: CellSpec = CellSpec(),
     seed: int = 0,
     session_start_time: datetime = DEFAULT_SESSION_START,
-) -> CellFile:
+) -> WrittenCell:
     """Write one cell's synthetic NWB file to ``path`` and describe what it holds."""
     specs = list(default_sweeps() if sweeps is None else sweeps)
     _check_unique_numbers(specs)
@@ -317,7 +317,7 @@ def write_cell_nwb(
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)
     _add_generated_by(path)
-    return CellFile(
+    return WrittenCell(
         path=path,
         specimen_id=specimen_id,
         session_id=session_id,

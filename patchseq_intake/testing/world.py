@@ -21,7 +21,7 @@ import yaml
 from .. import config
 from ..catalog import archive_catalog_path
 from .dandi import DandiReplica, ReplicaAsset
-from .nwb import CellFile, CellSpec, SweepSpec, default_sweeps, nwb_file_name, write_cell_nwb
+from .nwb import WrittenCell, CellSpec, SweepSpec, default_sweeps, nwb_file_name, write_cell_nwb
 from .server import LocalServer
 from .tables import Cell, NwbFile, release_tables
 
@@ -60,7 +60,7 @@ class World:
     replica: DandiReplica
     cells: list[Cell]
     files: dict[int, Path] = field(default_factory=dict)
-    written: dict[int, CellFile] = field(default_factory=dict)
+    written: dict[int, WrittenCell] = field(default_factory=dict)
     assets: dict[int, ReplicaAsset] = field(default_factory=dict)
     """Each cell's asset in the published version of its dandiset."""
 
@@ -99,13 +99,13 @@ def write_world_files(
     directory: Path,
     plans: tuple[CellPlan, ...] = DEMO_CELLS,
     sweeps: list[SweepSpec] | None = None,
-) -> dict[CellPlan, CellFile | None]:
+) -> dict[CellPlan, WrittenCell | None]:
     """Write an NWB file for each planned cell that has one."""
     directory.mkdir(parents=True, exist_ok=True)
     return {plan: _write_nwb(directory, plan, sweeps) if plan.has_nwb else None for plan in plans}
 
 
-def serve_world(files: dict[CellPlan, CellFile | None]) -> World:
+def serve_world(files: dict[CellPlan, WrittenCell | None]) -> World:
     """Start a server with the release tables and a DANDI replica of ``files``."""
     server = LocalServer().start()
     world = World(server, DandiReplica(server), cells=[])
@@ -130,7 +130,7 @@ def dandi_path(plan: CellPlan) -> str:
     return f"sub-{plan.subject_id}/{nwb_file_name(plan.subject_id, plan.session_id)}"
 
 
-def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> CellFile:
+def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> WrittenCell:
     return write_cell_nwb(
         directory / nwb_file_name(plan.subject_id, plan.session_id),
         specimen_id=plan.specimen_id,
@@ -142,7 +142,7 @@ def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) 
     )
 
 
-def _publish(replica: DandiReplica, plan: CellPlan, written: CellFile) -> ReplicaAsset:
+def _publish(replica: DandiReplica, plan: CellPlan, written: WrittenCell) -> ReplicaAsset:
     """Add the file to the draft and the published version; return the published asset."""
     dandiset, version = _published(plan.archive)
     replica.add_asset(dandiset, "draft", dandi_path(plan), written.path)
