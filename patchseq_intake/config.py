@@ -2,11 +2,18 @@
 
 Every function reads the environment when called, so a change made after
 import (in a notebook, or by a test) takes effect on the next read.
+
+Work shipped to other processes (Dask workers) carries the caller's settings
+with it: ``snapshot()`` takes them, ``using(snapshot)`` applies them for the
+duration of a task, in that task's context only.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 CACHE_ENV = "PATCHSEQ_INTAKE_CACHE"
@@ -18,11 +25,33 @@ LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
 DANDI_API = "https://api.dandiarchive.org/api"
 
 _TRUE = {"1", "true", "yes", "on"}
+SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV)
+_applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
+
+
+def _setting(name: str) -> str | None:
+    applied = _applied.get()
+    return applied.get(name) if applied is not None else os.environ.get(name)
+
+
+def snapshot() -> dict[str, str]:
+    """The settings in force here, to carry to another process."""
+    return {name: value for name in SETTINGS if (value := _setting(name)) is not None}
+
+
+@contextmanager
+def using(settings: Mapping[str, str]) -> Iterator[None]:
+    """Apply a ``snapshot()`` instead of the environment, in this context only."""
+    token = _applied.set(dict(settings))
+    try:
+        yield
+    finally:
+        _applied.reset(token)
 
 
 def cache_dir() -> Path:
     """The cache directory: ``$PATCHSEQ_INTAKE_CACHE``, else the user cache dir."""
-    configured = os.environ.get(CACHE_ENV)
+    configured = _setting(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()
     import platformdirs
@@ -32,20 +61,20 @@ def cache_dir() -> Path:
 
 def tables_source() -> str | None:
     """A base URL or directory holding the release tables, or None for upstream."""
-    return os.environ.get(TABLES_ENV) or None
+    return _setting(TABLES_ENV) or None
 
 
 def offline() -> bool:
     """True when ``PATCHSEQ_INTAKE_OFFLINE`` forbids every network access."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUE
+    return (_setting(OFFLINE_ENV) or "").strip().lower() in _TRUE
 
 
 def dandi_api() -> str:
     """Base URL of the DANDI REST API: ``$PATCHSEQ_INTAKE_DANDI_API``, else DANDI's own."""
-    return (os.environ.get(DANDI_API_ENV) or DANDI_API).rstrip("/")
+    return (_setting(DANDI_API_ENV) or DANDI_API).rstrip("/")
 
 
 def local_root() -> Path | None:
     """A local copy of the dandisets, as ``dandi download`` lays them out, if configured."""
-    configured = os.environ.get(LOCAL_ROOT_ENV)
+    configured = _setting(LOCAL_ROOT_ENV)
     return Path(configured).expanduser() if configured else None

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import config
+from .cache import cached_file
 from .errors import FetchError, OfflineError, PatchseqError
 
 DRAFT = "draft"
@@ -80,11 +81,7 @@ def asset_index(dandiset: str, version: str) -> AssetIndex:
         return _draft_index(api, dandiset)
     api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
     path = config.cache_dir() / "dandi" / api_key / dandiset / f"{version}.json"
-    if path.exists():
-        return _load(path)
-    index = _fetch_index(api, dandiset, version)
-    _save(index, path)
-    return index
+    return _load(cached_file(path, lambda dest: _save(_fetch_index(api, dandiset, version), dest)))
 
 
 @lru_cache(maxsize=8)

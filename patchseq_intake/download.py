@@ -9,13 +9,16 @@ destination's name.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import requests
+from tqdm import tqdm
 
 from .atomic import atomic_output
 from .errors import ChecksumError, FetchError
@@ -45,6 +48,14 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+_local = threading.local()
+
+
+def _thread_session() -> requests.Session:
+    """One HTTP session per thread, so that connections are reused between requests."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
 
 
 def is_remote(location: str) -> bool:
@@ -69,17 +80,21 @@ def fetch_file(
     label: str | None = None,
     retry: RetryPolicy | None = None,
     session: requests.Session | None = None,
+    progress: tqdm | None = None,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
     ``sha256`` and ``size``, when given, must match or ``ChecksumError`` is
-    raised and nothing is written. ``label`` names the file in the progress bar;
-    ``retry`` defaults to ``DEFAULT_RETRY``.
+    raised and nothing is written. ``label`` names the file in its progress
+    bar, or ``progress`` is a bar shared with other transfers to count bytes
+    on. ``retry`` defaults to ``DEFAULT_RETRY``.
     """
     retry = retry or DEFAULT_RETRY
     with atomic_output(dest) as partial:
         if is_remote(source):
-            digest = _download(source, partial, size, label, retry, session)
+            bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
+            with bar as counter:
+                digest = _download(source, partial, counter, retry, session)
         else:
             digest = _copy_local(source, partial)
         _verify(source, partial, digest, sha256=sha256, size=size)
@@ -112,18 +127,13 @@ def _copy_local(source: str, partial: Path) -> str:
 
 
 def _download(
-    url: str,
-    partial: Path,
-    size: int | None,
-    label: str | None,
-    retry: RetryPolicy,
-    session: requests.Session | None,
+    url: str, partial: Path, bar: tqdm, retry: RetryPolicy, session: requests.Session | None
 ) -> str:
     """Stream ``url`` into ``partial``, resuming after cuts; return the SHA-256."""
-    http = session or requests.Session()
+    http = session or _thread_session()
     hasher = hashlib.sha256()
     received = 0
-    with partial.open("wb") as out, progress_bar(size, label or url) as bar:
+    with partial.open("wb") as out:
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
             with get(url, headers=headers, retry=retry, session=http, stream=True) as reply:
@@ -132,7 +142,7 @@ def _download(
                     out.seek(0)
                     out.truncate()
                     hasher = hashlib.sha256()
-                    bar.reset(total=size)
+                    bar.update(-received)
                     received = 0
                 try:
                     for chunk in reply.iter_content(CHUNK_BYTES):
@@ -159,7 +169,7 @@ def get(
 ) -> requests.Response:
     """GET ``url``, retrying 429, 5xx and failed connections; raise ``FetchError`` on the rest."""
     retry = retry or DEFAULT_RETRY
-    http = session or requests.Session()
+    http = session or _thread_session()
     problem = "no attempt made"
     for attempt in range(1, retry.attempts + 1):
         retry_after = None

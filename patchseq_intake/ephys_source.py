@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from intake.source.base import DataSource, Schema
 
-from . import __version__
+from . import __version__, config
 from .cells import Archive, CellFile, UnknownCellError, select_cells
 from .dandi import check_version
 from .errors import InvalidQueryError
@@ -93,13 +94,32 @@ class EphysSource(DataSource):
         return pd.concat(tables, ignore_index=True)
 
     def to_dask(self):
-        """A Dask DataFrame, lazily one NWB file per partition."""
+        """A Dask DataFrame, lazily one NWB file per partition.
+
+        Each partition is a small task (the cell's file and how to reach it,
+        with this process's settings), so it runs as well on a
+        ``dask.distributed`` worker process as here.
+        """
         import dask
         import dask.dataframe as dd
 
         self._load_metadata()
-        parts = [dask.delayed(read_cell_sweeps)(cell, self.access) for cell in self.cells]
+        settings = config.snapshot()
+        parts = [
+            dask.delayed(read_cell_sweeps, pure=True)(cell, self.access, settings) for cell in self.cells
+        ]
         return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
+
+    def fetch(self, max_concurrent: int = 4) -> list[Path]:
+        """Download every selected cell's NWB file into the cache; return the local paths.
+
+        At most ``max_concurrent`` downloads run at once, under one progress bar;
+        files already cached are not fetched again.
+        """
+        from .nwb_access import fetch_all
+
+        self._load_metadata()
+        return fetch_all(self.cells, Access("download", self.access.dandiset, self.access.version), max_concurrent)
 
     def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
         """One sweep of one cell, loading that sweep's data only."""
@@ -133,9 +153,14 @@ class EphysSource(DataSource):
         self.__dict__.pop("cells", None)
 
 
-def read_cell_sweeps(cell: CellFile, access: Access) -> pd.DataFrame:
-    """One cell's sweep table, led by its ``cell_specimen_id``; reads no sweep data."""
-    with open_h5(cell, access) as h5:
+def read_cell_sweeps(
+    cell: CellFile, access: Access, settings: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One cell's sweep table, led by its ``cell_specimen_id``; reads no sweep data.
+
+    ``settings`` (a ``config.snapshot()``) replace this process's environment.
+    """
+    with config.using(settings) if settings is not None else nullcontext(), open_h5(cell, access) as h5:
         table = read_sweep_table(h5)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})

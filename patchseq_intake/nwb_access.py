@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from .errors import ChecksumError, FetchError, OfflineError, PatchseqError
 
 if TYPE_CHECKING:
     import h5py
+    from tqdm import tqdm
 
 ACCESS_MODES = ("download", "stream", "local")
 STREAM_BLOCK_BYTES = 2 * 1024 * 1024
@@ -63,13 +65,37 @@ def open_h5(cell: CellFile, access: Access) -> Iterator[h5py.File]:
         yield h5
 
 
-def local_copy(cell: CellFile, access: Access) -> Path:
-    """The verified cached copy of the cell's file, downloaded on first use."""
+def local_copy(cell: CellFile, access: Access, progress: tqdm | None = None) -> Path:
+    """The verified cached copy of the cell's file, downloaded on first use.
+
+    ``progress`` is a bar shared with other downloads; by default the file gets its own.
+    """
+    from .cache import cached_file
+
+    return cached_file(cached_path(cell), lambda path: _download(cell, access, path, progress))
+
+
+def cached_path(cell: CellFile) -> Path:
+    """Where the cache keeps the cell's file: named by its SHA-256."""
+    return config.cache_dir() / "nwb" / f"{cell.sha256}.nwb"
+
+
+def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4) -> list[Path]:
+    """Download the cells' files into the cache, a few at a time, under one progress bar."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .progress import progress_bar
+
+    missing = sum(cell.size for cell in cells if not cached_path(cell).exists())
+    with progress_bar(missing, f"{len(cells)} NWB files") as bar, ThreadPoolExecutor(max_concurrent) as pool:
+        # Each task runs in a copy of this context, so settings applied here (config.using) hold there.
+        tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, access, bar) for cell in cells]
+        return [task.result() for task in tasks]
+
+
+def _download(cell: CellFile, access: Access, path: Path, progress: tqdm | None) -> None:
     from .download import fetch_file
 
-    path = config.cache_dir() / "nwb" / f"{cell.sha256}.nwb"
-    if path.exists():
-        return path
     if config.offline():
         raise OfflineError(
             f"the NWB file of cell {cell.specimen_id} ({cell.dandi_path}) is not cached and "
@@ -78,8 +104,8 @@ def local_copy(cell: CellFile, access: Access) -> Path:
     problems = []
     for url in _urls(cell, access):
         try:
-            fetch_file(url, path, sha256=cell.sha256, size=cell.size, label=cell.file_name)
-            return path
+            fetch_file(url, path, sha256=cell.sha256, size=cell.size, label=cell.file_name, progress=progress)
+            return
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))

@@ -39,11 +39,10 @@ class TableSpec:
 
 def table_path(spec: TableSpec) -> Path:
     """The local parquet file of ``spec``, fetched and normalised on first use."""
+    from .cache import cached_file
+
     source, sha256 = _source(spec)
-    path = _cache_path(spec, source, sha256)
-    if not path.exists():
-        _build(spec, source, sha256, path)
-    return path
+    return cached_file(_cache_path(spec, source, sha256), lambda path: _build(spec, source, sha256, path))
 
 
 def _source(spec: TableSpec) -> tuple[str, str | None]:
@@ -70,8 +69,7 @@ def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None
             f"{spec.title} is not cached yet and {config.OFFLINE_ENV} forbids fetching it "
             f"from {source}. {_ways_out(spec)}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".fetch-") as scratch:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.", suffix=".part") as scratch:
         csv_path = Path(scratch) / spec.file_name
         try:
             fetch_file(source, csv_path, sha256=sha256, label=spec.file_name)

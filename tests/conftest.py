@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from patchseq_intake import config
+from patchseq_intake import config, download
 from patchseq_intake.testing.server import LocalServer
+from patchseq_intake.testing.nwb import default_sweeps
 from patchseq_intake.testing.tables import Cell, NwbFile, release_tables
+from patchseq_intake.testing.world import serve_world, write_world_files
 
 REFERENCE_TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
 
@@ -63,3 +65,20 @@ def cat():
     import patchseq_intake
 
     return patchseq_intake.open_catalog()
+
+
+@pytest.fixture(scope="session")
+def world_files(tmp_path_factory):
+    """Small synthetic NWB files for the demo cells, written once."""
+    return write_world_files(tmp_path_factory.mktemp("nwb"), sweeps=default_sweeps(scale=0.1, sampling_rate=10e3))
+
+
+@pytest.fixture
+def world(world_files, monkeypatch):
+    """A running replica of the world, with the catalog pointed at it and fast retries."""
+    running = serve_world(world_files)
+    for name, value in running.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))
+    yield running
+    running.stop()

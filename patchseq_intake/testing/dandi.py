@@ -108,6 +108,7 @@ class DandiReplica:
     def requests(self, *kinds: RequestKind) -> list[LoggedRequest]:
         """The logged requests of these kinds; of every kind but "other" if none given."""
         wanted = set(kinds) or set(_ENDPOINTS)
+        self.server.wait_until_idle()
         return [entry for entry in list(self.server.log) if request_kind(entry) in wanted]
 
     def index_listings(self, dandiset: str | None = None, version: str | None = None) -> int:

@@ -74,6 +74,10 @@ class LoggedRequest:
     status: int
     body_bytes: int
     range: str | None
+    started: float = 0.0
+    """``time.monotonic()`` when the request arrived..."""
+    finished: float = 0.0
+    """...and when its answer was sent."""
 
 
 Route = Callable[[Request], Reply]
@@ -91,6 +95,7 @@ class LocalServer:
         self.faults = Faults()
         self.log: list[LoggedRequest] = []
         self._lock = threading.Lock()
+        self._in_flight = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,8 +116,30 @@ class LocalServer:
         """Answer every request whose path starts with ``prefix`` with ``route``."""
         self.routes[prefix] = route
 
+    def wait_until_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being answered, so that the log is complete.
+
+        A client may finish reading an answer a moment before the server logs it.
+        """
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def most_at_once(self, entries: list[LoggedRequest] | None = None) -> int:
+        """The largest number of the logged requests that were being answered at the same time."""
+        self.wait_until_idle()
+        with self._lock:
+            chosen = list(self.log if entries is None else entries)
+        events = sorted([(e.started, 1) for e in chosen] + [(e.finished, -1) for e in chosen])
+        running = peak = 0
+        for _, change in events:
+            running += change
+            peak = max(peak, running)
+        return peak
+
     def bytes_sent(self) -> int:
         """Body bytes sent since the log was last cleared."""
+        self.wait_until_idle()
         with self._lock:
             return sum(entry.body_bytes for entry in self.log)
 
@@ -169,6 +196,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, send_body: bool) -> None:
         state = self.server_state
+        with state._lock:
+            state._in_flight += 1
+        try:
+            self._answer_and_log(send_body)
+        finally:
+            with state._lock:
+                state._in_flight -= 1
+
+    def _answer_and_log(self, send_body: bool) -> None:
+        started = time.monotonic()
+        state = self.server_state
         faults = state.faults
         if faults.latency_s:
             time.sleep(faults.latency_s)
@@ -186,7 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = Reply(500, f"{type(exc).__name__}: {exc}".encode())
         sent = self._send(reply, send_body)
         state._record(
-            LoggedRequest(self.command, self.path, reply.status, sent, self.headers.get("Range"))
+            LoggedRequest(
+                self.command, self.path, reply.status, sent, self.headers.get("Range"), started, time.monotonic()
+            )
         )
 
     def _route_reply(self, path: str, query: dict[str, list[str]]) -> Reply:

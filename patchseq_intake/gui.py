@@ -1,0 +1,110 @@
+"""Intake's panel GUI on the shipped catalog: in a notebook, or served on 127.0.0.1.
+
+In a notebook, ``patchseq_intake.open_catalog().gui`` is intake's own GUI.
+``build_gui()`` makes the same GUI with the root catalog already selected, so
+that the tree shows ``human`` and ``mouse`` at once; ``serve()`` serves it,
+one fresh GUI per browser session::
+
+    python -m patchseq_intake.gui --port 5006     # then open http://127.0.0.1:5006/
+
+Browsing does no I/O: selecting a catalog instantiates its entries with their
+default parameters, and creating a source fetches nothing. Only the plot
+button reads a table (the first time, into the cache).
+
+Needs the ``gui`` extra: ``pip install "patchseq-intake[gui]"`` (panel, hvplot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from typing import Any
+
+from .catalog import open_catalog
+
+TITLE = "Patch-seq catalog"
+
+
+def require_gui() -> None:
+    """Raise ImportError, saying what to install, unless panel and hvplot work with intake."""
+    try:
+        import intake.interface
+
+        intake.interface.output_notebook()  # intake's own check of panel and hvplot, and pn.extension
+    except (ImportError, RuntimeError) as error:
+        raise ImportError(
+            f"the catalog GUI needs panel and hvplot: pip install 'patchseq-intake[gui]' ({error})"
+        ) from error
+
+
+def build_gui(cat: Any = None, expand: bool = True):
+    """Intake's GUI (``intake.interface.gui.GUI``) for ``cat`` (default: the shipped root catalog).
+
+    With ``expand``, the root catalog is selected, so that its archives
+    (``human``, ``mouse``) are listed in the tree under it.
+    """
+    require_gui()
+    from intake.interface.gui import GUI
+
+    cat = open_catalog() if cat is None else cat
+    gui = GUI({cat.name: cat})
+    _embed_images(gui.main)
+    if expand:
+        gui.catsel.value = [cat.name]
+    return gui
+
+
+def _embed_images(layout) -> None:
+    """Embed intake's logo in the page: served by file path, a browser gets a 404 for it."""
+    import panel as pn
+
+    for image in layout.select(pn.pane.PNG):
+        image.embed = True
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at ``address`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def serve(port: int = 0, address: str = "127.0.0.1", show: bool = False, threaded: bool = False):
+    """Serve the GUI at ``http://<address>:<port>/``; ``port=0`` takes a free one.
+
+    Each browser session gets its own GUI on a freshly opened catalog. With
+    ``threaded`` this returns at once with panel's server thread (``.stop()``
+    it; its ``port`` attribute is the port); otherwise it blocks until
+    interrupted.
+    """
+    require_gui()
+    import panel as pn
+
+    port = port or free_port(address)
+    server = pn.serve(
+        {"/": lambda: build_gui().main},
+        port=port,
+        address=address,
+        websocket_origin=[f"{address}:{port}"],
+        show=show,
+        threaded=threaded,
+        title=TITLE,
+    )
+    if threaded:
+        server.port = port
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve intake's GUI on the Patch-seq catalog.")
+    parser.add_argument("--port", type=int, default=5006, help="port (0: any free one); default 5006")
+    parser.add_argument("--address", default="127.0.0.1", help="address to listen on; default 127.0.0.1")
+    parser.add_argument("--show", action="store_true", help="open a browser tab on it")
+    args = parser.parse_args(argv)
+    port = args.port or free_port(args.address)
+    print(f"Serving the catalog GUI at http://{args.address}:{port}/ (Ctrl-C to stop)", flush=True)
+    serve(port=port, address=args.address, show=args.show)
+
+
+if __name__ == "__main__":
+    main()
