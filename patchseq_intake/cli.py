@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__, config
 from .errors import PatchseqError
@@ -28,14 +28,28 @@ from .nwb_access import ACCESS_MODES
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .catalog import ArchiveCatalog
     from .ephys_source import EphysSource
     from .sweeps import Sweep
 
 PROG = "patchseq-intake"
 ARCHIVES = ("human", "mouse")
 FORMATS = ("table", "csv", "json", "parquet")
-CACHE_PARTS = (("tables", "*.parquet", "tables"), ("dandi", "*.json", "dandi asset indexes"), ("nwb", "*.nwb", "nwb files"))
-"""The cache's subdirectories: name, the files that count, and what they are."""
+
+
+class CachePart(NamedTuple):
+    """A subdirectory of the cache, the files in it that count, and what they are."""
+
+    directory: str
+    pattern: str
+    label: str
+
+
+CACHE_PARTS = (
+    CachePart("tables", "*.parquet", "tables"),
+    CachePart("dandi", "*.json", "dandi asset indexes"),
+    CachePart("nwb", "*.nwb", "nwb files"),
+)
 
 
 class CommandError(PatchseqError):
@@ -66,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-line texts to the terminal; keeps texts with line breaks (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the command and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -80,15 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_cells, _add_sweeps, _add_fetch, _add_cache, _add_demo):
         add(commands)
     return parser
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Wraps one-line texts to the terminal; keeps texts with line breaks (the examples) as written."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if "\n" in text:
-            return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
 
 
 # --- the subcommands --------------------------------------------------------------------------
@@ -327,6 +341,7 @@ def _filters(raw: list[list[str]]) -> list[list[Any]]:
 
 
 def _columns(raw: list[str]) -> list[str]:
+    """``--columns`` names, given apart or joined by commas."""
     return [name for item in raw for name in item.split(",") if name]
 
 
@@ -337,7 +352,7 @@ def _access(access: str | None, root: str | None) -> str | None:
     return "local" if root else access
 
 
-def _archive(name: str):
+def _archive(name: str) -> ArchiveCatalog:
     from .catalog import open_catalog
 
     return open_catalog()[name]
@@ -390,8 +405,8 @@ def _render(frame: pd.DataFrame, output_format: str) -> str:
     return frame.to_string(index=False) + "\n"
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line of the command's own, without the source line."""
+def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
+    """Warnings as one line of the command's own, without the source location."""
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
@@ -425,15 +440,16 @@ def _print_cache_info(root: Path) -> None:
         print(f"cache: {root} (empty: nothing is cached yet)")
         return
     print(f"cache: {root}")
-    for part, pattern, label in CACHE_PARTS:
-        usage = _Usage.of(_files(root / part, pattern))
-        print(f"  {label:<20} {usage.files:>6} files {_human_size(usage.size):>10}")
-    print(f"  {'total':<20} {'':>12} {_human_size(_Usage.of(_files(root)).size):>10}")
+    print(f"  {'':<20} {'files':>6} {'size':>10}")
+    for part in CACHE_PARTS:
+        usage = _Usage.of(_files(root / part.directory, part.pattern))
+        print(f"  {part.label:<20} {usage.files:>6} {_human_size(usage.size):>10}")
+    print(f"  {'total':<20} {'':>6} {_human_size(_Usage.of(_files(root)).size):>10}")
 
 
 def _clear_cache(root: Path) -> None:
     """Delete the cache's parts; the directory too if nothing else is left in it."""
-    parts = [root / part for part, _, _ in CACHE_PARTS if (root / part).is_dir()]
+    parts = [root / part.directory for part in CACHE_PARTS if (root / part.directory).is_dir()]
     size = _Usage.of([path for part in parts for path in _files(part)]).size
     for part in parts:
         shutil.rmtree(part)

@@ -16,7 +16,8 @@ from . import __version__, config
 from .cells import Archive, CellFile, UnknownCellError, select_cells
 from .dandi import check_version
 from .errors import InvalidQueryError
-from .nwb_access import Access, open_h5
+from .nwb_access import Access, open_h5, open_remote
+from .remote_file import RemoteFile
 from .sweeps import SWEEP_DTYPES, Sweep, read_sweep, read_sweep_table
 from .tables import TableSpec
 
@@ -71,6 +72,7 @@ class EphysSource(DataSource):
         self.access = Access(access, dandiset, version, root or None)
         self.specimen_ids = _specimen_ids(specimen_id)
         self._filters = list(filters or [])
+        self._remotes: dict[int, RemoteFile] = {}
         super().__init__(metadata=metadata)
 
     @cached_property
@@ -85,12 +87,13 @@ class EphysSource(DataSource):
         )
 
     def _get_partition(self, i: int) -> pd.DataFrame:
-        return read_cell_sweeps(self.cells[i], self.access)
+        cell = self.cells[i]
+        return read_cell_sweeps(cell, self.access, remote=self._remote(cell))
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
         self._load_metadata()
-        tables = [read_cell_sweeps(cell, self.access) for cell in self.cells]
+        tables = [read_cell_sweeps(cell, self.access, remote=self._remote(cell)) for cell in self.cells]
         return pd.concat(tables, ignore_index=True)
 
     def to_dask(self):
@@ -123,7 +126,8 @@ class EphysSource(DataSource):
 
     def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
         """One sweep of one cell, loading that sweep's data only."""
-        with open_h5(self._cell(specimen_id), self.access) as h5:
+        cell = self._cell(specimen_id)
+        with open_h5(cell, self.access, self._remote(cell)) as h5:
             return read_sweep(h5, int(sweep_number))
 
     @contextmanager
@@ -131,7 +135,8 @@ class EphysSource(DataSource):
         """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block."""
         import pynwb
 
-        with open_h5(self._cell(specimen_id), self.access) as h5:
+        cell = self._cell(specimen_id)
+        with open_h5(cell, self.access, self._remote(cell)) as h5:
             with pynwb.NWBHDF5IO(file=h5, mode="r", load_namespaces=True) as io:
                 yield io.read()
 
@@ -149,19 +154,33 @@ class EphysSource(DataSource):
         selected = [cell.specimen_id for cell in self.cells]
         raise UnknownCellError(f"cell {specimen_id} is not among this source's cells {selected}")
 
+    def _remote(self, cell: CellFile) -> RemoteFile | None:
+        """In stream mode, the cell's remote file, kept so that fetched blocks are reused."""
+        if self.access.mode != "stream":
+            return None
+        if cell.specimen_id not in self._remotes:
+            self._remotes[cell.specimen_id] = open_remote(cell, self.access)
+        return self._remotes[cell.specimen_id]
+
     def _close(self) -> None:
         self.__dict__.pop("cells", None)
+        self._remotes.clear()
 
 
 def read_cell_sweeps(
-    cell: CellFile, access: Access, settings: Mapping[str, str] | None = None
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None = None,
+    remote: RemoteFile | None = None,
 ) -> pd.DataFrame:
     """One cell's sweep table, led by its ``cell_specimen_id``; reads no sweep data.
 
-    ``settings`` (a ``config.snapshot()``) replace this process's environment.
+    ``settings`` (a ``config.snapshot()``) replace this process's environment;
+    ``remote`` is the cell's already open remote file, in stream mode.
     """
-    with config.using(settings) if settings is not None else nullcontext(), open_h5(cell, access) as h5:
-        table = read_sweep_table(h5)
+    with config.using(settings) if settings is not None else nullcontext():
+        with open_h5(cell, access, remote, for_sweep_table=True) as h5:
+            table = read_sweep_table(h5)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})
 

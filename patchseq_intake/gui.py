@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import socket
+from pathlib import Path
 from typing import Any
 
 from .catalog import open_catalog
 
 TITLE = "Patch-seq catalog"
+DESCRIPTION_WIDTH = 760  # pixels: YAML lines of 80 characters, and the line numbers
+DESCRIPTION_HEIGHT = 480  # pixels: about 35 lines, the longest entry (ephys) whole
 
 
 def require_gui() -> None:
@@ -48,18 +51,45 @@ def build_gui(cat: Any = None, expand: bool = True):
 
     cat = open_catalog() if cat is None else cat
     gui = GUI({cat.name: cat})
-    _embed_images(gui.main)
+    _hide_missing_images(gui.main)
+    # intake's editor is too small for the descriptions: 80-character lines, below 15 lines of args
+    gui.sourceinf.param.update(width=DESCRIPTION_WIDTH, height=DESCRIPTION_HEIGHT)
+    gui.plots.panel.param.watch(lambda event: _prepare_plots(gui.plots, event.new), "visible")
     if expand:
         gui.catsel.value = [cat.name]
     return gui
 
 
-def _embed_images(layout) -> None:
-    """Embed intake's logo in the page: served by file path, a browser gets a 404 for it."""
+def _hide_missing_images(layout) -> None:
+    """Hide images whose file is missing: intake 2.0.9's wheel lacks the GUI's logo.
+
+    Shown, the page would ask the server for the file by its path and get a 404.
+    """
     import panel as pn
 
     for image in layout.select(pn.pane.PNG):
-        image.embed = True
+        if isinstance(image.object, str) and not Path(image.object).is_file():
+            image.object = None
+            image.visible = False
+
+
+def _prepare_plots(plots, visible: bool) -> None:
+    """Make the plot panel, just opened on a source, safe to use.
+
+    intake leaves the plot selector's value at ``None`` (not the option
+    ``"None"``), so that its "Create" button fails with a KeyError; and
+    "Create" on an ephys source would have hvplot's explorer compute the whole
+    Dask frame: download the NWB file of every selected cell (with the
+    defaults, every cell of the archive). It stays disabled there.
+    """
+    from .ephys_source import EphysSource
+
+    if not visible or plots.select is None:
+        return
+    if plots.select.value is None and plots.select.options:
+        plots.select.value = plots.select.options[0]
+    if isinstance(plots.source, EphysSource):
+        plots.custom.disabled = True
 
 
 def free_port(address: str = "127.0.0.1") -> int:

@@ -5,7 +5,8 @@
     manifest's SHA-256 and size before it is used; later uses read it with no
     network access.
 ``stream``
-    HTTP range reads of the blob (fsspec), cached in large blocks, for a few
+    HTTP range reads of the blob (``remote_file``), cached in blocks, with the
+    headers the sweep table needs fetched in a few concurrent batches: a few
     sweeps of a file without fetching all of it.
 ``local``
     A directory holding the dandiset as ``dandi download`` lays it out.
@@ -23,14 +24,14 @@ from typing import TYPE_CHECKING
 from . import config
 from .cells import CellFile
 from .errors import ChecksumError, FetchError, OfflineError, PatchseqError
+from .remote_file import RemoteFile
+from .sweeps import prefetch_sweep_metadata
 
 if TYPE_CHECKING:
     import h5py
     from tqdm import tqdm
 
 ACCESS_MODES = ("download", "stream", "local")
-STREAM_BLOCK_BYTES = 2 * 1024 * 1024
-STREAM_CACHED_BLOCKS = 64
 
 
 class AccessError(PatchseqError, ValueError):
@@ -52,17 +53,34 @@ class Access:
 
 
 @contextmanager
-def open_h5(cell: CellFile, access: Access) -> Iterator[h5py.File]:
-    """The cell's NWB file, open read-only as an ``h5py.File``."""
+def open_h5(
+    cell: CellFile, access: Access, remote: RemoteFile | None = None, for_sweep_table: bool = False
+) -> Iterator[h5py.File]:
+    """The cell's NWB file, open read-only as an ``h5py.File``.
+
+    In stream mode ``remote`` (from ``open_remote``) keeps fetched blocks between
+    calls; ``for_sweep_table`` fetches the headers the sweep table reads in a
+    few concurrent batches first.
+    """
     import h5py
 
     if access.mode == "stream":
-        with _open_stream(cell, access) as remote, h5py.File(remote, "r") as h5:
+        remote = remote or open_remote(cell, access)
+        with h5py.File(remote, "r") as h5:
+            if for_sweep_table:
+                prefetch_sweep_metadata(h5, remote)
             yield h5
         return
     path = local_copy(cell, access) if access.mode == "download" else find_local(cell, access)
     with h5py.File(path, "r") as h5:
         yield h5
+
+
+def open_remote(cell: CellFile, access: Access) -> RemoteFile:
+    """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL."""
+    if config.offline():
+        raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
+    return RemoteFile(_urls(cell, access), cell.size)
 
 
 def local_copy(cell: CellFile, access: Access, progress: tqdm | None = None) -> Path:
@@ -129,25 +147,6 @@ def find_local(cell: CellFile, access: Access) -> Path:
             "an incomplete or different file"
         )
     return found
-
-
-@contextmanager
-def _open_stream(cell: CellFile, access: Access):
-    import fsspec
-
-    if config.offline():
-        raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
-    url = _urls(cell, access)[0]
-    http = fsspec.filesystem("http")
-    with http.open(
-        url,
-        mode="rb",
-        block_size=STREAM_BLOCK_BYTES,
-        cache_type="blockcache",
-        cache_options={"maxblocks": STREAM_CACHED_BLOCKS},
-        size=cell.size,
-    ) as remote:
-        yield remote
 
 
 def _urls(cell: CellFile, access: Access) -> list[str]:

@@ -22,6 +22,9 @@ from .stimulus import code_with_extension, stimulus_code, stimulus_name
 
 if TYPE_CHECKING:
     import h5py
+    from matplotlib.figure import Figure
+
+    from .remote_file import RemoteFile
 
 RESPONSE_GROUP = "acquisition"
 STIMULUS_GROUP = "stimulus/presentation"
@@ -75,6 +78,12 @@ class Sweep:
             f"{self.clamp_mode}, {len(self.t)} samples at {self.sampling_rate:g} Hz)"
         )
 
+    def plot(self) -> Figure:
+        """Draw the sweep, command above response; needs matplotlib (the ``plot`` extra)."""
+        from .plot import plot_sweep
+
+        return plot_sweep(self)
+
 
 @dataclass(frozen=True)
 class _SweepSeries:
@@ -90,12 +99,7 @@ def read_sweep_table(h5: h5py.File) -> pd.DataFrame:
 
 def read_sweep(h5: h5py.File, sweep_number: int) -> Sweep:
     """The samples of one sweep; ``UnknownSweepError`` lists the sweeps there are."""
-    everything = _series_by_sweep(h5)
-    if sweep_number not in everything:
-        raise UnknownSweepError(
-            f"no sweep {sweep_number} in {h5.filename}; its sweeps are {sorted(everything)}"
-        )
-    series = everything[sweep_number]
+    series = _series_of(h5, sweep_number)
     response = _in_si(series.response)
     clamp = _clamp_mode(series.response)
     command = _in_si(series.stimulus) if series.stimulus is not None else np.zeros_like(response)
@@ -119,6 +123,45 @@ def read_sweep(h5: h5py.File, sweep_number: int) -> Sweep:
     )
 
 
+def prefetch_sweep_metadata(h5: h5py.File, remote: RemoteFile) -> None:
+    """Fetch, in a few concurrent batches, the metadata the sweep table will read.
+
+    Over a network each HDF5 header is a round trip if h5py asks for them one
+    by one; ``hdf5_layout.crawl`` finds them a level ahead instead.
+    """
+    from .hdf5_layout import crawl
+
+    parents = [name for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
+    starts = [h5py_address(h5[name]) for name in parents]
+    crawl(remote.read_at, remote.prefetch, starts, depth=2)
+
+
+def h5py_address(obj: h5py.HLObject) -> int:
+    """The file address of an open HDF5 object's header."""
+    import h5py
+
+    return int(h5py.h5o.get_info(obj.id).addr)
+
+
+def _series_of(h5: h5py.File, sweep_number: int) -> _SweepSeries:
+    """A sweep's series: first where MIES names them, checked; else by scanning every series."""
+    named = (f"{RESPONSE_GROUP}/data_{sweep_number:05d}_AD0", f"{STIMULUS_GROUP}/data_{sweep_number:05d}_DA0")
+    groups = [h5[name] if name in h5 else None for name in named]
+    if groups[0] is not None and all(_sweep_number(g) == sweep_number for g in groups if g is not None):
+        return _SweepSeries(groups[0], groups[1])
+    everything = _series_by_sweep(h5)
+    if sweep_number not in everything:
+        raise UnknownSweepError(
+            f"no sweep {sweep_number} in {h5.filename}; its sweeps are {sorted(everything)}"
+        )
+    return everything[sweep_number]
+
+
+def _sweep_number(group: h5py.Group) -> int | None:
+    number = group.attrs.get("sweep_number")
+    return None if number is None else int(_scalar(number))
+
+
 def _series_by_sweep(h5: h5py.File) -> dict[int, _SweepSeries]:
     responses = _groups_by_sweep(h5, RESPONSE_GROUP)
     stimuli = _groups_by_sweep(h5, STIMULUS_GROUP)
@@ -130,9 +173,9 @@ def _groups_by_sweep(h5: h5py.File, parent: str) -> dict[int, h5py.Group]:
         return {}
     found = {}
     for group in h5[parent].values():
-        number = group.attrs.get("sweep_number")
+        number = _sweep_number(group)
         if number is not None and "data" in group:
-            found[int(_scalar(number))] = group
+            found[number] = group
     return found
 
 

@@ -18,7 +18,10 @@ def _pinned_source(server, archive="human", kind="metadata", sha256=None, **kwar
 
 
 def _files_in(directory):
-    return sorted(p.name for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+    """The files in ``directory`` and below, leaving out the cache's lock files."""
+    if not directory.exists():
+        return []
+    return sorted(p.name for p in directory.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
 
 
 # --- normalisation -----------------------------------------------------------------

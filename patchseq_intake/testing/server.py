@@ -183,6 +183,7 @@ class LocalServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body in two packets cost a delayed ACK
     server_state: LocalServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002

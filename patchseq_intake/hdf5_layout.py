@@ -1,0 +1,132 @@
+"""Where an HDF5 file's metadata lies, read from the bytes of its object headers.
+
+Streaming a file, every HDF5 object header, header continuation, group index
+and small dataset is a round trip when h5py asks for it. But each header
+names the file addresses of the next pieces: its continuation chunks, its
+group's B-tree and name heap, its small datasets' bytes. ``crawl`` follows
+those addresses level by level, so that each level can be fetched in one
+concurrent batch before h5py needs it.
+
+It reads the structures h5py writes by default (superblock 0, version-1
+object headers, symbol-table groups, 8-byte addresses); anything else it
+stops at, and h5py then reads it on demand as usual.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+ReadAt = Callable[[int, int], bytes]
+"""``read_at(offset, size)``: bytes of the file."""
+Prefetch = Callable[[list[tuple[int, int]]], None]
+"""``prefetch([(offset, size), ...])``: fetch these ranges now, together."""
+
+_UNDEFINED = 0xFFFFFFFFFFFFFFFF
+_CONTINUATION = 0x0010
+_SYMBOL_TABLE = 0x0011
+_LAYOUT = 0x0008
+_CONTIGUOUS = 1
+_SMALL_BYTES = 64 * 1024  # small datasets' bytes are fetched with the headers; sweep data is not
+_GUESS = 512  # bytes to fetch where a structure's size is not known yet
+_SNOD_GUESS = 8 + 32 * 40  # a full symbol-table node (2 x 16 entries of 40 bytes)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    kind: str  # "header", "chunk" (of header messages), "btree", "snod", "heap" (a group's index), "data"
+    address: int
+    size: int
+    depth: int  # group levels below where the crawl started
+
+
+def crawl(read_at: ReadAt, prefetch: Prefetch, addresses: Iterable[int], depth: int = 1) -> None:
+    """Prefetch the headers at ``addresses`` and what they lead to, ``depth`` group levels down.
+
+    ``prefetch`` gets a list of ``(offset, size)`` ranges per round; each round
+    is one level of pointers, so the whole crawl takes a handful of round trips.
+    """
+    pending = [_Piece("header", address, _GUESS, 0) for address in addresses]
+    seen: set[tuple[str, int]] = set()
+    while pending:
+        pending = [piece for piece in pending if (piece.kind, piece.address) not in seen]
+        if not pending:
+            return
+        prefetch(sorted({(piece.address, piece.size) for piece in pending}))
+        seen.update((piece.kind, piece.address) for piece in pending)
+        pending = [new for piece in pending for new in _follow(read_at, piece, depth)]
+
+
+def _follow(read_at: ReadAt, piece: _Piece, max_depth: int) -> list[_Piece]:
+    if piece.kind == "header":
+        prefix = read_at(piece.address, 16)
+        if len(prefix) < 16 or prefix[0] != 1:
+            return []  # not a version-1 object header
+        (first_chunk,) = struct.unpack_from("<I", prefix, 8)
+        return _messages(read_at(piece.address + 16, first_chunk), piece.depth, max_depth)
+    if piece.kind == "chunk":
+        return _messages(read_at(piece.address, piece.size), piece.depth, max_depth)
+    if piece.kind == "btree":
+        return _btree_children(read_at, piece)
+    if piece.kind == "heap":
+        return _heap_data(read_at, piece)
+    if piece.kind == "snod":
+        return _symbol_node_members(read_at, piece)
+    return []  # "data": nothing further
+
+
+def _heap_data(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
+    """A group's local heap (its member names): the heap's data segment."""
+    heap = read_at(piece.address, 32)
+    if heap[:4] != b"HEAP":
+        return []
+    size, _, data = struct.unpack_from("<QQQ", heap, 8)
+    return [_Piece("data", data, size, piece.depth)]
+
+
+def _messages(chunk: bytes, depth: int, max_depth: int) -> list[_Piece]:
+    """What one chunk of header messages points to."""
+    found = []
+    offset = 0
+    while offset + 8 <= len(chunk):
+        kind, length = struct.unpack_from("<HH", chunk, offset)
+        body = chunk[offset + 8 : offset + 8 + length]
+        offset += 8 + length
+        if kind == _CONTINUATION and len(body) >= 16:
+            more, size = struct.unpack_from("<QQ", body)
+            found.append(_Piece("chunk", more, size, depth))
+        elif kind == _SYMBOL_TABLE and len(body) >= 16 and depth < max_depth:
+            btree, heap = struct.unpack_from("<QQ", body)
+            found += [_Piece("btree", btree, _GUESS, depth), _Piece("heap", heap, _GUESS, depth)]
+        elif kind == _LAYOUT and len(body) >= 18 and body[0] == 3 and body[1] == _CONTIGUOUS:
+            data, size = struct.unpack_from("<QQ", body, 2)
+            if data != _UNDEFINED and size <= _SMALL_BYTES:
+                found.append(_Piece("data", data, size, depth))
+    return found
+
+
+def _btree_children(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
+    """A group B-tree node's children: more nodes, or symbol-table nodes at the leaves."""
+    node = read_at(piece.address, 24)
+    if node[:4] != b"TREE" or node[4] != 0:
+        return []
+    level, used = struct.unpack_from("<BH", node, 5)
+    # After the 24-byte node header, keys (8 bytes) and child addresses (8 bytes) alternate.
+    body = read_at(piece.address + 24, used * 16 + 8)
+    children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+    kind = "btree" if level > 0 else "snod"
+    return [_Piece(kind, child, _GUESS if level else _SNOD_GUESS, piece.depth) for child in children]
+
+
+def _symbol_node_members(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
+    """The object headers a symbol-table node names: the group's members, one level down."""
+    node = read_at(piece.address, 8)
+    if node[:4] != b"SNOD":
+        return []
+    (count,) = struct.unpack_from("<H", node, 6)
+    entries = read_at(piece.address + 8, count * 40)
+    return [
+        _Piece("header", struct.unpack_from("<Q", entries, 40 * i + 8)[0], _GUESS, piece.depth + 1)
+        for i in range(count)
+    ]

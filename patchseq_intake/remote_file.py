@@ -1,0 +1,137 @@
+"""A read-only remote file over HTTP range requests, cached in blocks, with batched prefetch.
+
+HDF5 reads many small pieces scattered through a file. Fetched one at a time
+over a wide-area network, each costs a round trip. ``RemoteFile`` keeps the
+blocks it has fetched and can ``prefetch`` many at once: the caller (see
+``nwb_access``) tells it which offsets h5py is about to need, and they arrive
+in one concurrent batch instead of one round trip each. Adjacent missing
+blocks are always fetched in a single request.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+BLOCK_BYTES = 32 * 1024
+MAX_CONCURRENT = 16
+
+
+class RemoteFile(io.RawIOBase):
+    """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
+
+    ``urls`` are places to read the same bytes from, best first: when one fails
+    after its retries (see ``download.get``), the next one takes over.
+    """
+
+    def __init__(
+        self, urls: list[str], size: int, block_bytes: int = BLOCK_BYTES, max_concurrent: int = MAX_CONCURRENT
+    ):
+        super().__init__()
+        self.urls = list(urls)
+        self.size = size
+        self.block_bytes = block_bytes
+        self.max_concurrent = max_concurrent
+        self.requests = 0
+        self.bytes_fetched = 0
+        self._blocks: dict[int, bytes] = {}
+        self._position = 0
+        self._lock = threading.Lock()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(base + offset, 0)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._position + len(view), self.size)
+        if end <= self._position:
+            return 0
+        first, last = self._position // self.block_bytes, (end - 1) // self.block_bytes
+        self._fetch(range(first, last + 1))
+        written = 0
+        for index in range(first, last + 1):
+            block = self._blocks[index]
+            start = max(self._position - index * self.block_bytes, 0)
+            stop = min(end - index * self.block_bytes, len(block))
+            view[written : written + stop - start] = block[start:stop]
+            written += stop - start
+        self._position = end
+        return written
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Fetch the blocks holding these ``(offset, size)`` ranges, concurrently."""
+        wanted = set()
+        for offset, size in ranges:
+            end = min(offset + max(size, 1), self.size)
+            if 0 <= offset < end:
+                wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
+        self._fetch(wanted)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` (fewer at the end of the file)."""
+        self.seek(offset)
+        return self.read(size)
+
+    def _fetch(self, blocks: Iterable[int]) -> None:
+        runs = _runs(sorted(block for block in blocks if block not in self._blocks))
+        if len(runs) == 1:
+            self._fetch_run(*runs[0])
+        elif runs:
+            with ThreadPoolExecutor(min(self.max_concurrent, len(runs))) as pool:
+                list(pool.map(lambda run: self._fetch_run(*run), runs))
+
+    def _fetch_run(self, first: int, last: int) -> None:
+        start = first * self.block_bytes
+        end = min((last + 1) * self.block_bytes, self.size)
+        data = self._read_range(start, end)
+        with self._lock:
+            self.requests += 1
+            self.bytes_fetched += len(data)
+            for index in range(first, last + 1):
+                offset = (index - first) * self.block_bytes
+                self._blocks[index] = data[offset : offset + self.block_bytes]
+
+
+    def _read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), from the first URL that gives them."""
+        from .download import get
+        from .errors import FetchError
+
+        problems = []
+        for url in list(self.urls):
+            try:
+                with get(url, headers={"Range": f"bytes={start}-{end - 1}"}) as reply:
+                    data = reply.content
+                if reply.status_code == 206 and len(data) == end - start:
+                    return data
+                problems.append(f"{url}: asked for bytes {start}-{end - 1}, got HTTP {reply.status_code} with {len(data)} bytes")
+            except FetchError as exc:
+                problems.append(str(exc))
+            with self._lock:
+                if url in self.urls and len(self.urls) > 1:
+                    self.urls.remove(url)  # fall back to the next URL from now on
+        raise FetchError("; ".join(problems))
+
+
+def _runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """Sorted block numbers -> (first, last) of each run of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for block in blocks:
+        if runs and block == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], block)
+        else:
+            runs.append((block, block))
+    return runs
