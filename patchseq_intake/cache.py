@@ -14,13 +14,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from filelock import FileLock
 
 
 def cached_file(dest: Path, make: Callable[[Path], None]) -> Path:
     """``dest``, made first by ``make(dest)`` if it does not exist yet."""
     if dest.exists():
         return dest
+    from filelock import FileLock
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(dest)):
         if not dest.exists():

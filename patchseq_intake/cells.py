@@ -9,22 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import PatchseqError
+from .errors import NoMatchingCellsError, NoNwbFileError, PatchseqError, UnknownCellError
 from .tables import TableSpec, table_path
 
 EPHYS = "intracellular_electrophysiology"
 _MANIFEST_COLUMNS = ["cell_specimen_id", "file_name", "dandi_path", "sha256_checksum", "file_size"]
-
-
-class UnknownCellError(PatchseqError, KeyError):
-    """A cell id that is not in the dataset."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class NoNwbFileError(PatchseqError, LookupError):
-    """A cell that the release has no NWB file for, or a selection with no cells."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +53,10 @@ def select_cells(
             f"release manifest (electrophysiology was not released for them)"
         )
     if not chosen:
-        raise NoNwbFileError(
+        raise NoMatchingCellsError(
             f"the {len(cells)} {archive.name} cell(s) matching {list(filters)} have no NWB file"
         )
-    if missing:
+    if missing and filters:
         warnings.warn(
             f"{len(missing)} of the {len(cells)} {archive.name} cells matching the filters have "
             "no NWB file and are left out",
@@ -87,21 +76,22 @@ def _matching_cells(
     schema = pq.read_schema(path)
     checked = check_filters(filters, dict(zip(schema.names, schema.types)), archive.metadata.title)
     every_cell = pd.read_parquet(path, columns=["cell_specimen_id"])["cell_specimen_id"]
-    unknown = [cell for cell in specimen_ids if cell not in set(every_cell)]
+    known = set(every_cell)
+    unknown = [cell for cell in specimen_ids if cell not in known]
     if unknown:
         raise UnknownCellError(_unknown_cells_message(archive, unknown, len(every_cell)))
     if checked:
         matching = pd.read_parquet(path, columns=["cell_specimen_id"], filters=checked)
         cells = list(matching["cell_specimen_id"])
         if not cells:
-            raise NoNwbFileError(f"no {archive.name} cell matches the filters {list(filters)}")
+            raise NoMatchingCellsError(f"no {archive.name} cell matches the filters {list(filters)}")
     else:
         cells = list(every_cell)
     if specimen_ids:
         wanted = set(cells)
         cells = [cell for cell in specimen_ids if cell in wanted]
         if not cells:
-            raise NoNwbFileError(
+            raise NoMatchingCellsError(
                 f"none of the {archive.name} cells {list(specimen_ids)} matches the filters {list(filters)}"
             )
     return cells
@@ -129,7 +119,11 @@ def _unknown_cells_message(archive: Archive, unknown: list[int], cell_count: int
 
 
 def _archive_of(cells: list[int], exclude: str) -> str | None:
-    """The other shipped archive whose metadata has all of ``cells``, if its table can be read."""
+    """The other shipped archive whose metadata has all of ``cells``, if its table can be read.
+
+    On this error path the other archive's metadata table may be fetched (once:
+    it is cached); offline or unreachable, the hint is left out.
+    """
     import yaml
 
     from .catalog import archive_catalog_path

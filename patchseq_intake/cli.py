@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import __version__, config
 from .errors import PatchseqError
 from .filters import OPERATORS, SET_OPERATORS
-from .nwb_access import ACCESS_MODES
+from .access import ACCESS_MODES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,16 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import config
-from .cache import cached_file
-from .errors import FetchError, OfflineError, PatchseqError
+from .errors import FetchError, OfflineError, UnknownVersionError
 
 DRAFT = "draft"
 PAGE_SIZE = 1000
 _PUBLISHED_VERSION = re.compile(r"^\d+\.\d{6}\.\d{4}$")
-
-
-class UnknownVersionError(PatchseqError, ValueError):
-    """A dandiset version that does not exist or is not well formed."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,8 @@ def asset_index(dandiset: str, version: str) -> AssetIndex:
     api = config.dandi_api()
     if version == DRAFT:
         return _draft_index(api, dandiset)
+    from .cache import cached_file
+
     api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
     path = config.cache_dir() / "dandi" / api_key / dandiset / f"{version}.json"
     return _load(cached_file(path, lambda dest: _save(_fetch_index(api, dandiset, version), dest)))

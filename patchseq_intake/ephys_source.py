@@ -7,19 +7,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from intake.source.base import DataSource, Schema
 
 from . import __version__, config
-from .cells import Archive, CellFile, UnknownCellError, select_cells
+from .access import Access
 from .dandi import check_version
-from .errors import InvalidQueryError
-from .nwb_access import Access, open_h5, open_remote
-from .remote_file import RemoteFile
-from .sweeps import SWEEP_DTYPES, Sweep, read_sweep, read_sweep_table
+from .errors import InvalidQueryError, UnknownCellError
 from .tables import TableSpec
+
+if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
+    import pandas as pd
+
+    from .cells import Archive, CellFile
+    from .remote_file import RemoteFile
+    from .sweeps import Sweep
 
 
 class EphysSource(DataSource):
@@ -63,6 +66,8 @@ class EphysSource(DataSource):
         root: str | None = None,
         metadata: dict | None = None,
     ):
+        from .cells import Archive
+
         check_version(version)
         self.archive = Archive(
             archive,
@@ -78,6 +83,8 @@ class EphysSource(DataSource):
     @cached_property
     def cells(self) -> list[CellFile]:
         """The NWB files of the selected cells, one per partition."""
+        from .cells import select_cells
+
         return select_cells(self.archive, self.specimen_ids, self._filters)
 
     def _get_schema(self) -> Schema:
@@ -92,6 +99,8 @@ class EphysSource(DataSource):
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
+        import pandas as pd
+
         self._load_metadata()
         tables = [read_cell_sweeps(cell, self.access, remote=self._remote(cell)) for cell in self.cells]
         return pd.concat(tables, ignore_index=True)
@@ -126,6 +135,9 @@ class EphysSource(DataSource):
 
     def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
         """One sweep of one cell, loading that sweep's data only."""
+        from .nwb_access import open_h5
+        from .sweeps import read_sweep
+
         cell = self._cell(specimen_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5:
             return read_sweep(h5, int(sweep_number))
@@ -134,6 +146,8 @@ class EphysSource(DataSource):
     def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
         """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block."""
         import pynwb
+
+        from .nwb_access import open_h5
 
         cell = self._cell(specimen_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5:
@@ -158,6 +172,8 @@ class EphysSource(DataSource):
         """In stream mode, the cell's remote file, kept so that fetched blocks are reused."""
         if self.access.mode != "stream":
             return None
+        from .nwb_access import open_remote
+
         if cell.specimen_id not in self._remotes:
             self._remotes[cell.specimen_id] = open_remote(cell, self.access)
         return self._remotes[cell.specimen_id]
@@ -178,6 +194,9 @@ def read_cell_sweeps(
     ``settings`` (a ``config.snapshot()``) replace this process's environment;
     ``remote`` is the cell's already open remote file, in stream mode.
     """
+    from .nwb_access import open_h5
+    from .sweeps import read_sweep_table
+
     with config.using(settings) if settings is not None else nullcontext():
         with open_h5(cell, access, remote, for_sweep_table=True) as h5:
             table = read_sweep_table(h5)
@@ -186,6 +205,10 @@ def read_cell_sweeps(
 
 
 def _empty_sweep_table() -> pd.DataFrame:
+    import pandas as pd
+
+    from .sweeps import SWEEP_DTYPES
+
     dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 

@@ -29,3 +29,37 @@ class TableFormatError(PatchseqError):
 
 class InvalidQueryError(PatchseqError, ValueError):
     """A filter, column or parameter that the table cannot answer."""
+
+
+class UnknownCellError(PatchseqError, KeyError):
+    """A cell id that is not in the dataset."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NoNwbFileError(PatchseqError, LookupError):
+    """A cell that the release has no NWB file for."""
+
+
+class NoMatchingCellsError(PatchseqError, LookupError):
+    """Filters (and ids) that select no cell with an NWB file."""
+
+
+class UnknownSweepError(PatchseqError, KeyError):
+    """A sweep number the file does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownVersionError(PatchseqError, ValueError):
+    """A dandiset version that does not exist or is not well formed."""
+
+
+class AccessError(PatchseqError, ValueError):
+    """An access mode that cannot be used as asked."""
+
+
+class LocalFileMissingError(PatchseqError, FileNotFoundError):
+    """``access="local"``: the file is not under the local root."""

@@ -1,15 +1,18 @@
 """Intake's panel GUI on the shipped catalog: in a notebook, or served on 127.0.0.1.
 
-In a notebook, ``patchseq_intake.open_catalog().gui`` is intake's own GUI.
-``build_gui()`` makes the same GUI with the root catalog already selected, so
-that the tree shows ``human`` and ``mouse`` at once; ``serve()`` serves it,
-one fresh GUI per browser session::
+``build_gui()`` is intake's GUI (what ``cat.gui`` gives) on the root catalog,
+with the root already selected, so that the tree shows ``human`` and
+``mouse`` at once, and with three fixes for intake 2.0.9: an editor wide and
+tall enough for the entries' descriptions, no request for the logo its wheel
+lacks, and a plot panel whose "Create" button works (tables) or is off
+(ephys, where it would fetch every NWB file). In a notebook, show
+``build_gui()``; ``serve()`` serves it, one fresh GUI per browser session::
 
     python -m patchseq_intake.gui --port 5006     # then open http://127.0.0.1:5006/
 
 Browsing does no I/O: selecting a catalog instantiates its entries with their
-default parameters, and creating a source fetches nothing. Only the plot
-button reads a table (the first time, into the cache).
+default parameters, and creating a source fetches nothing. Picking one of an
+entry's plots reads its table (the first time, into the cache).
 
 Needs the ``gui`` extra: ``pip install "patchseq-intake[gui]"`` (panel, hvplot).
 """
@@ -25,7 +28,7 @@ from .catalog import open_catalog
 
 TITLE = "Patch-seq catalog"
 DESCRIPTION_WIDTH = 760  # pixels: YAML lines of 80 characters, and the line numbers
-DESCRIPTION_HEIGHT = 480  # pixels: about 35 lines, the longest entry (ephys) whole
+DESCRIPTION_HEIGHT = 560  # pixels: about 40 lines, the longest entry (ephys) whole
 
 
 def require_gui() -> None:

@@ -17,40 +17,19 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import config
+from .access import Access
 from .cells import CellFile
-from .errors import ChecksumError, FetchError, OfflineError, PatchseqError
+from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, OfflineError
 from .remote_file import RemoteFile
 from .sweeps import prefetch_sweep_metadata
 
 if TYPE_CHECKING:
     import h5py
     from tqdm import tqdm
-
-ACCESS_MODES = ("download", "stream", "local")
-
-
-class AccessError(PatchseqError, ValueError):
-    """An access mode that cannot be used as asked."""
-
-
-@dataclass(frozen=True)
-class Access:
-    """How to reach the bytes of the NWB files of one dandiset version."""
-
-    mode: str
-    dandiset: str
-    version: str
-    root: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in ACCESS_MODES:
-            raise AccessError(f"unknown access {self.mode!r}; use one of {', '.join(ACCESS_MODES)}")
-
 
 @contextmanager
 def open_h5(
@@ -140,7 +119,7 @@ def find_local(cell: CellFile, access: Access) -> Path:
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
         tried = ", ".join(str(path) for path in candidates)
-        raise FileNotFoundError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
+        raise LocalFileMissingError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
     if found.stat().st_size != cell.size:
         raise ChecksumError(
             f"{found}: {found.stat().st_size} bytes, but the manifest says {cell.size}: "

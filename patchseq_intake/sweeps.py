@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import PatchseqError
+from .errors import UnknownSweepError
 from .stimulus import code_with_extension, stimulus_code, stimulus_name
 
 if TYPE_CHECKING:
@@ -50,13 +50,6 @@ SWEEP_DTYPES = {
     "gain": "float64",
     "stimulus_scale_factor": "float64",
 }
-
-
-class UnknownSweepError(PatchseqError, KeyError):
-    """A sweep number the file does not have."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,18 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
-from patchseq_intake.cells import NoNwbFileError, UnknownCellError
-from patchseq_intake.dandi import UnknownVersionError
-from patchseq_intake.errors import ChecksumError, FetchError, InvalidQueryError, OfflineError
-from patchseq_intake.nwb_access import AccessError
-from patchseq_intake.sweeps import UnknownSweepError
+from patchseq_intake.errors import (
+    AccessError,
+    ChecksumError,
+    InvalidQueryError,
+    LocalFileMissingError,
+    NoMatchingCellsError,
+    NoNwbFileError,
+    OfflineError,
+    UnknownCellError,
+    UnknownSweepError,
+    UnknownVersionError,
+)
 from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
 HUMAN_CELL = 541549258
@@ -279,7 +286,7 @@ def test_cell_without_nwb_file(cat, world):
 
 
 def test_no_cell_matching_the_filters(cat, world):
-    with pytest.raises(NoNwbFileError, match="no mouse cell matches the filters"):
+    with pytest.raises(NoMatchingCellsError, match="no mouse cell matches the filters"):
         cat.mouse.ephys(filters=[["structure", "==", "MOp"]]).read()
 
 
@@ -316,7 +323,7 @@ def test_well_formed_version_the_api_does_not_have(cat, world):
 
 
 def test_local_root_without_the_file(cat, world, tmp_path):
-    with pytest.raises(FileNotFoundError, match=rf"cell {HUMAN_CELL} is not under {tmp_path}; looked for"):
+    with pytest.raises(LocalFileMissingError, match=rf"cell {HUMAN_CELL} is not under {tmp_path}; looked for"):
         cat.human.ephys(specimen_id=HUMAN_CELL, access="local", root=str(tmp_path)).read()
 
 
