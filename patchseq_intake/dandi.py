@@ -78,7 +78,8 @@ def asset_index(dandiset: str, version: str) -> AssetIndex:
 
     api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
     path = config.cache_dir() / "dandi" / api_key / dandiset / f"{version}.json"
-    return _load(cached_file(path, lambda dest: _save(_fetch_index(api, dandiset, version), dest)))
+    cached_file(path, lambda dest: _save(_fetch_index(api, dandiset, version), dest))
+    return _load(path, path.stat().st_mtime_ns)
 
 
 @lru_cache(maxsize=8)
@@ -139,7 +140,9 @@ def _save(index: AssetIndex, path: Path) -> None:
         partial.write_text(json.dumps(payload))
 
 
-def _load(path: Path) -> AssetIndex:
+@lru_cache(maxsize=8)
+def _load(path: Path, modified_ns: int) -> AssetIndex:
+    """The index saved at ``path``; memoised while the file is unchanged (``modified_ns``)."""
     payload = json.loads(path.read_text())
     assets = {item["path"]: Asset(**item) for item in payload.pop("assets")}
     return AssetIndex(assets=assets, **payload)

@@ -8,11 +8,8 @@ finds at each step.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
-
-from . import config
 
 
 def run_demo(print_=print) -> None:
@@ -22,17 +19,11 @@ def run_demo(print_=print) -> None:
     with tempfile.TemporaryDirectory(prefix="patchseq-demo-") as scratch:
         print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
         world = build_world(Path(scratch) / "files")
-        saved_cache = os.environ.get(config.CACHE_ENV)
-        os.environ[config.CACHE_ENV] = str(Path(scratch) / "cache")
         try:
-            with world.active():
+            with world.active(cache=Path(scratch) / "cache"):
                 _walk_through(print_)
         finally:
             world.stop()
-            if saved_cache is None:
-                os.environ.pop(config.CACHE_ENV, None)
-            else:
-                os.environ[config.CACHE_ENV] = saved_cache
 
 
 def _walk_through(print_) -> None:

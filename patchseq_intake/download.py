@@ -137,8 +137,8 @@ def _download(
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
             with get(url, headers=headers, retry=retry, session=http, stream=True) as reply:
-                if received and reply.status_code != 206:
-                    # The server ignored Range: start again from byte 0.
+                if received and not _resumes_at(reply, received):
+                    # The server ignored Range, or answered another one: start again from byte 0.
                     out.seek(0)
                     out.truncate()
                     hasher = hashlib.sha256()
@@ -156,6 +156,12 @@ def _download(
             if attempt < retry.attempts:
                 time.sleep(retry.wait(attempt))
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+def _resumes_at(reply: requests.Response, offset: int) -> bool:
+    """True if ``reply`` is the part of the file from ``offset`` on."""
+    content_range = reply.headers.get("Content-Range", "")
+    return reply.status_code == 206 and content_range.startswith(f"bytes {offset}-")
 
 
 def get(

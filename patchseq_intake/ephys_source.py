@@ -15,6 +15,7 @@ from . import __version__, config
 from .access import Access
 from .dandi import check_version
 from .errors import InvalidQueryError, UnknownCellError
+from .parameters import PlainParameters, plain
 from .tables import TableSpec
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # the modules that read NWB files are imported when first use
     from .sweeps import Sweep
 
 
-class EphysSource(DataSource):
+class EphysSource(PlainParameters, DataSource):
     """Sweep tables and sweeps of Patch-seq cells, one partition per cell (NWB file).
 
     Parameters
@@ -140,7 +141,7 @@ class EphysSource(DataSource):
 
         cell = self._cell(specimen_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5:
-            return read_sweep(h5, int(sweep_number))
+            return read_sweep(h5, int(sweep_number), label=f"cell {cell.specimen_id} ({cell.dandi_path})")
 
     @contextmanager
     def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
@@ -214,19 +215,18 @@ def _empty_sweep_table() -> pd.DataFrame:
 
 
 def _specimen_ids(value: int | Sequence[int] | str | None) -> list[int]:
-    """Cell ids from an int, a list, or the text intake's templates render them to."""
+    """Distinct cell ids, in order, from an id, a list of them, or their text."""
+    value = plain(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text in ("", "None", "[]"):
-            return []
         try:
-            value = ast.literal_eval(text)
+            value = ast.literal_eval(value.strip() or "[]")
         except (ValueError, SyntaxError):
-            raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}") from None
-    if value is None:
-        return []
-    values = [value] if isinstance(value, (int, float)) or hasattr(value, "__index__") else list(value)
-    try:
-        return [int(item) for item in values]
-    except (TypeError, ValueError):
-        raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}") from None
+            value = [value]  # refused below, with the value in the message
+    values = [] if value is None else value if isinstance(value, list) else [value]
+    if not all(_is_whole_number(item) for item in values):
+        raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}")
+    return list(dict.fromkeys(int(item) for item in values))
+
+
+def _is_whole_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()

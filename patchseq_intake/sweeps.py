@@ -90,9 +90,12 @@ def read_sweep_table(h5: h5py.File) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 
 
-def read_sweep(h5: h5py.File, sweep_number: int) -> Sweep:
-    """The samples of one sweep; ``UnknownSweepError`` lists the sweeps there are."""
-    series = _series_of(h5, sweep_number)
+def read_sweep(h5: h5py.File, sweep_number: int, label: str | None = None) -> Sweep:
+    """The samples of one sweep; ``UnknownSweepError`` lists the sweeps there are.
+
+    ``label`` names the file in that message (e.g. its cell), else its file name.
+    """
+    series = _series_of(h5, sweep_number, label or str(h5.filename))
     response = _in_si(series.response)
     clamp = _clamp_mode(series.response)
     command = _in_si(series.stimulus) if series.stimulus is not None else np.zeros_like(response)
@@ -136,7 +139,7 @@ def h5py_address(obj: h5py.HLObject) -> int:
     return int(h5py.h5o.get_info(obj.id).addr)
 
 
-def _series_of(h5: h5py.File, sweep_number: int) -> _SweepSeries:
+def _series_of(h5: h5py.File, sweep_number: int, label: str) -> _SweepSeries:
     """A sweep's series: first where MIES names them, checked; else by scanning every series."""
     named = (f"{RESPONSE_GROUP}/data_{sweep_number:05d}_AD0", f"{STIMULUS_GROUP}/data_{sweep_number:05d}_DA0")
     groups = [h5[name] if name in h5 else None for name in named]
@@ -145,7 +148,7 @@ def _series_of(h5: h5py.File, sweep_number: int) -> _SweepSeries:
     everything = _series_by_sweep(h5)
     if sweep_number not in everything:
         raise UnknownSweepError(
-            f"no sweep {sweep_number} in {h5.filename}; its sweeps are {sorted(everything)}"
+            f"{label} has no sweep {sweep_number}; its sweeps are {sorted(everything)}"
         )
     return everything[sweep_number]
 

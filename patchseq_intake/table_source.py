@@ -12,6 +12,7 @@ from intake.source.base import DataSource, Schema
 
 from . import __version__
 from .errors import InvalidQueryError
+from .parameters import PlainParameters
 from .schema import TABLE_KINDS, TableKind
 from .tables import TableSpec, table_path
 
@@ -32,7 +33,7 @@ class _CheckedQuery:
     columns: list[str] | None
 
 
-class ReleaseTableSource(DataSource):
+class ReleaseTableSource(PlainParameters, DataSource):
     """A Patch-seq release table, as a pandas or Dask DataFrame.
 
     Parameters

@@ -9,13 +9,12 @@ cell and saves its plot. Needs the ``plot`` extra. Run from anywhere:
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import matplotlib
 
-from patchseq_intake import config, open_catalog
+from patchseq_intake import open_catalog
 from patchseq_intake.plot import plot_sweep
 from patchseq_intake.sweeps import Sweep
 from patchseq_intake.testing.world import build_world
@@ -30,10 +29,9 @@ def main() -> None:
     """Plot the demo cell's first supra-threshold long square into ``OUTPUT``."""
     matplotlib.use("Agg")
     with tempfile.TemporaryDirectory(prefix="patchseq-figure-") as scratch:
-        os.environ[config.CACHE_ENV] = str(Path(scratch) / "cache")
         world = build_world(Path(scratch) / "files")
         try:
-            with world.active():
+            with world.active(cache=Path(scratch) / "cache"):
                 sweep = suprathreshold_sweep()
         finally:
             world.stop()

@@ -296,7 +296,7 @@ def test_filter_on_a_missing_column_lists_the_valid_ones(cat, world):
 
 
 def test_unknown_sweep_lists_the_sweeps_there_are(cat, world):
-    with pytest.raises(UnknownSweepError, match=r"no sweep 3 in .*; its sweeps are \[0, 1, 2, 4, 5"):
+    with pytest.raises(UnknownSweepError, match=rf"cell {HUMAN_CELL} \(sub-541549200/.*\.nwb\) has no sweep 3; its sweeps are \[0, 1, 2, 4, 5"):
         cat.human.ephys(specimen_id=HUMAN_CELL).sweep(3)
 
 
@@ -354,3 +354,99 @@ def test_offline_without_the_file_cached(cat, world, monkeypatch):
 def test_bad_specimen_id(cat):
     with pytest.raises(InvalidQueryError, match="specimen_id must be a cell id or a list"):
         cat.human.ephys(specimen_id="abc")
+
+
+# --- parameters as scientists pass them -----------------------------------------------------------
+
+
+def test_numpy_and_pandas_values_are_accepted_as_parameters(cat, world):
+    import numpy as np
+
+    table = cat.mouse.metadata(filters=[["structure", "==", "VISp5"], ["age_days", ">", np.float64(55.5)]]).read()
+    assert sorted(table["cell_specimen_id"]) == [601790961, 601803754]
+    by_series = cat.mouse.ephys(specimen_id=table["cell_specimen_id"])
+    assert [cell.specimen_id for cell in by_series.cells] == list(table["cell_specimen_id"])
+    by_scalar = cat.mouse.ephys(specimen_id=np.int64(MOUSE_CELL))
+    assert by_scalar.specimen_ids == [MOUSE_CELL]
+
+
+def test_repeated_ids_give_one_partition_each(cat, world):
+    source = cat.mouse.ephys(specimen_id=[MOUSE_CELL, 601790961, MOUSE_CELL])
+    assert source.specimen_ids == [MOUSE_CELL, 601790961]
+    with pytest.raises(InvalidQueryError, match="specimen_id must be a cell id"):
+        cat.mouse.ephys(specimen_id=[601506507.5])
+
+
+def test_constructing_an_ephys_entry_does_no_io(cat, table_server, cache_dir, monkeypatch):
+    monkeypatch.setenv(config.TABLES_ENV, "http://127.0.0.1:9/none")
+    monkeypatch.setenv(config.DANDI_API_ENV, "http://127.0.0.1:9/api")
+    source = cat.mouse.ephys(specimen_id=[1, 2], filters=[["nope", "==", 1]], access="stream", version="draft")
+    assert source.container == "dataframe" and not cache_dir.exists()
+
+
+# --- every column, every kind of sweep ---------------------------------------------------------
+
+
+def test_every_sweep_table_column_holds_what_the_file_says(cat, world):
+    written = world.written[HUMAN_CELL]
+    table = cat.human.ephys(specimen_id=HUMAN_CELL).read().set_index("sweep_number")
+    for summary in written.sweeps:
+        row = table.loc[summary.sweep_number]
+        assert row["n_samples"] == summary.n_samples
+        assert row["starting_time"] == pytest.approx(summary.starting_time)
+        assert row["stimulus_code_ext"] == summary.stimulus_description.removesuffix("_DA_0")
+        expected_scale = summary.stimulus_gain if summary.stimulus_gain is not None else None
+        if expected_scale is None:
+            assert pd.isna(row["stimulus_scale_factor"])
+        else:
+            assert row["stimulus_scale_factor"] == pytest.approx(expected_scale)
+
+
+def test_an_i_equals_zero_sweep_has_a_zero_command(cat, world):
+    izero = next(s for s in world.written[HUMAN_CELL].sweeps if s.kind == "izero")
+    sweep = cat.human.ephys(specimen_id=HUMAN_CELL).sweep(izero.sweep_number)
+    assert sweep.clamp_mode == "CurrentClamp"
+    assert not sweep.i.any()
+    assert np.median(sweep.v) == pytest.approx(izero.baseline, abs=0.5)
+
+
+# --- stream mode, in depth ----------------------------------------------------------------------
+
+
+def test_stream_keeps_fetched_blocks_between_calls(cat, world):
+    source = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream")
+    source.sweep(4)
+    before = len(world.replica.requests("blob"))
+    source.sweep(4)
+    assert len(world.replica.requests("blob")) == before  # the second read came from the blocks kept
+
+
+def test_stream_retries_faults_and_falls_back_to_the_api_url(cat, world):
+    cat.human.ephys(specimen_id=569835804).read()  # tables and asset index cached
+    world.server.log.clear()
+    world.server.faults.statuses = [503, 429]
+    world.server.faults.retry_after = "0"
+    table = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").read()
+    assert len(table) == len(world.written[HUMAN_CELL].sweeps)
+    blob = _blob_path(world, HUMAN_CELL)
+    del world.server.files[blob]  # the blob URL now fails: 404
+    world.server.add_route(blob, lambda request: _serve_range(request, world.files[HUMAN_CELL]))
+    world.server.faults.statuses = [500] * 3  # every retry of the first blob request
+    sweep = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").sweep(5)
+    assert sweep.sweep_number == 5
+    assert world.replica.requests("download")  # fell back to the API's download URL
+
+
+def _serve_range(request, path):
+    """Answer a Range request for ``path`` (a route standing in for a moved blob)."""
+    from patchseq_intake.testing.server import Reply
+
+    start, end = request.headers["Range"].removeprefix("bytes=").split("-")
+    data = path.read_bytes()[int(start) : int(end) + 1]
+    return Reply(206, data, {"Content-Range": f"bytes {start}-{end}/{path.stat().st_size}"})
+
+
+def test_stream_open_nwb(cat, world):
+    with cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").open_nwb() as nwb:
+        assert nwb.acquisition["data_00004_AD0"].sweep_number == 4
+

@@ -10,7 +10,6 @@ environment variables that point the shipped catalog at it.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,18 +68,14 @@ class World:
         return {config.TABLES_ENV: f"{self.server.url}/tables", config.DANDI_API_ENV: self.replica.api_url}
 
     @contextmanager
-    def active(self) -> Iterator[World]:
-        """Set ``environment()`` for the duration of a ``with`` block."""
-        saved = {name: os.environ.get(name) for name in self.environment()}
-        os.environ.update(self.environment())
-        try:
+    def active(self, cache: Path) -> Iterator[World]:
+        """Point the package at this world, with ``cache``, for a ``with`` block.
+
+        Every setting is replaced (see ``config.using``), so a caller's
+        ``PATCHSEQ_INTAKE_OFFLINE`` or local root does not leak in.
+        """
+        with config.using({**self.environment(), config.CACHE_ENV: str(cache)}):
             yield self
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def stop(self) -> None:
         self.server.stop()
