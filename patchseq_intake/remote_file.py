@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 BLOCK_BYTES = 32 * 1024
-MAX_CONCURRENT = 16
+MAX_CONCURRENT = 32
 
 
 class RemoteFile(io.RawIOBase):

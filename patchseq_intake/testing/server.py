@@ -145,8 +145,7 @@ class LocalServer:
 
     def start(self) -> LocalServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -179,6 +178,11 @@ class LocalServer:
                 self.faults.cuts -= 1
                 return self.faults.cut_after_bytes
             return None
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many concurrent connections, as S3 takes; 5 would drop SYNs
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
