@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 BLOCK_BYTES = 32 * 1024
 MAX_CONCURRENT = 32
+TAIL_BLOCKS = 8
+"""Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
 
 
 class RemoteFile(io.RawIOBase):
@@ -86,7 +88,11 @@ class RemoteFile(io.RawIOBase):
         return self.read(size)
 
     def _fetch(self, blocks: Iterable[int]) -> None:
-        runs = _runs(sorted(block for block in blocks if block not in self._blocks))
+        wanted = set(blocks)
+        if not self._blocks:  # the first read: the start of the file, and its end, at once
+            last = (self.size - 1) // self.block_bytes
+            wanted.update(range(max(last - TAIL_BLOCKS + 1, 0), last + 1))
+        runs = _runs(sorted(block for block in wanted if block not in self._blocks))
         if len(runs) == 1:
             self._fetch_run(*runs[0])
         elif runs:
