@@ -181,8 +181,8 @@ def get(
         retry_after = None
         try:
             reply = http.get(url, params=params, headers=headers, stream=stream, timeout=retry.timeout_s)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = f"connection failed ({type(exc).__name__})"
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            problem = f"connection failed or cut ({type(exc).__name__})"
         else:
             if reply.status_code not in RETRY_STATUSES:
                 if reply.status_code >= 400:

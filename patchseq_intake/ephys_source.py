@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
@@ -24,6 +25,9 @@ if TYPE_CHECKING:  # the modules that read NWB files are imported when first use
     from .cells import Archive, CellFile
     from .remote_file import RemoteFile
     from .sweeps import Sweep
+
+
+KEPT_REMOTE_FILES = 4
 
 
 class EphysSource(PlainParameters, DataSource):
@@ -78,7 +82,7 @@ class EphysSource(PlainParameters, DataSource):
         self.access = Access(access, dandiset, version, root or None)
         self.specimen_ids = _specimen_ids(specimen_id)
         self._filters = list(filters or [])
-        self._remotes: dict[int, RemoteFile] = {}
+        self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
         super().__init__(metadata=metadata)
 
     @cached_property
@@ -170,18 +174,27 @@ class EphysSource(PlainParameters, DataSource):
         raise UnknownCellError(f"cell {specimen_id} is not among this source's cells {selected}")
 
     def _remote(self, cell: CellFile) -> RemoteFile | None:
-        """In stream mode, the cell's remote file, kept so that fetched blocks are reused."""
+        """In stream mode, the cell's remote file, kept so that fetched blocks are reused.
+
+        The files of the last ``KEPT_REMOTE_FILES`` cells used are kept, so that
+        streaming many cells does not keep every one's blocks in memory.
+        """
         if self.access.mode != "stream":
             return None
         from .nwb_access import open_remote
 
-        if cell.specimen_id not in self._remotes:
+        if cell.specimen_id in self._remotes:
+            self._remotes.move_to_end(cell.specimen_id)
+        else:
             self._remotes[cell.specimen_id] = open_remote(cell, self.access)
+            if len(self._remotes) > KEPT_REMOTE_FILES:
+                self._remotes.popitem(last=False)[1].close()
         return self._remotes[cell.specimen_id]
 
     def _close(self) -> None:
         self.__dict__.pop("cells", None)
-        self._remotes.clear()
+        while self._remotes:
+            self._remotes.popitem()[1].close()
 
 
 def read_cell_sweeps(

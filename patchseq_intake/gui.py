@@ -118,7 +118,7 @@ def serve(port: int = 0, address: str = "127.0.0.1", show: bool = False, threade
         {"/": lambda: build_gui().main},
         port=port,
         address=address,
-        websocket_origin=[f"{address}:{port}"],
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
         show=show,
         threaded=threaded,
         title=TITLE,

@@ -7,9 +7,10 @@ group's B-tree and name heap, its small datasets' bytes. ``crawl`` follows
 those addresses level by level, so that each level can be fetched in one
 concurrent batch before h5py needs it.
 
-It reads the structures h5py writes by default (superblock 0, version-1
-object headers, symbol-table groups, 8-byte addresses); anything else it
-stops at, and h5py then reads it on demand as usual.
+It reads the structures h5py writes by default (version-1 object headers,
+symbol-table groups) in files with 8-byte addresses and no user block
+(``readable_layout`` checks); anything else it stops at, sizes it does not
+believe it caps, and h5py then reads the rest on demand as usual.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ _SYMBOL_TABLE = 0x0011
 _LAYOUT = 0x0008
 _CONTIGUOUS = 1
 _SMALL_BYTES = 64 * 1024  # small datasets' bytes are fetched with the headers; sweep data is not
-_GUESS = 512  # bytes to fetch where a structure's size is not known yet
-_SNOD_GUESS = 8 + 32 * 40  # a full symbol-table node (2 x 16 entries of 40 bytes)
+_GUESS = 1024  # bytes to fetch where a structure's size is not known yet (a full B-tree node is 544)
+_SNOD_GUESS = 8 + 8 * 40  # a full symbol-table node: 2 x 4 entries of 40 bytes (h5py's default K)
+_MAX_PIECE = 1024 * 1024  # a header chunk, heap or node larger than this is not believed
+_MAX_CHILDREN = 256  # B-tree entries per node
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class _Piece:
     address: int
     size: int
     depth: int  # group levels below where the crawl started
+
+
+def readable_layout(h5: object) -> bool:
+    """True for a file whose structures ``crawl`` can read: 8-byte addresses and sizes, no user block."""
+    plist = h5.id.get_create_plist()
+    return plist.get_sizes() == (8, 8) and plist.get_userblock() == 0
 
 
 def crawl(read_at: ReadAt, prefetch: Prefetch, addresses: Iterable[int], depth: int = 1) -> None:
@@ -50,7 +59,8 @@ def crawl(read_at: ReadAt, prefetch: Prefetch, addresses: Iterable[int], depth: 
     pending = [_Piece("header", address, _GUESS, 0) for address in addresses]
     seen: set[tuple[str, int]] = set()
     while pending:
-        pending = [piece for piece in pending if (piece.kind, piece.address) not in seen]
+        fresh = {(piece.kind, piece.address): piece for piece in pending}
+        pending = [piece for key, piece in fresh.items() if key not in seen]
         if not pending:
             return
         prefetch(sorted({(piece.address, piece.size) for piece in pending}))
@@ -64,7 +74,7 @@ def _follow(read_at: ReadAt, piece: _Piece, max_depth: int) -> list[_Piece]:
         if len(prefix) < 16 or prefix[0] != 1:
             return []  # not a version-1 object header
         (first_chunk,) = struct.unpack_from("<I", prefix, 8)
-        return _messages(read_at(piece.address + 16, first_chunk), piece.depth, max_depth)
+        return _messages(read_at(piece.address + 16, min(first_chunk, _MAX_PIECE)), piece.depth, max_depth)
     if piece.kind == "chunk":
         return _messages(read_at(piece.address, piece.size), piece.depth, max_depth)
     if piece.kind == "btree":
@@ -79,10 +89,10 @@ def _follow(read_at: ReadAt, piece: _Piece, max_depth: int) -> list[_Piece]:
 def _heap_data(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
     """A group's local heap (its member names): the heap's data segment."""
     heap = read_at(piece.address, 32)
-    if heap[:4] != b"HEAP":
+    if len(heap) < 32 or heap[:4] != b"HEAP":
         return []
     size, _, data = struct.unpack_from("<QQQ", heap, 8)
-    return [_Piece("data", data, size, piece.depth)]
+    return [_Piece("data", data, min(size, _MAX_PIECE), piece.depth)]
 
 
 def _messages(chunk: bytes, depth: int, max_depth: int) -> list[_Piece]:
@@ -95,7 +105,7 @@ def _messages(chunk: bytes, depth: int, max_depth: int) -> list[_Piece]:
         offset += 8 + length
         if kind == _CONTINUATION and len(body) >= 16:
             more, size = struct.unpack_from("<QQ", body)
-            found.append(_Piece("chunk", more, size, depth))
+            found.append(_Piece("chunk", more, min(size, _MAX_PIECE), depth))
         elif kind == _SYMBOL_TABLE and len(body) >= 16 and depth < max_depth:
             btree, heap = struct.unpack_from("<QQ", body)
             found += [_Piece("btree", btree, _GUESS, depth), _Piece("heap", heap, _GUESS, depth)]
@@ -109,12 +119,13 @@ def _messages(chunk: bytes, depth: int, max_depth: int) -> list[_Piece]:
 def _btree_children(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
     """A group B-tree node's children: more nodes, or symbol-table nodes at the leaves."""
     node = read_at(piece.address, 24)
-    if node[:4] != b"TREE" or node[4] != 0:
+    if len(node) < 24 or node[:4] != b"TREE" or node[4] != 0:
         return []
     level, used = struct.unpack_from("<BH", node, 5)
+    used = min(used, _MAX_CHILDREN)
     # After the 24-byte node header, keys (8 bytes) and child addresses (8 bytes) alternate.
     body = read_at(piece.address + 24, used * 16 + 8)
-    children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+    children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(min(used, (len(body) - 8) // 16))]
     kind = "btree" if level > 0 else "snod"
     return [_Piece(kind, child, _GUESS if level else _SNOD_GUESS, piece.depth) for child in children]
 
@@ -122,11 +133,11 @@ def _btree_children(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
 def _symbol_node_members(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
     """The object headers a symbol-table node names: the group's members, one level down."""
     node = read_at(piece.address, 8)
-    if node[:4] != b"SNOD":
+    if len(node) < 8 or node[:4] != b"SNOD":
         return []
     (count,) = struct.unpack_from("<H", node, 6)
-    entries = read_at(piece.address + 8, count * 40)
+    entries = read_at(piece.address + 8, min(count, _MAX_CHILDREN) * 40)
     return [
         _Piece("header", struct.unpack_from("<Q", entries, 40 * i + 8)[0], _GUESS, piece.depth + 1)
-        for i in range(count)
+        for i in range(len(entries) // 40)
     ]

@@ -44,11 +44,16 @@ def open_h5(
     import h5py
 
     if access.mode == "stream":
+        own = remote is None
         remote = remote or open_remote(cell, access)
-        with h5py.File(remote, "r") as h5:
-            if for_sweep_table:
-                prefetch_sweep_metadata(h5, remote)
-            yield h5
+        try:
+            with h5py.File(remote, "r") as h5:
+                if for_sweep_table:
+                    prefetch_sweep_metadata(h5, remote)
+                yield h5
+        finally:
+            if own:
+                remote.close()
         return
     path = local_copy(cell, access) if access.mode == "download" else find_local(cell, access)
     with h5py.File(path, "r") as h5:
@@ -84,10 +89,17 @@ def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4
     from .progress import progress_bar
 
     missing = sum(cell.size for cell in cells if not cached_path(cell).exists())
-    with progress_bar(missing, f"{len(cells)} NWB files") as bar, ThreadPoolExecutor(max_concurrent) as pool:
-        # Each task runs in a copy of this context, so settings applied here (config.using) hold there.
-        tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, access, bar) for cell in cells]
-        return [task.result() for task in tasks]
+    pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="fetch")
+    with progress_bar(missing, f"{len(cells)} NWB files") as bar:
+        try:
+            # Each task runs in a copy of this context, so settings applied here (config.using) hold there.
+            tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, access, bar) for cell in cells]
+            paths = [task.result() for task in tasks]
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # a failure or Ctrl-C stops what is queued
+            raise
+    pool.shutdown()
+    return paths
 
 
 def _download(cell: CellFile, access: Access, path: Path, progress: tqdm | None) -> None:

@@ -19,13 +19,16 @@ BLOCK_BYTES = 32 * 1024
 MAX_CONCURRENT = 32
 TAIL_BLOCKS = 8
 """Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
+_TAIL_WORTH_IT = 256  # blocks: below this (8 MB) the tail is too large a share of the file
 
 
 class RemoteFile(io.RawIOBase):
     """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
 
     ``urls`` are places to read the same bytes from, best first: when one fails
-    after its retries (see ``download.get``), the next one takes over.
+    after its retries (see ``download.get``), the next one takes over. Blocks
+    stay in memory until the file is closed. Reads and prefetches may come
+    from several threads.
     """
 
     def __init__(
@@ -36,11 +39,12 @@ class RemoteFile(io.RawIOBase):
         self.size = size
         self.block_bytes = block_bytes
         self.max_concurrent = max_concurrent
-        self.requests = 0
+        self.ranges_fetched = 0
         self.bytes_fetched = 0
         self._blocks: dict[int, bytes] = {}
         self._position = 0
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def readable(self) -> bool:
         return True
@@ -52,26 +56,30 @@ class RemoteFile(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence {whence}")
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
         self._position = max(base + offset, 0)
         return self._position
 
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
-        end = min(self._position + len(view), self.size)
-        if end <= self._position:
-            return 0
-        first, last = self._position // self.block_bytes, (end - 1) // self.block_bytes
+        data = self.read_at(self._position, len(view))
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` (fewer at the end of the file); the position is left alone."""
+        end = min(offset + size, self.size)
+        if end <= offset or offset < 0:
+            return b""
+        first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
         self._fetch(range(first, last + 1))
-        written = 0
-        for index in range(first, last + 1):
-            block = self._blocks[index]
-            start = max(self._position - index * self.block_bytes, 0)
-            stop = min(end - index * self.block_bytes, len(block))
-            view[written : written + stop - start] = block[start:stop]
-            written += stop - start
-        self._position = end
-        return written
+        with self._lock:
+            joined = b"".join(self._blocks[index] for index in range(first, last + 1))
+        start = offset - first * self.block_bytes
+        return joined[start : start + end - offset]
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Fetch the blocks holding these ``(offset, size)`` ranges, concurrently."""
@@ -82,48 +90,56 @@ class RemoteFile(io.RawIOBase):
                 wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
         self._fetch(wanted)
 
-    def read_at(self, offset: int, size: int) -> bytes:
-        """``size`` bytes from ``offset`` (fewer at the end of the file)."""
-        self.seek(offset)
-        return self.read(size)
+    def close(self) -> None:
+        """Drop the blocks and stop the threads that fetch them."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._blocks.clear()
+        super().close()
 
     def _fetch(self, blocks: Iterable[int]) -> None:
         wanted = set(blocks)
-        if not self._blocks:  # the first read: the start of the file, and its end, at once
-            last = (self.size - 1) // self.block_bytes
-            wanted.update(range(max(last - TAIL_BLOCKS + 1, 0), last + 1))
-        runs = _runs(sorted(block for block in wanted if block not in self._blocks))
+        last = (self.size - 1) // self.block_bytes
+        if not self._blocks and last >= _TAIL_WORTH_IT:
+            # The first read of a large file: its start and its end, at once.
+            wanted.update(range(last - TAIL_BLOCKS + 1, last + 1))
+        with self._lock:
+            missing = sorted(block for block in wanted if block not in self._blocks)
+        runs = _runs(missing)
         if len(runs) == 1:
             self._fetch_run(*runs[0])
         elif runs:
-            with ThreadPoolExecutor(min(self.max_concurrent, len(runs))) as pool:
-                list(pool.map(lambda run: self._fetch_run(*run), runs))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="remote-file")
+            list(self._pool.map(lambda run: self._fetch_run(*run), runs))
 
     def _fetch_run(self, first: int, last: int) -> None:
         start = first * self.block_bytes
         end = min((last + 1) * self.block_bytes, self.size)
         data = self._read_range(start, end)
         with self._lock:
-            self.requests += 1
+            self.ranges_fetched += 1
             self.bytes_fetched += len(data)
             for index in range(first, last + 1):
                 offset = (index - first) * self.block_bytes
                 self._blocks[index] = data[offset : offset + self.block_bytes]
-
 
     def _read_range(self, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive), from the first URL that gives them."""
         from .download import get
         from .errors import FetchError
 
+        wanted = f"bytes={start}-{end - 1}"
         problems = []
         for url in list(self.urls):
             try:
-                with get(url, headers={"Range": f"bytes={start}-{end - 1}"}) as reply:
-                    data = reply.content
-                if reply.status_code == 206 and len(data) == end - start:
-                    return data
-                problems.append(f"{url}: asked for bytes {start}-{end - 1}, got HTTP {reply.status_code} with {len(data)} bytes")
+                with get(url, headers={"Range": wanted}, stream=True) as reply:
+                    if reply.status_code == 206 and reply.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
+                        data = reply.content
+                        if len(data) == end - start:
+                            return data
+                    problems.append(f"{url}: asked for {wanted}, got HTTP {reply.status_code}")
             except FetchError as exc:
                 problems.append(str(exc))
             with self._lock:

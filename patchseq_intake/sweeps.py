@@ -11,6 +11,8 @@ voltage clamp the other way round.
 
 from __future__ import annotations
 
+import logging
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .remote_file import RemoteFile
+
+logger = logging.getLogger(__name__)
 
 RESPONSE_GROUP = "acquisition"
 STIMULUS_GROUP = "stimulus/presentation"
@@ -125,14 +129,20 @@ def prefetch_sweep_metadata(h5: h5py.File, remote: RemoteFile) -> None:
     Over a network each HDF5 header is a round trip if h5py asks for them one
     by one; ``hdf5_layout.crawl`` finds them a level ahead instead.
     """
-    from .hdf5_layout import crawl
+    from .hdf5_layout import crawl, readable_layout
 
+    if not readable_layout(h5):
+        return
     parents = [name for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
-    starts = [h5py_address(h5[name]) for name in parents]
-    crawl(remote.read_at, remote.prefetch, starts, depth=2)
+    starts = [_address(h5[name]) for name in parents]
+    try:
+        crawl(remote.read_at, remote.prefetch, starts, depth=2)
+    except (struct.error, ValueError, OverflowError) as exc:
+        # Only a speed-up: on a structure it misreads, h5py reads on demand instead.
+        logger.debug("prefetching the sweep table's metadata stopped: %s", exc)
 
 
-def h5py_address(obj: h5py.HLObject) -> int:
+def _address(obj: h5py.HLObject) -> int:
     """The file address of an open HDF5 object's header."""
     import h5py
 

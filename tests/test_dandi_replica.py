@@ -33,6 +33,7 @@ def running_server():
 @pytest.fixture
 def server(running_server: LocalServer) -> LocalServer:
     """The module's server, emptied: no files, routes, faults or logged requests."""
+    running_server.wait_until_idle()  # so that no answer of an earlier test is logged in this one
     running_server.files.clear()
     running_server.routes.clear()
     running_server.log.clear()
@@ -246,4 +247,5 @@ def test_requests_are_counted_by_kind(replica: DandiReplica) -> None:
     assert len(replica.requests("listing")) == 3
     assert [entry.status for entry in replica.requests("download", "blob")] == [302, 200]
     assert len(replica.requests()) == 5
+    replica.server.wait_until_idle()
     assert len(replica.server.log) == 6

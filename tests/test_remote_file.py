@@ -34,10 +34,10 @@ def _batches(remote: RemoteFile) -> list[int]:
     fetch = remote._fetch
 
     def counting(blocks):
-        before = remote.requests
+        before = remote.ranges_fetched
         fetch(blocks)
-        if remote.requests > before:
-            batches.append(remote.requests - before)
+        if remote.ranges_fetched > before:
+            batches.append(remote.ranges_fetched - before)
 
     remote._fetch = counting
     return batches
