@@ -137,7 +137,7 @@ def _download(
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
             with get(url, headers=headers, retry=retry, session=http, stream=True) as reply:
-                if received and not _resumes_at(reply, received):
+                if received and not resumes_at(reply, received):
                     # The server ignored Range, or answered another one: start again from byte 0.
                     out.seek(0)
                     out.truncate()
@@ -158,8 +158,8 @@ def _download(
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
 
 
-def _resumes_at(reply: requests.Response, offset: int) -> bool:
-    """True if ``reply`` is the part of the file from ``offset`` on."""
+def resumes_at(reply: requests.Response, offset: int) -> bool:
+    """True if ``reply`` is a 206 whose part of the file starts at ``offset``."""
     content_range = reply.headers.get("Content-Range", "")
     return reply.status_code == 206 and content_range.startswith(f"bytes {offset}-")
 

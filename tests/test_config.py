@@ -1,0 +1,37 @@
+"""Settings: from the environment, and carried to other processes as a snapshot."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from patchseq_intake import config
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(config.OFFLINE_ENV, "yes")
+    monkeypatch.setenv(config.DANDI_API_ENV, "http://127.0.0.1:1/api/")
+    assert config.cache_dir() == tmp_path
+    assert config.offline() is True
+    assert config.dandi_api() == "http://127.0.0.1:1/api"
+    monkeypatch.delenv(config.DANDI_API_ENV)
+    assert config.dandi_api() == config.DANDI_API
+
+
+def test_a_snapshot_replaces_every_setting_in_its_context_only(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.OFFLINE_ENV, "1")
+    monkeypatch.setenv(config.LOCAL_ROOT_ENV, str(tmp_path))
+    carried = {config.CACHE_ENV: "/carried/cache", config.TABLES_ENV: "http://127.0.0.1:2/t", config.DANDI_API_ENV: "http://127.0.0.1:3/api"}
+    seen_elsewhere = {}
+    with config.using(carried):
+        assert config.cache_dir() == Path("/carried/cache")
+        assert config.tables_source() == "http://127.0.0.1:2/t"
+        assert config.dandi_api() == "http://127.0.0.1:3/api"
+        assert config.offline() is False and config.local_root() is None  # not carried: not set
+        assert config.snapshot() == carried
+        thread = threading.Thread(target=lambda: seen_elsewhere.update(offline=config.offline()))
+        thread.start()
+        thread.join()
+    assert seen_elsewhere == {"offline": True}  # another thread keeps the environment's settings
+    assert config.offline() is True and config.local_root() == tmp_path
