@@ -79,7 +79,6 @@ def fetch_file(
     size: int | None = None,
     label: str | None = None,
     retry: RetryPolicy | None = None,
-    session: requests.Session | None = None,
     progress: tqdm | None = None,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
@@ -94,7 +93,7 @@ def fetch_file(
         if is_remote(source):
             bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
             with bar as counter:
-                digest = _download(source, partial, counter, retry, session)
+                digest = _download(source, partial, counter, retry)
         else:
             digest = _copy_local(source, partial)
         _verify(source, partial, digest, sha256=sha256, size=size)
@@ -127,16 +126,15 @@ def _copy_local(source: str, partial: Path) -> str:
 
 
 def _download(
-    url: str, partial: Path, bar: tqdm, retry: RetryPolicy, session: requests.Session | None
+    url: str, partial: Path, bar: tqdm, retry: RetryPolicy
 ) -> str:
     """Stream ``url`` into ``partial``, resuming after cuts; return the SHA-256."""
-    http = session or _thread_session()
     hasher = hashlib.sha256()
     received = 0
     with partial.open("wb") as out:
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
-            with get(url, headers=headers, retry=retry, session=http, stream=True) as reply:
+            with get(url, headers=headers, retry=retry, stream=True) as reply:
                 if received and not resumes_at(reply, received):
                     # The server ignored Range, or answered another one: start again from byte 0.
                     out.seek(0)
@@ -170,12 +168,11 @@ def get(
     params: dict[str, str | int] | None = None,
     headers: dict[str, str] | None = None,
     retry: RetryPolicy | None = None,
-    session: requests.Session | None = None,
     stream: bool = False,
 ) -> requests.Response:
     """GET ``url``, retrying 429, 5xx and failed connections; raise ``FetchError`` on the rest."""
     retry = retry or DEFAULT_RETRY
-    http = session or _thread_session()
+    http = _thread_session()
     problem = "no attempt made"
     for attempt in range(1, retry.attempts + 1):
         retry_after = None
