@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-
 def cached_file(dest: Path, make: Callable[[Path], None]) -> Path:
     """``dest``, made first by ``make(dest)`` if it does not exist yet."""
     if dest.exists():

@@ -13,11 +13,16 @@ asking it for anything a dict does not have (``read``, ``to_dask``,
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from intake.catalog.local import YAMLFileCatalog
+
+if TYPE_CHECKING:
+    from .schema import TableKind
+    from .tables import TableSpec
 
 ENTRY_NAME = "metadata"
 
@@ -40,6 +45,25 @@ CATALOG = str(_catalog_dir() / "patchseq.yaml")
 def archive_catalog_path(archive: str) -> Path:
     """The YAML file of one archive's catalog (``human`` or ``mouse``)."""
     return _catalog_dir() / f"{archive}.yaml"
+
+
+@lru_cache(maxsize=None)
+def _archive_yaml(archive: str) -> dict:
+    return yaml.safe_load(archive_catalog_path(archive).read_text())
+
+
+def shipped_table(archive: str, kind: TableKind) -> TableSpec:
+    """A release table as the shipped catalog of ``archive`` pins it (URL and SHA-256)."""
+    from .tables import TableSpec
+
+    args = _archive_yaml(archive)["sources"][kind]["args"]
+    return TableSpec(url=args["url"], sha256=args["sha256"], kind=kind, archive=archive)
+
+
+def shipped_dandiset(archive: str) -> tuple[str, str]:
+    """The dandiset id and published version the shipped catalog of ``archive`` pins."""
+    metadata = _archive_yaml(archive)["metadata"]
+    return metadata["dandiset"], metadata["dandi_version"]
 
 
 def open_catalog() -> YAMLFileCatalog:

@@ -7,10 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from .errors import NoMatchingCellsError, NoNwbFileError, PatchseqError, UnknownCellError
-from .tables import TableSpec, table_path
+from .tables import TableSpec, query_table
 
 EPHYS = "intracellular_electrophysiology"
 _MANIFEST_COLUMNS = ["cell_specimen_id", "file_name", "dandi_path", "sha256_checksum", "file_size"]
@@ -68,20 +66,13 @@ def select_cells(
 def _matching_cells(
     archive: Archive, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
 ) -> list[int]:
-    import pyarrow.parquet as pq
-
-    from .filters import check_filters
-
-    path = table_path(archive.metadata)
-    schema = pq.read_schema(path)
-    checked = check_filters(filters, dict(zip(schema.names, schema.types)), archive.metadata.title)
-    every_cell = pd.read_parquet(path, columns=["cell_specimen_id"])["cell_specimen_id"]
+    every_cell = query_table(archive.metadata, columns=["cell_specimen_id"]).read()["cell_specimen_id"]
     known = set(every_cell)
     unknown = [cell for cell in specimen_ids if cell not in known]
     if unknown:
         raise UnknownCellError(_unknown_cells_message(archive, unknown, len(every_cell)))
-    if checked:
-        matching = pd.read_parquet(path, columns=["cell_specimen_id"], filters=checked)
+    if filters:
+        matching = query_table(archive.metadata, filters, columns=["cell_specimen_id"]).read()
         cells = list(matching["cell_specimen_id"])
         if not cells:
             raise NoMatchingCellsError(f"no {archive.name} cell matches the filters {list(filters)}")
@@ -98,9 +89,7 @@ def _matching_cells(
 
 
 def _ephys_files(archive: Archive) -> dict[int, CellFile]:
-    manifest = pd.read_parquet(
-        table_path(archive.manifest), columns=_MANIFEST_COLUMNS, filters=[("technique", "==", EPHYS)]
-    )
+    manifest = query_table(archive.manifest, [("technique", "==", EPHYS)], _MANIFEST_COLUMNS).read()
     manifest = manifest[manifest["cell_specimen_id"].notna()]
     return {
         int(row.cell_specimen_id): CellFile(
@@ -124,17 +113,14 @@ def _archive_of(cells: list[int], exclude: str) -> str | None:
     On this error path the other archive's metadata table may be fetched (once:
     it is cached); offline or unreachable, the hint is left out.
     """
-    import yaml
-
-    from .catalog import archive_catalog_path
+    from .catalog import shipped_table
 
     for name in ("human", "mouse"):
         if name == exclude:
             continue
-        args = yaml.safe_load(archive_catalog_path(name).read_text())["sources"]["metadata"]["args"]
-        spec = TableSpec(url=args["url"], sha256=args["sha256"], kind="metadata", archive=name)
         try:
-            ids = set(pd.read_parquet(table_path(spec), columns=["cell_specimen_id"])["cell_specimen_id"])
+            query = query_table(shipped_table(name, "metadata"), columns=["cell_specimen_id"])
+            ids = set(query.read()["cell_specimen_id"])
         except PatchseqError:
             continue
         if set(cells) <= ids:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__, config
+from .access import ACCESS_MODES
 from .errors import PatchseqError
 from .filters import OPERATORS, SET_OPERATORS
-from .access import ACCESS_MODES
 
 if TYPE_CHECKING:
     import pandas as pd

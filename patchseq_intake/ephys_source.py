@@ -22,7 +22,7 @@ from .tables import TableSpec
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import pandas as pd
 
-    from .cells import Archive, CellFile
+    from .cells import CellFile
     from .remote_file import RemoteFile
     from .sweeps import Sweep
 

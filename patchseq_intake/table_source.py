@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from intake.source.base import DataSource, Schema
 
@@ -14,23 +12,10 @@ from . import __version__
 from .errors import InvalidQueryError
 from .parameters import PlainParameters
 from .schema import TABLE_KINDS, TableKind
-from .tables import TableSpec, table_path
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from .filters import Filter
+from .tables import TableQuery, TableSpec, query_table
 
 ALL_TECHNIQUES = "all"
 TECHNIQUES = (ALL_TECHNIQUES, "intracellular_electrophysiology", "morphology", "transcriptomics")
-
-
-@dataclass(frozen=True)
-class _CheckedQuery:
-    path: Path
-    schema: pa.Schema
-    filters: list[Filter]
-    columns: list[str] | None
 
 
 class ReleaseTableSource(PlainParameters, DataSource):
@@ -85,33 +70,15 @@ class ReleaseTableSource(PlainParameters, DataSource):
         super().__init__(metadata=metadata)
 
     @cached_property
-    def _query(self) -> _CheckedQuery:
+    def _query(self) -> TableQuery:
         """The cached table's path and schema, with the user's query checked against it."""
-        import pyarrow.parquet as pq
-
-        from .filters import check_columns, check_filters
-
-        path = table_path(self.spec)
-        schema = pq.read_schema(path)
-        types = dict(zip(schema.names, schema.types))
-        return _CheckedQuery(
-            path=path,
-            schema=schema,
-            filters=check_filters(self._filters, types, self.spec.title),
-            columns=check_columns(self._columns, types, self.spec.title),
-        )
+        return query_table(self.spec, self._filters, self._columns)
 
     @property
     def _parquet(self):
         from intake_parquet import ParquetSource
 
-        query = self._query
-        kwargs: dict[str, Any] = {}
-        if query.filters:
-            kwargs["filters"] = query.filters
-        if query.columns:
-            kwargs["columns"] = query.columns
-        return ParquetSource(str(query.path), **kwargs)
+        return ParquetSource(str(self._query.path), **self._query.parquet_options())
 
     def _get_schema(self) -> Schema:
         import pyarrow.parquet as pq

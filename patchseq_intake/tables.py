@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from . import config
 from .errors import FetchError, OfflineError
 from .schema import SCHEMA_VERSION, TableKind
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from .filters import Filter
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,50 @@ class TableSpec:
     @property
     def title(self) -> str:
         return f"the {self.archive} {self.kind} table"
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """A query checked against a cached table: where it is, its schema, the filters and columns."""
+
+    path: Path
+    schema: pa.Schema
+    filters: list[Filter]
+    columns: list[str] | None
+
+    def parquet_options(self) -> dict[str, Any]:
+        """``filters`` and ``columns`` as pandas, Dask and intake-parquet take them."""
+        options: dict[str, Any] = {}
+        if self.filters:
+            options["filters"] = self.filters
+        if self.columns:
+            options["columns"] = self.columns
+        return options
+
+    def read(self) -> pd.DataFrame:
+        """The selected rows and columns."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path, **self.parquet_options())
+
+
+def query_table(
+    spec: TableSpec, filters: Sequence[Sequence[Any]] = (), columns: Sequence[str] = ()
+) -> TableQuery:
+    """Check ``filters`` and ``columns`` against the table (fetched on first use)."""
+    import pyarrow.parquet as pq
+
+    from .filters import check_columns, check_filters
+
+    path = table_path(spec)
+    schema = pq.read_schema(path)
+    types = dict(zip(schema.names, schema.types))
+    return TableQuery(
+        path=path,
+        schema=schema,
+        filters=check_filters(filters, types, spec.title),
+        columns=check_columns(columns, types, spec.title),
+    )
 
 
 def table_path(spec: TableSpec) -> Path:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import yaml
 
-from patchseq_intake.catalog import archive_catalog_path
+from patchseq_intake.catalog import shipped_table
 from patchseq_intake.table_source import ReleaseTableSource
 from patchseq_intake.testing.server import LocalServer
 
@@ -31,10 +30,9 @@ def reference_server():
 
 def _shipped_source(server, archive, kind, **parameters):
     """The catalog's own entry (URL file name and pinned SHA-256), fetched from ``server``."""
-    args = yaml.safe_load(archive_catalog_path(archive).read_text())["sources"][kind]["args"]
-    file_name = args["url"].rsplit("/", 1)[1]
+    pinned = shipped_table(archive, kind)
     return ReleaseTableSource(
-        url=f"{server.url}/{file_name}", sha256=args["sha256"], table=kind, archive=archive, **parameters
+        url=f"{server.url}/{pinned.file_name}", sha256=pinned.sha256, table=kind, archive=archive, **parameters
     )
 
 

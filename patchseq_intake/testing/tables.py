@@ -9,12 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import urlparse
 
-import yaml
-
-from ..catalog import archive_catalog_path
+from ..catalog import shipped_table
 from ..schema import COLUMNS, TableKind
 
 ARCHIVES = ("human", "mouse")
@@ -51,9 +47,7 @@ class Cell:
 
 def table_file_name(archive: str, kind: TableKind) -> str:
     """The upstream file name of a table, as the shipped catalog pins it."""
-    catalog = yaml.safe_load(archive_catalog_path(archive).read_text())
-    url = catalog["sources"][kind]["args"]["url"]
-    return PurePosixPath(urlparse(url).path).name
+    return shipped_table(archive, kind).file_name
 
 
 def release_tables(cells: list[Cell], unassigned_files: int = 0) -> dict[str, bytes]:

@@ -15,12 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .. import config
-from ..catalog import archive_catalog_path
+from ..catalog import shipped_dandiset
 from .dandi import DandiReplica, ReplicaAsset
-from .nwb import WrittenCell, CellSpec, SweepSpec, default_sweeps, nwb_file_name, write_cell_nwb
+from .nwb import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name, write_cell_nwb
 from .server import LocalServer
 from .tables import Cell, NwbFile, release_tables
 
@@ -139,7 +137,7 @@ def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) 
 
 def _publish(replica: DandiReplica, plan: CellPlan, written: WrittenCell) -> ReplicaAsset:
     """Add the file to the draft and the published version; return the published asset."""
-    dandiset, version = _published(plan.archive)
+    dandiset, version = shipped_dandiset(plan.archive)
     replica.add_asset(dandiset, "draft", dandi_path(plan), written.path)
     return replica.add_asset(dandiset, version, dandi_path(plan), written.path)
 
@@ -147,8 +145,3 @@ def _publish(replica: DandiReplica, plan: CellPlan, written: WrittenCell) -> Rep
 def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
-
-def _published(archive: str) -> tuple[str, str]:
-    """The dandiset id and published version the shipped catalog pins for ``archive``."""
-    meta = yaml.safe_load(archive_catalog_path(archive).read_text())["metadata"]
-    return meta["dandiset"], meta["dandi_version"]
