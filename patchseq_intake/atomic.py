@@ -15,9 +15,8 @@ def atomic_output(dest: Path) -> Iterator[Path]:
 
     If the block raises, the temporary file is removed and ``dest`` is left as
     it was. The temporary name starts with a dot and ends in ``.part``, so it
-    is never taken for a finished file.
+    is never taken for a finished file. ``dest``'s directory must exist.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     try:
         yield partial

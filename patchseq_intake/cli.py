@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__, config
 from .access import ACCESS_MODES
+from .atomic import atomic_output
 from .errors import PatchseqError
 from .filters import OPERATORS, SET_OPERATORS
 
@@ -46,9 +47,9 @@ class CachePart(NamedTuple):
 
 
 CACHE_PARTS = (
-    CachePart("tables", "*.parquet", "tables"),
-    CachePart("dandi", "*.json", "dandi asset indexes"),
-    CachePart("nwb", "*.nwb", "nwb files"),
+    CachePart(config.TABLES_DIR, "*.parquet", "tables"),
+    CachePart(config.DANDI_DIR, "*.json", "dandi asset indexes"),
+    CachePart(config.NWB_DIR, "*.nwb", "nwb files"),
 )
 
 
@@ -385,16 +386,16 @@ def _output_format(args: argparse.Namespace) -> str:
 
 
 def _emit(frame: pd.DataFrame, output_format: str, output: str | None) -> None:
-    """Write ``frame`` in ``output_format`` to the file ``output``, or to stdout."""
-    if output_format == "parquet":
-        frame.to_parquet(output, index=False)
-        return
-    text = _render(frame, output_format)
-    if output:
-        Path(output).write_text(text)
-    else:
-        sys.stdout.write(text)
+    """Write ``frame`` in ``output_format`` to the file ``output`` (atomically), or to stdout."""
+    if output is None:
+        sys.stdout.write(_render(frame, output_format))
         sys.stdout.flush()
+        return
+    with atomic_output(Path(output)) as partial:
+        if output_format == "parquet":
+            frame.to_parquet(partial, index=False)
+        else:
+            partial.write_text(_render(frame, output_format))
 
 
 def _render(frame: pd.DataFrame, output_format: str) -> str:

@@ -24,6 +24,9 @@ LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
 
 DANDI_API = "https://api.dandiarchive.org/api"
 
+TABLES_DIR, DANDI_DIR, NWB_DIR = "tables", "dandi", "nwb"
+"""The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files."""
+
 _TRUE = {"1", "true", "yes", "on"}
 SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV)
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)

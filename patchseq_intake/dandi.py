@@ -77,7 +77,7 @@ def asset_index(dandiset: str, version: str) -> AssetIndex:
     from .cache import cached_file
 
     api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
-    path = config.cache_dir() / "dandi" / api_key / dandiset / f"{version}.json"
+    path = config.cache_dir() / config.DANDI_DIR / api_key / dandiset / f"{version}.json"
     cached_file(path, lambda dest: _save(_fetch_index(api, dandiset, version), dest))
     return _load(path, path.stat().st_mtime_ns)
 

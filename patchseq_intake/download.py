@@ -1,4 +1,7 @@
-"""Fetch one file into place: retried, resumed, verified, written atomically.
+"""HTTP for the whole package: GETs retried on 429, 5xx and cut connections.
+
+``fetch_file`` puts one file into place: retried, resumed, verified, written
+atomically. ``get_range`` reads one byte range, for streaming.
 
 The bytes go to a temporary file beside the destination while their SHA-256 is
 computed; only a complete file whose size and digest match what was pinned is
@@ -89,6 +92,7 @@ def fetch_file(
     on. ``retry`` defaults to ``DEFAULT_RETRY``.
     """
     retry = retry or DEFAULT_RETRY
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(dest) as partial:
         if is_remote(source):
             bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
@@ -135,7 +139,7 @@ def _download(
         for attempt in range(1, retry.attempts + 1):
             headers = {"Range": f"bytes={received}-"} if received else {}
             with get(url, headers=headers, retry=retry, stream=True) as reply:
-                if received and not resumes_at(reply, received):
+                if received and not _resumes_at(reply, received):
                     # The server ignored Range, or answered another one: start again from byte 0.
                     out.seek(0)
                     out.truncate()
@@ -156,7 +160,7 @@ def _download(
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
 
 
-def resumes_at(reply: requests.Response, offset: int) -> bool:
+def _resumes_at(reply: requests.Response, offset: int) -> bool:
     """True if ``reply`` is a 206 whose part of the file starts at ``offset``."""
     content_range = reply.headers.get("Content-Range", "")
     return reply.status_code == 206 and content_range.startswith(f"bytes {offset}-")
@@ -192,3 +196,25 @@ def get(
         if attempt < retry.attempts:
             time.sleep(retry.wait(attempt, retry_after))
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+def get_range(url: str, start: int, end: int, retry: RetryPolicy | None = None) -> bytes:
+    """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut, refused when not what was asked."""
+    retry = retry or DEFAULT_RETRY
+    wanted = f"bytes={start}-{end - 1}"
+    problem = "no attempt made"
+    for attempt in range(1, retry.attempts + 1):
+        with get(url, headers={"Range": wanted}, retry=retry, stream=True) as reply:
+            if not _resumes_at(reply, start):  # checked before the body is read
+                raise FetchError(f"{url}: asked for {wanted}, got HTTP {reply.status_code}")
+            try:
+                data = reply.content
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                problem = f"connection cut ({type(exc).__name__})"
+            else:
+                if len(data) == end - start:
+                    return data
+                problem = f"{len(data)} bytes instead of {end - start}"
+        if attempt < retry.attempts:
+            time.sleep(retry.wait(attempt))
+    raise FetchError(f"{url}: {wanted}: gave up after {retry.attempts} attempts; last problem: {problem}")

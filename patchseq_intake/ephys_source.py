@@ -107,8 +107,7 @@ class EphysSource(PlainParameters, DataSource):
         import pandas as pd
 
         self._load_metadata()
-        tables = [read_cell_sweeps(cell, self.access, remote=self._remote(cell)) for cell in self.cells]
-        return pd.concat(tables, ignore_index=True)
+        return pd.concat([self._get_partition(i) for i in range(len(self.cells))], ignore_index=True)
 
     def to_dask(self):
         """A Dask DataFrame, lazily one NWB file per partition.

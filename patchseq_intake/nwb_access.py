@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import h5py
     from tqdm import tqdm
 
+
 @contextmanager
 def open_h5(
     cell: CellFile, access: Access, remote: RemoteFile | None = None, for_sweep_table: bool = False
@@ -79,7 +80,7 @@ def local_copy(cell: CellFile, access: Access, progress: tqdm | None = None) -> 
 
 def cached_path(cell: CellFile) -> Path:
     """Where the cache keeps the cell's file: named by its SHA-256."""
-    return config.cache_dir() / "nwb" / f"{cell.sha256}.nwb"
+    return config.cache_dir() / config.NWB_DIR / f"{cell.sha256}.nwb"
 
 
 def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4) -> list[Path]:

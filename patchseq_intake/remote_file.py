@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -128,45 +127,19 @@ class RemoteFile(io.RawIOBase):
 
     def _read_range(self, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive), from the first URL that gives them."""
+        from .download import get_range
         from .errors import FetchError
 
         problems = []
         for url in list(self.urls):
             try:
-                return _range_from(url, start, end)
+                return get_range(url, start, end)
             except FetchError as exc:
                 problems.append(str(exc))
             with self._lock:
                 if url in self.urls and len(self.urls) > 1:
                     self.urls.remove(url)  # fall back to the next URL from now on
         raise FetchError("; ".join(problems))
-
-
-def _range_from(url: str, start: int, end: int) -> bytes:
-    """Bytes ``start`` to ``end`` of ``url``: retried when cut, refused when not what was asked."""
-    import requests
-
-    from . import download
-    from .errors import FetchError
-
-    wanted = f"bytes={start}-{end - 1}"
-    retry = download.DEFAULT_RETRY
-    problem = "no attempt made"
-    for attempt in range(1, retry.attempts + 1):
-        with download.get(url, headers={"Range": wanted}, retry=retry, stream=True) as reply:
-            if not download.resumes_at(reply, start):  # checked before the body is read
-                raise FetchError(f"{url}: asked for {wanted}, got HTTP {reply.status_code}")
-            try:
-                data = reply.content
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"connection cut ({type(exc).__name__})"
-            else:
-                if len(data) == end - start:
-                    return data
-                problem = f"{len(data)} bytes instead of {end - start}"
-        if attempt < retry.attempts:
-            time.sleep(retry.wait(attempt))
-    raise FetchError(f"{url}: {wanted}: gave up after {retry.attempts} attempts; last problem: {problem}")
 
 
 def _runs(blocks: list[int]) -> list[tuple[int, int]]:

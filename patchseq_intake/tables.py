@@ -108,7 +108,7 @@ def _source(spec: TableSpec) -> tuple[str, str | None]:
 def _cache_path(spec: TableSpec, source: str, sha256: str | None) -> Path:
     key = hashlib.sha256(f"{source}\n{sha256}\n{SCHEMA_VERSION}".encode()).hexdigest()[:16]
     stem = spec.file_name.removesuffix(".csv")
-    return config.cache_dir() / "tables" / f"{stem}.{key}.parquet"
+    return config.cache_dir() / config.TABLES_DIR / f"{stem}.{key}.parquet"
 
 
 def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None:
