@@ -211,7 +211,7 @@ def test_a_root_means_local_access(capsys, world, tmp_path):
     plan = next(plan for plan in DEMO_CELLS if plan.specimen_id == HUMAN_CELL)
     target = tmp_path / dandi_path(plan)
     target.parent.mkdir(parents=True)
-    target.write_bytes(world.files[HUMAN_CELL].read_bytes())
+    target.write_bytes(world.written[HUMAN_CELL].path.read_bytes())
     out = ok(capsys, "sweeps", "human", str(HUMAN_CELL), "--root", str(tmp_path), "--format", "csv")
     assert len(_csv(out)) == len(world.written[HUMAN_CELL].sweeps)
     assert world.replica.requests("blob") == []
@@ -278,7 +278,7 @@ def test_fetch_by_id_prints_the_verified_cached_files(capsys, world, cache_dir):
     paths = [Path(line) for line in ok(capsys, "fetch", "mouse", *map(str, VISP5_ASPINY)).splitlines()]
     assert paths == [cache_dir / "nwb" / f"{world.written[cell].sha256}.nwb" for cell in VISP5_ASPINY]
     for cell, path in zip(VISP5_ASPINY, paths):
-        assert path.read_bytes() == world.files[cell].read_bytes()
+        assert path.read_bytes() == world.written[cell].path.read_bytes()
 
 
 def test_fetch_does_not_fetch_a_cached_file_again(capsys, world):
@@ -307,7 +307,7 @@ def test_fetch_refuses_corrupt_bytes(capsys, world, cache_dir):
     from urllib.parse import urlparse
 
     blob = urlparse(world.replica.blob_url(world.assets[HUMAN_CELL])).path
-    world.server.files[blob] = world.files[HUMAN_CELL].read_bytes()[:-10] + b"0123456789"
+    world.server.files[blob] = world.written[HUMAN_CELL].path.read_bytes()[:-10] + b"0123456789"
     assert "SHA-256 mismatch" in fails(capsys, "fetch", "human", str(HUMAN_CELL))
     assert list((cache_dir / "nwb").glob("*.nwb")) == []
 

@@ -183,7 +183,7 @@ def test_local_root_in_both_layouts(cat, world, tmp_path, under_dandiset):
     root = tmp_path / "dandi"
     target = root / ("000023" if under_dandiset else "") / dandi_path(plan)
     target.parent.mkdir(parents=True)
-    target.write_bytes(world.files[HUMAN_CELL].read_bytes())
+    target.write_bytes(world.written[HUMAN_CELL].path.read_bytes())
     cat.human.metadata.read(), cat.human.manifest.read()  # cache the tables
     world.stop()  # then local access needs no network
     table = cat.human.ephys(specimen_id=HUMAN_CELL, access="local", root=str(root)).read()
@@ -194,7 +194,7 @@ def test_local_root_from_the_environment(cat, world, tmp_path, monkeypatch):
     plan = next(p for p in DEMO_CELLS if p.specimen_id == MOUSE_CELL)
     target = tmp_path / dandi_path(plan)
     target.parent.mkdir(parents=True)
-    target.write_bytes(world.files[MOUSE_CELL].read_bytes())
+    target.write_bytes(world.written[MOUSE_CELL].path.read_bytes())
     monkeypatch.setenv(config.LOCAL_ROOT_ENV, str(tmp_path))
     assert cat.mouse.ephys(specimen_id=MOUSE_CELL, access="local").sweep(4).sweep_number == 4
 
@@ -431,7 +431,7 @@ def test_stream_retries_faults_and_falls_back_to_the_api_url(cat, world):
     blob = _blob_path(world, HUMAN_CELL)
     del world.server.files[blob]
     # The blob URL now always fails; reached through the API's (signed) redirect, it works.
-    world.server.add_route(blob, lambda request: _serve_range(request, world.files[HUMAN_CELL]))
+    world.server.add_route(blob, lambda request: _serve_range(request, world.written[HUMAN_CELL].path))
     sweep = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").sweep(5)
     assert sweep.sweep_number == 5
     assert world.replica.requests("download")  # fell back to the API's download URL

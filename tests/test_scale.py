@@ -67,7 +67,7 @@ def test_fetch_downloads_a_selection_concurrently_once(cat, world):
     world.server.faults.bandwidth_bytes_per_s = 4e6  # so that downloads overlap in time
     paths = human.fetch(max_concurrent=2)
     assert [p.name for p in paths] == [f"{world.written[c].sha256}.nwb" for c in HUMAN_CELLS]
-    assert all(p.read_bytes() == world.files[c].read_bytes() for p, c in zip(paths, HUMAN_CELLS))
+    assert all(p.read_bytes() == world.written[c].path.read_bytes() for p, c in zip(paths, HUMAN_CELLS))
     blobs = world.replica.requests("blob")
     assert len(blobs) == 2 and world.server.most_at_once(blobs) == 2
     assert human.fetch() == paths

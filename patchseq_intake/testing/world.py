@@ -56,7 +56,6 @@ class World:
     server: LocalServer
     replica: DandiReplica
     cells: list[Cell]
-    files: dict[int, Path] = field(default_factory=dict)
     written: dict[int, WrittenCell] = field(default_factory=dict)
     assets: dict[int, ReplicaAsset] = field(default_factory=dict)
     """Each cell's asset in the published version of its dandiset."""
@@ -106,7 +105,6 @@ def serve_world(files: dict[CellPlan, WrittenCell | None]) -> World:
         nwb = None
         if written is not None:
             world.assets[plan.specimen_id] = _publish(world.replica, plan, written)
-            world.files[plan.specimen_id] = written.path
             world.written[plan.specimen_id] = written
             nwb = NwbFile(plan.subject_id, written.size, written.sha256, _md5(written.path))
         world.cells.append(
