@@ -1,4 +1,4 @@
-"""How the NWB files of one dandiset version are reached: the ``access`` parameter."""
+"""How the NWB files are reached: the ``access`` parameter."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ ACCESS_MODES = ("download", "stream", "local")
 
 @dataclass(frozen=True)
 class Access:
-    """An access mode (see ``nwb_access``) and the dandiset version it reads from."""
+    """An access mode (see ``nwb_access``) and, for ``local``, the directory holding the dandisets."""
 
     mode: str
-    dandiset: str
-    version: str
     root: str | None = None
 
     def __post_init__(self) -> None:

@@ -42,6 +42,11 @@ CATALOG = str(_catalog_dir() / "patchseq.yaml")
 """Path of the root catalog, for ``intake.open_catalog(CATALOG)``."""
 
 
+def shipped_listings() -> Path:
+    """The folder of the DANDI asset listings the catalogs pin, ``<dandiset>.csv`` (see its README)."""
+    return _catalog_dir() / "dandi-assets"
+
+
 def archive_catalog_path(archive: str) -> Path:
     """The YAML file of one archive's catalog (``human`` or ``mouse``)."""
     return _catalog_dir() / f"{archive}.yaml"

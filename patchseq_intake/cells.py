@@ -1,66 +1,82 @@
-"""From cell ids or metadata filters to the cells' NWB files, through the release tables."""
+"""From cell ids or metadata filters to the cells' NWB files on DANDI (see ``nwb_files``)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import NoMatchingCellsError, NoNwbFileError, PatchseqError, UnknownCellError
-from .tables import TableSpec, query_table
-
-EPHYS = "intracellular_electrophysiology"
-_MANIFEST_COLUMNS = ["cell_specimen_id", "file_name", "dandi_path", "sha256_checksum", "file_size"]
-
-
-@dataclass(frozen=True)
-class CellFile:
-    """A cell's NWB file, as the manifest describes it."""
-
-    specimen_id: int
-    file_name: str
-    dandi_path: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Archive:
-    """One archive's name and release tables."""
-
-    name: str
-    metadata: TableSpec
-    manifest: TableSpec
+from .dandi import DandisetVersion
+from .errors import (
+    ManifestMismatchWarning,
+    NoMatchingCellsError,
+    NoNwbFileError,
+    PatchseqError,
+    UnknownCellError,
+)
+from .nwb_files import CellFile, resolve_files
+from .tables import Archive, query_table
 
 
 def select_cells(
-    archive: Archive, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
+    archive: Archive, dandi: DandisetVersion, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
 ) -> list[CellFile]:
     """The NWB files of the chosen cells: by id, by metadata filters, or both (AND).
 
-    With neither, every cell of the archive that has an NWB file.
+    With neither, every cell of the archive that has an NWB file. Cells named
+    by id must all have one (``NoNwbFileError``); cells chosen otherwise that
+    have none are left out with a warning. One ``ManifestMismatchWarning``
+    tells how many of the chosen files differ from what the manifest says.
     """
     cells = _matching_cells(archive, specimen_ids, filters)
-    files = _ephys_files(archive)
-    chosen = [cell for cell in cells if cell in files]
+    files = resolve_files(archive, dandi.index())
     missing = [cell for cell in cells if cell not in files]
     if specimen_ids and missing:
-        raise NoNwbFileError(
-            f"cell(s) {missing} of the {archive.name} dataset have no NWB file in the "
-            f"release manifest (electrophysiology was not released for them)"
-        )
+        raise NoNwbFileError(_no_file_message(archive, dandi, missing))
+    chosen = [files[cell] for cell in cells if cell in files]
     if not chosen:
         raise NoMatchingCellsError(
-            f"the {len(cells)} {archive.name} cell(s) matching {list(filters)} have no NWB file"
+            f"the {len(cells)} {archive.name} cell(s) matching {list(filters)} have no NWB file in {dandi}"
         )
-    if missing and filters:
+    if missing:
         warnings.warn(
-            f"{len(missing)} of the {len(cells)} {archive.name} cells matching the filters have "
-            "no NWB file and are left out",
+            f"{len(missing)} of the {len(cells)} {archive.name} cells {'matching the filters ' if filters else ''}"
+            f"have no NWB file in {dandi} and are left out",
             stacklevel=3,
         )
-    return [files[cell] for cell in chosen]
+    _warn_of_manifest_mismatches(chosen, archive)
+    return chosen
+
+
+def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> None:
+    differ = [file for file in files if file.manifest_matches is False]
+    if not differ:
+        return
+    if len(files) == 1:
+        which = f"the NWB file of {archive.name} cell {files[0].specimen_id}"
+        how = "it is verified against DANDI's checksum"
+    else:
+        which = f"{len(differ)} of the {len(files)} selected {archive.name} NWB files"
+        how = "they are verified against DANDI's checksums; nwb_files' manifest_matches column shows which"
+    warnings.warn(
+        f"the release manifest describes other bytes than DANDI holds for {which} (an earlier export); {how}",
+        ManifestMismatchWarning,
+        stacklevel=2,
+    )
+
+
+def _no_file_message(archive: Archive, dandi: DandisetVersion, missing: list[int]) -> str:
+    sessions = query_table(
+        archive.metadata, [("cell_specimen_id", "in", missing)], ["cell_specimen_id", "ephys_session_id"]
+    ).read()
+    named = ", ".join(
+        f"cell {cell} (ephys_session_id {session})"
+        for cell, session in zip(sessions["cell_specimen_id"], sessions["ephys_session_id"])
+    )
+    return (
+        f"no NWB file for {named} of the {archive.name} dataset: neither the release manifest "
+        f"nor {dandi} has one (no asset path ending in _ses-<ephys_session_id>_icephys.nwb)"
+    )
 
 
 def _matching_cells(
@@ -86,17 +102,6 @@ def _matching_cells(
                 f"none of the {archive.name} cells {list(specimen_ids)} matches the filters {list(filters)}"
             )
     return cells
-
-
-def _ephys_files(archive: Archive) -> dict[int, CellFile]:
-    manifest = query_table(archive.manifest, [("technique", "==", EPHYS)], _MANIFEST_COLUMNS).read()
-    manifest = manifest[manifest["cell_specimen_id"].notna()]
-    return {
-        int(row.cell_specimen_id): CellFile(
-            int(row.cell_specimen_id), row.file_name, row.dandi_path, row.sha256_checksum, int(row.file_size)
-        )
-        for row in manifest.itertuples(index=False)
-    }
 
 
 def _unknown_cells_message(archive: Archive, unknown: list[int], cell_count: int) -> str:

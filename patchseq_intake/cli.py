@@ -1,8 +1,9 @@
 """The ``patchseq-intake`` command (also ``python -m patchseq_intake``).
 
-Subcommands: ``cells`` (the metadata of selected cells), ``sweeps`` (a cell's
-sweep table, or one sweep's samples), ``fetch`` (NWB files into the cache),
-``cache`` (what the cache holds; clear it) and ``demo``.
+Subcommands: ``cells`` (the metadata of selected cells), ``files`` (their NWB
+files as DANDI holds them), ``sweeps`` (a cell's sweep table, or one sweep's
+samples), ``fetch`` (NWB files into the cache), ``cache`` (what the cache
+holds; clear it) and ``demo``.
 
 A bad input is one line on stderr, ``patchseq-intake: <message>``, and exit
 status 1; a usage error is argparse's, with exit status 2.
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_cells, _add_sweeps, _add_fetch, _add_cache, _add_demo):
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, _add_cache, _add_demo):
         add(commands)
     return parser
 
@@ -124,25 +125,49 @@ def _add_cells(commands: argparse._SubParsersAction) -> None:
         ],
         run=_run_cells,
     )
-    _add_archive_argument(sub)
-    _add_filter_option(sub)
-    sub.add_argument(
-        "--columns",
-        nargs="+",
-        metavar="COLUMN",
-        default=[],
-        help="the columns to show, in this order (space- or comma-separated; default all)",
-    )
-    _add_output_options(sub)
+    _add_table_options(sub)
 
 
 def _run_cells(args: argparse.Namespace) -> None:
+    _emit_table(args, _archive(args.archive).metadata, "cell")
+
+
+def _add_files(commands: argparse._SubParsersAction) -> None:
+    sub = _subcommand(
+        commands,
+        "files",
+        help="the cells' NWB files as DANDI holds them",
+        description="The NWB file of every cell that has one in the dandiset version, one row per "
+        "cell: cell_specimen_id, ephys_session_id, dandi_path, asset_id, size (bytes) and sha256 "
+        "(DANDI's: what downloads are verified against), in_manifest, manifest_sha256 and "
+        "manifest_matches (whether the release manifest's size and SHA-256 are DANDI's). "
+        "Reads the release tables and the version's asset listing, never an NWB file.",
+        examples=[
+            "patchseq-intake files mouse --filter in_manifest == false",
+            "patchseq-intake files human --filter manifest_matches == false --columns cell_specimen_id size",
+            "patchseq-intake files mouse -o mouse_nwb_files.parquet",
+        ],
+        run=_run_files,
+    )
+    _add_table_options(sub)
+    _add_version_option(sub)
+
+
+def _run_files(args: argparse.Namespace) -> None:
+    versioned = {"version": args.dandi_version} if args.dandi_version else {}
+    _emit_table(args, _archive(args.archive).nwb_files, "NWB file", **versioned)
+
+
+def _emit_table(args: argparse.Namespace, entry: Callable[..., Any], row: str, **parameters: Any) -> None:
+    """Write the rows (each a ``row``) of a table entry that ``--filter`` keeps, with ``--columns``.
+
+    No row is an error.
+    """
     output_format = _output_format(args)
     filters = _filters(args.filters)
-    source = _archive(args.archive).metadata(filters=filters, columns=_columns(args.columns))
-    frame = source.read()
+    frame = entry(filters=filters, columns=_columns(args.columns), **parameters).read()
     if frame.empty:
-        raise CommandError(f"no {args.archive} cell matches the filters {filters}")
+        raise CommandError(f"no {args.archive} {row} matches the filters {filters}")
     _emit(frame, output_format, args.output)
 
 
@@ -292,6 +317,20 @@ def _subcommand(
     )
     sub.set_defaults(run=run, usage_error=sub.error)
     return sub
+
+
+def _add_table_options(sub: argparse.ArgumentParser) -> None:
+    """ARCHIVE, --filter, --columns, --format and -o: the options of a table's subcommand."""
+    _add_archive_argument(sub)
+    _add_filter_option(sub)
+    sub.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="the columns to show, in this order (space- or comma-separated; default all)",
+    )
+    _add_output_options(sub)
 
 
 def _add_archive_argument(sub: argparse.ArgumentParser) -> None:

@@ -23,6 +23,8 @@ DANDI_API_ENV = "PATCHSEQ_INTAKE_DANDI_API"
 LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
 
 DANDI_API = "https://api.dandiarchive.org/api"
+DANDI_S3 = "https://dandiarchive.s3.amazonaws.com"
+"""Where DANDI's blobs live: ``<DANDI_S3>/blobs/<b[0:3]>/<b[3:6]>/<blob id>``."""
 
 TABLES_DIR, DANDI_DIR, NWB_DIR = "tables", "dandi", "nwb"
 """The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files."""

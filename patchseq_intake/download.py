@@ -6,7 +6,8 @@ atomically. ``get_range`` reads one byte range, for streaming.
 The bytes go to a temporary file beside the destination while their SHA-256 is
 computed; only a complete file whose size and digest match what was pinned is
 renamed into place (see ``atomic``). Whatever fails, nothing is left under the
-destination's name.
+destination's name. What it is checked against is a ``checksums.Checksum``:
+the pinned SHA-256 of a table, or DANDI's digest of an asset.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import requests
 from tqdm import tqdm
 
 from .atomic import atomic_output
+from .checksums import Checksum
 from .errors import ChecksumError, FetchError
 from .progress import progress_bar
 
@@ -78,7 +80,7 @@ def fetch_file(
     source: str,
     dest: Path,
     *,
-    sha256: str | None = None,
+    checksum: Checksum | None = None,
     size: int | None = None,
     label: str | None = None,
     retry: RetryPolicy | None = None,
@@ -86,7 +88,7 @@ def fetch_file(
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
-    ``sha256`` and ``size``, when given, must match or ``ChecksumError`` is
+    ``checksum`` and ``size``, when given, must match or ``ChecksumError`` is
     raised and nothing is written. ``label`` names the file in its progress
     bar, or ``progress`` is a bar shared with other transfers to count bytes
     on. ``retry`` defaults to ``DEFAULT_RETRY``.
@@ -100,19 +102,19 @@ def fetch_file(
                 digest = _download(source, partial, counter, retry)
         else:
             digest = _copy_local(source, partial)
-        _verify(source, partial, digest, sha256=sha256, size=size)
+        _verify(source, partial, digest, checksum=checksum, size=size)
     return digest
 
 
-def _verify(source: str, path: Path, digest: str, *, sha256: str | None, size: int | None) -> None:
+def _verify(source: str, path: Path, sha256: str, *, checksum: Checksum | None, size: int | None) -> None:
     found_size = path.stat().st_size
     if size is not None and found_size != size:
         raise ChecksumError(
             f"{source}: expected {size} bytes, received {found_size}; nothing was cached"
         )
-    if sha256 is not None and digest != sha256.lower():
+    if checksum is not None and (found := checksum.of_file(path, sha256)) != checksum.value:
         raise ChecksumError(
-            f"{source}: SHA-256 mismatch: expected {sha256.lower()}, found {digest}; "
+            f"{source}: {checksum.label} mismatch: expected {checksum.value}, found {found}; "
             "nothing was cached"
         )
 

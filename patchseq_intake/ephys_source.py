@@ -1,4 +1,4 @@
-"""The intake driver for electrophysiology: cells -> manifest -> DANDI -> NWB sweeps."""
+"""The intake driver for electrophysiology: cells -> their NWB files on DANDI -> sweeps."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from intake.source.base import DataSource, Schema
 
 from . import __version__, config
 from .access import Access
-from .dandi import check_version
+from .dandi import DandisetVersion
 from .errors import InvalidQueryError, UnknownCellError
 from .parameters import PlainParameters, plain
-from .tables import TableSpec
+from .tables import Archive
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import pandas as pd
 
-    from .cells import CellFile
+    from .nwb_files import CellFile
     from .remote_file import RemoteFile
     from .sweeps import Sweep
 
@@ -41,6 +41,10 @@ class EphysSource(PlainParameters, DataSource):
         ``{"url": ..., "sha256": ...}`` of the archive's release tables.
     version:
         The dandiset version: a published version id or ``draft``.
+    dandi_assets:
+        ``{"version": ..., "path": ...}``: the listing of every asset of a
+        published version that the catalog ships (see ``dandi``), used for
+        that version when the DANDI API is DANDI's own; None for none.
     specimen_id:
         One cell id or a list of them (``cell_specimen_id``); empty for all.
     filters:
@@ -50,7 +54,9 @@ class EphysSource(PlainParameters, DataSource):
     root:
         For ``access="local"``: the directory holding the dandiset.
 
-    Constructing the source does no I/O; cells are resolved on first use.
+    Constructing the source does no I/O; cells are resolved on first use:
+    each to its asset in the version (see ``nwb_files``), whose size and
+    checksum (DANDI's, not the release manifest's) verify the bytes read.
     """
 
     container = "dataframe"
@@ -65,21 +71,16 @@ class EphysSource(PlainParameters, DataSource):
         metadata_table: dict[str, str],
         manifest_table: dict[str, str],
         version: str,
+        dandi_assets: dict[str, str] | None = None,
         specimen_id: int | Sequence[int] | str | None = None,
         filters: Sequence[Sequence[Any]] | None = None,
         access: str = "download",
         root: str | None = None,
         metadata: dict | None = None,
     ):
-        from .cells import Archive
-
-        check_version(version)
-        self.archive = Archive(
-            archive,
-            TableSpec(metadata_table["url"], metadata_table.get("sha256"), "metadata", archive),
-            TableSpec(manifest_table["url"], manifest_table.get("sha256"), "manifest", archive),
-        )
-        self.access = Access(access, dandiset, version, root or None)
+        self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
+        self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
+        self.access = Access(access, root or None)
         self.specimen_ids = _specimen_ids(specimen_id)
         self._filters = list(filters or [])
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
@@ -90,7 +91,7 @@ class EphysSource(PlainParameters, DataSource):
         """The NWB files of the selected cells, one per partition."""
         from .cells import select_cells
 
-        return select_cells(self.archive, self.specimen_ids, self._filters)
+        return select_cells(self.archive, self.dandi, self.specimen_ids, self._filters)
 
     def _get_schema(self) -> Schema:
         dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table().dtypes.items()}
@@ -135,7 +136,7 @@ class EphysSource(PlainParameters, DataSource):
         from .nwb_access import fetch_all
 
         self._load_metadata()
-        return fetch_all(self.cells, Access("download", self.access.dandiset, self.access.version), max_concurrent)
+        return fetch_all(self.cells, max_concurrent)
 
     def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
         """One sweep of one cell, loading that sweep's data only."""
@@ -185,7 +186,7 @@ class EphysSource(PlainParameters, DataSource):
         if cell.specimen_id in self._remotes:
             self._remotes.move_to_end(cell.specimen_id)
         else:
-            self._remotes[cell.specimen_id] = open_remote(cell, self.access)
+            self._remotes[cell.specimen_id] = open_remote(cell)
             if len(self._remotes) > KEPT_REMOTE_FILES:
                 self._remotes.popitem(last=False)[1].close()
         return self._remotes[cell.specimen_id]

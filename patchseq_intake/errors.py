@@ -16,7 +16,7 @@ class FetchError(PatchseqError):
 
 
 class ChecksumError(PatchseqError):
-    """Fetched bytes do not match the size or SHA-256 they were pinned to."""
+    """Fetched bytes do not match the size or checksum they were pinned to, or there is none to check."""
 
 
 class OfflineError(PatchseqError):
@@ -39,7 +39,7 @@ class UnknownCellError(PatchseqError, KeyError):
 
 
 class NoNwbFileError(PatchseqError, LookupError):
-    """A cell that the release has no NWB file for."""
+    """A cell that neither the release manifest nor the dandiset version has an NWB file for."""
 
 
 class NoMatchingCellsError(PatchseqError, LookupError):
@@ -63,3 +63,7 @@ class AccessError(PatchseqError, ValueError):
 
 class LocalFileMissingError(PatchseqError, FileNotFoundError):
     """``access="local"``: the file is not under the local root."""
+
+
+class ManifestMismatchWarning(UserWarning):
+    """The release manifest's size or SHA-256 of selected NWB files differs from DANDI's."""

@@ -1,15 +1,19 @@
 """Open a cell's NWB file as HDF5, by one of three access modes.
 
 ``download``
-    The whole file into ``<cache>/nwb/<sha256>.nwb``, verified against the
-    manifest's SHA-256 and size before it is used; later uses read it with no
-    network access.
+    The whole file into ``<cache>/nwb/<checksum>.nwb``, verified against
+    DANDI's size and checksum of the asset (its SHA-256, else its dandi-etag)
+    before it is used; later uses read it with no network access.
 ``stream``
     HTTP range reads of the blob (``remote_file``), cached in blocks, with the
     headers the sweep table needs fetched in a few concurrent batches: a few
     sweeps of a file without fetching all of it.
 ``local``
-    A directory holding the dandiset as ``dandi download`` lays it out.
+    A directory holding the dandiset as ``dandi download`` lays it out; the
+    file's size is checked against DANDI's.
+
+Every mode reads the URLs, size and checksum the cell was resolved to (see
+``nwb_files``), so none of them asks the DANDI API anything.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from . import config
 from .access import Access
-from .cells import CellFile
 from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, OfflineError
+from .nwb_files import CellFile
 from .remote_file import RemoteFile
 from .sweeps import prefetch_sweep_metadata
 
@@ -46,7 +50,7 @@ def open_h5(
 
     if access.mode == "stream":
         own = remote is None
-        remote = remote or open_remote(cell, access)
+        remote = remote or open_remote(cell)
         try:
             with h5py.File(remote, "r") as h5:
                 if for_sweep_table:
@@ -56,34 +60,40 @@ def open_h5(
             if own:
                 remote.close()
         return
-    path = local_copy(cell, access) if access.mode == "download" else find_local(cell, access)
+    path = local_copy(cell) if access.mode == "download" else find_local(cell, access)
     with h5py.File(path, "r") as h5:
         yield h5
 
 
-def open_remote(cell: CellFile, access: Access) -> RemoteFile:
+def open_remote(cell: CellFile) -> RemoteFile:
     """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL."""
     if config.offline():
         raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
-    return RemoteFile(_urls(cell, access), cell.size)
+    return RemoteFile(list(cell.urls), cell.size)
 
 
-def local_copy(cell: CellFile, access: Access, progress: tqdm | None = None) -> Path:
+def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:
     """The verified cached copy of the cell's file, downloaded on first use.
 
     ``progress`` is a bar shared with other downloads; by default the file gets its own.
     """
     from .cache import cached_file
 
-    return cached_file(cached_path(cell), lambda path: _download(cell, access, path, progress))
+    return cached_file(cached_path(cell), lambda path: _download(cell, path, progress))
 
 
 def cached_path(cell: CellFile) -> Path:
-    """Where the cache keeps the cell's file: named by its SHA-256."""
-    return config.cache_dir() / config.NWB_DIR / f"{cell.sha256}.nwb"
+    """Where the cache keeps the cell's file: named by DANDI's checksum of it (SHA-256, else dandi-etag)."""
+    if cell.checksum is None:
+        raise ChecksumError(
+            f"{cell.dandi_path} (cell {cell.specimen_id}): DANDI gives no checksum of this asset "
+            "(neither dandi:sha2-256 nor dandi:dandi-etag), so its bytes cannot be verified; "
+            "use access='stream', or a version whose listing has them"
+        )
+    return config.cache_dir() / config.NWB_DIR / f"{cell.checksum.value}.nwb"
 
 
-def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4) -> list[Path]:
+def fetch_all(cells: Sequence[CellFile], max_concurrent: int = 4) -> list[Path]:
     """Download the cells' files into the cache, a few at a time, under one progress bar."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -94,7 +104,7 @@ def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4
     with progress_bar(missing, f"{len(cells)} NWB files") as bar:
         try:
             # Each task runs in a copy of this context, so settings applied here (config.using) hold there.
-            tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, access, bar) for cell in cells]
+            tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, bar) for cell in cells]
             paths = [task.result() for task in tasks]
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a failure or Ctrl-C stops what is queued
@@ -103,7 +113,7 @@ def fetch_all(cells: Sequence[CellFile], access: Access, max_concurrent: int = 4
     return paths
 
 
-def _download(cell: CellFile, access: Access, path: Path, progress: tqdm | None) -> None:
+def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
     from .download import fetch_file
 
     if config.offline():
@@ -112,9 +122,9 @@ def _download(cell: CellFile, access: Access, path: Path, progress: tqdm | None)
             f"{config.OFFLINE_ENV} forbids downloading it"
         )
     problems = []
-    for url in _urls(cell, access):
+    for url in cell.urls:
         try:
-            fetch_file(url, path, sha256=cell.sha256, size=cell.size, label=cell.file_name, progress=progress)
+            fetch_file(url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress)
             return
         except FetchError as exc:
             problems.append(str(exc))
@@ -122,33 +132,21 @@ def _download(cell: CellFile, access: Access, path: Path, progress: tqdm | None)
 
 
 def find_local(cell: CellFile, access: Access) -> Path:
-    """The cell's file under the local root, checked against the manifest's size."""
+    """The cell's file under the local root, checked against DANDI's size of it."""
     root = Path(access.root) if access.root else config.local_root()
     if root is None:
         raise AccessError(
             f"access='local' needs a directory: pass root=... or set {config.LOCAL_ROOT_ENV}"
         )
-    candidates = [root / cell.dandi_path, root / access.dandiset / cell.dandi_path]
+    candidates = [root / cell.dandi_path, root / cell.dandiset / cell.dandi_path]
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
         tried = ", ".join(str(path) for path in candidates)
         raise LocalFileMissingError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
     if found.stat().st_size != cell.size:
         raise ChecksumError(
-            f"{found}: {found.stat().st_size} bytes, but the manifest says {cell.size}: "
-            "an incomplete or different file"
+            f"{found}: {found.stat().st_size} bytes, but DANDI holds {cell.size} bytes of "
+            f"{cell.dandi_path}: an incomplete or different file"
         )
     return found
 
-
-def _urls(cell: CellFile, access: Access) -> list[str]:
-    from .dandi import asset_index
-
-    index = asset_index(access.dandiset, access.version)
-    asset = index.assets.get(cell.dandi_path)
-    if asset is None:
-        raise FetchError(
-            f"{cell.dandi_path} (cell {cell.specimen_id}) is not in dandiset {access.dandiset} "
-            f"version {access.version}"
-        )
-    return index.urls(asset)

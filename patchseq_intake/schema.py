@@ -90,6 +90,7 @@ DAYS_PER_UNIT = {
     "yr": 365.25, "yrs": 365.25, "year": 365.25, "years": 365.25,
 }
 _NWB_SUBJECT = re.compile(r"^sub-([^_/]+)_")
+_NWB_SESSION = re.compile(r"_ses-(\d+)_icephys\.nwb$")
 
 
 def normalise(csv_bytes: bytes, kind: TableKind, source: str) -> pd.DataFrame:
@@ -130,6 +131,12 @@ def dandi_path(file_name: str) -> str | None:
     """``sub-X_ses-Y_icephys.nwb`` -> ``sub-X/sub-X_ses-Y_icephys.nwb``."""
     match = _NWB_SUBJECT.match(file_name)
     return f"sub-{match.group(1)}/{file_name}" if match else None
+
+
+def session_of(path: str) -> int | None:
+    """The ``ephys_session_id`` an NWB file is named by: ``.../sub-X_ses-<id>_icephys.nwb`` -> id."""
+    match = _NWB_SESSION.search(path)
+    return int(match.group(1)) if match else None
 
 
 def dandi_paths(manifest: pd.DataFrame) -> pd.Series:

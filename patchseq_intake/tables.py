@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,24 @@ class TableSpec:
     @property
     def title(self) -> str:
         return f"the {self.archive} {self.kind} table"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One archive's name (``human`` or ``mouse``) and its two release tables."""
+
+    name: str
+    metadata: TableSpec
+    manifest: TableSpec
+
+    @classmethod
+    def from_catalog(cls, name: str, metadata_table: Mapping[str, str], manifest_table: Mapping[str, str]) -> Archive:
+        """From a catalog entry's arguments: each table as ``{"url": ..., "sha256": ...}``."""
+        return cls(
+            name,
+            TableSpec(metadata_table["url"], metadata_table.get("sha256"), "metadata", name),
+            TableSpec(manifest_table["url"], manifest_table.get("sha256"), "manifest", name),
+        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,7 @@ def _cache_path(spec: TableSpec, source: str, sha256: str | None) -> Path:
 
 def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None:
     from .atomic import atomic_output
+    from .checksums import Checksum
     from .download import fetch_file, is_remote
     from .schema import normalise
 
@@ -124,7 +143,8 @@ def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.", suffix=".part") as scratch:
         csv_path = Path(scratch) / spec.file_name
         try:
-            fetch_file(source, csv_path, sha256=sha256, label=spec.file_name)
+            pinned = Checksum.sha256(sha256) if sha256 else None
+            fetch_file(source, csv_path, checksum=pinned, label=spec.file_name)
         except FetchError as exc:
             raise FetchError(f"could not fetch {spec.title}: {exc}. {_ways_out(spec)}") from exc
         table = normalise(csv_path.read_bytes(), spec.kind, source)

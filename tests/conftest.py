@@ -1,8 +1,9 @@
-"""Fixtures: an isolated cache and environment, and a local table server on 127.0.0.1."""
+"""Fixtures: an isolated cache and environment, local servers on 127.0.0.1, and nothing else reachable."""
 
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,24 @@ from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.tables import Cell, NwbFile, release_tables
 from patchseq_intake.testing.world import serve_world, write_world_files
 
-REFERENCE_TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
+REFERENCE_ASSETS = REFERENCE / "dandi-assets"
+"""Every NWB asset of both dandisets (``<dandiset>.csv``); tests that need it skip without it."""
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches anything but this machine: looking up another host fails the test at once."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in LOOPBACK and not (isinstance(host, bytes) and host.decode() in LOOPBACK):
+            raise AssertionError(f"a test tried to reach {host!r}: only 127.0.0.1 is allowed")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +94,7 @@ def world_files(tmp_path_factory):
 @pytest.fixture
 def world(world_files, monkeypatch):
     """A running replica of the world, with the catalog pointed at it and fast retries."""
-    running = serve_world(world_files)
+    running = serve_world(world_files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
     for name, value in running.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))

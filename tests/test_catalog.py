@@ -18,7 +18,7 @@ PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913
 def test_root_catalog_lists_both_archives_with_their_tables(cat):
     assert list(cat) == ["human", "mouse"]
     for archive in ("human", "mouse"):
-        assert list(cat[archive]) == ["metadata", "manifest", "ephys"]
+        assert list(cat[archive]) == ["metadata", "manifest", "nwb_files", "ephys"]
 
 
 @pytest.mark.parametrize("archive", ["human", "mouse"])

@@ -16,12 +16,13 @@ from patchseq_intake import config
 from patchseq_intake.cli import main
 from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
-HUMAN_CELL = 541549258
+HUMAN_CELL = 569835804  # the manifest describes its file as DANDI holds it
+HUMAN_CELL_MANIFEST_DIFFERS = 541549258
 HUMAN_CELLS = [541549258, 569835804]
 MOUSE_CELL = 601506507
-MOUSE_CELL_WITHOUT_NWB = 601808698
-VISP5_ASPINY = [601506507, 601790961]
-SUBCOMMANDS = ["cells", "sweeps", "fetch", "cache", "demo"]
+MOUSE_CELL_NOT_IN_MANIFEST = 627867607
+DONOR_331663_ASPINY = [601790961, 601808698]
+SUBCOMMANDS = ["cells", "files", "sweeps", "fetch", "cache", "demo"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -97,10 +98,10 @@ def test_cells_as_a_table(capsys, world):
 
 def test_cells_as_csv_with_filters_and_columns(capsys, world):
     out = ok(
-        capsys, "cells", "mouse", "--filter", "structure", "==", "VISp5", "--filter", "dendrite_type", "==", "aspiny",
+        capsys, "cells", "mouse", "--filter", "donor_id", "==", "331663", "--filter", "dendrite_type", "==", "aspiny",
         "--columns", "cell_specimen_id", "structure", "--format", "csv",
     )
-    expected = pd.DataFrame({"cell_specimen_id": VISP5_ASPINY, "structure": ["VISp5", "VISp5"]})
+    expected = pd.DataFrame({"cell_specimen_id": DONOR_331663_ASPINY, "structure": ["VISpm5", "VISp5"]})
     pd.testing.assert_frame_equal(_csv(out), expected)
 
 
@@ -111,11 +112,11 @@ def test_columns_may_be_comma_separated(capsys, world):
 
 
 def test_set_operators_take_comma_separated_values(capsys, world):
-    chosen = ok(capsys, "cells", "mouse", "--filter", "cell_specimen_id", "in", "601506507, 601808698",
+    chosen = ok(capsys, "cells", "mouse", "--filter", "cell_specimen_id", "in", "601506507, 627867607",
                 "--format", "csv")
-    assert list(_csv(chosen)["cell_specimen_id"]) == [MOUSE_CELL, MOUSE_CELL_WITHOUT_NWB]
-    rest = ok(capsys, "cells", "mouse", "--filter", "structure", "not in", "VISp5", "--format", "csv")
-    assert list(_csv(rest)["structure"]) == ["VISpm4"]
+    assert list(_csv(chosen)["cell_specimen_id"]) == [MOUSE_CELL, MOUSE_CELL_NOT_IN_MANIFEST]
+    rest = ok(capsys, "cells", "mouse", "--filter", "structure", "not in", "VISp2/3,VISp5,VISp6a", "--format", "csv")
+    assert list(_csv(rest)["structure"]) == ["VISpm4", "VISpm5"]
 
 
 def test_cells_as_json_records(capsys, world, cat):
@@ -173,6 +174,44 @@ def test_offline_without_the_tables_cached(capsys, world, monkeypatch):
 
 def test_unwritable_output_file(capsys, world, tmp_path):
     assert "No such file or directory" in fails(capsys, "cells", "human", "-o", str(tmp_path / "no" / "x.csv"))
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def test_files_lists_every_cells_file_as_dandi_holds_it(capsys, world):
+    table = _csv(ok(capsys, "files", "mouse", "--format", "csv"))
+    mine = table[table["cell_specimen_id"].isin(world.written)].set_index("cell_specimen_id")
+    for cell, written in world.written.items():
+        if cell in mine.index:
+            assert mine.loc[cell, "sha256"] == written.sha256 and mine.loc[cell, "size"] == written.size
+    assert not mine.loc[MOUSE_CELL_NOT_IN_MANIFEST, "in_manifest"]
+    assert mine.loc[623434306, "manifest_matches"] == False  # noqa: E712 (a value read from CSV)
+
+
+def test_files_with_a_boolean_filter_and_columns(capsys, world):
+    out = ok(capsys, "files", "mouse", "--filter", "in_manifest", "==", "false",
+             "--columns", "cell_specimen_id,ephys_session_id", "--format", "json")
+    assert json.loads(out) == [{"cell_specimen_id": MOUSE_CELL_NOT_IN_MANIFEST, "ephys_session_id": 627867536}]
+
+
+def test_files_of_another_version(capsys, world):
+    world.replica.remove_asset("000023", "draft", "sub-569800644/sub-569800644_ses-569835791_icephys.nwb")
+    out = ok(capsys, "files", "human", "--dandi-version", "draft", "--columns", "cell_specimen_id", "--format", "csv")
+    assert list(_csv(out)["cell_specimen_id"]) == [HUMAN_CELL_MANIFEST_DIFFERS]
+
+
+def test_files_refuses_an_unknown_column_listing_the_valid_ones(capsys, world):
+    message = fails(capsys, "files", "human", "--filter", "md5", "==", "x")
+    assert "unknown column 'md5'" in message
+    assert "valid columns: cell_specimen_id, ephys_session_id, dandi_path, asset_id, size, sha256" in message
+    assert "not a valid bool value (true or false)" in fails(
+        capsys, "files", "human", "--filter", "in_manifest", "==", "maybe")
+
+
+def test_files_matching_nothing(capsys, world):
+    message = fails(capsys, "files", "human", "--filter", "size", "<", "0")
+    assert message == "patchseq-intake: no human NWB file matches the filters [['size', '<', '0']]"
 
 
 # --- sweeps -------------------------------------------------------------------------------------
@@ -238,8 +277,10 @@ def test_cell_of_the_other_archive(capsys, world):
     assert "they are cells of the mouse dataset" in fails(capsys, "sweeps", "human", str(MOUSE_CELL))
 
 
-def test_cell_without_nwb_file(capsys, world):
-    assert "have no NWB file" in fails(capsys, "sweeps", "mouse", str(MOUSE_CELL_WITHOUT_NWB))
+def test_cell_without_nwb_file_in_the_version(capsys, world):
+    world.replica.remove_asset("000020", "draft", "sub-617297348/sub-617297348_ses-627867536_icephys.nwb")
+    message = fails(capsys, "sweeps", "mouse", str(MOUSE_CELL_NOT_IN_MANIFEST), "--dandi-version", "draft")
+    assert "(ephys_session_id 627867536)" in message and "nor dandiset 000020 version draft has one" in message
 
 
 def test_bad_sweep_number_lists_the_sweeps(capsys, world):
@@ -275,9 +316,9 @@ def test_offline_without_the_file_cached(capsys, world, monkeypatch):
 
 
 def test_fetch_by_id_prints_the_verified_cached_files(capsys, world, cache_dir):
-    paths = [Path(line) for line in ok(capsys, "fetch", "mouse", *map(str, VISP5_ASPINY)).splitlines()]
-    assert paths == [cache_dir / "nwb" / f"{world.written[cell].sha256}.nwb" for cell in VISP5_ASPINY]
-    for cell, path in zip(VISP5_ASPINY, paths):
+    paths = [Path(line) for line in ok(capsys, "fetch", "mouse", *map(str, DONOR_331663_ASPINY)).splitlines()]
+    assert paths == [cache_dir / "nwb" / f"{world.written[cell].sha256}.nwb" for cell in DONOR_331663_ASPINY]
+    for cell, path in zip(DONOR_331663_ASPINY, paths):
         assert path.read_bytes() == world.written[cell].path.read_bytes()
 
 
@@ -288,11 +329,24 @@ def test_fetch_does_not_fetch_a_cached_file_again(capsys, world):
 
 
 def test_fetch_by_filter_warns_of_cells_without_a_file(capsys, world):
+    world.replica.remove_asset("000020", "draft", "sub-601462951/sub-601462951_ses-601808619_icephys.nwb")
     status, out, err = run(capsys, "fetch", "mouse", "--filter", "donor_id", "==", "331663",
-                           "--filter", "dendrite_type", "==", "aspiny")
+                           "--filter", "dendrite_type", "==", "aspiny", "--dandi-version", "draft")
     assert status == 0
     assert out.splitlines() == [str(config.cache_dir() / "nwb" / f"{world.written[601790961].sha256}.nwb")]
-    assert err == "patchseq-intake: warning: 1 of the 2 mouse cells matching the filters have no NWB file and are left out\n"
+    assert err == (
+        "patchseq-intake: warning: 1 of the 2 mouse cells matching the filters have no NWB file in "
+        "dandiset 000020 version draft and are left out\n"
+    )
+
+
+def test_fetch_of_a_file_the_manifest_describes_otherwise_warns_once_and_verifies(capsys, world, cache_dir):
+    status, out, err = run(capsys, "fetch", "human", *map(str, HUMAN_CELLS))
+    assert status == 0
+    assert [Path(line).name for line in out.splitlines()] == [f"{world.written[c].sha256}.nwb" for c in HUMAN_CELLS]
+    (warning,) = err.splitlines()
+    assert warning.startswith("patchseq-intake: warning: the release manifest describes other bytes than DANDI "
+                              "holds for 1 of the 2 selected human NWB files")
 
 
 def test_fetch_needs_ids_or_filters(capsys):
@@ -313,9 +367,9 @@ def test_fetch_refuses_corrupt_bytes(capsys, world, cache_dir):
 
 
 def test_fetch_failure(capsys, world):
-    ok(capsys, "sweeps", "human", str(HUMAN_CELL))  # caches the tables and the asset index
+    ok(capsys, "files", "human")  # caches the tables and the asset index
     world.stop()
-    message = fails(capsys, "fetch", "human", str(HUMAN_CELLS[1]))
+    message = fails(capsys, "fetch", "human", str(HUMAN_CELL))
     assert message.startswith("patchseq-intake: could not download sub-") and "gave up after 3 attempts" in message
 
 
@@ -329,14 +383,14 @@ def _info(capsys) -> dict[str, list[str]]:
 
 
 def test_cache_info_counts_what_the_cache_holds(capsys, world, cache_dir):
-    ok(capsys, "fetch", "mouse", *map(str, VISP5_ASPINY))
+    ok(capsys, "fetch", "mouse", *map(str, DONOR_331663_ASPINY))
     out = ok(capsys, "cache")
     assert out.splitlines()[0] == f"cache: {cache_dir}"
     info = _info(capsys)
     assert info[""] == ["files", "size"]
     assert info["tables"][0] == "2"  # the mouse metadata and manifest
     assert info["dandi asset indexes"][0] == "1"
-    nwb_size = sum(world.written[cell].size for cell in VISP5_ASPINY)
+    nwb_size = sum(world.written[cell].size for cell in DONOR_331663_ASPINY)
     assert info["nwb files"] == ["2", f"{nwb_size / 1e6:.1f}", "MB"]
     everything = sum(path.stat().st_size for path in cache_dir.rglob("*") if path.is_file())
     assert info["total"] == [f"{everything / 1e6:.1f}", "MB"]
@@ -365,5 +419,6 @@ def test_cache_clear_leaves_other_files_alone(capsys, world, cache_dir):
 
 def test_demo_walks_through_to_a_sweep(capsys, cache_dir):
     out = ok(capsys, "demo")
-    assert "4. One long-square sweep" in out and out.rstrip().endswith("once the environment is not overridden.")
+    assert "5. One long-square sweep" in out and out.rstrip().endswith("once the environment is not overridden.")
+    assert "found by its ephys_session_id 627867536: sub-617297348/sub-617297348_ses-627867536_icephys.nwb" in out
     assert not cache_dir.exists()  # the demo uses a throw-away cache

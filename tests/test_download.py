@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from patchseq_intake.checksums import Checksum
 from patchseq_intake.download import RetryPolicy, fetch_file
 from patchseq_intake.errors import ChecksumError, FetchError
 from patchseq_intake.testing.server import LocalServer
@@ -25,7 +26,7 @@ def server():
 
 def test_fetch_verifies_and_returns_the_digest(server, tmp_path):
     dest = tmp_path / "out.bin"
-    assert fetch_file(f"{server.url}/blob", dest, sha256=DIGEST, size=len(PAYLOAD), retry=FAST) == DIGEST
+    assert fetch_file(f"{server.url}/blob", dest, checksum=Checksum.sha256(DIGEST), size=len(PAYLOAD), retry=FAST) == DIGEST
     assert dest.read_bytes() == PAYLOAD
     assert os.listdir(tmp_path) == ["out.bin"]
 
@@ -34,7 +35,7 @@ def test_cut_connection_resumes_with_a_range_request(server, tmp_path):
     server.faults.cut_after_bytes = 2 * 1024 * 1024
     server.faults.cuts = 1
     dest = tmp_path / "out.bin"
-    fetch_file(f"{server.url}/blob", dest, sha256=DIGEST, retry=FAST)
+    fetch_file(f"{server.url}/blob", dest, checksum=Checksum.sha256(DIGEST), retry=FAST)
     assert dest.read_bytes() == PAYLOAD
     first, second = server.log
     assert first.range is None and second.status == 206
@@ -63,7 +64,11 @@ def test_persistent_errors_give_up_naming_the_url(server, tmp_path):
 
 @pytest.mark.parametrize(
     "pins, message",
-    [({"sha256": "f" * 64}, "SHA-256 mismatch: expected f{64}, found " + DIGEST), ({"size": 5}, "expected 5 bytes")],
+    [
+        ({"checksum": Checksum.sha256("f" * 64)}, "SHA-256 mismatch: expected f{64}, found " + DIGEST),
+        ({"checksum": Checksum("dandi-etag", "0" * 32 + "-1")}, "dandi-etag mismatch: expected 0{32}-1, found [0-9a-f]{32}-1"),
+        ({"size": 5}, "expected 5 bytes"),
+    ],
 )
 def test_mismatch_leaves_nothing_behind(server, tmp_path, pins, message):
     dest = tmp_path / "out.bin"
@@ -73,11 +78,38 @@ def test_mismatch_leaves_nothing_behind(server, tmp_path, pins, message):
     assert os.listdir(tmp_path) == ["out.bin"] and dest.read_bytes() == b"older good file"
 
 
+def _s3_etag(payload: bytes, part_size: int) -> str:
+    """The ETag S3 gives a multipart upload in parts of ``part_size``: MD5 of the parts' MD5s, and their count."""
+    parts = [payload[start : start + part_size] for start in range(0, len(payload), part_size)]
+    return hashlib.md5(b"".join(hashlib.md5(part).digest() for part in parts)).hexdigest() + f"-{len(parts)}"
+
+
+def test_verified_against_dandis_etag_when_there_is_no_sha256(server, tmp_path):
+    dest = tmp_path / "out.bin"
+    etag = _s3_etag(PAYLOAD, 64 * 1024 * 1024)  # DANDI's parts are 64 MiB: one part here
+    assert etag.endswith("-1")
+    assert fetch_file(f"{server.url}/blob", dest, checksum=Checksum("dandi-etag", etag), retry=FAST) == DIGEST
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_a_multipart_etag_is_checked_part_by_part(server, tmp_path, monkeypatch):
+    from dandischema.digests.dandietag import PartGenerator
+
+    monkeypatch.setattr(PartGenerator, "DEFAULT_PART_SIZE", 1024 * 1024)  # below S3's minimum: 5 MiB
+    monkeypatch.setattr(PartGenerator, "MIN_PART_SIZE", 1024 * 1024)
+    etag = _s3_etag(PAYLOAD, 1024 * 1024)
+    assert etag.endswith("-4")
+    fetch_file(f"{server.url}/blob", tmp_path / "out.bin", checksum=Checksum("dandi-etag", etag), retry=FAST)
+    with pytest.raises(ChecksumError, match="dandi-etag mismatch"):
+        fetch_file(f"{server.url}/blob", tmp_path / "again.bin", retry=FAST,
+                   checksum=Checksum("dandi-etag", _s3_etag(PAYLOAD, 2 * 1024 * 1024)))
+
+
 def test_local_files_are_copied_and_verified(tmp_path):
     source = tmp_path / "source.bin"
     source.write_bytes(PAYLOAD)
     dest = tmp_path / "copy" / "out.bin"
-    assert fetch_file(source.as_uri(), dest, sha256=DIGEST) == DIGEST
+    assert fetch_file(source.as_uri(), dest, checksum=Checksum.sha256(DIGEST)) == DIGEST
     assert dest.read_bytes() == PAYLOAD
     with pytest.raises(FetchError, match="no such file"):
         fetch_file(str(tmp_path / "absent.bin"), tmp_path / "x.bin")

@@ -39,7 +39,7 @@ from patchseq_intake.gui import build_gui, serve  # noqa: E402
 WAIT_MS = 10_000  # for the page to show what a click asked for
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 ARCHIVES = ("human", "mouse")
-ENTRIES = ["metadata", "manifest", "ephys"]
+ENTRIES = ["metadata", "manifest", "nwb_files", "ephys"]
 TABLE_ENTRIES = ("metadata", "manifest")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -159,7 +159,7 @@ def test_every_parameter_and_its_default_is_described(nowhere: Path, connections
             source = cat[archive][entry]
             description = source.description
             what = {"metadata": "one row per cell", "manifest": "one row per released file",
-                    "ephys": "one partition per cell"}[entry]
+                    "nwb_files": "one row per cell with a file", "ephys": "one partition per cell"}[entry]
             assert what in description, (archive, entry)
             assert "Parameters:" in description, (archive, entry)
             for parameter in cat[archive]._entries[entry].describe()["user_parameters"]:
@@ -203,6 +203,23 @@ def test_table_plots_render_from_the_table(archive: str, served_tables, caplog: 
             warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
             assert warnings == [], (name, warnings)  # e.g. an option hvplot or holoviews does not know
         gui.plot_clicked()
+
+
+def test_the_nwb_file_sizes_plot_counts_every_file(world, caplog: pytest.LogCaptureFixture):
+    import holoviews as hv
+
+    gui = build_gui()
+    gui.catsel.value = [next(o for o in gui.catsel.options if tree_label(o) == "mouse")]
+    gui.sourcesel.value = ["nwb_files"]
+    gui.plot_clicked()
+    assert gui.plots.select.options == ["None", "file_size"]
+    gui.plots.select.value = "file_size"
+    element = gui.plots.pane.object
+    assert hv.render(element, backend="bokeh").renderers
+    counts = element.dimension_values(1)  # a histogram: the files in each size bin
+    mouse_cells = [cell for cell in world.cells if cell.archive == "mouse"]
+    assert counts.sum() == len(gui.plots.source.read()) == len(mouse_cells)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # --- in Chromium -----------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """A local replica of the parts of the DANDI REST API the package uses.
 
 ``DandiReplica`` serves dandisets on a ``LocalServer``: the API under ``/api``
-(dandiset info, the paged asset listing with its ``path`` and ``glob``
-filters, asset metadata, and download redirects to "presigned" URLs) and the
-assets' bytes under ``/s3/blobs/...``, laid out as on DANDI's S3 bucket.
+(dandiset info, the paged asset listing with its ``path``, ``glob`` and
+``metadata`` parameters, asset metadata, and download redirects to
+"presigned" URLs) and the assets' bytes under ``/s3/blobs/...``, laid out as
+on DANDI's S3 bucket.
+
+Assets are added with their bytes (``add_asset``), or listed only, as a real
+listing describes them, with no bytes to serve (``add_listed_asset``, with
+assets read by ``patchseq_intake.dandi.read_listing``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
+from ..dandi import Asset
 from .server import LocalServer, LoggedRequest, Reply, Request
 
 DRAFT = "draft"
@@ -30,6 +37,8 @@ RequestKind = Literal["dandiset", "listing", "asset", "download", "blob", "other
 
 _NAMESPACE = uuid.UUID("6f1d1f5e-3c55-4b1e-9a43-5d2f7c0e8a11")
 _HASH_CHUNK = 1024 * 1024
+ETAG_PART_BYTES = 64 * 1024 * 1024
+"""DANDI's upload part size, which its dandi-etag is computed over (files up to 640 GB)."""
 _NOT_FOUND = {"detail": "Not found."}
 _ENDPOINTS: dict[RequestKind, re.Pattern[str]] = {
     "dandiset": re.compile(r"^/api/dandisets/(?P<dandiset>[^/]+)/$"),
@@ -46,15 +55,22 @@ class ReplicaAsset:
     """One asset of a dandiset version, as the replica serves it."""
 
     path: str
-    content: bytes | Path
+    content: bytes | Path | None
+    """None for an asset that is listed only: its blob URL answers 404."""
     asset_id: str
-    """Derived from dandiset, version and path: the same inputs give the same id."""
+    """Given, or derived from dandiset, version and path: the same inputs give the same id."""
     blob: str
-    """Derived from the content's SHA-256: the same bytes give the same blob, as on DANDI."""
+    """Given, or derived from the content's SHA-256: the same bytes give the same blob, as on DANDI."""
     size: int
-    sha256: str
-    etag: str
-    """The S3 ETag of a single-part upload: ``md5(md5(content))-1``."""
+    sha256: str | None
+    """``dandi:sha2-256``; None where the metadata publishes none (DANDI computes it after upload)."""
+    etag: str | None
+    """``dandi:dandi-etag``: MD5 of the MD5s of the 64 MiB upload parts, ``-<parts>``; None if unknown."""
+
+    def digest(self) -> dict[str, str]:
+        """The asset metadata's ``digest``."""
+        found = {"dandi:dandi-etag": self.etag, "dandi:sha2-256": self.sha256}
+        return {name: value for name, value in found.items() if value}
 
 
 _Assets = dict[str, ReplicaAsset]
@@ -79,22 +95,51 @@ class DandiReplica:
         """The API's base URL, like ``https://api.dandiarchive.org/api``."""
         return f"{self.server.url}/api"
 
-    def add_asset(self, dandiset: str, version: str, path: str, content: bytes | Path) -> ReplicaAsset:
-        """Add (or replace) the asset at ``path`` of ``dandiset`` at ``version``."""
+    def add_asset(
+        self,
+        dandiset: str,
+        version: str,
+        path: str,
+        content: bytes | Path,
+        *,
+        asset_id: str | None = None,
+        publish_sha256: bool = True,
+    ) -> ReplicaAsset:
+        """Add (or replace) the asset at ``path`` of ``dandiset`` at ``version``, serving ``content``.
+
+        Its size and digests are those of ``content``; with ``publish_sha256``
+        False its metadata gives the dandi-etag only.
+        """
         size, sha256, etag = _digests(content)
         asset = ReplicaAsset(
             path=path,
             content=content,
-            asset_id=str(uuid.uuid5(_NAMESPACE, f"{dandiset}/{version}/{path}")),
+            asset_id=asset_id or str(uuid.uuid5(_NAMESPACE, f"{dandiset}/{version}/{path}")),
             blob=str(uuid.UUID(bytes=bytes.fromhex(sha256)[:16], version=4)),
             size=size,
-            sha256=sha256,
+            sha256=sha256 if publish_sha256 else None,
             etag=etag,
         )
-        versions = self._dandisets.setdefault(dandiset, {DRAFT: {}})
-        versions.setdefault(version, {})[path] = asset
-        self._by_id[asset.asset_id] = asset
         self.server.serve_file(_blob_path(asset.blob), content)
+        return self._put(dandiset, version, asset)
+
+    def add_listed_asset(self, dandiset: str, version: str, listed: Asset) -> ReplicaAsset:
+        """List an asset as a real listing describes it, with no bytes behind it (its blob is not served)."""
+        asset = ReplicaAsset(listed.path, None, listed.asset_id, listed.blob, listed.size, listed.sha256, listed.etag)
+        return self._put(dandiset, version, asset)
+
+    def remove_asset(self, dandiset: str, version: str, path: str) -> None:
+        """Take the asset at ``path`` out of ``version``, as a new draft may."""
+        del self._dandisets[dandiset][version][path]
+
+    def assets(self, dandiset: str, version: str) -> Mapping[str, ReplicaAsset]:
+        """The assets of ``version``, by path (empty for a version there is none of)."""
+        return MappingProxyType(self._dandisets.get(dandiset, {}).get(version, {}))
+
+    def _put(self, dandiset: str, version: str, asset: ReplicaAsset) -> ReplicaAsset:
+        versions = self._dandisets.setdefault(dandiset, {DRAFT: {}})
+        versions.setdefault(version, {})[asset.path] = asset
+        self._by_id[asset.asset_id] = asset
         return asset
 
     def blob_url(self, asset: ReplicaAsset) -> str:
@@ -165,12 +210,17 @@ class DandiReplica:
         if page is None or page > last_page:
             return Reply.json({"detail": "Invalid page."}, 404)
         here = f"{self.server.url}{request.path}"
+        with_metadata = (_param(query, "metadata") or "").lower() in ("1", "true")
+        results = [
+            {**_summary(asset), "metadata": self._metadata(asset)} if with_metadata else _summary(asset)
+            for asset in found[(page - 1) * size : page * size]
+        ]
         return Reply.json(
             {
                 "count": len(found) if page == 1 else None,
                 "next": _page_url(here, query, page + 1) if page < last_page else None,
                 "previous": _page_url(here, query, page - 1) if page > 1 else None,
-                "results": [_summary(a) for a in found[(page - 1) * size : page * size]],
+                "results": results,
             }
         )
 
@@ -179,20 +229,22 @@ class DandiReplica:
         assets = self._dandisets.get(dandiset, {}).get(version, {})
         if asset is None or assets.get(asset.path) is not asset:
             return Reply.json(_NOT_FOUND, 404)
-        return Reply.json(
-            {
-                "id": f"dandiasset:{asset.asset_id}",
-                "schemaKey": "Asset",
-                "identifier": asset.asset_id,
-                "path": asset.path,
-                "contentSize": asset.size,
-                "encodingFormat": "application/x-nwb",
-                "contentUrl": [self.download_url(asset), self.blob_url(asset)],
-                "digest": {"dandi:dandi-etag": asset.etag, "dandi:sha2-256": asset.sha256},
-                "dateModified": TIMESTAMP,
-                "blobDateModified": TIMESTAMP,
-            }
-        )
+        return Reply.json(self._metadata(asset))
+
+    def _metadata(self, asset: ReplicaAsset) -> dict[str, object]:
+        """The asset's metadata, as its endpoint and a listing with ``metadata=1`` give it."""
+        return {
+            "id": f"dandiasset:{asset.asset_id}",
+            "schemaKey": "Asset",
+            "identifier": asset.asset_id,
+            "path": asset.path,
+            "contentSize": asset.size,
+            "encodingFormat": "application/x-nwb",
+            "contentUrl": [self.download_url(asset), self.blob_url(asset)],
+            "digest": asset.digest(),
+            "dateModified": TIMESTAMP,
+            "blobDateModified": TIMESTAMP,
+        }
 
     def _download(self, request: Request, asset_id: str) -> Reply:
         asset = self._by_id.get(asset_id)
@@ -230,19 +282,38 @@ def _blob_path(blob: str) -> str:
 
 
 def _digests(content: bytes | Path) -> tuple[int, str, str]:
-    """Size, SHA-256 and single-part S3 ETag of ``content``, reading a file once."""
-    sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    chunks = _chunks(content) if isinstance(content, Path) else [content]
-    for chunk in chunks:
+    """Size, SHA-256 and dandi-etag of ``content``, reading a file once.
+
+    The etag is computed here as S3 computes a multipart upload's, over
+    DANDI's 64 MiB parts: apart from the package's own (dandischema's), so
+    that each checks the other.
+    """
+    sha256, size = hashlib.sha256(), 0
+    part_md5s: list[bytes] = []
+    part, part_bytes = hashlib.md5(), 0
+    for chunk in _chunks(content):
         sha256.update(chunk)
-        md5.update(chunk)
         size += len(chunk)
-    etag = hashlib.md5(md5.digest()).hexdigest() + "-1"
+        while chunk:
+            taken = chunk[: ETAG_PART_BYTES - part_bytes]
+            part.update(taken)
+            part_bytes += len(taken)
+            chunk = chunk[len(taken) :]
+            if part_bytes == ETAG_PART_BYTES:
+                part_md5s.append(part.digest())
+                part, part_bytes = hashlib.md5(), 0
+    if part_bytes or not part_md5s:
+        part_md5s.append(part.digest())
+    etag = f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
     return size, sha256.hexdigest(), etag
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as stream:
+def _chunks(content: bytes | Path) -> Iterator[bytes]:
+    if isinstance(content, bytes):
+        for start in range(0, max(len(content), 1), _HASH_CHUNK):
+            yield content[start : start + _HASH_CHUNK]
+        return
+    with content.open("rb") as stream:
         while chunk := stream.read(_HASH_CHUNK):
             yield chunk
 

@@ -1,10 +1,23 @@
 """A complete local stand-in for the release: tables, a DANDI replica, synthetic NWB files.
 
-``build_world(directory)`` writes synthetic NWB files for a few made-up cells
-of both archives, release tables that point at them, and serves both from
-one ``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API
-under ``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
+``build_world(directory)`` writes synthetic NWB files for a few real cells of
+both archives (``DEMO_CELLS``: their ids, sessions, subjects and metadata as
+released), release tables that describe them, and serves both from one
+``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API under
+``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
 environment variables that point the shipped catalog at it.
+
+Given ``listings`` (a folder of ``<dandiset>.csv`` listings, such as
+``shared/reference/dandi-assets/`` or the catalogs' ``dandi-assets/``), the
+replica lists every real asset of both dandisets, in the published version
+and the draft, as DANDI lists them; the cells written replace their real
+asset's bytes with synthetic ones (the listed size and digests are then
+those of the synthetic bytes). The other assets have no bytes to serve.
+
+As in the real release, the manifest of a written cell gives either its
+bytes' size and SHA-256, or another file's (``released_as``: what the real
+manifest says of the 266 files DANDI holds other bytes for), or has no row
+for it (``in_manifest=False``: as for 595 real mouse cells).
 """
 
 from __future__ import annotations
@@ -13,19 +26,34 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .. import config
 from ..catalog import shipped_dandiset
-from .dandi import DandiReplica, ReplicaAsset
+from ..dandi import Asset, read_listing
+from .dandi import DRAFT, DandiReplica, ReplicaAsset
 from .nwb import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name, write_cell_nwb
 from .server import LocalServer
 from .tables import Cell, NwbFile, release_tables
 
 
 @dataclass(frozen=True)
+class ReleasedFile:
+    """What the release manifest says of a file: its size (bytes), SHA-256 and MD5."""
+
+    size: int
+    sha256: str
+    md5: str
+
+
+@dataclass(frozen=True)
 class CellPlan:
-    """A made-up cell to put in the world."""
+    """A cell to put in the world, with a synthetic NWB file.
+
+    ``released_as``: the manifest describes other bytes (None: the file's
+    own); ``in_manifest=False``: the manifest has no row for the file.
+    """
 
     archive: str
     specimen_id: int
@@ -35,17 +63,29 @@ class CellPlan:
     dendrite_type: str
     age: str
     donor_id: str
-    has_nwb: bool = True
+    released_as: ReleasedFile | None = None
+    in_manifest: bool = True
     input_resistance_mohm: float = 150.0
 
 
 DEMO_CELLS = (
-    CellPlan("human", 541549258, 541549227, 541549200, "MTG", "spiny", "28 yrs", "H16.03.007", input_resistance_mohm=120.0),
-    CellPlan("human", 569835804, 569835790, 569835700, "MTG", "aspiny", "61 yrs", "H17.06.003", input_resistance_mohm=210.0),
-    CellPlan("mouse", 601506507, 601506492, 599387254, "VISp5", "aspiny", "P55", "331294", input_resistance_mohm=180.0),
-    CellPlan("mouse", 601790961, 601790945, 601462951, "VISp5", "aspiny", "P57", "331663", input_resistance_mohm=240.0),
-    CellPlan("mouse", 601803754, 601803733, 601462951, "VISp5", "spiny", "P57", "331663", input_resistance_mohm=95.0),
-    CellPlan("mouse", 601808698, 601808600, 601462951, "VISpm4", "aspiny", "P57", "331663", has_nwb=False),
+    # As released: cell, session, subject (DANDI path), structure, dendrite type, age, donor.
+    # The manifest's row of this cell describes 29016929 bytes; DANDI holds 29377521.
+    CellPlan("human", 541549258, 541549227, 541516760, "MTG", "spiny", "28 yrs", "H16.03.007",
+             released_as=ReleasedFile(29016929, "6a1c9f11358a5e72ef723bb0b63de4f65cdf329d4325c9e7b51912791a709136",
+                                      "feed5e9f13d5450cec6d59f6728143e6"), input_resistance_mohm=120.0),
+    CellPlan("human", 569835804, 569835791, 569800644, "MTG", "spiny", "61 yrs", "H17.03.002", input_resistance_mohm=210.0),
+    CellPlan("mouse", 601506507, 601506492, 599387254, "VISpm4", "sparsely spiny", "P55", "331294", input_resistance_mohm=180.0),
+    CellPlan("mouse", 601790961, 601790945, 601462951, "VISpm5", "aspiny", "P57", "331663", input_resistance_mohm=240.0),
+    CellPlan("mouse", 601803754, 601803733, 601462951, "VISp2/3", "sparsely spiny", "P57", "331663", input_resistance_mohm=95.0),
+    CellPlan("mouse", 601808698, 601808619, 601462951, "VISp5", "aspiny", "P57", "331663", input_resistance_mohm=160.0),
+    # The manifest's row describes 19534558 bytes; DANDI holds 19795174.
+    CellPlan("mouse", 623434306, 623434287, 617297314, "VISp2/3", "aspiny", "P50", "346780",
+             released_as=ReleasedFile(19534558, "df87b0896fa11b072aa9d30ccdcd20ee6f0c44f5ea9316e1a750918afaf23831",
+                                      "86811e29bfcdb61e15f94d72f0b0a9dd"), input_resistance_mohm=200.0),
+    # No manifest row; DANDI has sub-617297348/sub-617297348_ses-627867536_icephys.nwb.
+    CellPlan("mouse", 627867607, 627867536, 617297348, "VISp6a", "aspiny", "P53", "346784", in_manifest=False,
+             input_resistance_mohm=300.0),
 )
 
 
@@ -59,6 +99,8 @@ class World:
     written: dict[int, WrittenCell] = field(default_factory=dict)
     assets: dict[int, ReplicaAsset] = field(default_factory=dict)
     """Each cell's asset in the published version of its dandiset."""
+    listed_real_assets: bool = False
+    """Whether the replica lists every real asset of both dandisets."""
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point the shipped catalogs at this world."""
@@ -82,9 +124,10 @@ def build_world(
     directory: Path,
     plans: tuple[CellPlan, ...] = DEMO_CELLS,
     sweeps: list[SweepSpec] | None = None,
+    listings: Path | None = None,
 ) -> World:
-    """Write the world's files under ``directory`` and start serving them."""
-    return serve_world(write_world_files(directory, plans, sweeps))
+    """Write the world's files under ``directory`` and start serving them (see ``serve_world``)."""
+    return serve_world(write_world_files(directory, plans, sweeps), listings)
 
 
 def write_world_files(
@@ -92,24 +135,27 @@ def write_world_files(
     plans: tuple[CellPlan, ...] = DEMO_CELLS,
     sweeps: list[SweepSpec] | None = None,
 ) -> dict[CellPlan, WrittenCell | None]:
-    """Write an NWB file for each planned cell that has one."""
+    """Write an NWB file for each planned cell."""
     directory.mkdir(parents=True, exist_ok=True)
-    return {plan: _write_nwb(directory, plan, sweeps) if plan.has_nwb else None for plan in plans}
+    return {plan: _write_nwb(directory, plan, sweeps) for plan in plans}
 
 
-def serve_world(files: dict[CellPlan, WrittenCell | None]) -> World:
-    """Start a server with the release tables and a DANDI replica of ``files``."""
+def serve_world(files: dict[CellPlan, WrittenCell], listings: Path | None = None) -> World:
+    """Start a server with the release tables and a DANDI replica of ``files``.
+
+    With ``listings``, a folder holding ``<dandiset>.csv`` for both dandisets,
+    the replica lists their real assets too (see the module docstring).
+    """
     server = LocalServer().start()
-    world = World(server, DandiReplica(server), cells=[])
+    world = World(server, DandiReplica(server), cells=[], listed_real_assets=listings is not None)
+    if listings is not None:
+        _list_real_assets(world.replica, listings)
     for plan, written in files.items():
-        nwb = None
-        if written is not None:
-            world.assets[plan.specimen_id] = _publish(world.replica, plan, written)
-            world.written[plan.specimen_id] = written
-            nwb = NwbFile(plan.subject_id, written.size, written.sha256, _md5(written.path))
+        world.assets[plan.specimen_id] = _publish(world.replica, plan, written)
+        world.written[plan.specimen_id] = written
         world.cells.append(
             Cell(plan.archive, plan.specimen_id, plan.session_id, plan.structure, plan.dendrite_type,
-                 plan.age, plan.donor_id, nwb=nwb)
+                 plan.age, plan.donor_id, nwb=_manifest_row(plan, written))
         )
     for name, content in release_tables(world.cells, unassigned_files=1).items():
         server.serve_file(f"/tables/{name}", content)
@@ -133,11 +179,38 @@ def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) 
     )
 
 
+def _list_real_assets(replica: DandiReplica, listings: Path) -> None:
+    for archive in ("human", "mouse"):
+        dandiset, version = shipped_dandiset(archive)
+        for asset in _real_listing(listings / f"{dandiset}.csv").values():
+            for listed_in in (version, DRAFT):
+                replica.add_listed_asset(dandiset, listed_in, asset)
+
+
+@lru_cache(maxsize=4)
+def _real_listing(path: Path) -> dict[str, Asset]:
+    return read_listing(path)
+
+
 def _publish(replica: DandiReplica, plan: CellPlan, written: WrittenCell) -> ReplicaAsset:
-    """Add the file to the draft and the published version; return the published asset."""
+    """Add the file to the draft and the published version; return the published asset.
+
+    Where the version lists the real asset at that path, the asset keeps its id.
+    """
     dandiset, version = shipped_dandiset(plan.archive)
-    replica.add_asset(dandiset, "draft", dandi_path(plan), written.path)
-    return replica.add_asset(dandiset, version, dandi_path(plan), written.path)
+    path = dandi_path(plan)
+    for listed_in in (DRAFT, version):
+        real = replica.assets(dandiset, listed_in).get(path)
+        replica.add_asset(dandiset, listed_in, path, written.path, asset_id=real.asset_id if real else None)
+    return replica.assets(dandiset, version)[path]
+
+
+def _manifest_row(plan: CellPlan, written: WrittenCell) -> NwbFile | None:
+    """The manifest's row of the cell's file: its own digests, another file's, or none."""
+    if not plan.in_manifest:
+        return None
+    released = plan.released_as or ReleasedFile(written.size, written.sha256, _md5(written.path))
+    return NwbFile(plan.subject_id, released.size, released.sha256, released.md5)
 
 
 def _md5(path: Path) -> str:

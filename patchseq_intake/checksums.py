@@ -1,0 +1,61 @@
+"""The checksums a file's bytes are verified against: SHA-256, or DANDI's ETag.
+
+DANDI publishes two digests of every asset's bytes (in the asset's metadata,
+``digest``): ``dandi:sha2-256``, the SHA-256, and ``dandi:dandi-etag``, the
+S3-style multipart ETag that DANDI computes on upload (MD5s of 64 MiB parts;
+see ``dandischema.digests.dandietag``). The SHA-256 is preferred; the ETag is
+used for assets whose metadata lacks the SHA-256 (DANDI computes it after
+upload). Release tables are pinned by SHA-256.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Algorithm = Literal["sha2-256", "dandi-etag"]
+SHA256: Algorithm = "sha2-256"
+DANDI_ETAG: Algorithm = "dandi-etag"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An expected digest of a file's bytes: ``algorithm`` (DANDI's name for it) and its hex ``value``."""
+
+    algorithm: Algorithm
+    value: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", self.value.lower())
+
+    @classmethod
+    def sha256(cls, value: str) -> Checksum:
+        return cls(SHA256, value)
+
+    @classmethod
+    def from_dandi_digest(cls, digest: Mapping[str, str]) -> Checksum | None:
+        """The best checksum in an asset's ``digest`` metadata; None if it has neither."""
+        for algorithm in (SHA256, DANDI_ETAG):
+            value = digest.get(f"dandi:{algorithm}")
+            if value:
+                return cls(algorithm, value)
+        return None
+
+    @property
+    def label(self) -> str:
+        """How messages name the algorithm: ``SHA-256`` or ``dandi-etag``."""
+        return "SHA-256" if self.algorithm == SHA256 else "dandi-etag"
+
+    def of_file(self, path: Path, sha256: str) -> str:
+        """This checksum's kind of digest of the file at ``path``, whose SHA-256 is ``sha256``.
+
+        The SHA-256 is computed while the bytes arrive; the ETag, when needed,
+        reads the file once more, a part at a time.
+        """
+        if self.algorithm == SHA256:
+            return sha256
+        from dandischema.digests.dandietag import DandiETag
+
+        return DandiETag.from_file(path).as_str()
