@@ -9,7 +9,10 @@ wide-area network, and prints one table, every figure measured in this run:
    then pynwb, pynwb streaming as its tutorial shows it, and remfile;
 3. sweep tables of 16 cells: Dask on a 2-worker LocalCluster and fetch(),
    against a sequential loop;
-4. peak memory reading one sweep, against the file's size.
+4. peak memory reading one sweep, against the file's size;
+5. finding every mouse cell's file on DANDI (with ../shared: the real tables
+   and listing): the listing shipped with the catalog, the API's paged
+   listing, and one API lookup per cell as the dandi client does it.
 
 Usage: python benchmarks/run.py [--latency-ms 40] [--bandwidth-mb-s 50]
 """
@@ -36,8 +39,11 @@ from patchseq_intake.testing.nwb import default_sweeps, realistic_sweeps, write_
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.world import CellPlan, World, serve_world
 
-REFERENCE_TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
+REFERENCE_ASSETS = REFERENCE / "dandi-assets"
 ONE_CELL = 541549258
+LOOKED_UP = 20  # cells looked up one by one through the API, as the dandi client does
 MANY = 16
 MB = 1e6
 
@@ -94,6 +100,7 @@ def main() -> None:
             _one_cell(bench)
             _many_cells(bench)
             _memory(bench)
+            _resolving(bench)
         finally:
             bench.server.stop()
     _print(bench.rows, args)
@@ -105,7 +112,7 @@ def main() -> None:
 def _setup(scratch: Path, latency_s: float, bandwidth: float) -> Bench:
     print("writing synthetic NWB files ...", file=sys.stderr)
     files = {}
-    human = CellPlan("human", ONE_CELL, 541549227, 541549200, "MTG", "spiny", "28 yrs", "H16.03.007")
+    human = CellPlan("human", ONE_CELL, 541549227, 541516760, "MTG", "spiny", "28 yrs", "H16.03.007")
     files[human] = write_cell_nwb(
         scratch / "one.nwb", specimen_id=ONE_CELL, session_id=human.session_id, subject_id=human.subject_id,
         sweeps=realistic_sweeps(sampling_rate=25_000.0),
@@ -116,7 +123,7 @@ def _setup(scratch: Path, latency_s: float, bandwidth: float) -> Bench:
             scratch / f"mouse-{n}.nwb", specimen_id=plan.specimen_id, session_id=plan.session_id,
             subject_id=plan.subject_id, sweeps=default_sweeps(scale=0.5), seed=n,
         )
-    world = serve_world(files)
+    world = serve_world(files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
     if REFERENCE_TABLES.is_dir():
         for path in REFERENCE_TABLES.glob("*.csv"):
             world.server.serve_file(f"/release/{path.name}", path)
@@ -195,9 +202,9 @@ def _warm_tables() -> None:
 
 def _warm_index() -> None:
     """The asset index, fetched once per dandiset version in real use: not part of a read."""
-    from patchseq_intake.dandi import asset_index
+    from patchseq_intake.dandi import DandisetVersion
 
-    asset_index("000023", patchseq_intake.open_catalog().human.metadata["dandi_version"])
+    DandisetVersion("000023", patchseq_intake.open_catalog().human.metadata["dandi_version"]).index()
 
 
 def _our_cases(access: str, one: int, numbers: list[int]) -> dict[str, Callable[[], object]]:
@@ -287,9 +294,9 @@ def _many_cells(bench: Bench) -> None:
     def prepared():
         catalog = patchseq_intake.open_catalog()
         catalog.mouse.metadata.read(), catalog.mouse.manifest.read()
-        from patchseq_intake.dandi import asset_index
+        from patchseq_intake.dandi import DandisetVersion
 
-        asset_index("000020", catalog.mouse.metadata["dandi_version"])
+        DandisetVersion("000020", catalog.mouse.metadata["dandi_version"]).index()
 
     def sequential():
         catalog = patchseq_intake.open_catalog()
@@ -340,6 +347,46 @@ def _memory(bench: Bench) -> None:
             note=f"file {written.size / MB:.0f} MB; the sweep's own arrays {sweep_bytes / MB:.1f} MB",
         )
     )
+
+
+# --- 5. finding the files --------------------------------------------------------------------------
+
+
+def _resolving(bench: Bench) -> None:
+    print("5. finding every mouse cell's file", file=sys.stderr)
+    if not (REFERENCE_TABLES.is_dir() and REFERENCE_ASSETS.is_dir()):
+        bench.rows.append(Row("5 files", "skipped", note="needs ../shared/reference (real tables and listing)"))
+        return
+    import requests
+
+    section = "5 every mouse cell's file (4435, tables cached)"
+    api = os.environ[config.DANDI_API_ENV]
+    os.environ[config.TABLES_ENV] = f"{bench.server.url}/release"
+    files = lambda: patchseq_intake.open_catalog().mouse.nwb_files.read()  # noqa: E731
+    with bench.fresh_cache():
+        catalog = patchseq_intake.open_catalog()
+        catalog.mouse.metadata.read(), catalog.mouse.manifest.read()
+        del os.environ[config.DANDI_API_ENV]  # DANDI's own API: the catalog's pinned listing, no request
+        try:
+            row = bench.measure(section, "nwb_files.read(), first use: the pinned listing", files)
+        finally:
+            os.environ[config.DANDI_API_ENV] = api
+        row.note = f"{len(files())} files, sizes and SHA-256 with no request to DANDI"
+        row = bench.measure(section, "nwb_files.read(), first use: the API's listing (metadata=1)", files)
+        row.note = "other versions and mirrors; cached after the first use"
+    paths = list(files()["dandi_path"][:LOOKED_UP])
+    listing = f"{api}/dandisets/000020/versions/0.210913.1639/assets/"
+
+    def one_by_one():
+        with requests.Session() as http:
+            for path in paths:
+                (found,) = [a for a in http.get(listing, params={"path": path}).json()["results"] if a["path"] == path]
+                http.get(f"{listing}{found['asset_id']}/").json()["digest"]
+
+    row = bench.measure(section, f"today: the dandi client's lookups, {LOOKED_UP} cells (path, then metadata)", one_by_one)
+    per_cell = row.seconds / LOOKED_UP
+    row.note = f"{per_cell * 4435 / 60:.1f} min and {row.requests // LOOKED_UP * 4435} requests for 4435 cells"
+    os.environ[config.TABLES_ENV] = bench.world.environment()[config.TABLES_ENV]
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
     warnings.warn(
         f"the release manifest describes other bytes than DANDI holds for {which} (an earlier export); {how}",
         ManifestMismatchWarning,
-        stacklevel=2,
+        stacklevel=3,
     )
 
 

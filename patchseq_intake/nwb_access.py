@@ -126,6 +126,11 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
         try:
             fetch_file(url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress)
             return
+        except ChecksumError as exc:
+            raise ChecksumError(
+                f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, asset {cell.asset_id}) "
+                f"are not the ones its listing describes: {exc}"
+            ) from exc
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))

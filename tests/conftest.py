@@ -41,6 +41,8 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(config.CACHE_ENV, str(cache))
     monkeypatch.delenv(config.TABLES_ENV, raising=False)
     monkeypatch.delenv(config.OFFLINE_ENV, raising=False)
+    monkeypatch.delenv(config.DANDI_API_ENV, raising=False)
+    monkeypatch.delenv(config.LOCAL_ROOT_ENV, raising=False)
     return cache
 
 

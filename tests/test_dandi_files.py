@@ -1,0 +1,281 @@
+"""Every cell's file as DANDI holds it: resolution by session, DANDI's checksums, the nwb_files entry.
+
+Two kinds of tests:
+
+- against the local replica (the ``world`` fixture): real cells with
+  synthetic bytes, listed among every real asset when ``../shared`` is there;
+- against the real release tables and the pinned listings shipped with the
+  catalogs (DANDI's own API, so no request at all is made to DANDI): skipped
+  without ``../shared/reference``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+import pytest
+
+from patchseq_intake import config
+from patchseq_intake.catalog import shipped_dandiset, shipped_listings
+from patchseq_intake.errors import ChecksumError, InvalidQueryError, ManifestMismatchWarning
+from patchseq_intake.nwb_files import COLUMNS
+from patchseq_intake.testing.server import LocalServer
+from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
+
+from .conftest import REFERENCE_ASSETS, REFERENCE_TABLES
+
+MANIFEST_DIFFERS = 541549258  # human: manifest 29016929 bytes, DANDI (here: synthetic) other bytes
+MOUSE_MANIFEST_DIFFERS = 623434306
+NOT_IN_MANIFEST = 627867607  # mouse, session 627867536
+AS_LISTED = 569835804  # human: the manifest describes DANDI's bytes
+
+
+def _plan(specimen_id):
+    return next(plan for plan in DEMO_CELLS if plan.specimen_id == specimen_id)
+
+
+def _blob_path(world, specimen_id):
+    return urlparse(world.replica.blob_url(world.assets[specimen_id])).path
+
+
+def _nwb_files_in(cache_dir: Path) -> list[str]:
+    folder = cache_dir / config.NWB_DIR
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
+
+
+# --- against the replica ----------------------------------------------------------------------------
+
+
+def test_a_file_the_manifest_describes_otherwise_is_verified_against_dandi(cat, world, cache_dir):
+    written = world.written[MANIFEST_DIFFERS]
+    source = cat.human.ephys(specimen_id=MANIFEST_DIFFERS)
+    with pytest.warns(ManifestMismatchWarning, match=f"the NWB file of human cell {MANIFEST_DIFFERS}"):
+        table = source.read()
+    assert len(table) == len(written.sweeps)
+    assert _nwb_files_in(cache_dir) == [f"{written.sha256}.nwb"]
+    assert (cache_dir / "nwb" / f"{written.sha256}.nwb").read_bytes() == written.path.read_bytes()
+    row = cat.human.nwb_files(filters=[["cell_specimen_id", "==", MANIFEST_DIFFERS]]).read().iloc[0]
+    assert row["manifest_matches"] == False  # noqa: E712 (a pandas boolean)
+    assert row["in_manifest"] and row["manifest_sha256"] == _plan(MANIFEST_DIFFERS).released_as.sha256
+    assert (row["sha256"], row["size"]) == (written.sha256, written.size)
+
+
+def test_a_cell_absent_from_the_manifest_resolves_by_its_session(cat, world):
+    written = world.written[NOT_IN_MANIFEST]
+    manifest = cat.mouse.manifest(technique="intracellular_electrophysiology").read()
+    assert NOT_IN_MANIFEST not in set(manifest["cell_specimen_id"].dropna())
+    source = cat.mouse.ephys(specimen_id=NOT_IN_MANIFEST)
+    (cell,) = source.cells
+    assert (cell.session_id, cell.dandi_path) == (627867536, "sub-617297348/sub-617297348_ses-627867536_icephys.nwb")
+    assert cell.manifest is None and cell.sha256 == written.sha256
+    assert list(source.read()["sweep_number"]) == [s.sweep_number for s in written.sweeps]
+    assert source.sweep(4).stimulus_name == "Long Square"
+    streamed = cat.mouse.ephys(specimen_id=NOT_IN_MANIFEST, access="stream")
+    assert streamed.sweep(4).sweep_number == 4
+
+
+def test_filters_and_all_cells_include_cells_absent_from_the_manifest(cat, world):
+    aspiny = cat.mouse.ephys(filters=[["dendrite_type", "==", "aspiny"]])
+    assert [cell.specimen_id for cell in aspiny.cells] == [601790961, 601808698, 623434306, NOT_IN_MANIFEST]
+    every = cat.mouse.ephys()
+    assert len(every.cells) == len([plan for plan in DEMO_CELLS if plan.archive == "mouse"])
+
+
+def test_bytes_that_fail_dandis_digest_are_refused_each_time_and_never_cached(cat, world, cache_dir):
+    blob = _blob_path(world, AS_LISTED)
+    world.server.files[blob] = world.written[AS_LISTED].path.read_bytes()[:-4] + b"oops"
+    path = dandi_path(_plan(AS_LISTED))
+    for attempt in (1, 2):
+        with pytest.raises(ChecksumError, match=rf"the bytes DANDI served for {path} \(cell {AS_LISTED}.*SHA-256 mismatch"):
+            cat.human.ephys(specimen_id=AS_LISTED).read()
+        assert _nwb_files_in(cache_dir) == []  # neither the file nor a partial one
+        assert len(world.replica.requests("blob")) == attempt  # the second try downloads again
+
+
+def test_an_asset_with_only_the_dandi_etag_is_verified_against_it(cat, world, cache_dir):
+    plan, written = _plan(AS_LISTED), world.written[AS_LISTED]
+    dandiset, version = shipped_dandiset("human")
+    asset = world.replica.add_asset(dandiset, version, dandi_path(plan), written.path, publish_sha256=False)
+    assert asset.sha256 is None and asset.etag.endswith("-1")
+    source = cat.human.ephys(specimen_id=AS_LISTED)
+    assert source.cells[0].checksum.algorithm == "dandi-etag"
+    assert len(source.read()) == len(written.sweeps)
+    assert _nwb_files_in(cache_dir) == [f"{asset.etag}.nwb"]
+    row = cat.human.nwb_files(filters=[["cell_specimen_id", "==", AS_LISTED]]).read().iloc[0]
+    assert pd.isna(row["sha256"]) and pd.isna(row["manifest_matches"])  # nothing to compare the manifest with
+
+
+def test_etag_only_bytes_that_do_not_match_are_refused(cat, world, cache_dir):
+    plan, written = _plan(AS_LISTED), world.written[AS_LISTED]
+    dandiset, version = shipped_dandiset("human")
+    asset = world.replica.add_asset(dandiset, version, dandi_path(plan), written.path, publish_sha256=False)
+    world.server.files[_blob_path(world, AS_LISTED)] = written.path.read_bytes()[:-4] + b"oops"
+    assert world.assets[AS_LISTED].blob == asset.blob
+    with pytest.raises(ChecksumError, match="dandi-etag mismatch"):
+        cat.human.ephys(specimen_id=AS_LISTED).read()
+    assert _nwb_files_in(cache_dir) == []
+
+
+def test_the_index_is_one_listing_with_metadata_from_the_configured_api(cat, world):
+    cat.mouse.nwb_files.read()
+    cat.mouse.ephys(specimen_id=NOT_IN_MANIFEST).read()
+    listings = world.replica.requests("listing")
+    first = parse_qs(urlparse(listings[0].path).query)
+    assert first["metadata"] == ["1"] and first["page_size"] == ["1000"]
+    assert world.replica.index_listings() == 1
+    assert world.replica.requests("asset") == []  # the listing carried every asset's digest and URLs
+    expected_pages = 5 if world.listed_real_assets else 1  # 4435 real assets, 1000 a page
+    assert len(listings) == expected_pages
+
+
+def test_a_large_selection_warns_once(cat, world):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cat.mouse.ephys().cells
+    mismatch = [w for w in caught if issubclass(w.category, ManifestMismatchWarning)]
+    assert len(mismatch) == 1
+    assert "for 1 of the 6 selected mouse NWB files" in str(mismatch[0].message)
+
+
+def test_nwb_files_entry_columns_types_and_filters(cat, world):
+    table = cat.mouse.nwb_files.read()
+    assert list(table.columns) == list(COLUMNS)
+    assert {name: str(dtype) for name, dtype in table.dtypes.items()} == {n: t for n, (t, _) in COLUMNS.items()}
+    by_cell = table.set_index("cell_specimen_id")
+    for specimen_id, written in world.written.items():
+        if _plan(specimen_id).archive == "mouse":
+            assert by_cell.loc[specimen_id, "dandi_path"] == dandi_path(_plan(specimen_id))
+            assert by_cell.loc[specimen_id, "asset_id"] == world.assets[specimen_id].asset_id
+    assert list(table.loc[~table["in_manifest"], "cell_specimen_id"]) == [NOT_IN_MANIFEST]
+    assert list(table.loc[table["manifest_matches"] == False, "cell_specimen_id"]) == [MOUSE_MANIFEST_DIFFERS]  # noqa: E712
+    assert pd.isna(by_cell.loc[NOT_IN_MANIFEST, "manifest_sha256"])
+    assert pd.isna(by_cell.loc[NOT_IN_MANIFEST, "manifest_matches"])
+    chosen = cat.mouse.nwb_files(filters=[["manifest_matches", "==", True], ["size", ">", 0]],
+                                 columns=["cell_specimen_id", "size"]).read()
+    assert list(chosen.columns) == ["cell_specimen_id", "size"]
+    assert sorted(chosen["cell_specimen_id"]) == [601506507, 601790961, 601803754, 601808698]
+    lazy = cat.mouse.nwb_files(columns=["cell_specimen_id"]).to_dask()
+    assert sorted(lazy.compute()["cell_specimen_id"]) == sorted(table["cell_specimen_id"])
+
+
+def test_reading_nwb_files_reads_no_nwb_file(cat, world, cache_dir):
+    cat.mouse.nwb_files.read()
+    cat.human.nwb_files.read()
+    assert world.replica.requests("blob", "download") == []
+    assert not (cache_dir / config.NWB_DIR).exists()
+
+
+def test_nwb_files_bad_input_names_what_is_valid(cat, world):
+    with pytest.raises(InvalidQueryError, match="unknown column 'file_size'.*valid columns: cell_specimen_id, "
+                                                "ephys_session_id, dandi_path, asset_id, size, sha256, in_manifest"):
+        cat.human.nwb_files(filters=[["file_size", ">", 0]]).read()
+    with pytest.raises(InvalidQueryError, match=r"unknown column\(s\) \['md5'\]"):
+        cat.human.nwb_files(columns=["md5"]).read()
+    with pytest.raises(InvalidQueryError, match="'maybe' is not a valid bool value"):
+        cat.human.nwb_files(filters=[["in_manifest", "==", "maybe"]]).read()
+
+
+def test_nwb_files_constructs_without_io(cat, cache_dir, monkeypatch):
+    monkeypatch.setenv(config.TABLES_ENV, "http://127.0.0.1:9/none")
+    monkeypatch.setenv(config.DANDI_API_ENV, "http://127.0.0.1:9/api")
+    source = cat.mouse.nwb_files(filters=[["nope", "==", 1]], version="draft")
+    assert source.container == "dataframe" and not cache_dir.exists()
+
+
+# --- the pinned listings and the real release ---------------------------------------------------------
+
+
+needs_reference = pytest.mark.skipif(
+    not (REFERENCE_TABLES.is_dir() and REFERENCE_ASSETS.is_dir()), reason="../shared/reference is not there"
+)
+
+
+@pytest.mark.parametrize("dandiset", ["000020", "000023"])
+@needs_reference
+def test_the_shipped_listings_are_the_reference_listings(dandiset):
+    assert (shipped_listings() / f"{dandiset}.csv").read_bytes() == (REFERENCE_ASSETS / f"{dandiset}.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def release_server():
+    """The four real release tables, served on 127.0.0.1 under their upstream names."""
+    with LocalServer() as server:
+        for path in REFERENCE_TABLES.glob("*.csv"):
+            server.serve_file(f"/{path.name}", path)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def release_cache(tmp_path_factory):
+    """One cache for the module: the real tables are normalised once."""
+    return tmp_path_factory.mktemp("release-cache")
+
+
+@pytest.fixture
+def real_release(release_server, release_cache, monkeypatch):
+    """The catalogs read the real tables locally; DANDI is DANDI's own API, which no test reaches."""
+    monkeypatch.setenv(config.TABLES_ENV, release_server.url)
+    monkeypatch.setenv(config.CACHE_ENV, str(release_cache))
+    monkeypatch.delenv(config.DANDI_API_ENV, raising=False)
+    return release_cache
+
+
+@needs_reference
+@pytest.mark.parametrize(("archive", "files", "absent", "differ"), [("mouse", 4435, 595, 203), ("human", 318, 0, 63)])
+def test_the_real_release_on_dandi(cat, real_release, archive, files, absent, differ):
+    table = cat[archive].nwb_files.read()
+    assert len(table) == files == len(cat[archive].metadata.read())
+    assert (~table["in_manifest"]).sum() == absent
+    assert (table["manifest_matches"] == False).sum() == differ  # noqa: E712
+    assert table["manifest_matches"].notna().sum() == files - absent
+    assert table["sha256"].notna().all() and not table["dandi_path"].duplicated().any()
+    assert not (real_release / config.DANDI_DIR).exists()  # the pinned listing: nothing fetched, nothing cached
+
+
+@needs_reference
+def test_the_issues_examples_resolve_with_no_request(cat, real_release):
+    table = cat.mouse.nwb_files(filters=[["cell_specimen_id", "in", [627867607, MOUSE_MANIFEST_DIFFERS]]]).read()
+    by_cell = table.set_index("cell_specimen_id")
+    assert by_cell.loc[627867607, "dandi_path"] == "sub-617297348/sub-617297348_ses-627867536_icephys.nwb"
+    assert not by_cell.loc[627867607, "in_manifest"]
+    assert by_cell.loc[MOUSE_MANIFEST_DIFFERS, "size"] == 19795174
+    assert by_cell.loc[MOUSE_MANIFEST_DIFFERS, "manifest_matches"] == False  # noqa: E712
+    (cell,) = cat.mouse.ephys(specimen_id=627867607).cells
+    listed = pd.read_csv(REFERENCE_ASSETS / "000020.csv").set_index("path").loc[cell.dandi_path]
+    blob = listed["blob"]
+    assert cell.urls == (
+        f"https://dandiarchive.s3.amazonaws.com/blobs/{blob[:3]}/{blob[3:6]}/{blob}",
+        f"https://api.dandiarchive.org/api/assets/{listed['asset_id']}/download/",
+    )
+    assert (cell.size, cell.checksum.value) == (listed["size"], listed["sha256"])
+
+
+@needs_reference
+def test_selecting_every_mouse_cell_warns_once_of_203_files(cat, real_release):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cells = cat.mouse.ephys().cells
+    assert len(cells) == 4435
+    (warning,) = [w for w in caught if issubclass(w.category, ManifestMismatchWarning)]
+    assert "for 203 of the 4435 selected mouse NWB files" in str(warning.message)
+
+
+@needs_reference
+def test_offline_the_pinned_listing_still_resolves(cat, real_release, monkeypatch):
+    cat.human.metadata.read(), cat.human.manifest.read()
+    monkeypatch.setenv(config.OFFLINE_ENV, "1")
+    assert len(cat.human.nwb_files.read()) == 318
+    (cell,) = cat.human.ephys(specimen_id=MANIFEST_DIFFERS).cells
+    assert cell.size == 29377521  # DANDI's; the manifest says 29016929
+
+
+@needs_reference
+def test_a_local_copy_is_checked_against_dandis_size(cat, real_release, tmp_path):
+    target = tmp_path / "sub-541516760" / "sub-541516760_ses-541549227_icephys.nwb"
+    target.parent.mkdir()
+    target.write_bytes(b"\0" * 29016929)  # the size the manifest gives
+    with pytest.raises(ChecksumError, match="29016929 bytes, but DANDI holds 29377521 bytes"):
+        cat.human.ephys(specimen_id=MANIFEST_DIFFERS, access="local", root=str(tmp_path)).read()
