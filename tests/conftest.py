@@ -64,6 +64,17 @@ def cells() -> list[Cell]:
     ]
 
 
+@pytest.fixture(scope="session")
+def release_server():
+    """The four real release tables from ../shared, served on 127.0.0.1 under their upstream names."""
+    if not REFERENCE_TABLES.is_dir():
+        pytest.skip(f"reference tables not found at {REFERENCE_TABLES}")
+    with LocalServer() as server:
+        for path in REFERENCE_TABLES.glob("*.csv"):
+            server.serve_file(f"/{path.name}", path)
+        yield server
+
+
 @pytest.fixture
 def table_server(cells: list[Cell]):
     """A local server with the synthetic release tables under /tables/."""

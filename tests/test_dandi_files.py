@@ -22,7 +22,6 @@ from patchseq_intake import config
 from patchseq_intake.catalog import shipped_dandiset, shipped_listings
 from patchseq_intake.errors import ChecksumError, InvalidQueryError, ManifestMismatchWarning
 from patchseq_intake.nwb_files import COLUMNS
-from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
 from .conftest import REFERENCE_ASSETS, REFERENCE_TABLES
@@ -197,15 +196,6 @@ needs_reference = pytest.mark.skipif(
 @needs_reference
 def test_the_shipped_listings_are_the_reference_listings(dandiset):
     assert (shipped_listings() / f"{dandiset}.csv").read_bytes() == (REFERENCE_ASSETS / f"{dandiset}.csv").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def release_server():
-    """The four real release tables, served on 127.0.0.1 under their upstream names."""
-    with LocalServer() as server:
-        for path in REFERENCE_TABLES.glob("*.csv"):
-            server.serve_file(f"/{path.name}", path)
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,12 @@ import pytest
 
 from patchseq_intake.catalog import shipped_table
 from patchseq_intake.table_source import ReleaseTableSource
-from patchseq_intake.testing.server import LocalServer
 
 from .conftest import REFERENCE_TABLES
 
 pytestmark = pytest.mark.skipif(
     not REFERENCE_TABLES.is_dir(), reason=f"reference tables not found at {REFERENCE_TABLES}"
 )
-
-
-@pytest.fixture(scope="module")
-def reference_server():
-    with LocalServer() as server:
-        for path in REFERENCE_TABLES.glob("*.csv"):
-            server.serve_file(f"/{path.name}", path)
-        yield server
 
 
 def _shipped_source(server, archive, kind, **parameters):
@@ -46,16 +37,16 @@ def test_reference_folder_matches_its_sha256sums():
     "archive, kind, rows",
     [("human", "metadata", 318), ("mouse", "metadata", 4435), ("human", "manifest", 636), ("mouse", "manifest", 16978)],
 )
-def test_row_counts_with_the_shipped_checksums(reference_server, archive, kind, rows):
-    assert len(_shipped_source(reference_server, archive, kind).read()) == rows
+def test_row_counts_with_the_shipped_checksums(release_server, archive, kind, rows):
+    assert len(_shipped_source(release_server, archive, kind).read()) == rows
 
 
-def test_mouse_manifest_types_and_ephys_files(reference_server):
-    manifest = _shipped_source(reference_server, "mouse", "manifest").read()
+def test_mouse_manifest_types_and_ephys_files(release_server):
+    manifest = _shipped_source(release_server, "mouse", "manifest").read()
     assert manifest["cell_specimen_id"].dtype == "Int64"
     assert manifest["cell_specimen_id"].isna().sum() == 4
     assert manifest["file_id"].dtype == "int64" and manifest["file_size"].dtype == "int64"
-    ephys = _shipped_source(reference_server, "mouse", "manifest", technique="intracellular_electrophysiology").read()
+    ephys = _shipped_source(release_server, "mouse", "manifest", technique="intracellular_electrophysiology").read()
     assert len(ephys) == 3840
     assert ephys["dandi_path"].notna().all()
     assert ephys["dandi_path"].str.fullmatch(r"sub-\d+/sub-\d+_ses-\d+_icephys\.nwb").all()
@@ -63,8 +54,8 @@ def test_mouse_manifest_types_and_ephys_files(reference_server):
 
 
 @pytest.mark.parametrize("archive, donor_dtype", [("human", "string"), ("mouse", "int64")])
-def test_metadata_types(reference_server, archive, donor_dtype):
-    frame = _shipped_source(reference_server, archive, "metadata").read()
+def test_metadata_types(release_server, archive, donor_dtype):
+    frame = _shipped_source(release_server, archive, "metadata").read()
     assert frame["cell_specimen_id"].dtype == "int64"
     assert frame["ephys_session_id"].dtype == "int64"
     assert str(frame["donor_id"].dtype) == donor_dtype
@@ -72,14 +63,14 @@ def test_metadata_types(reference_server, archive, donor_dtype):
     assert frame["depth_from_pia_um"].dtype == "float64"
 
 
-def test_every_human_cell_has_one_nwb_file_and_595_mouse_cells_have_none(reference_server):
+def test_every_human_cell_has_one_nwb_file_and_595_mouse_cells_have_none(release_server):
     for archive, without in (("human", 0), ("mouse", 595)):
-        cells = _shipped_source(reference_server, archive, "metadata").read()
-        ephys = _shipped_source(reference_server, archive, "manifest", technique="intracellular_electrophysiology").read()
+        cells = _shipped_source(release_server, archive, "metadata").read()
+        ephys = _shipped_source(release_server, archive, "manifest", technique="intracellular_electrophysiology").read()
         assert not ephys["cell_specimen_id"].duplicated().any()
         assert (~cells["cell_specimen_id"].isin(ephys["cell_specimen_id"])).sum() == without
 
 
-def test_filters_on_the_real_table(reference_server):
-    mtg = _shipped_source(reference_server, "human", "metadata", filters=[["structure", "==", "MTG"]]).read()
+def test_filters_on_the_real_table(release_server):
+    mtg = _shipped_source(release_server, "human", "metadata", filters=[["structure", "==", "MTG"]]).read()
     assert 0 < len(mtg) < 318 and set(mtg["structure"]) == {"MTG"}
