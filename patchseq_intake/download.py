@@ -200,8 +200,14 @@ def get(
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
 
 
-def get_range(url: str, start: int, end: int, retry: RetryPolicy | None = None) -> bytes:
-    """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut, refused when not what was asked."""
+def get_range(
+    url: str, start: int, end: int, retry: RetryPolicy | None = None, size: int | None = None
+) -> bytes:
+    """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut, refused when not what was asked.
+
+    With ``size``, the file's total size in the answer's ``Content-Range`` must
+    be ``size`` (``ChecksumError`` if not): the bytes are those of the file expected.
+    """
     retry = retry or DEFAULT_RETRY
     wanted = f"bytes={start}-{end - 1}"
     problem = "no attempt made"
@@ -209,6 +215,9 @@ def get_range(url: str, start: int, end: int, retry: RetryPolicy | None = None) 
         with get(url, headers={"Range": wanted}, retry=retry, stream=True) as reply:
             if not _resumes_at(reply, start):  # checked before the body is read
                 raise FetchError(f"{url}: asked for {wanted}, got HTTP {reply.status_code}")
+            total = reply.headers.get("Content-Range", "").rpartition("/")[2]
+            if size is not None and total.isdigit() and int(total) != size:
+                raise ChecksumError(f"{url}: the file has {total} bytes, but {size} were expected")
             try:
                 data = reply.content
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:

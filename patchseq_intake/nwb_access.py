@@ -66,10 +66,23 @@ def open_h5(
 
 
 def open_remote(cell: CellFile) -> RemoteFile:
-    """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL."""
+    """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL.
+
+    Its first bytes are read at once, so that a server holding another size
+    than DANDI's listing says is refused here (``ChecksumError``), not inside h5py.
+    """
     if config.offline():
         raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
-    return RemoteFile(list(cell.urls), cell.size)
+    remote = RemoteFile(list(cell.urls), cell.size)
+    try:
+        remote.read_at(0, 1)
+    except ChecksumError as exc:
+        remote.close()
+        raise ChecksumError(
+            f"{cell.dandi_path} (cell {cell.specimen_id}) is {cell.size} bytes in DANDI's listing, "
+            f"but the server holds another file: {exc}"
+        ) from exc
+    return remote
 
 
 def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:

@@ -26,7 +26,8 @@ class RemoteFile(io.RawIOBase):
     """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
 
     ``urls`` are places to read the same bytes from, best first: when one fails
-    after its retries (see ``download.get``), the next one takes over. Blocks
+    after its retries (see ``download.get``), the next one takes over. A
+    server whose file is not ``size`` bytes long raises ``ChecksumError``. Blocks
     stay in memory until the file is closed. Reads and prefetches may come
     from several threads.
     """
@@ -133,7 +134,7 @@ class RemoteFile(io.RawIOBase):
         problems = []
         for url in list(self.urls):
             try:
-                return get_range(url, start, end)
+                return get_range(url, start, end, size=self.size)
             except FetchError as exc:
                 problems.append(str(exc))
             with self._lock:

@@ -269,3 +269,12 @@ def test_a_local_copy_is_checked_against_dandis_size(cat, real_release, tmp_path
     target.write_bytes(b"\0" * 29016929)  # the size the manifest gives
     with pytest.raises(ChecksumError, match="29016929 bytes, but DANDI holds 29377521 bytes"):
         cat.human.ephys(specimen_id=MANIFEST_DIFFERS, access="local", root=str(tmp_path)).read()
+
+
+def test_stream_refuses_a_file_of_another_size_than_dandis(cat, world):
+    blob = _blob_path(world, AS_LISTED)
+    world.server.files[blob] = world.written[AS_LISTED].path.read_bytes() + b"more"
+    size = world.written[AS_LISTED].size
+    with pytest.raises(ChecksumError, match=rf"is {size} bytes in DANDI's listing, but the server holds another file: "
+                                            rf".*the file has {size + 4} bytes, but {size} were expected"):
+        cat.human.ephys(specimen_id=AS_LISTED, access="stream").read()

@@ -249,3 +249,36 @@ def test_requests_are_counted_by_kind(replica: DandiReplica) -> None:
     assert len(replica.requests()) == 5
     replica.server.wait_until_idle()
     assert len(replica.server.log) == 6
+
+
+def test_an_asset_listed_in_two_versions_answers_in_both(replica: DandiReplica) -> None:
+    from patchseq_intake.dandi import Asset
+
+    listed = Asset("sub-1/real.nwb", "5dfc2d9e-94cb-486d-8b8d-ffa5973847f5", "37fdd4cc-d101-4cb0-884a-2997e25a6109", 10, "a" * 64)
+    for version in (VERSION, "draft"):
+        replica.add_listed_asset(DANDISET, version, listed)
+    for version in (VERSION, "draft"):
+        url = f"{replica.api_url}/dandisets/{DANDISET}/versions/{version}/assets/{listed.asset_id}/"
+        metadata = requests.get(url).json()
+        assert metadata["digest"] == {"dandi:sha2-256": "a" * 64} and metadata["contentSize"] == 10
+    assert requests.get(replica.blob_url(replica.assets(DANDISET, VERSION)["sub-1/real.nwb"])).status_code == 404
+
+
+def test_a_listing_with_metadata_carries_each_assets_digest_and_urls(replica: DandiReplica) -> None:
+    replica.add_asset(DANDISET, VERSION, "sub-1/etag-only.nwb", b"etag only", publish_sha256=False)
+    page = requests.get(listing_url(replica), params={"metadata": 1, "path": "sub-1/", "page_size": 10}).json()
+    by_path = {result["path"]: result for result in page["results"]}
+    assert set(by_path) == {"sub-1/sub-1_ses-1_icephys.nwb", "sub-1/sub-1_ses-1_icephys.nwb.bak", "sub-1/etag-only.nwb"}
+    content = b"etag only"
+    etag = hashlib.md5(hashlib.md5(content).digest()).hexdigest() + "-1"
+    metadata = by_path["sub-1/etag-only.nwb"]["metadata"]
+    assert metadata["digest"] == {"dandi:dandi-etag": etag}
+    assert metadata["contentUrl"][1].endswith(by_path["sub-1/etag-only.nwb"]["blob"])
+    assert "metadata" not in requests.get(listing_url(replica), params={"page_size": 1}).json()["results"][0]
+
+
+def test_a_file_over_64_mib_has_a_two_part_etag(server: LocalServer) -> None:
+    content = bytes(64 * 1024 * 1024) + b"tail"
+    asset = DandiReplica(server).add_asset(DANDISET, VERSION, "big.nwb", content)
+    parts = [hashlib.md5(content[: 64 * 1024 * 1024]).digest(), hashlib.md5(b"tail").digest()]
+    assert asset.etag == hashlib.md5(b"".join(parts)).hexdigest() + "-2"

@@ -225,9 +225,9 @@ class DandiReplica:
         )
 
     def _asset(self, request: Request, dandiset: str, version: str, asset_id: str) -> Reply:
-        asset = self._by_id.get(asset_id)
         assets = self._dandisets.get(dandiset, {}).get(version, {})
-        if asset is None or assets.get(asset.path) is not asset:
+        asset = next((listed for listed in assets.values() if listed.asset_id == asset_id), None)
+        if asset is None:
             return Reply.json(_NOT_FOUND, 404)
         return Reply.json(self._metadata(asset))
 
