@@ -14,7 +14,7 @@ from .errors import (
     PatchseqError,
     UnknownCellError,
 )
-from .nwb_files import CellFile, resolve_files
+from .nwb_files import CellFile, Unresolved, resolve_files
 from .tables import Archive, query_table
 
 
@@ -29,20 +29,20 @@ def select_cells(
     tells how many of the chosen files differ from what the manifest says.
     """
     cells = _matching_cells(archive, specimen_ids, filters)
-    files = resolve_files(archive, dandi.index())
-    missing = [cell for cell in cells if cell not in files]
+    resolution = resolve_files(archive, dandi.index())
+    missing = [cell for cell in cells if cell in resolution.unresolved]
     if specimen_ids and missing:
-        raise NoNwbFileError(_no_file_message(archive, dandi, missing))
-    chosen = [files[cell] for cell in cells if cell in files]
+        raise NoNwbFileError(_no_file_message(archive, dandi, {cell: resolution.unresolved[cell] for cell in missing}))
+    chosen = [resolution.files[cell] for cell in cells if cell in resolution.files]
+    matching = f" matching {list(filters)}" if filters else ""
     if not chosen:
-        raise NoMatchingCellsError(
-            f"the {len(cells)} {archive.name} cell(s) matching {list(filters)} have no NWB file in {dandi}"
-        )
+        raise NoMatchingCellsError(f"none of the {len(cells)} {archive.name} cell(s){matching} has an NWB file in {dandi}")
     if missing:
+        chosen_by = " matching the filters" if filters else ""
         warnings.warn(
-            f"{len(missing)} of the {len(cells)} {archive.name} cells {'matching the filters ' if filters else ''}"
-            f"have no NWB file in {dandi} and are left out",
-            stacklevel=3,
+            f"{len(missing)} of the {len(cells)} {archive.name} cells{chosen_by} have no NWB file in {dandi} "
+            "and are left out",
+            stacklevel=2,
         )
     _warn_of_manifest_mismatches(chosen, archive)
     return chosen
@@ -65,18 +65,22 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
     )
 
 
-def _no_file_message(archive: Archive, dandi: DandisetVersion, missing: list[int]) -> str:
-    sessions = query_table(
-        archive.metadata, [("cell_specimen_id", "in", missing)], ["cell_specimen_id", "ephys_session_id"]
-    ).read()
-    named = ", ".join(
-        f"cell {cell} (ephys_session_id {session})"
-        for cell, session in zip(sessions["cell_specimen_id"], sessions["ephys_session_id"])
-    )
-    return (
-        f"no NWB file for {named} of the {archive.name} dataset: neither the release manifest "
-        f"nor {dandi} has one (no asset path ending in _ses-<ephys_session_id>_icephys.nwb)"
-    )
+def _no_file_message(archive: Archive, dandi: DandisetVersion, missing: dict[int, Unresolved]) -> str:
+    """What was searched for each cell, and where."""
+    searched = []
+    for cell, unresolved in missing.items():
+        pattern = f"_ses-{unresolved.session_id}_icephys.nwb"
+        if unresolved.manifest_path:
+            searched.append(
+                f"cell {cell}: the release manifest names {unresolved.manifest_path}, which {dandi} does not "
+                f"hold, and no asset path ends in {pattern} (its ephys_session_id)"
+            )
+        else:
+            searched.append(
+                f"cell {cell} (ephys_session_id {unresolved.session_id}): neither the release manifest nor "
+                f"{dandi} has one (no asset path ends in {pattern})"
+            )
+    return f"no NWB file for {len(missing)} {archive.name} cell(s): " + "; ".join(searched)
 
 
 def _matching_cells(

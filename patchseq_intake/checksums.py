@@ -10,7 +10,6 @@ upload). Release tables are pinned by SHA-256.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,15 +32,6 @@ class Checksum:
     @classmethod
     def sha256(cls, value: str) -> Checksum:
         return cls(SHA256, value)
-
-    @classmethod
-    def from_dandi_digest(cls, digest: Mapping[str, str]) -> Checksum | None:
-        """The best checksum in an asset's ``digest`` metadata; None if it has neither."""
-        for algorithm in (SHA256, DANDI_ETAG):
-            value = digest.get(f"dandi:{algorithm}")
-            if value:
-                return cls(algorithm, value)
-        return None
 
     @property
     def label(self) -> str:

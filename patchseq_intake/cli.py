@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import __version__, config
 from .access import ACCESS_MODES
 from .atomic import atomic_output
-from .errors import PatchseqError
+from .errors import ManifestMismatchWarning, PatchseqError
 from .filters import OPERATORS, SET_OPERATORS
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("default", ManifestMismatchWarning)  # shown even where a caller ignores it
             warnings.showwarning = _show_warning
             args.run(args)
     except UsageError as exc:
@@ -225,7 +226,7 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         help="download cells' NWB files into the cache",
         description="Download the NWB files of the named cells, or of the cells matching the "
         "filters (both: the named cells that match), into the cache, each verified against "
-        "the manifest's SHA-256 and size; files already cached are not fetched again. Prints "
+        "DANDI's SHA-256 and size of it; files already cached are not fetched again. Prints "
         "the cached files' paths, one per line.",
         examples=[
             "patchseq-intake fetch human 541549258 569835804",

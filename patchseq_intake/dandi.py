@@ -87,7 +87,7 @@ class DandisetVersion:
     pinned: PinnedListing | None = None
 
     def __post_init__(self) -> None:
-        check_version(self.version)
+        _check_version(self.version, self.pinned.version if self.pinned else None)
 
     @classmethod
     def from_catalog(cls, dandiset: str, version: str, dandi_assets: Mapping[str, str] | None) -> DandisetVersion:
@@ -138,13 +138,11 @@ class AssetIndex:
         return tuple(url for url in (self.blob_url(asset), self.download_url(asset)) if url)
 
 
-def check_version(version: str) -> None:
-    """Refuse, without any I/O, a version that is neither ``draft`` nor a published id."""
+def _check_version(version: str, example: str | None = None) -> None:
+    """Refuse, without any I/O, a version that is neither ``draft`` nor a published id (like ``example``)."""
     if version != DRAFT and not _PUBLISHED_VERSION.match(version):
-        raise UnknownVersionError(
-            f"unknown dandiset version {version!r}: use a published version such as "
-            f"'0.210914.1900' or 'draft'"
-        )
+        like = f" such as {example!r}" if example else " (<major>.<yymmdd>.<hhmm>)"
+        raise UnknownVersionError(f"unknown dandiset version {version!r}: use a published version{like} or 'draft'")
 
 
 def read_listing(path: str | Path) -> dict[str, Asset]:

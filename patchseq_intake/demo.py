@@ -47,6 +47,7 @@ def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
 
     ids = [int(cell) for cell in cells["cell_specimen_id"]]
     print_(f"\n2. Their NWB files as DANDI holds them: cat.mouse.nwb_files(filters=[['cell_specimen_id', 'in', {ids}]])")
+    print_("   (the replica serves synthetic files at the real paths: sizes and SHA-256 are theirs, not DANDI's)")
     files = cat.mouse.nwb_files(filters=[["cell_specimen_id", "in", ids]]).read()
     print_(files[["cell_specimen_id", "dandi_path", "size", "in_manifest", "manifest_matches"]].to_string(index=False))
     absent, differ = int((~files["in_manifest"]).sum()), int((files["manifest_matches"] == False).sum())  # noqa: E712

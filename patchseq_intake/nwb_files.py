@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from .checksums import SHA256, Checksum
 from .schema import session_of
 from .tables import Archive, query_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .checksums import Checksum
     from .dandi import Asset, AssetIndex
 
 EPHYS = "intracellular_electrophysiology"
@@ -62,21 +62,34 @@ class ManifestFile:
 
 @dataclass(frozen=True)
 class CellFile:
-    """A cell's NWB file on DANDI: where it is, how to verify it, and what the manifest said of it.
+    """A cell's NWB file on DANDI: its asset, where to read it, and what the manifest said of it.
 
-    ``size`` (bytes) and ``checksum`` are DANDI's; ``urls`` are where to read
-    the bytes, best first (the S3 blob, then the API's download URL).
+    ``urls`` are where to read the bytes, best first (the S3 blob, then the
+    API's download URL). ``size`` (bytes) and ``checksum`` are DANDI's.
     """
 
     specimen_id: int
     session_id: int
     dandiset: str
-    dandi_path: str
-    asset_id: str
-    size: int
-    checksum: Checksum | None
+    asset: Asset
     urls: tuple[str, ...]
     manifest: ManifestFile | None
+
+    @property
+    def dandi_path(self) -> str:
+        return self.asset.path
+
+    @property
+    def asset_id(self) -> str:
+        return self.asset.asset_id
+
+    @property
+    def size(self) -> int:
+        return self.asset.size
+
+    @property
+    def checksum(self) -> Checksum | None:
+        return self.asset.checksum
 
     @property
     def file_name(self) -> str:
@@ -85,7 +98,7 @@ class CellFile:
     @property
     def sha256(self) -> str | None:
         """DANDI's SHA-256 of the bytes, if it gives one."""
-        return self.checksum.value if self.checksum and self.checksum.algorithm == SHA256 else None
+        return self.asset.sha256
 
     @property
     def manifest_matches(self) -> bool | None:
@@ -97,22 +110,42 @@ class CellFile:
         return None if self.sha256 is None else self.manifest.sha256.lower() == self.sha256
 
 
-def resolve_files(archive: Archive, index: AssetIndex) -> dict[int, CellFile]:
-    """The NWB file of every cell of ``archive`` that has one in ``index``, in metadata order.
+@dataclass(frozen=True)
+class Unresolved:
+    """A cell the version has no file for: its session, and the path the manifest gives (None: no row)."""
+
+    session_id: int
+    manifest_path: str | None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Every cell of an archive, in metadata order: its file in a version, or why there is none."""
+
+    files: dict[int, CellFile]
+    unresolved: dict[int, Unresolved]
+
+
+def resolve_files(archive: Archive, index: AssetIndex) -> Resolution:
+    """The NWB file of every cell of ``archive`` in ``index``.
 
     Reads the two release tables (cached after the first use) and the index; no NWB file.
     """
     cells = query_table(archive.metadata, columns=["cell_specimen_id", "ephys_session_id"]).read()
     manifest = _manifest_files(archive)
     by_session = {session: asset for asset in index.assets.values() if (session := session_of(asset.path))}
-    files = {}
+    resolution = Resolution({}, {})
     for specimen_id, session_id in zip(cells["cell_specimen_id"].tolist(), cells["ephys_session_id"].tolist()):
         listed = manifest.get(specimen_id)
         asset = index.assets.get(listed.dandi_path) if listed and listed.dandi_path else None
         asset = asset or by_session.get(session_id)
-        if asset is not None:
-            files[specimen_id] = _cell_file(specimen_id, session_id, asset, index, listed)
-    return files
+        if asset is None:
+            resolution.unresolved[specimen_id] = Unresolved(session_id, listed.dandi_path if listed else None)
+        else:
+            resolution.files[specimen_id] = CellFile(
+                specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed
+            )
+    return resolution
 
 
 def files_table(files: dict[int, CellFile]) -> pd.DataFrame:
@@ -142,19 +175,3 @@ def _manifest_files(archive: Archive) -> dict[int, ManifestFile]:
         )
         for row in rows.itertuples(index=False)
     }
-
-
-def _cell_file(
-    specimen_id: int, session_id: int, asset: Asset, index: AssetIndex, listed: ManifestFile | None
-) -> CellFile:
-    return CellFile(
-        specimen_id=specimen_id,
-        session_id=session_id,
-        dandiset=index.dandiset,
-        dandi_path=asset.path,
-        asset_id=asset.asset_id,
-        size=asset.size,
-        checksum=asset.checksum,
-        urls=index.urls(asset),
-        manifest=listed,
-    )

@@ -63,7 +63,7 @@ class NwbFilesSource(PlainParameters, DataSource):
         from .filters import query_frame
         from .nwb_files import files_table, resolve_files
 
-        every_file = files_table(resolve_files(self.archive, self.dandi.index()))
+        every_file = files_table(resolve_files(self.archive, self.dandi.index()).files)
         title = f"the {self.archive.name} nwb_files table"
         return query_frame(every_file, self._filters, self._columns, title)
 

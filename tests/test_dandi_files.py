@@ -278,3 +278,30 @@ def test_stream_refuses_a_file_of_another_size_than_dandis(cat, world):
     with pytest.raises(ChecksumError, match=rf"is {size} bytes in DANDI's listing, but the server holds another file: "
                                             rf".*the file has {size + 4} bytes, but {size} were expected"):
         cat.human.ephys(specimen_id=AS_LISTED, access="stream").read()
+
+
+@needs_reference
+@pytest.mark.parametrize("plan", DEMO_CELLS, ids=lambda plan: str(plan.specimen_id))
+def test_the_worlds_cells_are_real_cells_as_released(plan):
+    """The demo's and the tests' cells: ids, metadata, paths and manifest rows as the release has them."""
+    dandiset, _ = shipped_dandiset(plan.archive)
+    metadata = pd.read_csv(REFERENCE_TABLES / f"20200625_patchseq_metadata_{plan.archive}.csv", dtype=str,
+                           keep_default_na=False).set_index("cell_specimen_id").loc[str(plan.specimen_id)]
+    assert (metadata["ephys_session_id"], metadata["structure"], metadata["dendrite_type"]) == (
+        str(plan.session_id), plan.structure, plan.dendrite_type)
+    assert (metadata["age"], metadata["donor_id"]) == (plan.age, plan.donor_id)
+    listing = pd.read_csv(REFERENCE_ASSETS / f"{dandiset}.csv", dtype=str).set_index("path")
+    assert dandi_path(plan) in listing.index
+    manifest = pd.read_csv(REFERENCE_TABLES / f"2020-06-26_{plan.archive}_file_manifest.csv", dtype=str, keep_default_na=False)
+    rows = manifest[(manifest["cell_specimen_id"] == str(plan.specimen_id)) & manifest["file_name"].str.endswith(".nwb")]
+    assert len(rows) == (1 if plan.in_manifest else 0)
+    if plan.in_manifest:
+        row, listed = rows.iloc[0], listing.loc[dandi_path(plan)]
+        assert row["file_name"] == dandi_path(plan).split("/")[1]
+        released = (int(row["file_size"]), row["sha256_checksum"], row["md5_checksum"])
+        on_dandi = (int(listed["size"]), listed["sha256"])
+        if plan.released_as is not None:
+            assert released == (plan.released_as.size, plan.released_as.sha256, plan.released_as.md5)
+            assert released[:2] != on_dandi
+        else:
+            assert released[:2] == on_dandi

@@ -92,17 +92,17 @@ def test_verified_against_dandis_etag_when_there_is_no_sha256(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
 
 
-def test_a_multipart_etag_is_checked_part_by_part(server, tmp_path, monkeypatch):
-    from dandischema.digests.dandietag import PartGenerator
-
-    monkeypatch.setattr(PartGenerator, "DEFAULT_PART_SIZE", 1024 * 1024)  # below S3's minimum: 5 MiB
-    monkeypatch.setattr(PartGenerator, "MIN_PART_SIZE", 1024 * 1024)
-    etag = _s3_etag(PAYLOAD, 1024 * 1024)
-    assert etag.endswith("-4")
-    fetch_file(f"{server.url}/blob", tmp_path / "out.bin", checksum=Checksum("dandi-etag", etag), retry=FAST)
-    with pytest.raises(ChecksumError, match="dandi-etag mismatch"):
-        fetch_file(f"{server.url}/blob", tmp_path / "again.bin", retry=FAST,
-                   checksum=Checksum("dandi-etag", _s3_etag(PAYLOAD, 2 * 1024 * 1024)))
+def test_a_file_over_64_mib_is_checked_against_its_two_part_etag(tmp_path):
+    big = PAYLOAD * 22  # 69 MB: DANDI's etag has two parts, 64 MiB and the rest
+    with LocalServer() as running:
+        running.serve_file("/big", big)
+        etag = _s3_etag(big, 64 * 1024 * 1024)
+        assert etag.endswith("-2")
+        fetch_file(f"{running.url}/big", tmp_path / "big.bin", checksum=Checksum("dandi-etag", etag), retry=FAST)
+        one_part = _s3_etag(big, len(big))  # the same bytes hashed as a single part: not DANDI's etag
+        with pytest.raises(ChecksumError, match=f"dandi-etag mismatch: expected {one_part}, found {etag}"):
+            fetch_file(f"{running.url}/big", tmp_path / "again.bin", checksum=Checksum("dandi-etag", one_part), retry=FAST)
+    assert sorted(os.listdir(tmp_path)) == ["big.bin"]
 
 
 def test_local_files_are_copied_and_verified(tmp_path):

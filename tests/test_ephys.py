@@ -294,13 +294,24 @@ def test_cell_of_the_other_archive_says_so(cat, world):
 def test_a_cell_the_version_has_no_file_for_names_cell_session_and_version(cat, world):
     _draft_without(world, MOUSE_CELL_NOT_IN_MANIFEST)
     message = (
-        rf"no NWB file for cell {MOUSE_CELL_NOT_IN_MANIFEST} \(ephys_session_id 627867536\) of the mouse dataset: "
+        rf"no NWB file for 1 mouse cell\(s\): cell {MOUSE_CELL_NOT_IN_MANIFEST} \(ephys_session_id 627867536\): "
         r"neither the release manifest nor dandiset 000020 version draft has one"
     )
     with pytest.raises(NoNwbFileError, match=message):
         cat.mouse.ephys(specimen_id=MOUSE_CELL_NOT_IN_MANIFEST, version="draft").read()
     # The published version has it.
     assert cat.mouse.ephys(specimen_id=MOUSE_CELL_NOT_IN_MANIFEST).cells[0].session_id == 627867536
+
+
+def test_a_cell_whose_manifest_path_the_version_lacks_says_what_was_searched(cat, world):
+    _draft_without(world, HUMAN_CELL_AS_LISTED)
+    path = dandi_path(next(p for p in DEMO_CELLS if p.specimen_id == HUMAN_CELL_AS_LISTED))
+    message = (
+        rf"no NWB file for 1 human cell\(s\): cell {HUMAN_CELL_AS_LISTED}: the release manifest names {path}, "
+        r"which dandiset 000023 version draft does not hold, and no asset path ends in _ses-569835791_icephys.nwb"
+    )
+    with pytest.raises(NoNwbFileError, match=message):
+        cat.human.ephys(specimen_id=[HUMAN_CELL, HUMAN_CELL_AS_LISTED], version="draft").read()
 
 
 def test_no_cell_matching_the_filters(cat, world):

@@ -63,7 +63,7 @@ def test_metadata_types(release_server, archive, donor_dtype):
     assert frame["depth_from_pia_um"].dtype == "float64"
 
 
-def test_every_human_cell_has_one_nwb_file_and_595_mouse_cells_have_none(release_server):
+def test_every_human_cell_has_one_manifest_nwb_row_and_595_mouse_cells_have_none(release_server):
     for archive, without in (("human", 0), ("mouse", 595)):
         cells = _shipped_source(release_server, archive, "metadata").read()
         ephys = _shipped_source(release_server, archive, "manifest", technique="intracellular_electrophysiology").read()

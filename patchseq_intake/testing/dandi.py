@@ -129,8 +129,14 @@ class DandiReplica:
         return self._put(dandiset, version, asset)
 
     def remove_asset(self, dandiset: str, version: str, path: str) -> None:
-        """Take the asset at ``path`` out of ``version``, as a new draft may."""
-        del self._dandisets[dandiset][version][path]
+        """Take the asset at ``path`` out of ``version``, as a new draft may.
+
+        Its download URL goes on working while another version lists it, as on DANDI.
+        """
+        removed = self._dandisets[dandiset][version].pop(path)
+        listed = (asset for versions in self._dandisets.values() for assets in versions.values() for asset in assets.values())
+        if not any(asset.asset_id == removed.asset_id for asset in listed):
+            del self._by_id[removed.asset_id]
 
     def assets(self, dandiset: str, version: str) -> Mapping[str, ReplicaAsset]:
         """The assets of ``version``, by path (empty for a version there is none of)."""

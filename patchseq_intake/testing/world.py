@@ -134,7 +134,7 @@ def write_world_files(
     directory: Path,
     plans: tuple[CellPlan, ...] = DEMO_CELLS,
     sweeps: list[SweepSpec] | None = None,
-) -> dict[CellPlan, WrittenCell | None]:
+) -> dict[CellPlan, WrittenCell]:
     """Write an NWB file for each planned cell."""
     directory.mkdir(parents=True, exist_ok=True)
     return {plan: _write_nwb(directory, plan, sweeps) for plan in plans}
