@@ -1,26 +1,17 @@
-"""Synthetic Patch-seq NWB files laid out like the Allen Institute's MIES-written ones.
+"""Synthetic Patch-seq NWB files written by pynwb with its defaults: the layout variant that is not MIES'.
 
-A file holds one cell: per sweep a response under ``acquisition/data_NNNNN_AD0``
-and (except for I=0 sweeps) its command under ``stimulus/presentation/data_NNNNN_DA0``,
-both carrying MIES' attributes (``sweep_number``, ``stimulus_description``, ...),
-a legacy ``general/intracellular_ephys/sweep_table`` and MIES' ``general/generated_by``.
-
-The physiology is planted, so tests can compare what a reader returns with the
-returned ``WrittenCell`` summary: a passive RC membrane (exact first-order response
-to the piecewise-linear command), stereotyped spikes on supra-threshold long
-squares, Gaussian noise. Samples are deterministic given ``seed``; the file's
-bytes are not (pynwb gives every object a random id).
-
-Units as MIES stores them: current-clamp responses in mV and commands in pA,
-voltage clamp the other way round, each with its ``conversion`` to SI.
+The release's files were written by MIES (see ``mies``): chunked and
+compressed data, a lab notebook, 1-element arrays, text as bytes. This
+writer makes the same series, sweep table and ``generated_by`` with pynwb's
+defaults instead (contiguous data, scalar values, no lab notebook), so that
+readers can be checked on both. The physiology is ``physiology``'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -39,14 +30,24 @@ from pynwb.icephys import (
     VoltageClampStimulusSeries,
 )
 
-CURRENT_CLAMP = "CurrentClamp"
-VOLTAGE_CLAMP = "VoltageClamp"
-LONG_SQUARE = "long_square"
-SHORT_SQUARE = "short_square"
-RAMP = "ramp"
-TEST = "test"
-IZERO = "izero"
-KINDS = (LONG_SQUARE, SHORT_SQUARE, RAMP, TEST, IZERO)
+from .physiology import (
+    CURRENT_CLAMP,
+    INTER_SWEEP_INTERVAL_S,
+    IZERO,
+    RESPONSE_GAIN,
+    STIMULUS_GAIN,
+    VOLTAGE_CLAMP,
+    CellSpec,
+    SweepSpec,
+    SweepSummary,
+    Traces,
+    WrittenCell,
+    check_unique_numbers,
+    default_sweeps,
+    file_sha256,
+    summarize,
+    synthesize,
+)
 
 DEVICE_NAME = "ITC18USB_Dev_0"
 ELECTRODE_NAME = "electrode_0"
@@ -54,234 +55,9 @@ INSTITUTION = "Allen Institute for Brain Science"
 DEFAULT_SESSION_START = datetime(2019, 3, 21, 10, 15, tzinfo=timezone(timedelta(hours=-7)))
 GENERATED_BY = (("Package", "MIES"), ("Version", "synthetic"), ("Writer", "patchseq_intake.testing.nwb"))
 IZERO_DESCRIPTION = "N/A"  # pynwb writes no other stimulus_description on an IZeroClampSeries
-RESPONSE_GAIN = 0.02  # arbitrary, not 1, so a reader that wrongly applies gains shows it
-STIMULUS_GAIN = 0.5
-INTER_SWEEP_INTERVAL_S = 2.0
 
 _MILLI = 1e-3
 _PICO = 1e-12
-_TEST_PULSE_WIDTH_S = 0.010
-_SHORT_SQUARE_WIDTH_S = 0.003
-_RAMP_WIDTH_S = 1.8
-_SPIKE_RISE_S = 0.0005
-_SPIKE_FALL_S = 0.0015
-
-
-@dataclass(frozen=True)
-class Epochs:
-    """When a sweep's test pulse and stimulus happen, in s from the sweep's start."""
-
-    test_pulse_start: float = 0.1
-    test_pulse_width: float = _TEST_PULSE_WIDTH_S
-    stimulus_start: float = 1.02
-    stimulus_width: float = 1.0
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """One sweep to write.
-
-    ``amplitude`` is in the command's unit: pA in current clamp (pA/s for a
-    ramp's slope), mV in voltage clamp. A ``test`` sweep's command is its test
-    pulse, of height ``amplitude``; other sweeps start with a test pulse of
-    ``test_pulse_amplitude``. An ``izero`` sweep has no command at all, and
-    its ``stimulus_code`` is not written (see ``stimulus_description``).
-    """
-
-    sweep_number: int
-    stimulus_code: str
-    clamp_mode: str
-    kind: str
-    amplitude: float
-    duration: float
-    sampling_rate: float = 50_000.0
-    epochs: Epochs = Epochs()
-    test_pulse_amplitude: float = -30.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
-        if self.clamp_mode not in (CURRENT_CLAMP, VOLTAGE_CLAMP):
-            raise ValueError(f"clamp_mode must be {CURRENT_CLAMP!r} or {VOLTAGE_CLAMP!r}")
-        if self.kind == IZERO and self.clamp_mode != CURRENT_CLAMP:
-            raise ValueError("an I=0 sweep is a current clamp sweep")
-        if self.sweep_number < 0 or self.duration <= 0 or self.sampling_rate <= 0:
-            raise ValueError("sweep_number must be >= 0, duration and sampling_rate > 0")
-
-    @property
-    def stimulus_description(self) -> str:
-        """As written: the code with MIES' channel suffix; "N/A" for an I=0 sweep."""
-        return IZERO_DESCRIPTION if self.kind == IZERO else f"{self.stimulus_code}_DA_0"
-
-    @property
-    def n_samples(self) -> int:
-        """Samples per series."""
-        return round(self.duration * self.sampling_rate)
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """The planted physiology of the cell and the recording."""
-
-    baseline_mv: float = -70.0
-    input_resistance_mohm: float = 150.0
-    tau_s: float = 0.02
-    bias_current_pa: float = 0.0
-    bridge_balance_mohm: float = 12.5
-    access_resistance_mohm: float = 20.0
-    holding_current_pa: float = -20.0
-    noise_mv: float = 0.1
-    noise_pa: float = 2.0
-    spike_threshold_mv: float = -45.0
-    spike_peak_mv: float = 30.0
-    rheobase_rate_hz: float = 4.0
-    fi_slope_hz_per_pa: float = 0.1
-
-    @property
-    def rheobase_pa(self) -> float:
-        """The smallest long square that makes the cell fire."""
-        return (self.spike_threshold_mv - self.baseline_mv) / self.input_resistance_mohm * 1e3
-
-    @property
-    def voltage_clamp_tau_s(self) -> float:
-        """Time constant of the capacitive transient in voltage clamp."""
-        access = self.access_resistance_mohm
-        return self.tau_s * access / (access + self.input_resistance_mohm)
-
-
-@dataclass(frozen=True)
-class SweepSummary:
-    """What was written for one sweep, in the units readers report: mV, pA, s from the sweep's start.
-
-    ``baseline`` is mV in current clamp, pA (holding current) in voltage clamp.
-    ``expected_deflection`` is the asymptotic response to ``amplitude`` (mV in
-    current clamp, pA in voltage clamp), reached when the step lasts several
-    time constants; None for ramps and I=0 sweeps.
-    """
-
-    sweep_number: int
-    stimulus_code: str
-    stimulus_description: str
-    clamp_mode: str
-    kind: str
-    response_name: str
-    stimulus_name: str | None
-    response_type: str
-    sampling_rate: float
-    n_samples: int
-    starting_time: float
-    stimulus_start: float | None
-    stimulus_end: float | None
-    amplitude: float
-    amplitude_unit: str
-    baseline: float
-    expected_deflection: float | None
-    spike_peak_times: tuple[float, ...]
-    response_gain: float = RESPONSE_GAIN
-    stimulus_gain: float | None = STIMULUS_GAIN
-
-
-@dataclass(frozen=True)
-class WrittenCell:
-    """A written file and what it holds."""
-
-    path: Path
-    specimen_id: int
-    session_id: int
-    subject_id: str
-    cell: CellSpec
-    sweeps: tuple[SweepSummary, ...]
-    size: int
-    sha256: str
-
-    def sweep(self, sweep_number: int) -> SweepSummary:
-        """The summary of one sweep, by number."""
-        for summary in self.sweeps:
-            if summary.sweep_number == sweep_number:
-                return summary
-        raise KeyError(sweep_number)
-
-
-@dataclass(frozen=True)
-class _Kink:
-    """A change in the command at sample ``index``: a jump and a change of slope (per s)."""
-
-    index: int
-    step: float
-    slope: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Traces:
-    command: np.ndarray
-    response: np.ndarray
-    spike_peak_times: tuple[float, ...] = ()
-
-
-def nwb_file_name(subject_id: int | str, session_id: int | str) -> str:
-    """The release's file name, ``sub-<subject>_ses-<session>_icephys.nwb``."""
-    return f"sub-{subject_id}_ses-{session_id}_icephys.nwb"
-
-
-def default_sweeps(
-    scale: float = 1.0,
-    sampling_rate: float = 50_000.0,
-    *,
-    n_subthreshold: int = 5,
-    n_suprathreshold: int = 3,
-    n_short_square: int = 3,
-    n_ramp: int = 1,
-    legacy_codes: bool = False,
-) -> list[SweepSpec]:
-    """A realistic protocol, in the order MIES records it.
-
-    Test sweeps (current clamp, and one in voltage clamp), sub-threshold, rheobase
-    and supra-threshold long squares, short squares, ramps, and an I=0 sweep at
-    the end. Sweep number 3 is missing, as if that sweep had been aborted.
-    ``scale`` shrinks durations and epoch times (not the 10 ms test pulse nor the
-    3 ms short square): ``scale=0.1, sampling_rate=10e3`` writes 0.3 s sweeps.
-    ``legacy_codes`` uses the older ``C1LSCOARSE``/``C1SSCOARSE`` codes.
-    """
-    long_code = "C1LSCOARSE150216" if legacy_codes else None
-    short_code = "C1SSCOARSE150112" if legacy_codes else "X6SP_Rheo"
-    subthreshold = [(long_code or "X1PS_SubThresh", a) for a in _ladder(-110, 50, n_subthreshold)]
-    suprathreshold = [(long_code or "X4PS_SupraThresh", a) for a in _ladder(210, 330, n_suprathreshold)]
-    planned = [
-        (CURRENT_CLAMP, TEST, "EXTPSMOKET180424", -30.0),
-        (VOLTAGE_CLAMP, TEST, "EXTPINBATH180424", 10.0),
-        (CURRENT_CLAMP, TEST, "EXTPBREAKN180424", -30.0),
-        *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in subthreshold),
-        (CURRENT_CLAMP, LONG_SQUARE, long_code or "X3LP_Rheo", 180.0),
-        *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in suprathreshold),
-        *((CURRENT_CLAMP, SHORT_SQUARE, short_code, a) for a in _ladder(400, 600, n_short_square)),
-        *((CURRENT_CLAMP, RAMP, "X7Ramp", 25.0) for _ in range(n_ramp)),
-        (CURRENT_CLAMP, IZERO, IZERO_DESCRIPTION, 0.0),
-    ]
-    numbers = [0, 1, 2, *range(4, len(planned) + 1)]
-    return [
-        SweepSpec(
-            sweep_number=number,
-            stimulus_code=code,
-            clamp_mode=clamp,
-            kind=kind,
-            amplitude=amplitude,
-            duration=(1.0 if kind in (TEST, IZERO) else 3.0) * scale,
-            sampling_rate=sampling_rate,
-            epochs=_scaled_epochs(kind, scale),
-        )
-        for number, (clamp, kind, code, amplitude) in zip(numbers, planned, strict=True)
-    ]
-
-
-def realistic_sweeps(sampling_rate: float = 50_000.0) -> list[SweepSpec]:
-    """About 60 full-length sweeps, for benchmarks (some 70 MB at 50 kHz)."""
-    return default_sweeps(
-        sampling_rate=sampling_rate,
-        n_subthreshold=20,
-        n_suprathreshold=20,
-        n_short_square=12,
-        n_ramp=3,
-    )
 
 
 def write_cell_nwb(
@@ -295,22 +71,22 @@ def write_cell_nwb(
     seed: int = 0,
     session_start_time: datetime = DEFAULT_SESSION_START,
 ) -> WrittenCell:
-    """Write one cell's synthetic NWB file to ``path`` and describe what it holds."""
+    """Write one cell's synthetic NWB file to ``path`` with pynwb and describe what it holds."""
     specs = list(default_sweeps() if sweeps is None else sweeps)
-    _check_unique_numbers(specs)
+    check_unique_numbers(specs)
     nwbfile = _new_file(specimen_id, session_id, str(subject_id), session_start_time)
     electrode = _add_electrode(nwbfile)
     summaries, written = [], []
     starting_time = 0.0
     for spec in specs:
-        traces = _synthesize(spec, cell, np.random.default_rng((seed, spec.sweep_number)))
+        traces = synthesize(spec, cell, np.random.default_rng((seed, spec.sweep_number)))
         response, stimulus = _series(spec, cell, electrode, starting_time, traces)
         nwbfile.add_acquisition(response)
         written.append(response)
         if stimulus is not None:
             nwbfile.add_stimulus(stimulus)
             written.append(stimulus)
-        summaries.append(_summary(spec, cell, starting_time, traces, stimulus is not None))
+        summaries.append(_summary(spec, cell, starting_time, traces))
         starting_time += spec.duration + INTER_SWEEP_INTERVAL_S
     nwbfile.sweep_table = _legacy_sweep_table(written)
     path = Path(path)
@@ -325,29 +101,8 @@ def write_cell_nwb(
         cell=cell,
         sweeps=tuple(summaries),
         size=path.stat().st_size,
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
     )
-
-
-def _ladder(first: float, last: float, count: int) -> list[float]:
-    return [float(round(a)) for a in np.linspace(first, last, count)]
-
-
-def _scaled_epochs(kind: str, scale: float) -> Epochs:
-    default = Epochs()
-    widths = {SHORT_SQUARE: _SHORT_SQUARE_WIDTH_S, RAMP: _RAMP_WIDTH_S * scale}
-    return replace(
-        default,
-        test_pulse_start=default.test_pulse_start * scale,
-        stimulus_start=default.stimulus_start * scale,
-        stimulus_width=widths.get(kind, default.stimulus_width * scale),
-    )
-
-
-def _check_unique_numbers(specs: Sequence[SweepSpec]) -> None:
-    numbers = [spec.sweep_number for spec in specs]
-    if len(set(numbers)) != len(numbers):
-        raise ValueError(f"sweep numbers must be unique: {numbers}")
 
 
 def _new_file(specimen_id: int, session_id: int, subject_id: str, start: datetime) -> NWBFile:
@@ -387,133 +142,15 @@ def _add_generated_by(path: Path) -> None:
         h5["general"].create_dataset("generated_by", data=rows, dtype=h5py.string_dtype())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# --- samples -----------------------------------------------------------------
-
-
-def _synthesize(spec: SweepSpec, cell: CellSpec, rng: np.random.Generator) -> _Traces:
-    """Command and response of one sweep, in the units MIES stores (mV, pA)."""
-    kinks = _kinks(spec)
-    n, rate = spec.n_samples, spec.sampling_rate
-    command = _command(kinks, n, rate)
-    if spec.clamp_mode == VOLTAGE_CLAMP:
-        response = _voltage_clamp_response(command, kinks, n, rate, cell)
-        return _Traces(command, response + rng.normal(0.0, cell.noise_pa, n))
-    membrane = _lowpass(kinks, n, rate, cell.tau_s)
-    response = cell.baseline_mv + cell.input_resistance_mohm * _MILLI * membrane
-    peaks = _add_spikes(response, _spike_onsets(spec, cell), rate, cell.spike_peak_mv)
-    return _Traces(command, response + rng.normal(0.0, cell.noise_mv, n), peaks)
-
-
-def _kinks(spec: SweepSpec) -> list[_Kink]:
-    """The command as jumps and slope changes, on the sample grid."""
-    if spec.kind == IZERO:
-        return []
-    epochs, rate = spec.epochs, spec.sampling_rate
-    if spec.kind == TEST:
-        return _pulse(epochs.test_pulse_start, epochs.test_pulse_width, spec.amplitude, rate)
-    test_pulse = _pulse(epochs.test_pulse_start, epochs.test_pulse_width, spec.test_pulse_amplitude, rate)
-    shape = _ramp if spec.kind == RAMP else _pulse
-    return test_pulse + shape(epochs.stimulus_start, epochs.stimulus_width, spec.amplitude, rate)
-
-
-def _pulse(start: float, width: float, amplitude: float, rate: float) -> list[_Kink]:
-    first, end = _index(start, rate), _index(start + width, rate)
-    return [_Kink(first, amplitude), _Kink(end, -amplitude)]
-
-
-def _ramp(start: float, width: float, slope: float, rate: float) -> list[_Kink]:
-    first, end = _index(start, rate), _index(start + width, rate)
-    return [_Kink(first, 0.0, slope), _Kink(end, -slope * (end - first) / rate, -slope)]
-
-
-def _index(time: float, rate: float) -> int:
-    return round(time * rate)
-
-
-def _command(kinks: Sequence[_Kink], n: int, rate: float) -> np.ndarray:
-    command = np.zeros(n)
-    for kink in kinks:
-        elapsed = np.arange(n - kink.index) / rate
-        command[kink.index :] += kink.step + kink.slope * elapsed
-    return command
-
-
-def _lowpass(kinks: Sequence[_Kink], n: int, rate: float, tau: float) -> np.ndarray:
-    """The command through a unit-gain first-order low-pass: the sum of each kink's exact response."""
-    filtered = np.zeros(n)
-    for kink in kinks:
-        elapsed = np.arange(n - kink.index) / rate
-        rise = -np.expm1(-elapsed / tau)
-        filtered[kink.index :] += kink.step * rise + kink.slope * (elapsed - tau * rise)
-    return filtered
-
-
-def _voltage_clamp_response(
-    command: np.ndarray, kinks: Sequence[_Kink], n: int, rate: float, cell: CellSpec
-) -> np.ndarray:
-    """Current (pA) through the access resistance into the RC membrane, for a command in mV.
-
-    The admittance is ``1/Ra`` at once, relaxing to ``1/(Ra + Rin)`` with the
-    voltage clamp time constant.
-    """
-    peak = 1e3 / cell.access_resistance_mohm
-    steady = 1e3 / (cell.access_resistance_mohm + cell.input_resistance_mohm)
-    transient = _lowpass(kinks, n, rate, cell.voltage_clamp_tau_s)
-    return cell.holding_current_pa + peak * command - (peak - steady) * transient
-
-
-def _spike_onsets(spec: SweepSpec, cell: CellSpec) -> list[int]:
-    """Samples where spikes start: regular firing once the step crosses threshold.
-
-    Only supra-threshold long squares fire; the rate grows linearly above rheobase.
-    """
-    fires = spec.kind == LONG_SQUARE and spec.clamp_mode == CURRENT_CLAMP
-    if not fires or spec.amplitude <= cell.rheobase_pa:
-        return []
-    start, end = spec.epochs.stimulus_start, spec.epochs.stimulus_start + spec.epochs.stimulus_width
-    latency = -cell.tau_s * np.log1p(-cell.rheobase_pa / spec.amplitude)
-    rate_hz = cell.rheobase_rate_hz + cell.fi_slope_hz_per_pa * (spec.amplitude - cell.rheobase_pa)
-    times = np.arange(start + latency, end - _SPIKE_RISE_S - _SPIKE_FALL_S, 1.0 / rate_hz)
-    return [_index(time, spec.sampling_rate) for time in times]
-
-
-def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: float) -> tuple[float, ...]:
-    """Pull ``v`` up to ``peak_mv`` and back at each onset; return the peak times (s)."""
-    rise = max(1, _index(_SPIKE_RISE_S, rate))
-    fall = max(1, _index(_SPIKE_FALL_S, rate))
-    upstroke = (1 - np.cos(np.pi * np.arange(rise) / rise)) / 2
-    downstroke = (1 + np.cos(np.pi * np.arange(fall) / fall)) / 2
-    shape = np.concatenate([upstroke, downstroke])
-    for onset in onsets:
-        window = slice(onset, onset + len(shape))
-        v[window] += (peak_mv - v[window]) * shape[: len(v[window])]
-    return tuple((onset + rise) / rate for onset in onsets)
-
-
-# --- series and summaries ----------------------------------------------------
-
-
 def _series(
-    spec: SweepSpec,
-    cell: CellSpec,
-    electrode: IntracellularElectrode,
-    starting_time: float,
-    traces: _Traces,
+    spec: SweepSpec, cell: CellSpec, electrode: IntracellularElectrode, starting_time: float, traces: Traces
 ) -> tuple[PatchClampSeries, PatchClampSeries | None]:
     """The response series and the command series (None for I=0 sweeps)."""
     common = dict(
         electrode=electrode,
         rate=float(spec.sampling_rate),
         starting_time=starting_time,
-        sweep_number=np.uint64(spec.sweep_number),  # MIES' dtype, and pynwb's
+        sweep_number=np.uint64(spec.sweep_number),  # pynwb's dtype
     )
     response = _response_series(spec, cell, traces.response.astype(np.float32), common)
     if spec.kind == IZERO:
@@ -561,51 +198,16 @@ def _name(spec: SweepSpec, channel: str) -> str:
     return f"data_{spec.sweep_number:05d}_{channel}0"
 
 
-def _summary(
-    spec: SweepSpec, cell: CellSpec, starting_time: float, traces: _Traces, has_stimulus: bool
-) -> SweepSummary:
-    window = _stimulus_window(spec)
-    voltage_clamp = spec.clamp_mode == VOLTAGE_CLAMP
-    return SweepSummary(
-        sweep_number=spec.sweep_number,
-        stimulus_code=spec.stimulus_description.removesuffix("_DA_0"),
-        stimulus_description=spec.stimulus_description,
-        clamp_mode=spec.clamp_mode,
-        kind=spec.kind,
+def _summary(spec: SweepSpec, cell: CellSpec, starting_time: float, traces: Traces) -> SweepSummary:
+    summary = summarize(spec, cell, starting_time, traces)
+    izero = spec.kind == IZERO
+    current_clamp = spec.clamp_mode == CURRENT_CLAMP
+    return replace(
+        summary,
+        stimulus_code=IZERO_DESCRIPTION if izero else summary.stimulus_code,
+        stimulus_description=IZERO_DESCRIPTION if izero else summary.stimulus_description,
         response_name=_name(spec, "AD"),
-        stimulus_name=_name(spec, "DA") if has_stimulus else None,
-        response_type=_response_type(spec),
-        sampling_rate=float(spec.sampling_rate),
-        n_samples=spec.n_samples,
-        starting_time=starting_time,
-        stimulus_start=window[0] if window else None,
-        stimulus_end=window[1] if window else None,
-        amplitude=spec.amplitude,
-        amplitude_unit="mV" if voltage_clamp else ("pA/s" if spec.kind == RAMP else "pA"),
-        baseline=cell.holding_current_pa if voltage_clamp else cell.baseline_mv,
-        expected_deflection=_expected_deflection(spec, cell),
-        spike_peak_times=traces.spike_peak_times,
-        stimulus_gain=STIMULUS_GAIN if has_stimulus else None,
+        stimulus_name=None if izero else _name(spec, "DA"),
+        leak_pa=(0.0 if izero else cell.bias_current_pa) if current_clamp else None,
+        bridge_balance_mohm=(0.0 if izero else cell.bridge_balance_mohm) if current_clamp else None,
     )
-
-
-def _stimulus_window(spec: SweepSpec) -> tuple[float, float] | None:
-    """Start and end (s) of the stimulus proper, on the sample grid; a test sweep's is its test pulse."""
-    if spec.kind == IZERO:
-        return None
-    kinks = _kinks(spec)[-2:]
-    return kinks[0].index / spec.sampling_rate, kinks[1].index / spec.sampling_rate
-
-
-def _expected_deflection(spec: SweepSpec, cell: CellSpec) -> float | None:
-    if spec.kind in (RAMP, IZERO):
-        return None
-    if spec.clamp_mode == VOLTAGE_CLAMP:
-        return spec.amplitude * 1e3 / (cell.access_resistance_mohm + cell.input_resistance_mohm)
-    return spec.amplitude * cell.input_resistance_mohm * _MILLI
-
-
-def _response_type(spec: SweepSpec) -> str:
-    if spec.kind == IZERO:
-        return "IZeroClampSeries"
-    return "VoltageClampSeries" if spec.clamp_mode == VOLTAGE_CLAMP else "CurrentClampSeries"
