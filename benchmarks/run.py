@@ -35,7 +35,8 @@ from pathlib import Path
 import patchseq_intake
 from patchseq_intake import config
 from patchseq_intake.tables import table_path
-from patchseq_intake.testing.nwb import default_sweeps, realistic_sweeps, write_cell_nwb
+from patchseq_intake.testing.mies import write_mies_nwb
+from patchseq_intake.testing.physiology import default_sweeps, realistic_sweeps
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.world import CellPlan, World, serve_world
 
@@ -113,13 +114,13 @@ def _setup(scratch: Path, latency_s: float, bandwidth: float) -> Bench:
     print("writing synthetic NWB files ...", file=sys.stderr)
     files = {}
     human = CellPlan("human", ONE_CELL, 541549227, 541516760, "MTG", "spiny", "28 yrs", "H16.03.007")
-    files[human] = write_cell_nwb(
+    files[human] = write_mies_nwb(
         scratch / "one.nwb", specimen_id=ONE_CELL, session_id=human.session_id, subject_id=human.subject_id,
         sweeps=realistic_sweeps(sampling_rate=25_000.0),
     )
     for n in range(MANY):
         plan = CellPlan("mouse", 700000000 + n, 700100000 + n, 700200000 + n, "VISp5", "aspiny", "P56", "400000")
-        files[plan] = write_cell_nwb(
+        files[plan] = write_mies_nwb(
             scratch / f"mouse-{n}.nwb", specimen_id=plan.specimen_id, session_id=plan.session_id,
             subject_id=plan.subject_id, sweeps=default_sweeps(scale=0.5), seed=n,
         )

@@ -53,6 +53,9 @@ class EphysSource(PlainParameters, DataSource):
         ``download`` (default), ``stream`` or ``local``.
     root:
         For ``access="local"``: the directory holding the dandiset.
+    headstage:
+        The headstage whose recordings to read (default 0; the release's
+        files have one).
 
     Constructing the source does no I/O; cells are resolved on first use:
     each to its asset in the version (see ``nwb_files``), whose size and
@@ -76,11 +79,13 @@ class EphysSource(PlainParameters, DataSource):
         filters: Sequence[Sequence[Any]] | None = None,
         access: str = "download",
         root: str | None = None,
+        headstage: int | str = 0,
         metadata: dict | None = None,
     ):
         self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
         self.access = Access(access, root or None)
+        self.headstage = _headstage(headstage)
         self.specimen_ids = _specimen_ids(specimen_id)
         self._filters = list(filters or [])
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
@@ -101,7 +106,7 @@ class EphysSource(PlainParameters, DataSource):
 
     def _get_partition(self, i: int) -> pd.DataFrame:
         cell = self.cells[i]
-        return read_cell_sweeps(cell, self.access, remote=self._remote(cell))
+        return read_cell_sweeps(cell, self.access, remote=self._remote(cell), headstage=self.headstage)
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
@@ -123,7 +128,8 @@ class EphysSource(PlainParameters, DataSource):
         self._load_metadata()
         settings = config.snapshot()
         parts = [
-            dask.delayed(read_cell_sweeps, pure=True)(cell, self.access, settings) for cell in self.cells
+            dask.delayed(read_cell_sweeps, pure=True)(cell, self.access, settings, headstage=self.headstage)
+            for cell in self.cells
         ]
         return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
 
@@ -138,26 +144,32 @@ class EphysSource(PlainParameters, DataSource):
         self._load_metadata()
         return fetch_all(self.cells, max_concurrent)
 
-    def sweep(self, sweep_number: int, specimen_id: int | None = None) -> Sweep:
-        """One sweep of one cell, loading that sweep's data only."""
+    def sweep(self, sweep_number: int, specimen_id: int | None = None, trim: bool = True) -> Sweep:
+        """One sweep of one cell (``specimen_id`` when the source has several), loading its data only.
+
+        As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
+        last recorded response sample; without, every stored sample.
+        """
         from .nwb_access import open_h5
         from .sweeps import read_sweep
 
         cell = self._cell(specimen_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5:
-            return read_sweep(h5, int(sweep_number), label=f"cell {cell.specimen_id} ({cell.dandi_path})")
+            return read_sweep(h5, int(sweep_number), self.headstage, trim, label=cell.label)
 
     @contextmanager
     def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
-        """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block."""
-        import pynwb
+        """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block.
 
+        Read with the schemas and the ``ndx-mies`` extension cached in the
+        file; pynwb's notices about an old file are shown once per process.
+        """
         from .nwb_access import open_h5
+        from .pynwb_file import read_nwb
 
         cell = self._cell(specimen_id)
-        with open_h5(cell, self.access, self._remote(cell)) as h5:
-            with pynwb.NWBHDF5IO(file=h5, mode="r", load_namespaces=True) as io:
-                yield io.read()
+        with open_h5(cell, self.access, self._remote(cell)) as h5, read_nwb(h5) as nwb:
+            yield nwb
 
     def _cell(self, specimen_id: int | None) -> CellFile:
         self._load_metadata()
@@ -202,8 +214,9 @@ def read_cell_sweeps(
     access: Access,
     settings: Mapping[str, str] | None = None,
     remote: RemoteFile | None = None,
+    headstage: int = 0,
 ) -> pd.DataFrame:
-    """One cell's sweep table, led by its ``cell_specimen_id``; reads no sweep data.
+    """One cell's sweep table (of ``headstage``), led by its ``cell_specimen_id``; reads no sweep data.
 
     ``settings`` (a ``config.snapshot()``) replace this process's environment;
     ``remote`` is the cell's already open remote file, in stream mode.
@@ -213,7 +226,7 @@ def read_cell_sweeps(
 
     with config.using(settings) if settings is not None else nullcontext():
         with open_h5(cell, access, remote, for_sweep_table=True) as h5:
-            table = read_sweep_table(h5)
+            table = read_sweep_table(h5, headstage, label=cell.label)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})
 
@@ -239,6 +252,18 @@ def _specimen_ids(value: int | Sequence[int] | str | None) -> list[int]:
     if not all(_is_whole_number(item) for item in values):
         raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}")
     return list(dict.fromkeys(int(item) for item in values))
+
+
+def _headstage(value: int | str) -> int:
+    """A headstage number (0 to 7, as MIES has eight), from an int or its text."""
+    value = plain(value)
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if not (isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 7):
+        raise InvalidQueryError(f"headstage must be a whole number from 0 to 7, not {value!r}")
+    return number
 
 
 def _is_whole_number(value: Any) -> bool:

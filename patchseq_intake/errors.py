@@ -53,6 +53,17 @@ class UnknownSweepError(PatchseqError, KeyError):
         return str(self.args[0])
 
 
+class UnknownHeadstageError(PatchseqError, KeyError):
+    """A headstage the file has no recording on."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NwbFormatError(PatchseqError):
+    """A file that is not HDF5, not NWB, or not laid out as the release's files are."""
+
+
 class UnknownVersionError(PatchseqError, ValueError):
     """A dandiset version that does not exist or is not well formed."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import config
 from .access import Access
-from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, OfflineError
+from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, NwbFormatError, OfflineError
 from .nwb_files import CellFile
 from .remote_file import RemoteFile
 from .sweeps import prefetch_sweep_metadata
@@ -44,15 +44,13 @@ def open_h5(
 
     In stream mode ``remote`` (from ``open_remote``) keeps fetched blocks between
     calls; ``for_sweep_table`` fetches the headers the sweep table reads in a
-    few concurrent batches first.
+    few concurrent batches first. ``NwbFormatError`` if the file is not HDF5.
     """
-    import h5py
-
     if access.mode == "stream":
         own = remote is None
         remote = remote or open_remote(cell)
         try:
-            with h5py.File(remote, "r") as h5:
+            with _hdf5(cell, remote) as h5:
                 if for_sweep_table:
                     prefetch_sweep_metadata(h5, remote)
                 yield h5
@@ -61,8 +59,19 @@ def open_h5(
                 remote.close()
         return
     path = local_copy(cell) if access.mode == "download" else find_local(cell, access)
-    with h5py.File(path, "r") as h5:
+    with _hdf5(cell, path) as h5:
         yield h5
+
+
+def _hdf5(cell: CellFile, file: Path | RemoteFile) -> h5py.File:
+    """``file`` opened read-only by h5py; what is not HDF5 is refused naming the cell and the file."""
+    import h5py
+
+    try:
+        return h5py.File(file, "r")
+    except OSError as exc:
+        where = file if isinstance(file, Path) else cell.urls[0]
+        raise NwbFormatError(f"{cell.label}: {where} is not an HDF5 (NWB) file: {exc}") from exc
 
 
 def open_remote(cell: CellFile) -> RemoteFile:

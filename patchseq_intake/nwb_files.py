@@ -96,6 +96,11 @@ class CellFile:
         return PurePosixPath(self.dandi_path).name
 
     @property
+    def label(self) -> str:
+        """How messages name the file: ``cell <id> (<dandi path>)``."""
+        return f"cell {self.specimen_id} ({self.dandi_path})"
+
+    @property
     def sha256(self) -> str | None:
         """DANDI's SHA-256 of the bytes, if it gives one."""
         return self.asset.sha256

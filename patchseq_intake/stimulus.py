@@ -17,17 +17,16 @@ _NAMES: tuple[tuple[str, str], ...] = (
     (r"C2CHIRP180503", "Chirp"),
 )
 _COMPILED = tuple((re.compile(pattern, re.IGNORECASE), name) for pattern, name in _NAMES)
-_CHANNEL_SUFFIX = re.compile(r"_DA_\d+$")
-
-
-def code_with_extension(stimulus_description: str) -> str:
-    """``X1PS_SubThresh[2]_DA_0`` -> ``X1PS_SubThresh[2]`` (IPFX's ``stimulus_code_ext``)."""
-    return _CHANNEL_SUFFIX.sub("", stimulus_description.strip())
+_CHANNEL_SUFFIX = "_DA_0"
 
 
 def stimulus_code(stimulus_description: str) -> str:
-    """``X1PS_SubThresh[2]_DA_0`` -> ``X1PS_SubThresh`` (IPFX's ``stimulus_code``)."""
-    return code_with_extension(stimulus_description).split("[", 1)[0]
+    """IPFX's code of a stimset name: ``X1PS_SubThresh_DA_0`` -> ``X1PS_SubThresh``.
+
+    Exactly a final ``_DA_0`` is removed (MIES' name for the first DA stimset),
+    then anything from ``[``.
+    """
+    return stimulus_description.removesuffix(_CHANNEL_SUFFIX).split("[", 1)[0]
 
 
 def stimulus_name(code: str) -> str:

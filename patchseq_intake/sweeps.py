@@ -1,12 +1,14 @@
-"""Sweeps of a MIES-written NWB file, read straight from HDF5.
+"""The sweep table and the sweeps of a Patch-seq NWB file, as IPFX 2.1.2 gives them for MIES files.
 
-Reading the sweep table touches only attributes and scalar datasets, never a
-sweep's samples; reading a sweep loads that sweep's two series only. Series
-are keyed by their ``sweep_number`` attribute, as MIES writes it.
+Read straight from HDF5: the sweep table touches series headers, their
+small datasets and a few lab notebook columns, never a sweep's samples;
+a sweep loads that sweep's two series only. Series are chosen by type and
+headstage (see ``mies_series``).
 
-Units follow IPFX: time in seconds from the sweep's start, ``v`` in mV,
-``i`` in pA. In current clamp ``v`` is the response and ``i`` the command; in
-voltage clamp the other way round.
+Units and values follow IPFX: time in seconds from the sweep's start, ``v``
+in mV, ``i`` in pA, float32 as IPFX computes them (stored samples times the
+series' ``@conversion``, then to mV or pA); in current clamp ``v`` is the
+response and ``i`` the command, in voltage clamp the other way round.
 """
 
 from __future__ import annotations
@@ -19,8 +21,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import UnknownSweepError
-from .stimulus import code_with_extension, stimulus_code, stimulus_name
+from .errors import NwbFormatError, UnknownHeadstageError, UnknownSweepError
+from .h5values import number, scalar, text
+from .labnotebook import notebook_values
+from .mies_series import (
+    RESPONSE_GROUP,
+    STIMULUS_GROUP,
+    VOLTAGE_CLAMP_TYPES,
+    SweepSeries,
+    recorded_sweeps,
+    sweep_series,
+)
+from .stimulus import stimulus_code, stimulus_name
 
 if TYPE_CHECKING:
     import h5py
@@ -30,13 +42,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_GROUP = "acquisition"
-STIMULUS_GROUP = "stimulus/presentation"
 CURRENT_CLAMP = "CurrentClamp"
 VOLTAGE_CLAMP = "VoltageClamp"
-_VOLTAGE_CLAMP_TYPES = {"VoltageClampSeries", "VoltageClampStimulusSeries"}
-_MILLI = 1e3
-_PICO = 1e12
+SET_SWEEP_COUNT = "Set Sweep Count"
+SCALE_FACTOR = "Scale Factor"
+_TO_MILLI, _TO_PICO = 1.0e3, 1.0e12
 
 SWEEP_DTYPES = {
     "sweep_number": "int64",
@@ -54,11 +64,15 @@ SWEEP_DTYPES = {
     "gain": "float64",
     "stimulus_scale_factor": "float64",
 }
+"""The sweep table's columns: IPFX's (missing values NaN or <NA> where IPFX has None) and ours."""
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """One sweep in IPFX's units: ``t`` (s, from 0), ``v`` (mV), ``i`` (pA)."""
+    """One sweep in IPFX's units: ``t`` (s from 0, float64), ``v`` (mV) and ``i`` (pA), float32.
+
+    ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
+    """
 
     sweep_number: int
     stimulus_code: str
@@ -68,11 +82,13 @@ class Sweep:
     t: np.ndarray
     v: np.ndarray
     i: np.ndarray
+    izero: bool = False
 
     def __repr__(self) -> str:
+        kind = f"{self.clamp_mode}, I=0" if self.izero else self.clamp_mode
         return (
             f"Sweep({self.sweep_number}, {self.stimulus_code!r} ({self.stimulus_name}), "
-            f"{self.clamp_mode}, {len(self.t)} samples at {self.sampling_rate:g} Hz)"
+            f"{kind}, {len(self.t)} samples at {self.sampling_rate:g} Hz)"
         )
 
     def plot(self) -> Figure:
@@ -82,44 +98,73 @@ class Sweep:
         return plot_sweep(self)
 
 
-@dataclass(frozen=True)
-class _SweepSeries:
-    response: h5py.Group
-    stimulus: h5py.Group | None
+def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None) -> pd.DataFrame:
+    """One row per recorded sweep of ``headstage``: ``SWEEP_DTYPES``' columns.
 
+    Where each value comes from:
 
-def read_sweep_table(h5: h5py.File) -> pd.DataFrame:
-    """One row per sweep, with IPFX's columns plus ``sampling_rate``, ``duration`` and ``gain``."""
-    rows = [_sweep_row(number, series) for number, series in sorted(_series_by_sweep(h5).items())]
+    - ``stimulus_code``: the response's ``@stimulus_description`` without a
+      final ``_DA_0`` and anything from ``[``; ``stimulus_name``: its name
+      (``stimulus.stimulus_name``); ``clamp_mode``: the response's type;
+    - ``stimulus_code_ext``: the code and ``[<Set Sweep Count>]``, from the
+      lab notebook (``[0]`` where it has none);
+    - ``stimulus_units``: the stimulus series' ``@unit`` (``Amps``/``Volts``;
+      missing for an I=0 sweep, which has no stimulus);
+    - ``bridge_balance_mohm``, ``leak_pa``: the response's ``bridge_balance``
+      (MOhm) and ``bias_current`` (pA) as stored; missing in voltage clamp or
+      where not written;
+    - ``stimulus_scale_factor``: the lab notebook's ``Scale Factor`` (the
+      amplifier's output gain), missing where it has none;
+    - ``sampling_rate`` (Hz): the stimulus' ``starting_time/@rate`` (the
+      response's without one); ``n_samples`` and ``duration`` (s): the
+      stored samples; ``starting_time`` (s in the session) and ``gain``: the
+      response's.
+
+    ``UnknownHeadstageError`` lists the headstages the file has.
+    """
+    label = label or str(h5.filename)
+    sweeps = _headstage_sweeps(h5, headstage, label)
+    notebook = notebook_values(h5, [SET_SWEEP_COUNT, SCALE_FACTOR], headstage)
+    rows = [_sweep_row(series, notebook) for series in sweeps.values()]
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 
 
-def read_sweep(h5: h5py.File, sweep_number: int, label: str | None = None) -> Sweep:
-    """The samples of one sweep; ``UnknownSweepError`` lists the sweeps there are.
+def read_sweep(
+    h5: h5py.File, sweep_number: int, headstage: int = 0, trim: bool = True, label: str | None = None
+) -> Sweep:
+    """One sweep's samples, as IPFX's ``EphysDataSet.sweep`` gives them.
 
-    ``label`` names the file in that message (e.g. its cell), else its file name.
+    The response's trailing exact zeros become NaN; with ``trim`` (IPFX's
+    "recording" epoch) ``t``, ``v`` and ``i`` stop at the last response
+    sample that is not NaN, and without it every stored sample is returned
+    as stored. ``UnknownSweepError`` lists the sweeps there are; ``label``
+    names the file (e.g. its cell) in messages.
     """
-    series = _series_of(h5, sweep_number, label or str(h5.filename))
-    response = _in_si(series.response)
-    clamp = _clamp_mode(series.response)
-    command = _in_si(series.stimulus) if series.stimulus is not None else np.zeros_like(response)
-    samples = min(len(response), len(command))
-    response, command = response[:samples], command[:samples]
-    if clamp == CURRENT_CLAMP:
-        v, i = response * _MILLI, command * _PICO
-    else:
-        v, i = command * _MILLI, response * _PICO
-    rate = _rate(series.response)
-    code = stimulus_code(_description(series))
+    label = label or str(h5.filename)
+    series = sweep_series(h5, sweep_number, headstage, label) if RESPONSE_GROUP in h5 else None
+    if series is None:
+        sweeps = _headstage_sweeps(h5, headstage, label)  # what there is, for the message
+        raise UnknownSweepError(
+            f"{label} has no recorded sweep {sweep_number} on headstage {headstage}; its sweeps are {sorted(sweeps)}"
+        )
+    response, stimulus, rate = _samples(series, label)
+    clamp = _clamp_mode(series)
+    if trim:
+        response = _nan_trailing_zeros(response)
+        end = _last_recorded(response) + 1
+        response, stimulus = response[:end], stimulus[:end]
+    v, i = (response, stimulus) if clamp == CURRENT_CLAMP else (stimulus, response)
+    code = stimulus_code(text(series.response.attrs.get("stimulus_description", "")))
     return Sweep(
         sweep_number=sweep_number,
         stimulus_code=code,
         stimulus_name=stimulus_name(code),
         clamp_mode=clamp,
         sampling_rate=rate,
-        t=np.arange(samples) / rate,
+        t=np.arange(len(response)) / rate,
         v=v,
         i=i,
+        izero=series.stimulus is None,
     )
 
 
@@ -149,102 +194,105 @@ def _address(obj: h5py.HLObject) -> int:
     return int(h5py.h5o.get_info(obj.id).addr)
 
 
-def _series_of(h5: h5py.File, sweep_number: int, label: str) -> _SweepSeries:
-    """A sweep's series: first where MIES names them, checked; else by scanning every series."""
-    named = (f"{RESPONSE_GROUP}/data_{sweep_number:05d}_AD0", f"{STIMULUS_GROUP}/data_{sweep_number:05d}_DA0")
-    groups = [h5[name] if name in h5 else None for name in named]
-    if groups[0] is not None and all(_sweep_number(g) == sweep_number for g in groups if g is not None):
-        return _SweepSeries(groups[0], groups[1])
-    everything = _series_by_sweep(h5)
-    if sweep_number not in everything:
-        raise UnknownSweepError(
-            f"{label} has no sweep {sweep_number}; its sweeps are {sorted(everything)}"
+def _headstage_sweeps(h5: h5py.File, headstage: int, label: str) -> dict[int, SweepSeries]:
+    if RESPONSE_GROUP not in h5:
+        raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
+    by_headstage = recorded_sweeps(h5, label)
+    if headstage not in by_headstage:
+        raise UnknownHeadstageError(
+            f"{label} has no recording on headstage {headstage}; its headstages are {sorted(by_headstage)}"
         )
-    return everything[sweep_number]
+    return by_headstage[headstage]
 
 
-def _sweep_number(group: h5py.Group) -> int | None:
-    number = group.attrs.get("sweep_number")
-    return None if number is None else int(_scalar(number))
-
-
-def _series_by_sweep(h5: h5py.File) -> dict[int, _SweepSeries]:
-    responses = _groups_by_sweep(h5, RESPONSE_GROUP)
-    stimuli = _groups_by_sweep(h5, STIMULUS_GROUP)
-    return {number: _SweepSeries(group, stimuli.get(number)) for number, group in responses.items()}
-
-
-def _groups_by_sweep(h5: h5py.File, parent: str) -> dict[int, h5py.Group]:
-    if parent not in h5:
-        return {}
-    found = {}
-    for group in h5[parent].values():
-        number = _sweep_number(group)
-        if number is not None and "data" in group:
-            found[number] = group
-    return found
-
-
-def _sweep_row(number: int, series: _SweepSeries) -> dict[str, Any]:
-    response = series.response
-    clamp = _clamp_mode(response)
-    description = _description(series)
-    code = stimulus_code(description)
-    rate = _rate(response)
+def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> dict[str, Any]:
+    response, stimulus, sweep = series.response, series.stimulus, series.sweep_number
+    clamp = _clamp_mode(series)
+    code = stimulus_code(text(response.attrs.get("stimulus_description", "")))
+    rate = _rate(stimulus if stimulus is not None else response)
     samples = response["data"].shape[0]
+    current_clamp = clamp == CURRENT_CLAMP
+    count = notebook[SET_SWEEP_COUNT].get(sweep, 0.0)
     return {
-        "sweep_number": number,
+        "sweep_number": sweep,
         "stimulus_code": code,
-        "stimulus_code_ext": code_with_extension(description),
+        "stimulus_code_ext": f"{code}[{int(count)}]",
         "stimulus_name": stimulus_name(code),
         "clamp_mode": clamp,
-        "stimulus_units": "Amps" if clamp == CURRENT_CLAMP else "Volts",
+        "stimulus_units": _unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else None,
         "sampling_rate": rate,
         "duration": samples / rate,
         "n_samples": samples,
-        "starting_time": _number(response, "starting_time"),
-        "bridge_balance_mohm": _number(response, "bridge_balance"),
-        "leak_pa": _number(response, "bias_current"),
-        "gain": _number(response, "gain"),
-        "stimulus_scale_factor": _number(series.stimulus, "gain"),
+        "starting_time": _stored(response, "starting_time"),
+        "bridge_balance_mohm": _stored(response, "bridge_balance") if current_clamp else np.nan,
+        "leak_pa": _stored(response, "bias_current") if current_clamp else np.nan,
+        "gain": _stored(response, "gain"),
+        "stimulus_scale_factor": notebook[SCALE_FACTOR].get(sweep, np.nan),
     }
 
 
-def _clamp_mode(series: h5py.Group) -> str:
-    kind = _text(series.attrs.get("neurodata_type", ""))
-    return VOLTAGE_CLAMP if kind in _VOLTAGE_CLAMP_TYPES else CURRENT_CLAMP
-
-
-def _description(series: _SweepSeries) -> str:
-    for group in (series.stimulus, series.response):
-        if group is not None and "stimulus_description" in group.attrs:
-            return _text(group.attrs["stimulus_description"])
-    return ""
-
-
-def _rate(series: h5py.Group) -> float:
-    return float(_scalar(series["starting_time"].attrs["rate"]))
+def _samples(series: SweepSeries, label: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Response and command in IPFX's units (float32), and the sampling rate (the stimulus')."""
+    response = _in_si(series.response)
+    if series.stimulus is None:  # I=0: no command was given
+        rate = _rate(series.response)
+        scale = _TO_MILLI if _clamp_mode(series) == CURRENT_CLAMP else _TO_PICO
+        return response * scale, np.zeros_like(response), rate
+    stimulus = _in_si(series.stimulus)
+    rate, response_rate = _rate(series.stimulus), _rate(series.response)
+    if len(stimulus) != len(response) or rate != response_rate:
+        raise NwbFormatError(
+            f"{label}: sweep {series.sweep_number}: the stimulus {series.stimulus.name} has {len(stimulus)} "
+            f"samples at {rate:g} Hz and the response {series.response.name} {len(response)} at "
+            f"{response_rate:g} Hz; they must be alike"
+        )
+    if _unit_name(series.stimulus["data"].attrs.get("unit")) == "Volts":
+        return response * _TO_PICO, stimulus * _TO_MILLI, rate
+    return response * _TO_MILLI, stimulus * _TO_PICO, rate
 
 
 def _in_si(series: h5py.Group) -> np.ndarray:
+    """The stored samples times ``@conversion``, float32 as IPFX computes it."""
     data = series["data"]
-    conversion = float(_scalar(data.attrs.get("conversion", 1.0)))
-    offset = float(_scalar(data.attrs.get("offset", 0.0)))
-    return data[()].astype(np.float64) * conversion + offset
+    return data[()] * float(scalar(data.attrs.get("conversion", 1.0)))
 
 
-def _number(group: h5py.Group | None, name: str) -> float:
-    if group is None or name not in group:
-        return float("nan")
-    return float(_scalar(group[name][()]))
+def _nan_trailing_zeros(response: np.ndarray) -> np.ndarray:
+    """IPFX's view of a sweep's end: trailing exact zeros after a non-zero value are NaN."""
+    nonzero = np.flatnonzero(response)
+    if len(nonzero) == 0 or nonzero[-1] + 1 >= len(response):
+        return response
+    response = response.copy()
+    response[nonzero[-1] + 1 :] = np.nan
+    return response
 
 
-def _scalar(value: Any) -> Any:
-    """A scalar from an HDF5 value that may be a scalar or a 1-element array."""
-    array = np.asarray(value)
-    return array.reshape(-1)[0] if array.size == 1 else value
+def _last_recorded(response: np.ndarray) -> int:
+    """The index of the last response sample that is not NaN (0 if none is)."""
+    recorded = np.flatnonzero(~np.isnan(response))
+    return int(recorded[-1]) if len(recorded) else 0
 
 
-def _text(value: Any) -> str:
-    value = _scalar(value)
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _clamp_mode(series: SweepSeries) -> str:
+    return VOLTAGE_CLAMP if series.response_type in VOLTAGE_CLAMP_TYPES else CURRENT_CLAMP
+
+
+def _unit_name(unit: Any) -> str:
+    """IPFX's long name of a unit: ``Amps``, ``Volts``, ``Unknown`` for none, else as stored."""
+    unit = text(unit) if unit is not None else ""
+    if not unit:
+        return "Unknown"
+    if unit in ("Amps", "A", "amps", "amperes"):
+        return "Amps"
+    if unit in ("Volts", "V", "volts"):
+        return "Volts"
+    return unit
+
+
+def _rate(series: h5py.Group) -> float:
+    return number(series["starting_time"].attrs["rate"])
+
+
+def _stored(group: h5py.Group, name: str) -> float:
+    """A small dataset's value; NaN where it is not written."""
+    return number(group[name][()]) if name in group else np.nan

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from patchseq_intake import config, download
-from patchseq_intake.testing.nwb import default_sweeps
+from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.tables import Cell, NwbFile, release_tables
 from patchseq_intake.testing.world import serve_world, write_world_files

@@ -64,8 +64,9 @@ def test_sweep_table_of_one_cell(cat, world):
     assert by_number.loc[13, "stimulus_name"] == "Short Square"
     assert by_number.loc[16, "stimulus_name"] == "Ramp"
     assert by_number.loc[1, "stimulus_name"] == "Test" and by_number.loc[1, "stimulus_units"] == "Volts"
-    assert by_number.loc[4, "bridge_balance_mohm"] == pytest.approx(written.cell.bridge_balance_mohm)
-    assert by_number.loc[4, "leak_pa"] == pytest.approx(written.cell.bias_current_pa)
+    assert by_number.loc[4, "bridge_balance_mohm"] == pytest.approx(written.cell.bridge_balance_mohm)  # MOhm, as stored
+    assert by_number.loc[4, "leak_pa"] == pytest.approx(written.cell.bias_current_pa)  # pA, as stored
+    assert pd.isna(by_number.loc[1, "leak_pa"])  # voltage clamp
 
 
 def test_current_clamp_sweep_in_ipfx_units(cat, world):
@@ -110,14 +111,15 @@ def test_reading_a_sweep_loads_only_that_sweeps_data(cat, world, monkeypatch):
     source.read()
     assert read == []  # the sweep table reads no samples
     source.sweep(5)
-    assert sorted(read) == ["/acquisition/data_00005_AD0/data", "/stimulus/presentation/data_00005_DA0/data"]
+    summary = world.written[HUMAN_CELL].sweep(5)
+    assert sorted(read) == [f"/{summary.response_name}/data", f"/{summary.stimulus_name}/data"]
 
 
 def test_open_nwb_gives_the_pynwb_file(cat, world):
+    response = world.written[MOUSE_CELL].sweep(4).response_name.removeprefix("acquisition/")
     with cat.mouse.ephys(specimen_id=MOUSE_CELL).open_nwb() as nwb:
         assert nwb.session_id == "601506492"
-        assert "data_00004_AD0" in nwb.acquisition
-        assert nwb.acquisition["data_00004_AD0"].sweep_number == 4
+        assert nwb.acquisition[response].sweep_number == 4
 
 
 def test_many_cells_by_filters(cat, world):
@@ -325,7 +327,7 @@ def test_filter_on_a_missing_column_lists_the_valid_ones(cat, world):
 
 
 def test_unknown_sweep_lists_the_sweeps_there_are(cat, world):
-    with pytest.raises(UnknownSweepError, match=rf"cell {HUMAN_CELL} \(sub-541516760/.*\.nwb\) has no sweep 3; its sweeps are \[0, 1, 2, 4, 5"):
+    with pytest.raises(UnknownSweepError, match=rf"cell {HUMAN_CELL} \(sub-541516760/.*\.nwb\) has no recorded sweep 3 on headstage 0; its sweeps are \[0, 1, 2, 4, 5"):
         cat.human.ephys(specimen_id=HUMAN_CELL).sweep(3)
 
 
@@ -423,12 +425,10 @@ def test_every_sweep_table_column_holds_what_the_file_says(cat, world):
         row = table.loc[summary.sweep_number]
         assert row["n_samples"] == summary.n_samples
         assert row["starting_time"] == pytest.approx(summary.starting_time)
-        assert row["stimulus_code_ext"] == summary.stimulus_description.removesuffix("_DA_0")
-        expected_scale = summary.stimulus_gain if summary.stimulus_gain is not None else None
-        if expected_scale is None:
-            assert pd.isna(row["stimulus_scale_factor"])
-        else:
-            assert row["stimulus_scale_factor"] == pytest.approx(expected_scale)
+        assert row["stimulus_code_ext"] == f"{summary.stimulus_code}[{summary.set_sweep_count}]"
+        assert row["stimulus_scale_factor"] == summary.scale_factor  # the lab notebook's "Scale Factor"
+        for column, planted in (("leak_pa", summary.leak_pa), ("bridge_balance_mohm", summary.bridge_balance_mohm)):
+            assert pd.isna(row[column]) if planted is None else row[column] == planted
 
 
 def test_an_i_equals_zero_sweep_has_a_zero_command(cat, world):
@@ -478,6 +478,7 @@ def _serve_range(request, path):
 
 
 def test_stream_open_nwb(cat, world):
+    response = world.written[HUMAN_CELL].sweep(4).response_name.removeprefix("acquisition/")
     with cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").open_nwb() as nwb:
-        assert nwb.acquisition["data_00004_AD0"].sweep_number == 4
+        assert nwb.acquisition[response].sweep_number == 4
 

@@ -9,7 +9,8 @@ import pytest
 
 from patchseq_intake.remote_file import RemoteFile
 from patchseq_intake.sweeps import prefetch_sweep_metadata, read_sweep, read_sweep_table
-from patchseq_intake.testing.nwb import default_sweeps, write_cell_nwb
+from patchseq_intake.testing.nwb import write_cell_nwb
+from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.server import LocalServer
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pynwb
 import pytest
 
-from patchseq_intake.testing.nwb import (
+from patchseq_intake.testing.nwb import write_cell_nwb
+from patchseq_intake.testing.physiology import (
     CURRENT_CLAMP,
     IZERO,
     LONG_SQUARE,
@@ -22,7 +23,6 @@ from patchseq_intake.testing.nwb import (
     default_sweeps,
     nwb_file_name,
     realistic_sweeps,
-    write_cell_nwb,
 )
 
 # A fast membrane, so 0.1 s steps settle; everything else as the defaults.

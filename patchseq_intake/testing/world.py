@@ -33,7 +33,8 @@ from .. import config
 from ..catalog import shipped_dandiset
 from ..dandi import Asset, read_listing
 from .dandi import DRAFT, DandiReplica, ReplicaAsset
-from .nwb import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name, write_cell_nwb
+from .mies import write_mies_nwb
+from .physiology import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name
 from .server import LocalServer
 from .tables import Cell, NwbFile, release_tables
 
@@ -168,7 +169,7 @@ def dandi_path(plan: CellPlan) -> str:
 
 
 def _write_nwb(directory: Path, plan: CellPlan, sweeps: list[SweepSpec] | None) -> WrittenCell:
-    return write_cell_nwb(
+    return write_mies_nwb(
         directory / nwb_file_name(plan.subject_id, plan.session_id),
         specimen_id=plan.specimen_id,
         session_id=plan.session_id,

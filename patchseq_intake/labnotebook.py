@@ -1,0 +1,76 @@
+"""A few keys of the MIES lab notebook, per sweep, read column by column.
+
+The notebook (``general/labnotebook/<device>/``) holds ``numericalKeys``
+(3 x N text: name, unit, tolerance) and ``numericalValues`` (rows x N x 9
+float64: a layer per headstage, the ninth for entries of no headstage),
+chunked 32 x 32 x 32 and compressed, thousands of rows. A key's value for a
+sweep is IPFX's: among the rows whose ``SweepNum`` is the sweep, the last
+value that is not NaN, on the headstage's layer (IPFX reads layer 0, the
+first headstage); a key the notebook lacks has no value.
+
+Only the key names and the column blocks that hold ``SweepNum`` and the keys
+asked for are read: one hyperslab per block of 32 columns, on one layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .h5values import text
+
+if TYPE_CHECKING:
+    import h5py
+
+NOTEBOOKS = "general/labnotebook"
+SWEEP_KEY = "SweepNum"
+
+
+def notebook_values(h5: h5py.File, keys: Sequence[str], headstage: int = 0) -> dict[str, dict[int, float]]:
+    """For each of ``keys``: ``{sweep number: value}``, on ``headstage``'s layer.
+
+    A key the notebook lacks, or a file without a notebook, gives ``{}``. The
+    first device's notebook is read, as IPFX does.
+    """
+    found: dict[str, dict[int, float]] = {key: {} for key in keys}
+    device = _first_device(h5)
+    if device is None:
+        return found
+    names = [text(name) for name in device["numericalKeys"][0, :]]
+    if SWEEP_KEY not in names:
+        return found
+    columns = {key: names.index(key) for key in keys if key in names}
+    read = _read_columns(device["numericalValues"], [names.index(SWEEP_KEY), *columns.values()], headstage)
+    sweeps = read[names.index(SWEEP_KEY)]
+    for key, column in columns.items():
+        values = read[column]
+        kept = np.isfinite(sweeps) & np.isfinite(values)
+        last = pd.Series(values[kept]).groupby(sweeps[kept].astype(np.int64)).last()
+        found[key] = {int(sweep): float(value) for sweep, value in last.items()}
+    return found
+
+
+def _first_device(h5: h5py.File) -> h5py.Group | None:
+    if NOTEBOOKS not in h5 or not len(h5[NOTEBOOKS]):
+        return None
+    device = h5[NOTEBOOKS][next(iter(h5[NOTEBOOKS]))]
+    return device if "numericalKeys" in device and "numericalValues" in device else None
+
+
+def _read_columns(values: h5py.Dataset, columns: Sequence[int], layer: int) -> dict[int, np.ndarray]:
+    """The columns' values on ``layer``, all rows: one read per block of columns a chunk holds."""
+    if not 0 <= layer < values.shape[2]:
+        raise IndexError(f"the lab notebook has layers 0 to {values.shape[2] - 1}, not {layer}")
+    width = values.chunks[1] if values.chunks else values.shape[1]
+    blocks: dict[int, list[int]] = {}
+    for column in columns:
+        blocks.setdefault(column // width, []).append(column)
+    read = {}
+    for wanted in blocks.values():
+        first, last = min(wanted), max(wanted)
+        block = values[:, first : last + 1, layer]
+        read.update({column: block[:, column - first] for column in wanted})
+    return read
