@@ -277,6 +277,25 @@ def default_sweeps(
     ]
 
 
+def varied_sweeps(scale: float = 1.0, sampling_rate: float = 50_000.0) -> list[SweepSpec]:
+    """``default_sweeps`` with the variants real files can hold.
+
+    The voltage clamp test sweep (1) at four times the rate (200 kHz by
+    default); a sub-threshold long square (5) whose response ends in exact
+    zeros for its last tenth; a supra-threshold one (11) stopped at 70%; the
+    I=0 sweep (17) as before.
+    """
+    changes = {
+        1: lambda spec: {"sampling_rate": spec.sampling_rate * 4},
+        5: lambda spec: {"zeros_from": spec.duration * 0.9},
+        11: lambda spec: {"stopped_at": spec.duration * 0.7},
+    }
+    return [
+        replace(spec, **changes[spec.sweep_number](spec)) if spec.sweep_number in changes else spec
+        for spec in default_sweeps(scale, sampling_rate)
+    ]
+
+
 def realistic_sweeps(sampling_rate: float = 50_000.0) -> list[SweepSpec]:
     """About 60 full-length sweeps, for benchmarks (some 70 MB at 50 kHz)."""
     return default_sweeps(
