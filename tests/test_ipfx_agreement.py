@@ -1,0 +1,170 @@
+"""The package against IPFX 2.1.2 itself, on files written as the release's were.
+
+IPFX (which pins pynwb 3.1.2) is installed in a virtual environment of its
+own, kept in pytest's cache directory, and run in a subprocess: it reads
+each test file with ``ipfx.dataset.create.create_ephys_data_set`` and dumps
+its sweep table and every sweep's ``t``, ``v``, ``i``. Where that
+environment cannot be built (no package index), the tests are skipped.
+
+Where the package differs from IPFX on purpose, a test names the difference:
+an I=0 sweep (IPFX finds no stimulus and refuses the whole file), a second
+headstage (IPFX finds two responses and refuses), and stimulus codes IPFX's
+ontology calls Unknown that FACTS.md names.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from patchseq_intake.sweeps import read_sweep, read_sweep_table
+from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
+from patchseq_intake.testing.physiology import CURRENT_CLAMP, IZERO, TEST, VOLTAGE_CLAMP, SweepSpec, varied_sweeps
+
+IPFX = "ipfx==2.1.2"
+RATE = 10_000.0
+IPFX_COLUMNS = [
+    "sweep_number", "stimulus_units", "bridge_balance_mohm", "leak_pa", "stimulus_scale_factor",
+    "stimulus_code", "stimulus_code_ext", "clamp_mode", "stimulus_name",
+]
+NAMED_BY_FACTS = {"C2CHIRP180503": "Chirp", "NucVCSteps90": "Test"}
+"""Codes IPFX 2.1.2's ontology calls Unknown, and the names FACTS.md gives them (the package's)."""
+
+DUMP = '''
+import json, sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from ipfx.dataset.create import create_ephys_data_set
+
+path, out = sys.argv[1], sys.argv[2]
+try:
+    data = create_ephys_data_set(nwb_file=path)
+    table = data.sweep_table
+except Exception as error:
+    json.dump({"error": f"{type(error).__name__}: {error}"}, open(out + ".json", "w"))
+    sys.exit(0)
+arrays, errors = {}, {}
+for number in table["sweep_number"]:
+    try:
+        sweep = data.sweep(int(number))
+    except Exception as error:
+        errors[int(number)] = f"{type(error).__name__}: {error}"
+        continue
+    for name in ("t", "v", "i"):
+        arrays[f"{number}_{name}"] = np.asarray(getattr(sweep, name))
+    arrays[f"{number}_rate"] = np.asarray(sweep.sampling_rate)
+np.savez(out + ".npz", **arrays)
+records = json.loads(table.to_json(orient="records"))
+json.dump({"table": records, "sweep_errors": errors}, open(out + ".json", "w"))
+'''
+
+
+@pytest.fixture(scope="session")
+def ipfx_python(request, tmp_path_factory) -> Path:
+    """The python of a virtual environment with IPFX 2.1.2, built once and kept in pytest's cache."""
+    cache = getattr(request.config, "cache", None)
+    home = cache.mkdir("ipfx-2.1.2-venv") if cache is not None else tmp_path_factory.mktemp("ipfx-venv")
+    python = home / "bin" / "python"
+    if not _has_ipfx(python):
+        done = subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], capture_output=True, text=True)
+        if done.returncode == 0:
+            done = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", IPFX],
+                capture_output=True, text=True, timeout=900,
+            )
+        if done.returncode != 0 or not _has_ipfx(python):
+            pytest.skip(f"could not build a virtual environment with {IPFX}: {done.stderr.strip()[-300:]}")
+    return python
+
+
+def _has_ipfx(python: Path) -> bool:
+    if not python.exists():
+        return False
+    check = [str(python), "-c", "import ipfx, sys; sys.exit(ipfx.__version__ != '2.1.2')"]
+    return subprocess.run(check, capture_output=True).returncode == 0
+
+
+def _ipfx_reads(python: Path, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    script = path.with_name("dump_ipfx.py")
+    script.write_text(DUMP)
+    out = path.with_suffix("")
+    subprocess.run([str(python), str(script), str(path), str(out)], check=True, capture_output=True, timeout=600)
+    result = json.loads(out.with_suffix(".json").read_text())
+    arrays = dict(np.load(out.with_suffix(".npz"))) if "table" in result else {}
+    return result, arrays
+
+
+def _protocol() -> list[SweepSpec]:
+    """The varied protocol without its I=0 sweep, and two codes IPFX does not name."""
+    sweeps = [spec for spec in varied_sweeps(scale=0.1, sampling_rate=RATE) if spec.kind != IZERO]
+    last = sweeps[-1]
+    extra = [
+        SweepSpec(last.sweep_number + 1, "C2CHIRP180503", CURRENT_CLAMP, TEST, -30.0, 0.1, RATE),
+        SweepSpec(last.sweep_number + 2, "NucVCSteps90", VOLTAGE_CLAMP, TEST, 10.0, 0.1, RATE),
+    ]
+    return sweeps + extra
+
+
+def _write(directory: Path, layout: MiesLayout, sweeps: list[SweepSpec] | None = None):
+    return write_mies_nwb(directory / "cell.nwb", specimen_id=1, session_id=2, subject_id=3,
+                          sweeps=sweeps or _protocol(), layout=layout)
+
+
+def _same(ours: object, theirs: object) -> bool:
+    if theirs is None or (isinstance(theirs, float) and np.isnan(theirs)):  # IPFX's None
+        return pd.isna(ours)
+    if isinstance(theirs, float):
+        return ours == pytest.approx(theirs)
+    return ours == theirs
+
+
+@pytest.mark.parametrize("layout", [MiesLayout(), MiesLayout(newer_mies=True, rolled_back_sweep=5)],
+                         ids=["2020 MIES", "newer MIES"])
+def test_the_sweep_table_and_every_sweep_agree_with_ipfx(ipfx_python, tmp_path, layout):
+    written = _write(tmp_path, layout)
+    result, arrays = _ipfx_reads(ipfx_python, written.path)
+    assert "table" in result, result.get("error")
+    theirs = pd.DataFrame(result["table"])
+    with h5py.File(written.path, "r") as h5:
+        ours = read_sweep_table(h5)
+        sweeps = {number: read_sweep(h5, number) for number in ours["sweep_number"]}
+    assert list(ours["sweep_number"]) == list(theirs["sweep_number"])
+    differences = []
+    for (_, mine), (_, their) in zip(ours.iterrows(), theirs.iterrows()):
+        for column in IPFX_COLUMNS:
+            if not _same(mine[column], their[column]):
+                differences.append((int(mine["sweep_number"]), column, mine[column], their[column]))
+    expected = [(int(row.sweep_number), "stimulus_name", NAMED_BY_FACTS[row.stimulus_code], "Unknown")
+                for row in ours.itertuples() if row.stimulus_code in NAMED_BY_FACTS]
+    assert differences == expected  # only the names FACTS.md gives where IPFX has none
+    assert result["sweep_errors"] == {}
+    for number, sweep in sweeps.items():
+        assert sweep.sampling_rate == float(arrays[f"{number}_rate"])
+        np.testing.assert_array_equal(sweep.t, arrays[f"{number}_t"])
+        np.testing.assert_array_equal(sweep.v, arrays[f"{number}_v"])  # float32, to the bit
+        np.testing.assert_array_equal(sweep.i, arrays[f"{number}_i"])
+    assert any(len(sweep.t) < written.sweep(number).n_samples for number, sweep in sweeps.items())  # tails cut alike
+
+
+def test_ipfx_refuses_a_file_with_an_i_equals_zero_sweep_which_the_package_reads(ipfx_python, tmp_path):
+    written = _write(tmp_path, MiesLayout(), varied_sweeps(scale=0.1, sampling_rate=RATE))
+    result, _ = _ipfx_reads(ipfx_python, written.path)
+    assert "Could not find any stimulus PatchClampSeries for sweep number 17" in result["error"]
+    with h5py.File(written.path, "r") as h5:
+        table, izero = read_sweep_table(h5), read_sweep(h5, 17)
+    assert len(table) == len(written.sweeps) and izero.izero  # the difference: the package keeps the row
+
+
+def test_ipfx_refuses_a_second_headstage_which_the_package_reads_apart(ipfx_python, tmp_path):
+    written = _write(tmp_path, MiesLayout(second_headstage=True))
+    result, _ = _ipfx_reads(ipfx_python, written.path)
+    assert "Found 2 response PatchClampSeries" in result["error"]
+    with h5py.File(written.path, "r") as h5:
+        assert len(read_sweep_table(h5, headstage=1)) == len(written.other_headstages[1])
