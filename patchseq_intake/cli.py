@@ -178,8 +178,9 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
         "sweeps",
         help="a cell's sweep table, or one sweep's samples",
         description="The sweep table of a cell's NWB file, one row per sweep (stimulus code and "
-        "name, clamp mode, sampling rate, duration, ...). With --sweep N, the samples of sweep "
-        "N instead: t_s (s from the sweep's start), v_mv (mV) and i_pa (pA).",
+        "name, clamp mode, sampling rate, duration, ...), as IPFX gives it. With --sweep N, the "
+        "samples of sweep N instead: t_s (s from the sweep's start), v_mv (mV) and i_pa (pA), "
+        "up to the last recorded sample (--all-samples: every stored one).",
         examples=[
             "patchseq-intake sweeps human 541549258",
             "patchseq-intake sweeps mouse 601506507 --access stream --format csv",
@@ -191,6 +192,10 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
     _add_archive_argument(sub)
     sub.add_argument("specimen_id", type=int, metavar="SPECIMEN_ID", help="the cell's cell_specimen_id")
     sub.add_argument("--sweep", type=int, metavar="N", help="give the samples of sweep N, not the table")
+    sub.add_argument(
+        "--all-samples", action="store_true", help="with --sweep: every stored sample, not cut at the recording's end"
+    )
+    sub.add_argument("--headstage", type=int, metavar="H", help="the headstage to read (default 0)")
     sub.add_argument(
         "--access",
         choices=ACCESS_MODES,
@@ -208,14 +213,17 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
 
 def _run_sweeps(args: argparse.Namespace) -> None:
     output_format = _output_format(args)
+    if args.all_samples and args.sweep is None:
+        raise UsageError("--all-samples goes with --sweep N")
     source = _ephys(
         args.archive,
         specimen_id=[args.specimen_id],
         access=_access(args.access, args.root),
         root=args.root,
         version=args.dandi_version,
+        headstage=args.headstage,
     )
-    frame = source.read() if args.sweep is None else _samples(source.sweep(args.sweep))
+    frame = source.read() if args.sweep is None else _samples(source.sweep(args.sweep, trim=not args.all_samples))
     _emit(frame, output_format, args.output)
 
 

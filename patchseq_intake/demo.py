@@ -63,7 +63,8 @@ def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
 
     print_("\n4. Its sweep table: source.read()  (downloads and verifies the file once)")
     sweeps = source.read()
-    print_(sweeps[["sweep_number", "stimulus_code", "stimulus_name", "clamp_mode", "sampling_rate", "duration"]].to_string(index=False))
+    columns = ["sweep_number", "stimulus_code_ext", "stimulus_name", "clamp_mode", "sampling_rate", "stimulus_scale_factor"]
+    print_(sweeps[columns].to_string(index=False))
 
     long_squares = sweeps[sweeps["stimulus_name"] == "Long Square"]
     number = int(long_squares["sweep_number"].iloc[0])

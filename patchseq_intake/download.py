@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,11 +86,14 @@ def fetch_file(
     label: str | None = None,
     retry: RetryPolicy | None = None,
     progress: tqdm | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
     ``checksum`` and ``size``, when given, must match or ``ChecksumError`` is
-    raised and nothing is written. ``label`` names the file in its progress
+    raised and nothing is written; ``check``, when given, is called on the
+    verified bytes before they take ``dest``'s name, and what it raises
+    leaves nothing written either. ``label`` names the file in its progress
     bar, or ``progress`` is a bar shared with other transfers to count bytes
     on. ``retry`` defaults to ``DEFAULT_RETRY``.
     """
@@ -103,6 +107,8 @@ def fetch_file(
         else:
             digest = _copy_local(source, partial)
         _verify(source, partial, digest, checksum=checksum, size=size)
+        if check is not None:
+            check(partial)
     return digest
 
 

@@ -146,7 +146,10 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
     problems = []
     for url in cell.urls:
         try:
-            fetch_file(url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress)
+            fetch_file(
+                url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress,
+                check=lambda partial: _require_hdf5(cell, partial),
+            )
             return
         except ChecksumError as exc:
             raise ChecksumError(
@@ -156,6 +159,16 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
+
+
+def _require_hdf5(cell: CellFile, path: Path) -> None:
+    """Refuse bytes that are not an HDF5 file, before they are cached."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise NwbFormatError(
+            f"{cell.label}: the bytes DANDI serves for it are not an HDF5 (NWB) file; nothing was cached"
+        )
 
 
 def find_local(cell: CellFile, access: Access) -> Path:

@@ -422,3 +422,11 @@ def test_demo_walks_through_to_a_sweep(capsys, cache_dir):
     assert "5. One long-square sweep" in out and out.rstrip().endswith("once the environment is not overridden.")
     assert "found by its ephys_session_id 627867536: sub-617297348/sub-617297348_ses-627867536_icephys.nwb" in out
     assert not cache_dir.exists()  # the demo uses a throw-away cache
+
+
+def test_all_samples_of_a_sweep_and_another_headstage(capsys, world):
+    trimmed = _csv(ok(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "4", "--format", "csv"))
+    whole = _csv(ok(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "4", "--all-samples", "--format", "csv"))
+    assert len(whole) == world.written[HUMAN_CELL].sweep(4).n_samples >= len(trimmed)
+    assert "its headstages are [0]" in fails(capsys, "sweeps", "human", str(HUMAN_CELL), "--headstage", "1")
+    assert "--all-samples goes with --sweep N" in misused(capsys, "sweeps", "human", str(HUMAN_CELL), "--all-samples")

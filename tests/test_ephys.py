@@ -482,3 +482,38 @@ def test_stream_open_nwb(cat, world):
     with cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").open_nwb() as nwb:
         assert nwb.acquisition[response].sweep_number == 4
 
+
+
+# --- files that are not NWB --------------------------------------------------------------------
+
+
+def test_bytes_that_are_not_hdf5_are_refused_by_every_access_mode_and_never_cached(cat, world, cache_dir, tmp_path):
+    from patchseq_intake.errors import NwbFormatError
+
+    plan = next(p for p in DEMO_CELLS if p.specimen_id == MOUSE_CELL)
+    garbage = b"<html>not an NWB file</html>" * 1000
+    world.replica.add_asset("000020", "0.210913.1639", dandi_path(plan), garbage)  # DANDI's digest is of these bytes
+    with pytest.raises(NwbFormatError, match=rf"cell {MOUSE_CELL} \(sub-599387254/.*\.nwb\): the bytes DANDI serves"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+    assert not list((cache_dir / "nwb").glob("*.nwb"))
+    with pytest.raises(NwbFormatError, match=rf"cell {MOUSE_CELL} .* is not an HDF5 \(NWB\) file"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL, access="stream").read()
+    local = tmp_path / dandi_path(plan)
+    local.parent.mkdir(parents=True)
+    local.write_bytes(garbage)
+    with pytest.raises(NwbFormatError, match=rf"cell {MOUSE_CELL} .*: {local} is not an HDF5 \(NWB\) file"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL, access="local", root=str(tmp_path)).read()
+
+
+def test_an_hdf5_file_that_is_not_nwb_names_the_cell(cat, world, tmp_path):
+    import h5py
+
+    from patchseq_intake.errors import NwbFormatError
+
+    plan = next(p for p in DEMO_CELLS if p.specimen_id == MOUSE_CELL)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5["numbers"] = [1, 2, 3]
+    world.replica.add_asset("000020", "0.210913.1639", dandi_path(plan), other.read_bytes())
+    with pytest.raises(NwbFormatError, match=rf"cell {MOUSE_CELL} .* is not an NWB file of recordings"):
+        cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
