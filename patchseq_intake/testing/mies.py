@@ -57,7 +57,6 @@ from .physiology import (
     WrittenCell,
     check_unique_numbers,
     default_sweeps,
-    file_sha256,
     summarize,
     synthesize,
 )
@@ -152,16 +151,9 @@ def write_mies_nwb(
         writer.mies_groups(notebook, [one.spec for one in planned[0]])
         writer.specifications()
     summaries = {hs: tuple(_summary(one, cells[hs], layout) for one in planned[hs]) for hs in headstages}
-    return WrittenCell(
-        path=path,
-        specimen_id=specimen_id,
-        session_id=session_id,
-        subject_id=str(subject_id),
-        cell=cell,
-        sweeps=summaries[0],
-        size=path.stat().st_size,
-        sha256=file_sha256(path),
-        other_headstages={hs: rows for hs, rows in summaries.items() if hs != 0},
+    return WrittenCell.of_file(
+        path, specimen_id=specimen_id, session_id=session_id, subject_id=subject_id, cell=cell,
+        sweeps=summaries[0], other_headstages={hs: rows for hs, rows in summaries.items() if hs != 0},
     )
 
 

@@ -44,7 +44,6 @@ from .physiology import (
     WrittenCell,
     check_unique_numbers,
     default_sweeps,
-    file_sha256,
     summarize,
     synthesize,
 )
@@ -93,15 +92,8 @@ def write_cell_nwb(
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)
     _add_generated_by(path)
-    return WrittenCell(
-        path=path,
-        specimen_id=specimen_id,
-        session_id=session_id,
-        subject_id=str(subject_id),
-        cell=cell,
-        sweeps=tuple(summaries),
-        size=path.stat().st_size,
-        sha256=file_sha256(path),
+    return WrittenCell.of_file(
+        path, specimen_id=specimen_id, session_id=session_id, subject_id=subject_id, cell=cell, sweeps=summaries
     )
 
 

@@ -195,6 +195,31 @@ class WrittenCell:
     sha256: str
     other_headstages: Mapping[int, tuple[SweepSummary, ...]] = field(default_factory=dict)
 
+    @classmethod
+    def of_file(
+        cls,
+        path: Path,
+        *,
+        specimen_id: int,
+        session_id: int,
+        subject_id: int | str,
+        cell: CellSpec,
+        sweeps: Sequence[SweepSummary],
+        other_headstages: Mapping[int, tuple[SweepSummary, ...]] | None = None,
+    ) -> WrittenCell:
+        """The description of the file just written at ``path``: with its size and SHA-256."""
+        return cls(
+            path=path,
+            specimen_id=specimen_id,
+            session_id=session_id,
+            subject_id=str(subject_id),
+            cell=cell,
+            sweeps=tuple(sweeps),
+            size=path.stat().st_size,
+            sha256=_file_sha256(path),
+            other_headstages=dict(other_headstages or {}),
+        )
+
     def sweep(self, sweep_number: int, headstage: int = 0) -> SweepSummary:
         """The summary of one sweep, by number (and headstage)."""
         summaries = self.sweeps if headstage == 0 else self.other_headstages[headstage]
@@ -307,8 +332,7 @@ def realistic_sweeps(sampling_rate: float = 50_000.0) -> list[SweepSpec]:
     )
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a written file."""
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
