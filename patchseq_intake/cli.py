@@ -223,7 +223,13 @@ def _run_sweeps(args: argparse.Namespace) -> None:
         version=args.dandi_version,
         headstage=args.headstage,
     )
-    frame = source.read() if args.sweep is None else _samples(source.sweep(args.sweep, trim=not args.all_samples))
+    if args.sweep is None:
+        frame = source.read()
+    else:
+        sweep = source.sweep(args.sweep, trim=not args.all_samples)
+        if sweep.izero:
+            warnings.warn(f"sweep {args.sweep} was recorded in I=0 mode, with no command: i_pa is 0", stacklevel=1)
+        frame = _samples(sweep)
     _emit(frame, output_format, args.output)
 
 

@@ -4,12 +4,14 @@ The notebook (``general/labnotebook/<device>/``) holds ``numericalKeys``
 (3 x N text: name, unit, tolerance) and ``numericalValues`` (rows x N x 9
 float64: a layer per headstage, the ninth for entries of no headstage),
 chunked 32 x 32 x 32 and compressed, thousands of rows. A key's value for a
-sweep is IPFX's: among the rows whose ``SweepNum`` is the sweep, the last
-value that is not NaN, on the headstage's layer (IPFX reads layer 0, the
-first headstage); a key the notebook lacks has no value.
+sweep is IPFX's: among the rows whose ``SweepNum`` (on the first layer,
+where MIES always writes it) is the sweep, the last value that is not NaN,
+on the headstage's layer (IPFX reads layer 0, the first headstage); a key
+the notebook lacks has no value.
 
 Only the key names and the column blocks that hold ``SweepNum`` and the keys
-asked for are read: one hyperslab per block of 32 columns, on one layer.
+asked for are read: one hyperslab per block of 32 columns (a chunk's width),
+all rows, on the layers up to the headstage's.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ def notebook_values(h5: h5py.File, keys: Sequence[str], headstage: int = 0) -> d
         return found
     columns = {key: names.index(key) for key in keys if key in names}
     read = _read_columns(device["numericalValues"], [names.index(SWEEP_KEY), *columns.values()], headstage)
-    sweeps = read[names.index(SWEEP_KEY)]
+    sweeps = read[names.index(SWEEP_KEY)][:, 0]
     for key, column in columns.items():
-        values = read[column]
+        values = read[column][:, headstage]
         kept = np.isfinite(sweeps) & np.isfinite(values)
         last = pd.Series(values[kept]).groupby(sweeps[kept].astype(np.int64)).last()
         found[key] = {int(sweep): float(value) for sweep, value in last.items()}
@@ -60,10 +62,10 @@ def _first_device(h5: h5py.File) -> h5py.Group | None:
     return device if "numericalKeys" in device and "numericalValues" in device else None
 
 
-def _read_columns(values: h5py.Dataset, columns: Sequence[int], layer: int) -> dict[int, np.ndarray]:
-    """The columns' values on ``layer``, all rows: one read per block of columns a chunk holds."""
-    if not 0 <= layer < values.shape[2]:
-        raise IndexError(f"the lab notebook has layers 0 to {values.shape[2] - 1}, not {layer}")
+def _read_columns(values: h5py.Dataset, columns: Sequence[int], last_layer: int) -> dict[int, np.ndarray]:
+    """The columns' values (rows x layers 0 to ``last_layer``): one read per block of columns a chunk holds."""
+    if not 0 <= last_layer < values.shape[2]:
+        raise IndexError(f"the lab notebook has layers 0 to {values.shape[2] - 1}, not {last_layer}")
     width = values.chunks[1] if values.chunks else values.shape[1]
     blocks: dict[int, list[int]] = {}
     for column in columns:
@@ -71,6 +73,6 @@ def _read_columns(values: h5py.Dataset, columns: Sequence[int], layer: int) -> d
     read = {}
     for wanted in blocks.values():
         first, last = min(wanted), max(wanted)
-        block = values[:, first : last + 1, layer]
-        read.update({column: block[:, column - first] for column in wanted})
+        block = values[:, first : last + 1, : last_layer + 1]
+        read.update({column: block[:, column - first, :] for column in wanted})
     return read

@@ -7,14 +7,20 @@ unassociated channels (plain ``TimeSeries``), a second headstage
 ``CurrentClampSeries``, ``VoltageClampSeries`` or ``IZeroClampSeries`` under
 ``acquisition``) and its stimulus (a ``CurrentClampStimulusSeries`` or
 ``VoltageClampStimulusSeries`` under ``stimulus/presentation``; an I=0 sweep
-has none), each on that headstage's electrode (``electrode`` links to
-``general/intracellular_ephys/electrode_<headstage>``).
+has none). A series' headstage is its electrode's: MIES describes every
+electrode as ``Headstage <n>`` (its name, ``electrode_<n>`` by default, can
+be set by the user); a series without an electrode is taken as headstage 0.
+
+Two responses (or two stimuli) for one sweep of one headstage, as a second
+device's would be, make that sweep ambiguous: it is left out of the sweep
+table and refused when read, naming the series.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,15 +38,18 @@ RESPONSE_TYPES = frozenset({"CurrentClampSeries", "VoltageClampSeries", "IZeroCl
 STIMULUS_TYPES = frozenset({"CurrentClampStimulusSeries", "VoltageClampStimulusSeries"})
 VOLTAGE_CLAMP_TYPES = frozenset({"VoltageClampSeries", "VoltageClampStimulusSeries"})
 IZERO_TYPE = "IZeroClampSeries"
+_HEADSTAGE = re.compile(r"Headstage (\d+)")
 _ELECTRODE = re.compile(r"electrode_(\d+)$")
+
+Key = tuple[int, int]
+"""(headstage, sweep number)."""
 
 
 @dataclass(frozen=True)
 class SweepSeries:
-    """A sweep of one headstage: its response series and its stimulus series (None for I=0)."""
+    """A sweep of one headstage: its response series and its stimulus series (None if it has none)."""
 
     sweep_number: int
-    headstage: int
     response: h5py.Group
     stimulus: h5py.Group | None
 
@@ -48,21 +57,40 @@ class SweepSeries:
     def response_type(self) -> str:
         return series_type(self.response)
 
+    @property
+    def izero(self) -> bool:
+        """Recorded in I=0 mode: an ``IZeroClampSeries``, with no command."""
+        return self.response_type == IZERO_TYPE
 
-def recorded_sweeps(h5: h5py.File, label: str) -> dict[int, dict[int, SweepSeries]]:
-    """Every recorded sweep: ``{headstage: {sweep number: SweepSeries}}``, sweeps in number order.
 
-    Reads each series' header (its type, sweep number and electrode), no data.
-    ``NwbFormatError`` if a sweep of a headstage has two responses or two
-    stimuli; ``label`` names the file in that message.
-    """
-    responses = _series_by_sweep(h5, RESPONSE_GROUP, RESPONSE_TYPES, label)
-    stimuli = _series_by_sweep(h5, STIMULUS_GROUP, STIMULUS_TYPES, label)
-    sweeps: dict[int, dict[int, SweepSeries]] = {}
-    for (headstage, number), response in sorted(responses.items()):
-        stimulus = stimuli.get((headstage, number))
-        sweeps.setdefault(headstage, {})[number] = SweepSeries(number, headstage, response, stimulus)
-    return sweeps
+@dataclass
+class Sweeps:
+    """The recorded sweeps found among some series, by (headstage, sweep number)."""
+
+    found: dict[Key, SweepSeries] = field(default_factory=dict)
+    ambiguous: dict[Key, list[str]] = field(default_factory=dict)
+    """Sweeps with two series of a kind: the series' names."""
+
+    def of_headstage(self, headstage: int) -> dict[int, SweepSeries]:
+        """The headstage's sweeps, by number, in number order."""
+        return {number: self.found[(hs, number)] for hs, number in sorted(self.found) if hs == headstage}
+
+    @property
+    def headstages(self) -> list[int]:
+        return sorted({hs for hs, _ in self.found})
+
+    def refuse_if_ambiguous(self, key: Key, label: str) -> None:
+        if key in self.ambiguous:
+            raise NwbFormatError(
+                f"{label}: sweep {key[1]} of headstage {key[0]} has two series of a kind, "
+                f"{' and '.join(self.ambiguous[key])} (a second device?): which is the sweep is not known"
+            )
+
+
+def recorded_sweeps(h5: h5py.File) -> Sweeps:
+    """Every recorded sweep of every headstage; reads each series' header, no data."""
+    groups = [group for parent in (RESPONSE_GROUP, STIMULUS_GROUP) if parent in h5 for group in h5[parent].values()]
+    return _classify(groups)
 
 
 def sweep_series(h5: h5py.File, sweep_number: int, headstage: int, label: str) -> SweepSeries | None:
@@ -71,30 +99,38 @@ def sweep_series(h5: h5py.File, sweep_number: int, headstage: int, label: str) -
     The legacy sweep table (``general/intracellular_ephys/sweep_table``: a
     ``sweep_number`` and a ``series`` reference per row) names the series
     that carry the number, so only their headers are read; a file without
-    one is scanned as ``recorded_sweeps`` does.
+    one is scanned. ``NwbFormatError`` if the sweep is ambiguous.
     """
     groups = _tabled_series(h5, sweep_number)
-    if groups is None:
-        return recorded_sweeps(h5, label).get(headstage, {}).get(sweep_number)
-    kinds: dict[str, list[h5py.Group]] = {"response": [], "stimulus": []}
+    sweeps = recorded_sweeps(h5) if groups is None else _classify(groups)
+    sweeps.refuse_if_ambiguous((headstage, sweep_number), label)
+    return sweeps.found.get((headstage, sweep_number))
+
+
+def series_type(group: h5py.Group) -> str:
+    """The series' ``neurodata_type`` (e.g. ``CurrentClampSeries``)."""
+    return text(group.attrs.get("neurodata_type", ""))
+
+
+def _classify(groups: Iterable[h5py.Group]) -> Sweeps:
+    responses: dict[Key, list[h5py.Group]] = {}
+    stimuli: dict[Key, list[h5py.Group]] = {}
+    headstages: dict[str, int] = {}
     for group in groups:
         kind = series_type(group)
-        if _headstage(group) != headstage:
+        kinds = responses if kind in RESPONSE_TYPES else stimuli if kind in STIMULUS_TYPES else None
+        if kinds is None or "sweep_number" not in group.attrs:
             continue
-        if kind in RESPONSE_TYPES:
-            kinds["response"].append(group)
-        elif kind in STIMULUS_TYPES:
-            kinds["stimulus"].append(group)
-    for found in kinds.values():
-        if len(found) > 1:
-            raise NwbFormatError(
-                f"{label}: sweep {sweep_number} of headstage {headstage} has two series of a kind, "
-                f"{found[0].name} and {found[1].name}: which is the sweep is not known"
-            )
-    if not kinds["response"]:
-        return None
-    stimulus = kinds["stimulus"][0] if kinds["stimulus"] else None
-    return SweepSeries(sweep_number, headstage, kinds["response"][0], stimulus)
+        key = (_headstage(group, headstages), int(scalar(group.attrs["sweep_number"])))
+        kinds.setdefault(key, []).append(group)
+    sweeps = Sweeps()
+    for key, found in responses.items():
+        stimulus = stimuli.get(key, [])
+        if len(found) > 1 or len(stimulus) > 1:
+            sweeps.ambiguous[key] = [group.name for group in [*found, *stimulus]]
+        else:
+            sweeps.found[key] = SweepSeries(key[1], found[0], stimulus[0] if stimulus else None)
+    return sweeps
 
 
 def _tabled_series(h5: h5py.File, sweep_number: int) -> list[h5py.Group] | None:
@@ -109,35 +145,23 @@ def _tabled_series(h5: h5py.File, sweep_number: int) -> list[h5py.Group] | None:
     return [h5[reference] for reference in series[rows]] if len(rows) else []
 
 
-def series_type(group: h5py.Group) -> str:
-    """The series' ``neurodata_type`` (e.g. ``CurrentClampSeries``)."""
-    return text(group.attrs.get("neurodata_type", ""))
-
-
-def _series_by_sweep(
-    h5: h5py.File, parent: str, types: frozenset[str], label: str
-) -> dict[tuple[int, int], h5py.Group]:
-    found: dict[tuple[int, int], h5py.Group] = {}
-    if parent not in h5:
-        return found
-    for group in h5[parent].values():
-        if series_type(group) not in types or "sweep_number" not in group.attrs:
-            continue
-        key = (_headstage(group), int(scalar(group.attrs["sweep_number"])))
-        if key in found:
-            raise NwbFormatError(
-                f"{label}: sweep {key[1]} of headstage {key[0]} has two series of a kind, "
-                f"{found[key].name} and {group.name}: which is the sweep is not known"
-            )
-        found[key] = group
-    return found
-
-
-def _headstage(group: h5py.Group) -> int:
-    """The headstage of a series: the number of the electrode it links to (0 without a link)."""
+def _headstage(group: h5py.Group, known: dict[str, int]) -> int:
+    """The headstage of a series' electrode (``known``: by electrode path, filled as found)."""
     import h5py
 
     link = group.get("electrode", getlink=True)
-    target = link.path if isinstance(link, h5py.SoftLink) else ""
-    match = _ELECTRODE.search(target)
+    if not isinstance(link, h5py.SoftLink):
+        return 0
+    if link.path not in known:
+        known[link.path] = _electrode_headstage(group.file.get(link.path), link.path)
+    return known[link.path]
+
+
+def _electrode_headstage(electrode: h5py.Group | None, path: str) -> int:
+    """``Headstage <n>`` in the electrode's description, else ``electrode_<n>`` in its name, else 0."""
+    if electrode is not None and "description" in electrode:
+        match = _HEADSTAGE.fullmatch(text(electrode["description"][()]).strip())
+        if match:
+            return int(match.group(1))
+    match = _ELECTRODE.search(path)
     return int(match.group(1)) if match else 0

@@ -6,7 +6,9 @@ The release's files cache NWB core 2.2.4, hdmf-common 1.1.3 and the
 same few things about their age: an ``IZeroClampSeries``'s stimulus
 description is set to "N/A", ``icephys_filtering`` is no longer used, cached
 namespaces are ignored. Each kind of notice is shown once per process, not
-once per series and file.
+once per series and file. (The notices are caught with
+``warnings.catch_warnings``, which is process-wide: a warning another thread
+raises while a file is being opened is caught with them.)
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ def read_nwb(h5: h5py.File) -> Iterator[Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         io = pynwb.NWBHDF5IO(file=h5, mode="r", load_namespaces=True)
-        nwb = io.read()
+        try:
+            nwb = io.read()
+        except BaseException:
+            io.close()
+            raise
     _show_once(caught)
     try:
         yield nwb

@@ -6,8 +6,9 @@ a sweep loads that sweep's two series only. Series are chosen by type and
 headstage (see ``mies_series``).
 
 Units and values follow IPFX: time in seconds from the sweep's start, ``v``
-in mV, ``i`` in pA, float32 as IPFX computes them (stored samples times the
-series' ``@conversion``, then to mV or pA); in current clamp ``v`` is the
+in mV, ``i`` in pA, computed as IPFX computes them (stored samples, float32
+in the release, times the series' ``@conversion``, then to mV or pA), so
+they agree to the bit; in current clamp ``v`` is the
 response and ``i`` the command, in voltage clamp the other way round.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +71,10 @@ SWEEP_DTYPES = {
 
 @dataclass(frozen=True)
 class Sweep:
-    """One sweep in IPFX's units: ``t`` (s from 0, float64), ``v`` (mV) and ``i`` (pA), float32.
+    """One sweep in IPFX's units: ``t`` (s from 0, float64), ``v`` (mV) and ``i`` (pA).
+
+    ``v`` and ``i`` have the stored samples' type, as IPFX's: float32 in the
+    release's files (MIES writes float64 only in its "double precision" mode).
 
     ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
     """
@@ -120,10 +125,11 @@ def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None
       stored samples; ``starting_time`` (s in the session) and ``gain``: the
       response's.
 
-    ``UnknownHeadstageError`` lists the headstages the file has.
+    ``UnknownHeadstageError`` lists the headstages the file has. A sweep with
+    two responses (as a second device's) is left out, with a warning.
     """
     label = label or str(h5.filename)
-    sweeps = _headstage_sweeps(h5, headstage, label)
+    sweeps = _headstage_sweeps(h5, headstage, label, warn_of_ambiguous=True)
     notebook = notebook_values(h5, [SET_SWEEP_COUNT, SCALE_FACTOR], headstage)
     rows = [_sweep_row(series, notebook) for series in sweeps.values()]
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
@@ -138,12 +144,15 @@ def read_sweep(
     "recording" epoch) ``t``, ``v`` and ``i`` stop at the last response
     sample that is not NaN, and without it every stored sample is returned
     as stored. ``UnknownSweepError`` lists the sweeps there are; ``label``
-    names the file (e.g. its cell) in messages.
+    names the file (e.g. its cell) in messages. ``NwbFormatError`` for a
+    sweep with no stimulus that is not an I=0 sweep (its command is not
+    known), with two responses, or whose stimulus and response differ in
+    rate or length.
     """
     label = label or str(h5.filename)
     series = sweep_series(h5, sweep_number, headstage, label) if RESPONSE_GROUP in h5 else None
     if series is None:
-        sweeps = _headstage_sweeps(h5, headstage, label)  # what there is, for the message
+        sweeps = _headstage_sweeps(h5, headstage, label, warn_of_ambiguous=False)  # what there is, for the message
         raise UnknownSweepError(
             f"{label} has no recorded sweep {sweep_number} on headstage {headstage}; its sweeps are {sorted(sweeps)}"
         )
@@ -164,7 +173,7 @@ def read_sweep(
         t=np.arange(len(response)) / rate,
         v=v,
         i=i,
-        izero=series.stimulus is None,
+        izero=series.izero,
     )
 
 
@@ -194,15 +203,22 @@ def _address(obj: h5py.HLObject) -> int:
     return int(h5py.h5o.get_info(obj.id).addr)
 
 
-def _headstage_sweeps(h5: h5py.File, headstage: int, label: str) -> dict[int, SweepSeries]:
+def _headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool) -> dict[int, SweepSeries]:
     if RESPONSE_GROUP not in h5:
         raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
-    by_headstage = recorded_sweeps(h5, label)
-    if headstage not in by_headstage:
+    recorded = recorded_sweeps(h5)
+    if headstage not in recorded.headstages:
         raise UnknownHeadstageError(
-            f"{label} has no recording on headstage {headstage}; its headstages are {sorted(by_headstage)}"
+            f"{label} has no recording on headstage {headstage}; its headstages are {recorded.headstages}"
         )
-    return by_headstage[headstage]
+    ambiguous = sorted(number for hs, number in recorded.ambiguous if hs == headstage)
+    if ambiguous and warn_of_ambiguous:
+        warnings.warn(
+            f"{label}: sweeps {ambiguous} of headstage {headstage} have two series of a kind (a second "
+            "device?) and are left out of the sweep table",
+            stacklevel=3,
+        )
+    return recorded.of_headstage(headstage)
 
 
 def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> dict[str, Any]:
@@ -234,8 +250,13 @@ def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> di
 def _samples(series: SweepSeries, label: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Response and command in IPFX's units (float32), and the sampling rate (the stimulus')."""
     response = _in_si(series.response)
-    if series.stimulus is None:  # I=0: no command was given
-        rate = _rate(series.response)
+    if series.stimulus is None:
+        if not series.izero:
+            raise NwbFormatError(
+                f"{label}: sweep {series.sweep_number} has a response ({series.response.name}) but no stimulus "
+                "series, and is not an I=0 sweep: its command is not known"
+            )
+        rate = _rate(series.response)  # I=0: no command was given
         scale = _TO_MILLI if _clamp_mode(series) == CURRENT_CLAMP else _TO_PICO
         return response * scale, np.zeros_like(response), rate
     stimulus = _in_si(series.stimulus)

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from patchseq_intake.errors import NwbFormatError, UnknownHeadstageError, UnknownSweepError
+from patchseq_intake.h5values import text
 from patchseq_intake.sweeps import read_sweep, read_sweep_table
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.physiology import IZERO, CellSpec, WrittenCell, varied_sweeps
@@ -98,7 +99,7 @@ def test_the_first_sweeps_wave_note_lists_every_setting(written):
         later = h5[written.sweep(5).response_name]
         assert len(first.attrs["comments"]) > 2000 > len(later.attrs["comments"])
         assert first["data"].attrs["IGORWaveNote"] == first.attrs["comments"]
-        assert "HS#0:Scale Factor: 0.5" in str(first.attrs["comments"])
+        assert "HS#0:Scale Factor: 0.50\r" in text(first.attrs["comments"])
 
 
 def test_the_lab_notebook_has_the_release_shape(written):
@@ -325,8 +326,13 @@ def test_the_sweep_table_reads_no_samples_and_a_few_notebook_columns(written, mo
     assert not any(name.endswith("/data") for name in names)
     assert not any("textualValues" in name for name in names)
     notebook = [key for name, key in reads if name.endswith("numericalValues")]
-    assert notebook and all(isinstance(key, tuple) and key[2] == 0 and key[1] != slice(None) for key in notebook)
-    assert len(notebook) <= 2  # SweepNum, Set Sweep Count and Scale Factor lie in one or two column blocks
+    with _open(written) as h5:
+        names = [name.decode() for name in h5["general/labnotebook/ITC18USB_Dev_0/numericalKeys"][0]]
+    blocks = {names.index(key) // 32 for key in ("SweepNum", "Set Sweep Count", "Scale Factor")}
+    assert len(blocks) == 2  # the test notebook spreads them, as real ones do
+    assert len(notebook) == len(blocks)  # one read per 32-column block, never the whole notebook
+    for key in notebook:
+        assert key[1].stop - key[1].start <= 32 and key[2] == slice(None, 1)  # a block's columns, layer 0
 
 
 def test_one_sweep_reads_its_two_series_only(written, monkeypatch):
@@ -374,3 +380,65 @@ def test_the_pynwb_default_layout_still_reads(tmp_path):
         table = read_sweep_table(h5)
     summaries = [replace(s, set_sweep_count=None, scale_factor=None) for s in written.sweeps]  # no notebook
     _assert_rows(table, summaries)
+
+
+# --- what real files may hold that the defaults do not ------------------------------------------------
+
+
+def test_sweep_numbers_in_the_notebooks_first_layer_only_still_give_headstage_1_its_values(tmp_path):
+    layout = MiesLayout(second_headstage=True, sweep_numbers_in_first_layer_only=True)
+    written = _write(tmp_path, layout)
+    with _open(written) as h5:
+        notebook = h5["general/labnotebook/ITC18USB_Dev_0/numericalValues"]
+        assert np.isnan(notebook[:64, 0, 1]).all()  # SweepNum: layer 0 only
+        table = read_sweep_table(h5, headstage=1)
+    _assert_rows(table, written.other_headstages[1])
+    assert set(table["stimulus_scale_factor"]) == {1.0}
+
+
+def test_the_headstage_is_the_electrodes_description_whatever_its_name(everything, tmp_path):
+    renamed = tmp_path / "renamed.nwb"
+    renamed.write_bytes(everything.path.read_bytes())
+    with h5py.File(renamed, "r+") as h5:
+        ephys = h5["general/intracellular_ephys"]
+        ephys.move("electrode_0", "electrode_A")
+        ephys.move("electrode_1", "electrode_B")
+        for parent in ("acquisition", "stimulus/presentation"):
+            for series in h5[parent].values():
+                link = series.get("electrode", getlink=True)
+                if link is not None:
+                    del series["electrode"]
+                    letter = "A" if link.path.endswith("_0") else "B"
+                    series["electrode"] = h5py.SoftLink(f"/general/intracellular_ephys/electrode_{letter}")
+    with h5py.File(renamed, "r") as h5:
+        _assert_rows(read_sweep_table(h5, headstage=1), everything.other_headstages[1])
+        assert read_sweep(h5, 4, headstage=1).v[0] == pytest.approx(
+            read_sweep(h5py.File(everything.path, "r"), 4, headstage=1).v[0])
+
+
+def test_a_stimulus_that_is_no_patch_clamp_series_is_an_error_not_an_i_equals_zero_sweep(tmp_path):
+    written = _write(tmp_path, MiesLayout())
+    with h5py.File(written.path, "r+") as h5:
+        h5[written.sweep(4).stimulus_name].attrs["neurodata_type"] = "TimeSeries"
+    with _open(written) as h5:
+        with pytest.raises(NwbFormatError, match=r"sweep 4 has a response .* but no stimulus series, and is not an I=0"):
+            read_sweep(h5, 4, label="cell 1")
+        row = read_sweep_table(h5).set_index("sweep_number").loc[4]
+    assert pd.isna(row["stimulus_units"]) and row["clamp_mode"] == "CurrentClamp"
+
+
+def test_a_sweep_with_two_responses_is_left_out_of_the_table_and_refused(tmp_path):
+    written = _write(tmp_path, MiesLayout())
+    response = written.sweep(4).response_name
+    with h5py.File(written.path, "r+") as h5:
+        h5.copy(h5[response], "acquisition/data_00099_AD0")  # as a second device's, on the same headstage
+        table = h5["general/intracellular_ephys/sweep_table"]
+        for name, value in (("sweep_number", 4), ("series", h5["acquisition/data_00099_AD0"].ref)):
+            table[name].resize((table[name].shape[0] + 1,))
+            table[name][-1] = value
+    with _open(written) as h5:
+        with pytest.warns(UserWarning, match=r"sweeps \[4\] of headstage 0 have two series of a kind"):
+            table = read_sweep_table(h5, label="cell 1")
+        with pytest.raises(NwbFormatError, match=rf"sweep 4 of headstage 0 has two series of a kind, /{response}"):
+            read_sweep(h5, 4, label="cell 1")
+    assert 4 not in set(table["sweep_number"]) and len(table) == len(written.sweeps) - 1

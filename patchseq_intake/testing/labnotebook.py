@@ -29,11 +29,15 @@ LAYERS = 9
 INDEPENDENT = 8
 """The layer of entries that belong to no headstage."""
 
-NUMERIC_KEYS: tuple[tuple[str, str, str], ...] = (
+BASIC_KEYS: tuple[tuple[str, str, str], ...] = (
     ("SweepNum", "", "1"),
     ("TimeStamp", "s", "1"),
     ("TimeStampSinceIgorEpochUTC", "s", "1"),
     ("EntrySourceType", "", "1"),
+    ("AcquisitionState", "", "1"),
+)
+"""The keys every MIES notebook starts with."""
+NUMERIC_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Stim Scale Factor", "%", "0.01"),
     ("DAC", "", "0.1"),
     ("ADC", "", "0.1"),
@@ -43,7 +47,6 @@ NUMERIC_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Clamp Mode", "", "0.1"),
     ("Headstage Active", "On/Off", "0.1"),
     ("Sampling interval", "ms", "1e-6"),
-    ("Scale Factor", "", "1e-3"),
     ("I-Clamp Holding Enable", "On/Off", "-"),
     ("I-Clamp Holding Level", "pA", "0.9"),
     ("Bridge Bal Enable", "On/Off", "-"),
@@ -61,6 +64,14 @@ NUMERIC_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Inter-trial interval", "s", "-"),
     ("Stimset length", "", "-"),
 )
+AMPLIFIER_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("Operating Mode", "", "0.1"),
+    ("Scale Factor", "", "1e-3"),
+    ("Primary Signal Gain", "", "0.1"),
+)
+"""The amplifier's telegraph keys, which MIES adds after the DAQ settings."""
+AMPLIFIER_COLUMN = 72
+"""Where the amplifier keys start: ``Scale Factor`` lies in another 32-column block than ``SweepNum``."""
 TEXTUAL_KEYS: tuple[tuple[str, str, str], ...] = (
     ("SweepNum", "", "-"),
     ("TimeStamp", "s", "-"),
@@ -120,9 +131,16 @@ def build_notebook(
     numeric_width: int = 204,
     textual_width: int = 49,
     missing: Sequence[str] = (),
+    basics_in_first_layer_only: bool = False,
 ) -> Notebook:
-    """The notebook of these sweeps; ``missing`` keys are left out, as older files lack some."""
-    numeric = [key for key in NUMERIC_KEYS if key[0] not in missing]
+    """The notebook of these sweeps; ``missing`` keys are left out, as older files lack some.
+
+    ``basics_in_first_layer_only``: ``SweepNum`` and the other basic keys in
+    layer 0 only, as rows written under Igor 6 have them (later ones: every layer).
+    """
+    numeric = [key for key in BASIC_KEYS + NUMERIC_KEYS if key[0] not in missing]
+    numeric += [(f"Unassigned key {n}", "", "-") for n in range(len(numeric), AMPLIFIER_COLUMN)]
+    numeric += [key for key in AMPLIFIER_KEYS if key[0] not in missing]
     numeric += [(f"Unassigned key {n}", "", "-") for n in range(len(numeric), numeric_width)]
     textual = [key for key in TEXTUAL_KEYS if key[0] not in missing]
     textual += [(f"Unassigned text key {n}", "", "-") for n in range(len(textual), textual_width)]
@@ -133,10 +151,11 @@ def build_notebook(
     notes: dict[tuple[int, int], str] = {}
     previous: dict[int, dict[str, float]] = {}
     for timestamp, entry in enumerate(entries):
+        layers = slice(0, 1) if basics_in_first_layer_only else slice(None)
         if entry.rolled_back is not None:
-            rows.append(_settings_row(entry, (entry.rolled_back,), columns, timestamp))
-        settings_row = _settings_row(entry, entry.headstages, columns, timestamp)
-        rows += [settings_row, _test_pulse_row(entry, columns, timestamp)]
+            rows.append(_settings_row(entry, (entry.rolled_back,), columns, timestamp, layers))
+        settings_row = _settings_row(entry, entry.headstages, columns, timestamp, layers)
+        rows += [settings_row, _test_pulse_row(entry, columns, timestamp, layers)]
         text_rows.append(_text_row(entry, text_columns, timestamp))
         for settings in entry.headstages:
             values = {name: settings_row[index, settings.headstage] for name, index in columns.items()}
@@ -154,9 +173,9 @@ def build_notebook(
 
 
 def _settings_row(
-    entry: SweepEntry, headstages: Sequence[HeadstageSettings], columns: dict[str, int], timestamp: int
+    entry: SweepEntry, headstages: Sequence[HeadstageSettings], columns: dict[str, int], timestamp: int, layers: slice
 ) -> np.ndarray:
-    row = _common_row(entry, columns, timestamp, DAQ_ENTRY)
+    row = _common_row(entry, columns, timestamp, DAQ_ENTRY, layers)
     put = _putter(row, columns)
     put("Sampling interval", INDEPENDENT, entry.sampling_interval_ms)
     put("Repeat Sets", INDEPENDENT, 1.0)
@@ -182,8 +201,8 @@ def _settings_row(
     return row
 
 
-def _test_pulse_row(entry: SweepEntry, columns: dict[str, int], timestamp: int) -> np.ndarray:
-    row = _common_row(entry, columns, timestamp + 0.5, TEST_PULSE_ENTRY)
+def _test_pulse_row(entry: SweepEntry, columns: dict[str, int], timestamp: int, layers: slice) -> np.ndarray:
+    row = _common_row(entry, columns, timestamp + 0.5, TEST_PULSE_ENTRY, layers)
     put = _putter(row, columns)
     for settings in entry.headstages:
         put("TP Baseline Vm", settings.headstage, -70.0)
@@ -192,11 +211,13 @@ def _test_pulse_row(entry: SweepEntry, columns: dict[str, int], timestamp: int) 
     return row
 
 
-def _common_row(entry: SweepEntry, columns: dict[str, int], timestamp: float, source: float) -> np.ndarray:
+def _common_row(
+    entry: SweepEntry, columns: dict[str, int], timestamp: float, source: float, layers: slice
+) -> np.ndarray:
     row = np.full((len(columns), LAYERS), np.nan)
     for name, value in (("SweepNum", entry.sweep_number), ("TimeStamp", timestamp), ("EntrySourceType", source)):
         if name in columns:
-            row[columns[name], :] = value  # in every layer, as MIES writes them
+            row[columns[name], layers] = value
     return row
 
 
@@ -235,11 +256,16 @@ def _padded(rows: np.ndarray, fill: object, least: int) -> np.ndarray:
 def _wave_note(
     headstage: int, keys: Sequence[tuple[str, str, str]], values: dict[str, float], before: dict[str, float] | None
 ) -> str:
-    """The note MIES writes on a sweep: every setting on the first sweep, then the ones that changed."""
+    """The note MIES writes on a sweep: every setting on the first sweep, then the ones that changed.
+
+    A line per setting, ``HS#<n>:<key>: <value> <unit>``, values with two
+    decimals (``On``/``Off`` for switches), ended by carriage returns as Igor ends lines.
+    """
     lines = []
     for name, unit, _ in keys:
         value = values.get(name, np.nan)
         if np.isnan(value) or (before is not None and before.get(name) == value):
             continue
-        lines.append(f"HS#{headstage}:{name}: {value:g} {unit}".rstrip())
-    return "\n".join(lines) + "\n"
+        shown = ("On" if value else "Off") if unit == "On/Off" else f"{value:.2f} {unit}".rstrip()
+        lines.append(f"HS#{headstage}:{name}: {shown}")
+    return "\r".join(lines) + "\r"

@@ -100,6 +100,8 @@ class MiesLayout:
     textual_keys: int = 49
     rolled_back_sweep: int | None = None
     """A sweep whose first attempt was rolled back: its notebook rows stay, superseded."""
+    sweep_numbers_in_first_layer_only: bool = False
+    """The notebook's ``SweepNum`` in layer 0 only, as rows written under Igor 6 have it."""
     scale_factors: tuple[float, float] = (0.5, 1.0)
     """The amplifiers' ``Scale Factor`` on headstages 0 and 1."""
     holding: bool = True
@@ -138,7 +140,8 @@ def write_mies_nwb(
     cells = {0: cell, 1: replace(cell, **_SECOND_HEADSTAGE_CELL)}
     planned = _plan(specs, headstages, cells, seed, layout)
     notebook = build_notebook(
-        _entries(planned, layout), layout.numeric_keys, layout.textual_keys, layout.missing_notebook_keys
+        _entries(planned, layout), layout.numeric_keys, layout.textual_keys, layout.missing_notebook_keys,
+        layout.sweep_numbers_in_first_layer_only,
     )
     path = Path(path)
     libver = ("v108", "v108") if layout.newer_mies else ("earliest", "v108")
