@@ -207,12 +207,19 @@ def get(
 
 
 def get_range(
-    url: str, start: int, end: int, retry: RetryPolicy | None = None, size: int | None = None
+    url: str,
+    start: int,
+    end: int,
+    retry: RetryPolicy | None = None,
+    size: int | None = None,
+    etag: str | None = None,
 ) -> bytes:
     """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut, refused when not what was asked.
 
     With ``size``, the file's total size in the answer's ``Content-Range`` must
-    be ``size`` (``ChecksumError`` if not): the bytes are those of the file expected.
+    be ``size``; with ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the
+    answer's ``ETag``, when it has one, must be it (``ChecksumError`` if not):
+    the bytes are those of the file expected.
     """
     retry = retry or DEFAULT_RETRY
     wanted = f"bytes={start}-{end - 1}"
@@ -224,6 +231,9 @@ def get_range(
             total = reply.headers.get("Content-Range", "").rpartition("/")[2]
             if size is not None and total.isdigit() and int(total) != size:
                 raise ChecksumError(f"{url}: the file has {total} bytes, but {size} were expected")
+            served = reply.headers.get("ETag", "").removeprefix("W/").strip('"')
+            if etag is not None and served and served != etag:
+                raise ChecksumError(f"{url}: ETag {served}, but the asset's dandi-etag is {etag}: other bytes")
             try:
                 data = reply.content
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:

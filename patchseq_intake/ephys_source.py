@@ -222,7 +222,7 @@ def read_cell_sweeps(
     ``remote`` is the cell's already open remote file, in stream mode.
     """
     from .nwb_access import open_h5
-    from .sweeps import read_sweep_table
+    from .sweep_table import read_sweep_table
 
     with config.using(settings) if settings is not None else nullcontext():
         with open_h5(cell, access, remote, for_sweep_table=True) as h5:
@@ -234,7 +234,7 @@ def read_cell_sweeps(
 def _empty_sweep_table() -> pd.DataFrame:
     import pandas as pd
 
-    from .sweeps import SWEEP_DTYPES
+    from .sweep_table import SWEEP_DTYPES
 
     dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})

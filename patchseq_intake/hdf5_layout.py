@@ -15,9 +15,18 @@ believe it caps, and h5py then reads the rest on demand as usual.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import h5py
+
+    from .remote_file import RemoteFile
+
+logger = logging.getLogger(__name__)
 
 ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: bytes of the file."""
@@ -141,3 +150,23 @@ def _symbol_node_members(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
         _Piece("header", struct.unpack_from("<Q", entries, 40 * i + 8)[0], _GUESS, piece.depth + 1)
         for i in range(len(entries) // 40)
     ]
+
+
+def prefetch_series_headers(h5: h5py.File, remote: RemoteFile) -> None:
+    """Fetch, in a few concurrent batches, the series headers a sweep table reads.
+
+    Over a network each HDF5 header is a round trip if h5py asks for them one
+    by one; ``crawl`` finds them a level ahead instead. Only a speed-up: on a
+    layout it does not read, or a structure it misreads, h5py reads on demand.
+    """
+    import h5py
+
+    from .mies_series import RESPONSE_GROUP, STIMULUS_GROUP
+
+    if not readable_layout(h5):
+        return
+    starts = [int(h5py.h5o.get_info(h5[name].id).addr) for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
+    try:
+        crawl(remote.read_at, remote.prefetch, starts, depth=2)
+    except (struct.error, ValueError, OverflowError) as exc:
+        logger.debug("prefetching the series headers stopped: %s", exc)

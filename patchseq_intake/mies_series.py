@@ -19,13 +19,14 @@ table and refused when read, naming the series.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import NwbFormatError
+from .errors import NwbFormatError, UnknownHeadstageError
 from .h5values import scalar, text
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ class SweepSeries:
     def izero(self) -> bool:
         """Recorded in I=0 mode: an ``IZeroClampSeries``, with no command."""
         return self.response_type == IZERO_TYPE
+
+    def names(self) -> tuple[str, str | None]:
+        """The response's and the stimulus' HDF5 paths (a search of the file for series opened by reference)."""
+        return self.response.name, self.stimulus.name if self.stimulus is not None else None
 
 
 @dataclass
@@ -107,6 +112,25 @@ def sweep_series(h5: h5py.File, sweep_number: int, headstage: int, label: str) -
     return sweeps.found.get((headstage, sweep_number))
 
 
+def headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool) -> dict[int, SweepSeries]:
+    """The headstage's recorded sweeps by number; ``UnknownHeadstageError`` lists the headstages there are."""
+    if RESPONSE_GROUP not in h5:
+        raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
+    recorded = recorded_sweeps(h5)
+    if headstage not in recorded.headstages:
+        raise UnknownHeadstageError(
+            f"{label} has no recording on headstage {headstage}; its headstages are {recorded.headstages}"
+        )
+    ambiguous = sorted(number for hs, number in recorded.ambiguous if hs == headstage)
+    if ambiguous and warn_of_ambiguous:
+        warnings.warn(
+            f"{label}: sweeps {ambiguous} of headstage {headstage} have two series of a kind (a second "
+            "device?) and are left out of the sweep table",
+            stacklevel=3,
+        )
+    return recorded.of_headstage(headstage)
+
+
 def series_type(group: h5py.Group) -> str:
     """The series' ``neurodata_type`` (e.g. ``CurrentClampSeries``)."""
     return text(group.attrs.get("neurodata_type", ""))
@@ -134,7 +158,11 @@ def _classify(groups: Iterable[h5py.Group]) -> Sweeps:
 
 
 def _tabled_series(h5: h5py.File, sweep_number: int) -> list[h5py.Group] | None:
-    """The series the sweep table lists for ``sweep_number``; None without a usable table."""
+    """The series the sweep table lists for ``sweep_number``; None without a usable table.
+
+    They are opened by reference: their ``name`` would cost a search of the
+    file, so nothing here asks for it.
+    """
     table = h5.get(SWEEP_TABLE)
     if table is None or "sweep_number" not in table or "series" not in table:
         return None
@@ -142,7 +170,7 @@ def _tabled_series(h5: h5py.File, sweep_number: int) -> list[h5py.Group] | None:
     if numbers.shape != series.shape:  # not one series per row: not MIES' table
         return None
     rows = np.flatnonzero(numbers[()] == sweep_number)
-    return [h5[reference] for reference in series[rows]] if len(rows) else []
+    return [h5[reference] for reference in series[rows]]
 
 
 def _headstage(group: h5py.Group, known: dict[str, int]) -> int:

@@ -29,7 +29,7 @@ from .access import Access
 from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, NwbFormatError, OfflineError
 from .nwb_files import CellFile
 from .remote_file import RemoteFile
-from .sweeps import prefetch_sweep_metadata
+from .hdf5_layout import prefetch_series_headers
 
 if TYPE_CHECKING:
     import h5py
@@ -52,7 +52,7 @@ def open_h5(
         try:
             with _hdf5(cell, remote) as h5:
                 if for_sweep_table:
-                    prefetch_sweep_metadata(h5, remote)
+                    prefetch_series_headers(h5, remote)
                 yield h5
         finally:
             if own:

@@ -1,72 +1,35 @@
-"""The sweep table and the sweeps of a Patch-seq NWB file, as IPFX 2.1.2 gives them for MIES files.
+"""One sweep of a Patch-seq NWB file, as IPFX 2.1.2's ``EphysDataSet.sweep`` gives it for MIES files.
 
-Read straight from HDF5: the sweep table touches series headers, their
-small datasets and a few lab notebook columns, never a sweep's samples;
-a sweep loads that sweep's two series only. Series are chosen by type and
-headstage (see ``mies_series``).
-
-Units and values follow IPFX: time in seconds from the sweep's start, ``v``
-in mV, ``i`` in pA, computed as IPFX computes them (stored samples, float32
-in the release, times the series' ``@conversion``, then to mV or pA), so
-they agree to the bit; in current clamp ``v`` is the
-response and ``i`` the command, in voltage clamp the other way round.
+A sweep is read in two steps. ``sweep_parts`` reads what it is made of from
+its series' headers (where the samples are, how to scale them); then the
+samples, from wherever they come (h5py here, ranges through a file's index
+in ``cell_reader``), and ``assemble`` makes the ``Sweep`` with IPFX's
+arithmetic: stored samples times ``@conversion``, then to mV or pA, in the
+stored type (float32 in the release), so that they agree to the bit. Time in
+seconds from the sweep's start; in current clamp ``v`` is the response and
+``i`` the command, in voltage clamp the other way round.
 """
 
 from __future__ import annotations
 
-import logging
-import struct
-import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from .errors import NwbFormatError, UnknownHeadstageError, UnknownSweepError
+from .errors import NwbFormatError, UnknownSweepError
 from .h5values import number, scalar, text
-from .labnotebook import notebook_values
-from .mies_series import (
-    RESPONSE_GROUP,
-    STIMULUS_GROUP,
-    VOLTAGE_CLAMP_TYPES,
-    SweepSeries,
-    recorded_sweeps,
-    sweep_series,
-)
+from .mies_series import RESPONSE_GROUP, VOLTAGE_CLAMP_TYPES, SweepSeries, headstage_sweeps, sweep_series
 from .stimulus import stimulus_code, stimulus_name
 
 if TYPE_CHECKING:
     import h5py
     from matplotlib.figure import Figure
 
-    from .remote_file import RemoteFile
-
-logger = logging.getLogger(__name__)
-
 CURRENT_CLAMP = "CurrentClamp"
 VOLTAGE_CLAMP = "VoltageClamp"
-SET_SWEEP_COUNT = "Set Sweep Count"
-SCALE_FACTOR = "Scale Factor"
 _TO_MILLI, _TO_PICO = 1.0e3, 1.0e12
-
-SWEEP_DTYPES = {
-    "sweep_number": "int64",
-    "stimulus_code": "string",
-    "stimulus_code_ext": "string",
-    "stimulus_name": "string",
-    "clamp_mode": "string",
-    "stimulus_units": "string",
-    "sampling_rate": "float64",
-    "duration": "float64",
-    "n_samples": "int64",
-    "starting_time": "float64",
-    "bridge_balance_mohm": "float64",
-    "leak_pa": "float64",
-    "gain": "float64",
-    "stimulus_scale_factor": "float64",
-}
-"""The sweep table's columns: IPFX's (missing values NaN or <NA> where IPFX has None) and ours."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +38,6 @@ class Sweep:
 
     ``v`` and ``i`` have the stored samples' type, as IPFX's: float32 in the
     release's files (MIES writes float64 only in its "double precision" mode).
-
     ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
     """
 
@@ -103,42 +65,78 @@ class Sweep:
         return plot_sweep(self)
 
 
-def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None) -> pd.DataFrame:
-    """One row per recorded sweep of ``headstage``: ``SWEEP_DTYPES``' columns.
+@dataclass(frozen=True)
+class SweepParts:
+    """What a sweep is made of, from its series' headers: how to scale the samples and check them.
 
-    Where each value comes from:
-
-    - ``stimulus_code``: the response's ``@stimulus_description`` without a
-      final ``_DA_0`` and anything from ``[``; ``stimulus_name``: its name
-      (``stimulus.stimulus_name``); ``clamp_mode``: the response's type;
-    - ``stimulus_code_ext``: the code and ``[<Set Sweep Count>]``, from the
-      lab notebook (``[0]`` where it has none);
-    - ``stimulus_units``: the stimulus series' ``@unit`` (``Amps``/``Volts``;
-      missing for an I=0 sweep, which has no stimulus);
-    - ``bridge_balance_mohm``, ``leak_pa``: the response's ``bridge_balance``
-      (MOhm) and ``bias_current`` (pA) as stored; missing in voltage clamp or
-      where not written;
-    - ``stimulus_scale_factor``: the lab notebook's ``Scale Factor`` (the
-      amplifier's output gain), missing where it has none;
-    - ``sampling_rate`` (Hz): the stimulus' ``starting_time/@rate`` (the
-      response's without one); ``n_samples`` and ``duration`` (s): the
-      stored samples; ``starting_time`` (s in the session) and ``gain``: the
-      response's.
-
-    ``UnknownHeadstageError`` lists the headstages the file has. A sweep with
-    two responses (as a second device's) is left out, with a warning.
+    ``has_stimulus`` is False for a sweep without a stimulus series; rates in
+    Hz, lengths in samples, ``stimulus_unit`` IPFX's long name (``Amps``/``Volts``).
     """
-    label = label or str(h5.filename)
-    sweeps = _headstage_sweeps(h5, headstage, label, warn_of_ambiguous=True)
-    notebook = notebook_values(h5, [SET_SWEEP_COUNT, SCALE_FACTOR], headstage)
-    rows = [_sweep_row(series, notebook) for series in sweeps.values()]
-    return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
+
+    sweep_number: int
+    has_stimulus: bool
+    izero: bool
+    clamp_mode: str
+    stimulus_code: str
+    stimulus_unit: str | None
+    response_conversion: float
+    stimulus_conversion: float | None
+    response_rate: float
+    stimulus_rate: float | None
+    response_length: int
+    stimulus_length: int | None
+
+    def check(self, label: str, names: Callable[[], tuple[str, str | None]]) -> None:
+        """``NwbFormatError`` if the sweep cannot be assembled: no command known, or series that differ.
+
+        ``names()`` gives the response's and the stimulus' HDF5 paths, for the message.
+        """
+        if not self.has_stimulus and not self.izero:
+            raise NwbFormatError(
+                f"{label}: sweep {self.sweep_number} has a response ({names()[0]}) but no stimulus "
+                "series, and is not an I=0 sweep: its command is not known"
+            )
+        if self.has_stimulus and (
+            self.stimulus_length != self.response_length or self.stimulus_rate != self.response_rate
+        ):
+            response, stimulus = names()
+            raise NwbFormatError(
+                f"{label}: sweep {self.sweep_number}: the stimulus {stimulus} has {self.stimulus_length} "
+                f"samples at {self.stimulus_rate:g} Hz and the response {response} {self.response_length} "
+                f"at {self.response_rate:g} Hz; they must be alike"
+            )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SweepParts:
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sweep_parts(series: SweepSeries) -> SweepParts:
+    """A sweep's parts, from its series' headers and data shapes; reads no samples."""
+    response, stimulus = series.response, series.stimulus
+    return SweepParts(
+        sweep_number=series.sweep_number,
+        has_stimulus=stimulus is not None,
+        izero=series.izero,
+        clamp_mode=clamp_mode(series.response_type),
+        stimulus_code=stimulus_code(text(response.attrs.get("stimulus_description", ""))),
+        stimulus_unit=unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else None,
+        response_conversion=_conversion(response),
+        stimulus_conversion=_conversion(stimulus) if stimulus is not None else None,
+        response_rate=rate(response),
+        stimulus_rate=rate(stimulus) if stimulus is not None else None,
+        response_length=int(response["data"].shape[0]),
+        stimulus_length=int(stimulus["data"].shape[0]) if stimulus is not None else None,
+    )
 
 
 def read_sweep(
     h5: h5py.File, sweep_number: int, headstage: int = 0, trim: bool = True, label: str | None = None
 ) -> Sweep:
-    """One sweep's samples, as IPFX's ``EphysDataSet.sweep`` gives them.
+    """One sweep's samples, read with h5py: that sweep's two series only.
 
     The response's trailing exact zeros become NaN; with ``trim`` (IPFX's
     "recording" epoch) ``t``, ``v`` and ``i`` stop at the last response
@@ -152,130 +150,76 @@ def read_sweep(
     label = label or str(h5.filename)
     series = sweep_series(h5, sweep_number, headstage, label) if RESPONSE_GROUP in h5 else None
     if series is None:
-        sweeps = _headstage_sweeps(h5, headstage, label, warn_of_ambiguous=False)  # what there is, for the message
-        raise UnknownSweepError(
-            f"{label} has no recorded sweep {sweep_number} on headstage {headstage}; its sweeps are {sorted(sweeps)}"
-        )
-    response, stimulus, rate = _samples(series, label)
-    clamp = _clamp_mode(series)
-    if trim:
-        response = _nan_trailing_zeros(response)
-        end = _last_recorded(response) + 1
-        response, stimulus = response[:end], stimulus[:end]
-    v, i = (response, stimulus) if clamp == CURRENT_CLAMP else (stimulus, response)
-    code = stimulus_code(text(series.response.attrs.get("stimulus_description", "")))
-    return Sweep(
-        sweep_number=sweep_number,
-        stimulus_code=code,
-        stimulus_name=stimulus_name(code),
-        clamp_mode=clamp,
-        sampling_rate=rate,
-        t=np.arange(len(response)) / rate,
-        v=v,
-        i=i,
-        izero=series.izero,
+        sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=False)  # what there is, for the message
+        raise no_such_sweep(label, sweep_number, headstage, sorted(sweeps))
+    parts = sweep_parts(series)
+    parts.check(label, series.names)
+    stimulus = series.stimulus["data"][()] if series.stimulus is not None else None
+    return assemble(parts, series.response["data"][()], stimulus, trim)
+
+
+def no_such_sweep(label: str, sweep_number: int, headstage: int, sweeps: list[int]) -> UnknownSweepError:
+    return UnknownSweepError(
+        f"{label} has no recorded sweep {sweep_number} on headstage {headstage}; its sweeps are {sweeps}"
     )
 
 
-def prefetch_sweep_metadata(h5: h5py.File, remote: RemoteFile) -> None:
-    """Fetch, in a few concurrent batches, the metadata the sweep table will read.
-
-    Over a network each HDF5 header is a round trip if h5py asks for them one
-    by one; ``hdf5_layout.crawl`` finds them a level ahead instead.
-    """
-    from .hdf5_layout import crawl, readable_layout
-
-    if not readable_layout(h5):
-        return
-    parents = [name for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
-    starts = [_address(h5[name]) for name in parents]
-    try:
-        crawl(remote.read_at, remote.prefetch, starts, depth=2)
-    except (struct.error, ValueError, OverflowError) as exc:
-        # Only a speed-up: on a structure it misreads, h5py reads on demand instead.
-        logger.debug("prefetching the sweep table's metadata stopped: %s", exc)
-
-
-def _address(obj: h5py.HLObject) -> int:
-    """The file address of an open HDF5 object's header."""
-    import h5py
-
-    return int(h5py.h5o.get_info(obj.id).addr)
-
-
-def _headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool) -> dict[int, SweepSeries]:
-    if RESPONSE_GROUP not in h5:
-        raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
-    recorded = recorded_sweeps(h5)
-    if headstage not in recorded.headstages:
-        raise UnknownHeadstageError(
-            f"{label} has no recording on headstage {headstage}; its headstages are {recorded.headstages}"
-        )
-    ambiguous = sorted(number for hs, number in recorded.ambiguous if hs == headstage)
-    if ambiguous and warn_of_ambiguous:
-        warnings.warn(
-            f"{label}: sweeps {ambiguous} of headstage {headstage} have two series of a kind (a second "
-            "device?) and are left out of the sweep table",
-            stacklevel=3,
-        )
-    return recorded.of_headstage(headstage)
+def assemble(parts: SweepParts, response: np.ndarray, stimulus: np.ndarray | None, trim: bool) -> Sweep:
+    """The sweep, from its parts (already ``check``ed) and its series' stored samples."""
+    response = response * parts.response_conversion
+    if stimulus is None:  # I=0: no command was given
+        sampling_rate = parts.response_rate
+        response = response * (_TO_MILLI if parts.clamp_mode == CURRENT_CLAMP else _TO_PICO)
+        command = np.zeros_like(response)
+    else:
+        sampling_rate = parts.stimulus_rate
+        command = stimulus * parts.stimulus_conversion
+        if parts.stimulus_unit == "Volts":
+            response, command = response * _TO_PICO, command * _TO_MILLI
+        else:
+            response, command = response * _TO_MILLI, command * _TO_PICO
+    if trim:
+        response = _nan_trailing_zeros(response)
+        end = _last_recorded(response) + 1
+        response, command = response[:end], command[:end]
+    v, i = (response, command) if parts.clamp_mode == CURRENT_CLAMP else (command, response)
+    return Sweep(
+        sweep_number=parts.sweep_number,
+        stimulus_code=parts.stimulus_code,
+        stimulus_name=stimulus_name(parts.stimulus_code),
+        clamp_mode=parts.clamp_mode,
+        sampling_rate=sampling_rate,
+        t=np.arange(len(response)) / sampling_rate,
+        v=v,
+        i=i,
+        izero=parts.izero,
+    )
 
 
-def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> dict[str, Any]:
-    response, stimulus, sweep = series.response, series.stimulus, series.sweep_number
-    clamp = _clamp_mode(series)
-    code = stimulus_code(text(response.attrs.get("stimulus_description", "")))
-    rate = _rate(stimulus if stimulus is not None else response)
-    samples = response["data"].shape[0]
-    current_clamp = clamp == CURRENT_CLAMP
-    count = notebook[SET_SWEEP_COUNT].get(sweep, 0.0)
-    return {
-        "sweep_number": sweep,
-        "stimulus_code": code,
-        "stimulus_code_ext": f"{code}[{int(count)}]",
-        "stimulus_name": stimulus_name(code),
-        "clamp_mode": clamp,
-        "stimulus_units": _unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else None,
-        "sampling_rate": rate,
-        "duration": samples / rate,
-        "n_samples": samples,
-        "starting_time": _stored(response, "starting_time"),
-        "bridge_balance_mohm": _stored(response, "bridge_balance") if current_clamp else np.nan,
-        "leak_pa": _stored(response, "bias_current") if current_clamp else np.nan,
-        "gain": _stored(response, "gain"),
-        "stimulus_scale_factor": notebook[SCALE_FACTOR].get(sweep, np.nan),
-    }
+def clamp_mode(series_type: str) -> str:
+    """``VoltageClamp`` for voltage clamp series types, else ``CurrentClamp`` (I=0 included)."""
+    return VOLTAGE_CLAMP if series_type in VOLTAGE_CLAMP_TYPES else CURRENT_CLAMP
 
 
-def _samples(series: SweepSeries, label: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Response and command in IPFX's units (float32), and the sampling rate (the stimulus')."""
-    response = _in_si(series.response)
-    if series.stimulus is None:
-        if not series.izero:
-            raise NwbFormatError(
-                f"{label}: sweep {series.sweep_number} has a response ({series.response.name}) but no stimulus "
-                "series, and is not an I=0 sweep: its command is not known"
-            )
-        rate = _rate(series.response)  # I=0: no command was given
-        scale = _TO_MILLI if _clamp_mode(series) == CURRENT_CLAMP else _TO_PICO
-        return response * scale, np.zeros_like(response), rate
-    stimulus = _in_si(series.stimulus)
-    rate, response_rate = _rate(series.stimulus), _rate(series.response)
-    if len(stimulus) != len(response) or rate != response_rate:
-        raise NwbFormatError(
-            f"{label}: sweep {series.sweep_number}: the stimulus {series.stimulus.name} has {len(stimulus)} "
-            f"samples at {rate:g} Hz and the response {series.response.name} {len(response)} at "
-            f"{response_rate:g} Hz; they must be alike"
-        )
-    if _unit_name(series.stimulus["data"].attrs.get("unit")) == "Volts":
-        return response * _TO_PICO, stimulus * _TO_MILLI, rate
-    return response * _TO_MILLI, stimulus * _TO_PICO, rate
+def unit_name(unit: Any) -> str:
+    """IPFX's long name of a unit: ``Amps``, ``Volts``, ``Unknown`` for none, else as stored."""
+    unit = text(unit) if unit is not None else ""
+    if not unit:
+        return "Unknown"
+    if unit in ("Amps", "A", "amps", "amperes"):
+        return "Amps"
+    if unit in ("Volts", "V", "volts"):
+        return "Volts"
+    return unit
 
 
-def _in_si(series: h5py.Group) -> np.ndarray:
-    """The stored samples times ``@conversion``, float32 as IPFX computes it."""
-    data = series["data"]
-    return data[()] * float(scalar(data.attrs.get("conversion", 1.0)))
+def rate(series: h5py.Group) -> float:
+    """A series' sampling rate (Hz): its ``starting_time/@rate``."""
+    return number(series["starting_time"].attrs["rate"])
+
+
+def _conversion(series: h5py.Group) -> float:
+    return float(scalar(series["data"].attrs.get("conversion", 1.0)))
 
 
 def _nan_trailing_zeros(response: np.ndarray) -> np.ndarray:
@@ -292,28 +236,3 @@ def _last_recorded(response: np.ndarray) -> int:
     """The index of the last response sample that is not NaN (0 if none is)."""
     recorded = np.flatnonzero(~np.isnan(response))
     return int(recorded[-1]) if len(recorded) else 0
-
-
-def _clamp_mode(series: SweepSeries) -> str:
-    return VOLTAGE_CLAMP if series.response_type in VOLTAGE_CLAMP_TYPES else CURRENT_CLAMP
-
-
-def _unit_name(unit: Any) -> str:
-    """IPFX's long name of a unit: ``Amps``, ``Volts``, ``Unknown`` for none, else as stored."""
-    unit = text(unit) if unit is not None else ""
-    if not unit:
-        return "Unknown"
-    if unit in ("Amps", "A", "amps", "amperes"):
-        return "Amps"
-    if unit in ("Volts", "V", "volts"):
-        return "Volts"
-    return unit
-
-
-def _rate(series: h5py.Group) -> float:
-    return number(series["starting_time"].attrs["rate"])
-
-
-def _stored(group: h5py.Group, name: str) -> float:
-    """A small dataset's value; NaN where it is not written."""
-    return number(group[name][()]) if name in group else np.nan

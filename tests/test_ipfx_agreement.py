@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchseq_intake.sweeps import read_sweep, read_sweep_table
+from patchseq_intake.sweep_table import read_sweep_table
+from patchseq_intake.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.physiology import (
     CURRENT_CLAMP,

@@ -19,7 +19,8 @@ import pytest
 
 from patchseq_intake.errors import NwbFormatError, UnknownHeadstageError, UnknownSweepError
 from patchseq_intake.h5values import text
-from patchseq_intake.sweeps import read_sweep, read_sweep_table
+from patchseq_intake.sweep_table import read_sweep_table
+from patchseq_intake.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.physiology import IZERO, CellSpec, WrittenCell, varied_sweeps
 

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from patchseq_intake.remote_file import RemoteFile
-from patchseq_intake.sweeps import prefetch_sweep_metadata, read_sweep, read_sweep_table
+from patchseq_intake.hdf5_layout import prefetch_series_headers
+from patchseq_intake.sweep_table import read_sweep_table
+from patchseq_intake.sweeps import read_sweep
 from patchseq_intake.testing.nwb import write_cell_nwb
 from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.server import LocalServer
@@ -68,7 +70,7 @@ def test_prefetch_turns_many_round_trips_into_a_few_batches(nwb_file):
             batches = _batches(remote)
             with h5py.File(remote, "r") as h5:
                 if prefetch:
-                    prefetch_sweep_metadata(h5, remote)
+                    prefetch_series_headers(h5, remote)
                 tables.append(read_sweep_table(h5))
             counts.append(len(batches))
             assert remote.bytes_fetched < 0.5 * remote.size
@@ -118,7 +120,7 @@ def test_prefetch_on_other_layouts_gives_the_same_table(tmp_path, options):
         server.serve_file("/variant.h5", path)
         remote = RemoteFile([f"{server.url}/variant.h5"], path.stat().st_size)
         with h5py.File(remote, "r") as h5:
-            prefetch_sweep_metadata(h5, remote)
+            prefetch_series_headers(h5, remote)
             streamed = read_sweep_table(h5)
     pd.testing.assert_frame_equal(streamed, local)
     assert len(local) == 300

@@ -120,7 +120,7 @@ class DandiReplica:
             sha256=sha256 if publish_sha256 else None,
             etag=etag,
         )
-        self.server.serve_file(_blob_path(asset.blob), content)
+        self.server.serve_file(_blob_path(asset.blob), content, etag=etag)  # S3's ETag is DANDI's dandi-etag
         return self._put(dandiset, version, asset)
 
     def add_listed_asset(self, dandiset: str, version: str, listed: Asset) -> ReplicaAsset:

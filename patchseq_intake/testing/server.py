@@ -91,6 +91,8 @@ class LocalServer:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes | Path] = {}
+        self.etags: dict[str, str] = {}
+        """``ETag`` values sent with files, by path, as S3 sends a blob's."""
         self.routes: dict[str, Route] = {}
         self.faults = Faults()
         self.log: list[LoggedRequest] = []
@@ -107,9 +109,11 @@ class LocalServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def serve_file(self, path: str, content: bytes | Path) -> str:
-        """Serve ``content`` at ``path`` (starting with /); return its URL path."""
+    def serve_file(self, path: str, content: bytes | Path, etag: str | None = None) -> str:
+        """Serve ``content`` at ``path`` (starting with /), with an ``ETag`` if given; return its URL path."""
         self.files[path] = content
+        if etag is not None:
+            self.etags[path] = etag
         return path
 
     def add_route(self, prefix: str, route: Route) -> None:
@@ -221,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
             reply = Reply(injected, b"injected fault", headers)
         elif parsed.path in state.files:
-            reply = self._file_reply(state.files[parsed.path])
+            reply = self._file_reply(state.files[parsed.path], state.etags.get(parsed.path))
         else:
             try:
                 reply = self._route_reply(parsed.path, parse_qs(parsed.query))
@@ -241,9 +245,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return route(request)
         return Reply(404, b"not found")
 
-    def _file_reply(self, content: bytes | Path) -> Reply:
+    def _file_reply(self, content: bytes | Path, etag: str | None) -> Reply:
         size = content.stat().st_size if isinstance(content, Path) else len(content)
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        if etag is not None:
+            headers["ETag"] = f'"{etag}"'  # S3 quotes it
         wanted = self.headers.get("Range")
         if wanted is None:
             return Reply(200, _slice(content, 0, size), headers)
