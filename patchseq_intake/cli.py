@@ -51,6 +51,7 @@ CACHE_PARTS = (
     CachePart(config.TABLES_DIR, "*.parquet", "tables"),
     CachePart(config.DANDI_DIR, "*.json", "dandi asset indexes"),
     CachePart(config.NWB_DIR, "*.nwb", "nwb files"),
+    CachePart(config.INDEX_DIR, "*.json", "nwb file indexes"),
 )
 
 

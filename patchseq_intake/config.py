@@ -26,8 +26,8 @@ DANDI_API = "https://api.dandiarchive.org/api"
 DANDI_S3 = "https://dandiarchive.s3.amazonaws.com"
 """Where DANDI's blobs live: ``<DANDI_S3>/blobs/<b[0:3]>/<b[3:6]>/<blob id>``."""
 
-TABLES_DIR, DANDI_DIR, NWB_DIR = "tables", "dandi", "nwb"
-"""The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files."""
+TABLES_DIR, DANDI_DIR, NWB_DIR, INDEX_DIR = "tables", "dandi", "nwb", "index"
+"""The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files, their indexes (JSON)."""
 
 _TRUE = {"1", "true", "yes", "on"}
 SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +22,7 @@ from .tables import Archive
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import pandas as pd
 
+    from .cell_reader import CellReader
     from .nwb_files import CellFile
     from .remote_file import RemoteFile
     from .sweeps import Sweep
@@ -106,7 +107,7 @@ class EphysSource(PlainParameters, DataSource):
 
     def _get_partition(self, i: int) -> pd.DataFrame:
         cell = self.cells[i]
-        return read_cell_sweeps(cell, self.access, remote=self._remote(cell), headstage=self.headstage)
+        return read_cell_sweeps(cell, self.access, remote=lambda: self._remote(cell), headstage=self.headstage)
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
@@ -150,12 +151,26 @@ class EphysSource(PlainParameters, DataSource):
         As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
         last recorded response sample; without, every stored sample.
         """
-        from .nwb_access import open_h5
-        from .sweeps import read_sweep
+        return self.sweeps([sweep_number], specimen_id, trim)[0]
 
+    def sweeps(
+        self, sweep_numbers: Sequence[int] | None = None, specimen_id: int | None = None, trim: bool = True
+    ) -> list[Sweep]:
+        """Several sweeps of one cell (default: every sweep of its table), in the order asked.
+
+        In stream mode their bytes come in one wave of range requests, or from
+        a verified download where they are most of the file.
+        """
         cell = self._cell(specimen_id)
-        with open_h5(cell, self.access, self._remote(cell)) as h5:
-            return read_sweep(h5, int(sweep_number), self.headstage, trim, label=cell.label)
+        reader = self._reader(cell)
+        if sweep_numbers is None:
+            sweep_numbers = reader.sweep_table(self.headstage)["sweep_number"].tolist()
+        return reader.sweeps([int(number) for number in plain(sweep_numbers)], self.headstage, trim)
+
+    def _reader(self, cell: CellFile) -> CellReader:
+        from .cell_reader import CellReader
+
+        return CellReader(cell, self.access, lambda: self._remote(cell))
 
     @contextmanager
     def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
@@ -213,20 +228,20 @@ def read_cell_sweeps(
     cell: CellFile,
     access: Access,
     settings: Mapping[str, str] | None = None,
-    remote: RemoteFile | None = None,
+    remote: Callable[[], RemoteFile | None] | None = None,
     headstage: int = 0,
 ) -> pd.DataFrame:
     """One cell's sweep table (of ``headstage``), led by its ``cell_specimen_id``; reads no sweep data.
 
     ``settings`` (a ``config.snapshot()``) replace this process's environment;
-    ``remote`` is the cell's already open remote file, in stream mode.
+    ``remote`` gives the cell's open remote file, in stream mode (else one is
+    opened if needed). The file's index is used, or built (see ``cell_reader``).
     """
-    from .nwb_access import open_h5
-    from .sweep_table import read_sweep_table
+    from .cell_reader import CellReader
 
     with config.using(settings) if settings is not None else nullcontext():
-        with open_h5(cell, access, remote, for_sweep_table=True) as h5:
-            table = read_sweep_table(h5, headstage, label=cell.label)
+        reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
+        table = reader.sweep_table(headstage)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})
 

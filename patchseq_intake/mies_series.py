@@ -92,8 +92,14 @@ class Sweeps:
             )
 
 
-def recorded_sweeps(h5: h5py.File) -> Sweeps:
-    """Every recorded sweep of every headstage; reads each series' header, no data."""
+def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
+    """Every recorded sweep of every headstage; reads each series' header, no data.
+
+    ``NwbFormatError`` if the file has no ``acquisition`` group: it is not an
+    NWB file of recordings (``label`` names it).
+    """
+    if RESPONSE_GROUP not in h5:
+        raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
     groups = [group for parent in (RESPONSE_GROUP, STIMULUS_GROUP) if parent in h5 for group in h5[parent].values()]
     return _classify(groups)
 
@@ -107,16 +113,14 @@ def sweep_series(h5: h5py.File, sweep_number: int, headstage: int, label: str) -
     one is scanned. ``NwbFormatError`` if the sweep is ambiguous.
     """
     groups = _tabled_series(h5, sweep_number)
-    sweeps = recorded_sweeps(h5) if groups is None else _classify(groups)
+    sweeps = recorded_sweeps(h5, label) if groups is None else _classify(groups)
     sweeps.refuse_if_ambiguous((headstage, sweep_number), label)
     return sweeps.found.get((headstage, sweep_number))
 
 
 def headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool) -> dict[int, SweepSeries]:
     """The headstage's recorded sweeps by number; ``UnknownHeadstageError`` lists the headstages there are."""
-    if RESPONSE_GROUP not in h5:
-        raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
-    recorded = recorded_sweeps(h5)
+    recorded = recorded_sweeps(h5, label)
     if headstage not in recorded.headstages:
         raise UnknownHeadstageError(
             f"{label} has no recording on headstage {headstage}; its headstages are {recorded.headstages}"

@@ -64,6 +64,14 @@ def cells() -> list[Cell]:
     ]
 
 
+@pytest.fixture
+def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stream mode streams even the tests' small files (by default it downloads small files whole)."""
+    from patchseq_intake import cell_reader
+
+    monkeypatch.setattr(cell_reader, "SMALL_FILE_BYTES", 0)
+
+
 @pytest.fixture(scope="session")
 def release_server():
     """The four real release tables from ../shared, served on 127.0.0.1 under their upstream names."""

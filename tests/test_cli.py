@@ -239,7 +239,7 @@ def test_samples_of_one_sweep(capsys, world, cat):
     np.testing.assert_allclose(samples["i_pa"], sweep.i)
 
 
-def test_stream_access_reads_ranges(capsys, world):
+def test_stream_access_reads_ranges(capsys, world, streamed):
     out = ok(capsys, "sweeps", "human", str(HUMAN_CELL), "--access", "stream", "--format", "csv")
     assert len(_csv(out)) == len(world.written[HUMAN_CELL].sweeps)
     blob_reads = world.replica.requests("blob")

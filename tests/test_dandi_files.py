@@ -271,7 +271,7 @@ def test_a_local_copy_is_checked_against_dandis_size(cat, real_release, tmp_path
         cat.human.ephys(specimen_id=MANIFEST_DIFFERS, access="local", root=str(tmp_path)).read()
 
 
-def test_stream_refuses_a_file_of_another_size_than_dandis(cat, world):
+def test_stream_refuses_a_file_of_another_size_than_dandis(cat, world, streamed):
     blob = _blob_path(world, AS_LISTED)
     world.server.files[blob] = world.written[AS_LISTED].path.read_bytes() + b"more"
     size = world.written[AS_LISTED].size

@@ -179,7 +179,7 @@ def test_the_asset_index_is_listed_once_for_many_cells(cat, world):
     assert world.replica.index_listings() == 1
 
 
-def test_stream_reads_ranges_and_matches_download(cat, world, monkeypatch):
+def test_stream_reads_ranges_and_matches_download(cat, world, streamed):
     streamed = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream")
     table = streamed.read()
     sweep = streamed.sweep(5)
@@ -373,7 +373,7 @@ def test_local_access_without_a_root(cat, world):
         cat.human.ephys(specimen_id=HUMAN_CELL, access="local").read()
 
 
-def test_offline_without_the_file_cached(cat, world, monkeypatch):
+def test_offline_without_the_file_cached(cat, world, monkeypatch, streamed):
     cat.mouse.nwb_files.read()  # the tables and the asset index are cached
     monkeypatch.setenv(config.OFFLINE_ENV, "1")
     with pytest.raises(OfflineError, match=f"NWB file of cell {MOUSE_CELL}"):
@@ -442,15 +442,20 @@ def test_an_i_equals_zero_sweep_has_a_zero_command(cat, world):
 # --- stream mode, in depth ----------------------------------------------------------------------
 
 
-def test_stream_keeps_fetched_blocks_between_calls(cat, world):
+def test_stream_reads_a_sweep_again_in_one_wave_of_its_own_bytes(cat, world, streamed):
     source = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream")
-    source.sweep(4)
-    before = len(world.replica.requests("blob"))
-    source.sweep(4)
-    assert len(world.replica.requests("blob")) == before  # the second read came from the blocks kept
+    source.sweep(4)  # the file's index is built and cached on the way
+    world.server.log.clear()
+    sweep = source.sweep(4)
+    again = world.replica.requests("blob")
+    summary = world.written[HUMAN_CELL].sweep(4)
+    assert sweep.sweep_number == 4 and len(sweep.v) == summary.recorded_samples
+    assert 1 <= len(again) <= 2  # the response's and the stimulus' chunks, merged where they are close
+    assert world.server.most_at_once(again) == len(again)  # together: one round trip
+    assert sum(entry.body_bytes for entry in again) < 0.25 * world.written[HUMAN_CELL].size
 
 
-def test_stream_retries_faults_and_falls_back_to_the_api_url(cat, world):
+def test_stream_retries_faults_and_falls_back_to_the_api_url(cat, world, streamed):
     cat.human.ephys(specimen_id=569835804).read()  # tables and asset index cached
     world.server.log.clear()
     world.server.faults.statuses = [503, 429]
@@ -477,7 +482,7 @@ def _serve_range(request, path):
     return Reply(206, data, {"Content-Range": f"bytes {start}-{end}/{path.stat().st_size}"})
 
 
-def test_stream_open_nwb(cat, world):
+def test_stream_open_nwb(cat, world, streamed):
     response = world.written[HUMAN_CELL].sweep(4).response_name.removeprefix("acquisition/")
     with cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").open_nwb() as nwb:
         assert nwb.acquisition[response].sweep_number == 4
@@ -487,7 +492,7 @@ def test_stream_open_nwb(cat, world):
 # --- files that are not NWB --------------------------------------------------------------------
 
 
-def test_bytes_that_are_not_hdf5_are_refused_by_every_access_mode_and_never_cached(cat, world, cache_dir, tmp_path):
+def test_bytes_that_are_not_hdf5_are_refused_by_every_access_mode_and_never_cached(cat, world, cache_dir, tmp_path, streamed):
     from patchseq_intake.errors import NwbFormatError
 
     plan = next(p for p in DEMO_CELLS if p.specimen_id == MOUSE_CELL)
@@ -505,7 +510,7 @@ def test_bytes_that_are_not_hdf5_are_refused_by_every_access_mode_and_never_cach
         cat.mouse.ephys(specimen_id=MOUSE_CELL, access="local", root=str(tmp_path)).read()
 
 
-def test_an_hdf5_file_that_is_not_nwb_names_the_cell(cat, world, tmp_path):
+def test_an_hdf5_file_that_is_not_nwb_names_the_cell(cat, world, tmp_path, streamed):
     import h5py
 
     from patchseq_intake.errors import NwbFormatError

@@ -1,0 +1,126 @@
+"""A cell's sweep table and sweeps, the cheapest safe way: through the file's index where there is one.
+
+``download``
+    The verified file in the cache; its index (``cell_index``) is built from
+    it once, so later sweep tables need not open the file.
+``stream``
+    With an index in the cache, a sweep table costs no request, and sweeps
+    one wave of range requests for their bytes only (``ranges``), decoded
+    here (``stored_arrays``). Without one, first contact takes the cheapest
+    safe way: build it from the file if the cache holds it; download a small
+    file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
+    else read the headers over HTTP ranges (h5py over ``RemoteFile``) and
+    build it in the same pass. Sweeps that would move most of the file are
+    read from a verified download instead.
+``local``
+    A copy laid out by ``dandi download``, read with h5py; no index is kept,
+    as the copy is checked against DANDI's size only, not its checksum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from .access import Access
+from .cell_index import DOWNLOADED, STREAMED, CellIndex, IndexedSweep, build_index, load_index, save_index
+from .nwb_access import cached_path, local_copy, open_h5
+from .ranges import fetch_ranges
+from .sweep_table import read_sweep_table
+from .sweeps import Sweep, assemble, read_sweep
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .nwb_files import CellFile
+    from .remote_file import RemoteFile
+
+SMALL_FILE_BYTES = 8 * 1024 * 1024
+"""Files up to this size are downloaded whole on first contact in stream mode: a crawl would cost more."""
+MOST_OF_THE_FILE = 0.5
+"""Sweeps whose bytes are more than this share of the file are read from a verified download."""
+
+
+class CellReader:
+    """One cell's file, by its access mode; ``remote`` gives the cell's open remote file in stream mode."""
+
+    def __init__(self, cell: CellFile, access: Access, remote: Callable[[], RemoteFile | None] = lambda: None):
+        self.cell = cell
+        self.access = access
+        self._remote = remote
+
+    def sweep_table(self, headstage: int = 0) -> pd.DataFrame:
+        """The sweep table of ``headstage`` (see ``sweep_table.read_sweep_table``)."""
+        index = self.index()
+        if index is not None:
+            return index.sweep_table(headstage, self.cell.label)
+        with self._h5(for_sweep_table=True) as h5:
+            return read_sweep_table(h5, headstage, self.cell.label)
+
+    def sweeps(self, numbers: Sequence[int], headstage: int = 0, trim: bool = True) -> list[Sweep]:
+        """These sweeps of ``headstage``, in order (see ``sweeps.read_sweep``); their data only."""
+        index = self.index()
+        if index is None or self._local_file_ready():
+            with self._h5() as h5:
+                return [read_sweep(h5, int(n), headstage, trim, self.cell.label) for n in numbers]
+        wanted = [index.sweep(int(n), headstage, self.cell.label) for n in numbers]
+        for entry in wanted:
+            entry.parts.check(self.cell.label, entry.names)
+        arrays = [index.arrays[path] for entry in wanted for path in entry.names() if path is not None]
+        if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE:
+            local_copy(self.cell)  # verified; then read from it
+            return self.sweeps(numbers, headstage, trim)
+        return self._fetch_sweeps(index, wanted, trim)
+
+    def index(self) -> CellIndex | None:
+        """The file's index: cached, or built now the cheapest safe way; None in local mode or without a checksum."""
+        if self.access.mode == "local" or self.cell.checksum is None:
+            return None
+        checksum, size = self.cell.checksum.value, self.cell.size
+        index = load_index(checksum, size)
+        if index is not None:
+            return index
+        if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
+            with self._h5_downloaded() as h5:
+                return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label))
+        with self._h5(for_sweep_table=True) as h5:
+            return save_index(build_index(h5, checksum, size, STREAMED, self.cell.label))
+
+    def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool) -> list[Sweep]:
+        """The sweeps' samples in one wave of range requests, decoded."""
+        paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
+        spans = [span for path in paths for span in index.arrays[path].ranges()]
+        etag = self.cell.asset.etag
+        pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
+        samples = {path: index.arrays[path].decode([next(pieces) for _ in index.arrays[path].ranges()]) for path in paths}
+        return [
+            assemble(entry.parts, samples[entry.response], samples.get(entry.stimulus) if entry.stimulus else None, trim)
+            for entry in wanted
+        ]
+
+    def _local_file_ready(self) -> bool:
+        """Whether the verified file is at hand (download mode, or cached by an earlier download)."""
+        return self.access.mode != "stream" or cached_path(self.cell).exists()
+
+    @contextmanager
+    def _h5(self, for_sweep_table: bool = False):
+        """The file with h5py: the cached copy where there is one, else as the access mode reaches it."""
+        if self.access.mode == "stream" and cached_path(self.cell).exists():
+            with self._h5_downloaded() as h5:
+                yield h5
+            return
+        remote = self._remote() if self.access.mode == "stream" else None
+        with open_h5(self.cell, self.access, remote, for_sweep_table) as h5:
+            yield h5
+
+    @contextmanager
+    def _h5_downloaded(self):
+        """The verified copy in the cache, downloaded first if need be."""
+        with open_h5(self.cell, Access("download"), None) as h5:
+            yield h5
+
+
+def _share(arrays, size: int) -> float:
+    """The share of the file's bytes these arrays' pieces are."""
+    return sum(piece for array in arrays for _, piece in array.ranges()) / max(size, 1)
