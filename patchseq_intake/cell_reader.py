@@ -23,8 +23,10 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from . import config
 from .access import Access
 from .cell_index import DOWNLOADED, STREAMED, CellIndex, IndexedSweep, build_index, load_index, save_index
+from .errors import OfflineError
 from .nwb_access import cached_path, local_copy, open_h5
 from .ranges import fetch_ranges
 from .sweep_table import read_sweep_table
@@ -89,6 +91,11 @@ class CellReader:
 
     def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool) -> list[Sweep]:
         """The sweeps' samples in one wave of range requests, decoded."""
+        if config.offline():
+            raise OfflineError(
+                f"the samples of {self.cell.label} are not cached and {config.OFFLINE_ENV} forbids reading them "
+                "over the network"
+            )
         paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
         spans = [span for path in paths for span in index.arrays[path].ranges()]
         etag = self.cell.asset.etag

@@ -87,6 +87,8 @@ def fetch_file(
     retry: RetryPolicy | None = None,
     progress: tqdm | None = None,
     check: Callable[[Path], None] | None = None,
+    parts: int = 1,
+    etag: str | None = None,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
@@ -95,7 +97,9 @@ def fetch_file(
     verified bytes before they take ``dest``'s name, and what it raises
     leaves nothing written either. ``label`` names the file in its progress
     bar, or ``progress`` is a bar shared with other transfers to count bytes
-    on. ``retry`` defaults to ``DEFAULT_RETRY``.
+    on. ``retry`` defaults to ``DEFAULT_RETRY``. With ``parts`` > 1 and a
+    ``size``, a remote file comes as that many concurrent ranges (each
+    checked as ``get_range`` checks, ``etag`` included), hashed once written.
     """
     retry = retry or DEFAULT_RETRY
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +107,14 @@ def fetch_file(
         if is_remote(source):
             bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
             with bar as counter:
-                digest = _download(source, partial, counter, retry)
+                digest = None
+                if parts > 1 and size:
+                    try:
+                        digest = _download_parts(source, partial, size, parts, counter, retry, etag)
+                    except FetchError:  # e.g. a server that answers no Range: one stream, then
+                        digest = None
+                if digest is None:
+                    digest = _download(source, partial, counter, retry)
         else:
             digest = _copy_local(source, partial)
         _verify(source, partial, digest, checksum=checksum, size=size)
@@ -166,6 +177,33 @@ def _download(
             if attempt < retry.attempts:
                 time.sleep(retry.wait(attempt))
     raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+def _download_parts(
+    url: str, partial: Path, size: int, parts: int, bar: tqdm, retry: RetryPolicy, etag: str | None
+) -> str:
+    """``url``'s ``size`` bytes into ``partial`` as ``parts`` concurrent ranges; return the SHA-256."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = -(-size // parts)
+    spans = [(start, min(start + step, size)) for start in range(0, size, step)]
+    with partial.open("wb") as out:
+        out.truncate(size)
+
+    def fetch(span: tuple[int, int]) -> None:
+        data = get_range(url, span[0], span[1], retry, size=size, etag=etag)
+        with partial.open("r+b") as out:
+            out.seek(span[0])
+            out.write(data)
+        bar.update(len(data))
+
+    with ThreadPoolExecutor(len(spans), thread_name_prefix="download-part") as pool:
+        list(pool.map(fetch, spans))
+    hasher = hashlib.sha256()
+    with partial.open("rb") as written:
+        while chunk := written.read(4 * CHUNK_BYTES):
+            hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def _resumes_at(reply: requests.Response, offset: int) -> bool:

@@ -134,6 +134,30 @@ class EphysSource(PlainParameters, DataSource):
         ]
         return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
 
+    def to_dask_sweeps(
+        self, sweep_numbers: Sequence[int] | Mapping[int, Sequence[int]] | None = None, trim: bool = True
+    ):
+        """A Dask bag of ``(cell_specimen_id, Sweep)``: these sweeps of every selected cell, a partition a cell.
+
+        ``sweep_numbers``: the same numbers for every cell, ``{cell_specimen_id:
+        numbers}``, or None for every sweep. Each partition reads its cell's
+        sweeps as ``sweeps`` does (in stream mode, one wave of range requests).
+        """
+        import dask
+        import dask.bag as db
+
+        self._load_metadata()
+        settings = config.snapshot()
+        numbers = plain(sweep_numbers)
+        parts = [
+            dask.delayed(read_cell_sweep_list, pure=True)(
+                cell, self.access, settings, numbers.get(cell.specimen_id, []) if isinstance(numbers, dict) else numbers,
+                self.headstage, trim,
+            )
+            for cell in self.cells
+        ]
+        return db.from_delayed(parts)
+
     def fetch(self, max_concurrent: int = 4) -> list[Path]:
         """Download every selected cell's NWB file into the cache; return the local paths.
 
@@ -244,6 +268,24 @@ def read_cell_sweeps(
         table = reader.sweep_table(headstage)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})
+
+
+def read_cell_sweep_list(
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None,
+    sweep_numbers: Sequence[int] | None,
+    headstage: int,
+    trim: bool,
+) -> list[tuple[int, Sweep]]:
+    """``(cell_specimen_id, Sweep)`` for these sweeps of one cell (None: all), with ``settings`` applied."""
+    from .cell_reader import CellReader
+
+    with config.using(settings) if settings is not None else nullcontext():
+        reader = CellReader(cell, access)
+        if sweep_numbers is None:
+            sweep_numbers = reader.sweep_table(headstage)["sweep_number"].tolist()
+        return [(cell.specimen_id, sweep) for sweep in reader.sweeps(list(sweep_numbers), headstage, trim)]
 
 
 def _empty_sweep_table() -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Open a cell's NWB file as HDF5, by one of three access modes.
 
 ``download``
-    The whole file into ``<cache>/nwb/<checksum>.nwb``, verified against
-    DANDI's size and checksum of the asset (its SHA-256, else its dandi-etag)
-    before it is used; later uses read it with no network access.
+    The whole file into ``<cache>/nwb/<checksum>.nwb``, as a few concurrent
+    ranges (``download_parts``), verified against DANDI's size and checksum
+    of the asset (its SHA-256, else its dandi-etag) before it is used; later
+    uses read it with no network access.
 ``stream``
     HTTP range reads of the blob (``remote_file``), cached in blocks, with the
     headers the sweep table needs fetched in a few concurrent batches: a few
@@ -34,6 +35,10 @@ from .hdf5_layout import prefetch_series_headers
 if TYPE_CHECKING:
     import h5py
     from tqdm import tqdm
+
+PART_BYTES = 4 * 1024 * 1024
+MAX_PARTS = 8
+"""A download comes as up to ``MAX_PARTS`` concurrent ranges of at least ``PART_BYTES``: one connection is slower."""
 
 
 @contextmanager
@@ -148,7 +153,8 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
         try:
             fetch_file(
                 url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress,
-                check=lambda partial: _require_hdf5(cell, partial),
+                check=lambda partial: _require_hdf5(cell, partial), parts=download_parts(cell.size),
+                etag=cell.asset.etag,
             )
             return
         except ChecksumError as exc:
@@ -159,6 +165,11 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
+
+
+def download_parts(size: int) -> int:
+    """How many concurrent ranges download a file of ``size`` bytes: one per ``PART_BYTES``, up to ``MAX_PARTS``."""
+    return max(1, min(MAX_PARTS, size // PART_BYTES))
 
 
 def _require_hdf5(cell: CellFile, path: Path) -> None:

@@ -2,9 +2,9 @@
 
 A sweep read through an index (see ``cell_index``) is a list of byte ranges:
 one per stored piece of its two series. ``fetch_ranges`` merges ranges that
-lie within ``MERGE_GAP`` of each other (a request costs a round trip; a few
-kilobytes in between cost nothing) and sends the merged requests at once, so
-that the whole list comes back in one round trip. Every answer is checked by
+touch or nearly touch (within ``MERGE_GAP``: a series' chunks, written one
+after the other) and sends the merged requests at once, so that the whole
+list comes back in one round trip, moving little more than its bytes. Every answer is checked by
 ``download.get_range``: its ``Content-Range``, its length, the file's size,
 and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where both are known.
 """
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .errors import FetchError
 
-MERGE_GAP = 64 * 1024
+MERGE_GAP = 4096
 MAX_CONCURRENT = 32
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()

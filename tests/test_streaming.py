@@ -1,0 +1,283 @@
+"""Index-first reading: what a file's bytes never change is derived once; sweeps come as checked ranges.
+
+Counted on the local replica: requests, their waves (requests in flight
+together) and bytes, per operation, cold and warm, never timed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+
+import h5py
+import numpy as np
+import pytest
+
+import patchseq_intake
+from patchseq_intake import cell_reader, config
+from patchseq_intake.cell_index import DOWNLOADED, STREAMED, build_index, index_path, load_index
+from patchseq_intake.errors import ChecksumError, FetchError, OfflineError
+from patchseq_intake.nwb_access import cached_path
+from patchseq_intake.ranges import fetch_ranges, merge
+from patchseq_intake.stored_arrays import StoredArray
+from patchseq_intake.sweeps import read_sweep
+from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
+from patchseq_intake.testing.nwb import write_cell_nwb
+from patchseq_intake.testing.physiology import varied_sweeps
+from patchseq_intake.testing.server import LocalServer, Reply
+
+HUMAN_CELL = 569835804
+MOUSE_CELL = 601506507
+
+
+def _source(cat, specimen_id=HUMAN_CELL, **parameters):
+    archive = "human" if specimen_id in (HUMAN_CELL, 541549258) else "mouse"
+    return cat[archive].ephys(specimen_id=specimen_id, **parameters)
+
+
+def _index_of(cat, specimen_id=HUMAN_CELL):
+    cell = _source(cat, specimen_id).cells[0]
+    return load_index(cell.checksum.value, cell.size)
+
+
+def _blobs(world):
+    return world.replica.requests("blob")
+
+
+# --- the index: derived once ------------------------------------------------------------------------
+
+
+def test_a_cached_index_gives_the_sweep_table_with_no_request_at_all(cat, world, streamed):
+    first = _source(cat, access="stream").read()
+    assert _index_of(cat).provenance == STREAMED
+    world.stop()  # nothing to ask any more: the tables, the asset index and the file's index are cached
+    again = _source(cat, access="stream").read()
+    assert again.equals(first)
+
+
+def test_the_index_holds_what_the_file_gives(cat, world, streamed):
+    _source(cat, access="stream").read()
+    written = world.written[HUMAN_CELL]
+    with h5py.File(written.path, "r") as h5:
+        local = build_index(h5, "x", written.size, DOWNLOADED, "cell")
+    index = _index_of(cat)
+    assert index.tables == local.tables and index.sweeps == local.sweeps and index.arrays == local.arrays
+
+
+def test_download_mode_builds_the_index_from_the_verified_file(cat, world, cache_dir):
+    table = _source(cat).read()
+    assert _index_of(cat).provenance == DOWNLOADED
+    cached_path(_source(cat).cells[0]).unlink()  # the file goes; its index stays
+    world.server.log.clear()
+    assert _source(cat).read().equals(table) and _blobs(world) == []
+
+
+@pytest.mark.parametrize("damage", ["edited", "truncated", "outside the file"])
+def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, world, streamed, caplog, damage):
+    table = _source(cat, access="stream").read()
+    path = index_path(_source(cat).cells[0].checksum.value)
+    data = json.loads(path.read_text())
+    if damage == "edited":
+        data["tables"]["0"][0]["sweep_number"] = 99
+        path.write_text(json.dumps(data))
+    elif damage == "truncated":
+        path.write_text(path.read_text()[:200])
+    else:  # a well-formed index whose pieces lie beyond the end of the file
+        from patchseq_intake.cell_index import CellIndex
+
+        index = CellIndex.from_json(data)
+        array = next(a for a in index.arrays.values() if a is not None)
+        bad = type(array)(**{**array.to_json(), "offsets": tuple(o + index.size for o in array.offsets)})
+        wrong = CellIndex(index.checksum, index.size, index.provenance, index.tables, index.sweeps,
+                          {**index.arrays, next(p for p, a in index.arrays.items() if a is array): bad})
+        path.write_text(json.dumps(wrong.to_json()))
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+        again = _source(cat, access="stream").read()
+    assert again.equals(table)
+    assert "does not match its file; building it again" in caplog.text
+    assert json.loads(path.read_text())["tables"]["0"][0]["sweep_number"] == table["sweep_number"][0]
+
+
+def _read_table_in_child(specimen_id: int, results) -> None:
+    source = patchseq_intake.open_catalog().human.ephys(specimen_id=specimen_id, access="stream")
+    results.put(source.read()["sweep_number"].tolist())
+
+
+def test_two_processes_share_one_index(cat, world, streamed, cache_dir):
+    _source(cat, 541549258).read()  # the tables and the asset index
+    results = multiprocessing.get_context("spawn").Queue()
+    processes = [
+        multiprocessing.get_context("spawn").Process(target=_read_table_in_child, args=(HUMAN_CELL, results))
+        for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    tables = [results.get(timeout=5) for _ in processes]
+    assert tables[0] == tables[1] == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
+    assert _index_of(cat) is not None  # one index, whole and trusted
+    assert not list((cache_dir / config.INDEX_DIR).glob(".*.part"))
+
+
+def test_offline_reads_the_cached_index(cat, world, streamed, monkeypatch):
+    table = _source(cat, access="stream").read()
+    monkeypatch.setenv(config.OFFLINE_ENV, "1")
+    assert _source(cat, access="stream").read().equals(table)
+    with pytest.raises(OfflineError, match="forbids"):
+        _source(cat, access="stream").sweep(4)  # the samples are not cached
+
+
+# --- sweeps as ranges ----------------------------------------------------------------------------------
+
+
+def test_a_warm_sweep_is_one_wave_of_its_own_bytes(cat, world, streamed):
+    _source(cat, access="stream").read()
+    index = _index_of(cat)
+    entry = index.sweep(9, 0, "cell")
+    stored = sum(size for path in entry.names() for _, size in index.arrays[path].ranges())
+    world.server.faults.latency_s = 0.05  # so that requests in flight together overlap at the server
+    world.server.log.clear()
+    sweep = _source(cat, access="stream").sweep(9)
+    blobs = _blobs(world)
+    assert world.server.most_at_once(blobs) == len(blobs)  # one round trip
+    assert sum(b.body_bytes for b in blobs) <= 1.2 * stored
+    with h5py.File(world.written[HUMAN_CELL].path, "r") as h5:
+        local = read_sweep(h5, 9)
+    np.testing.assert_array_equal(sweep.v, local.v)
+    np.testing.assert_array_equal(sweep.i, local.i)
+
+
+def test_many_sweeps_come_in_one_wave(cat, world, streamed, monkeypatch):
+    monkeypatch.setattr(cell_reader, "MOST_OF_THE_FILE", 1.0)  # stream them however many
+    source = _source(cat, access="stream")
+    source.read()
+    world.server.faults.latency_s = 0.05
+    world.server.log.clear()
+    sweeps = source.sweeps([4, 5, 6, 7, 8])
+    blobs = _blobs(world)
+    assert [s.sweep_number for s in sweeps] == [4, 5, 6, 7, 8]
+    assert world.server.most_at_once(blobs) == len(blobs)
+    assert not cached_path(source.cells[0]).exists()
+
+
+def test_most_of_the_file_comes_as_a_verified_download(cat, world, streamed, monkeypatch):
+    monkeypatch.setattr(cell_reader, "MOST_OF_THE_FILE", 0.0)  # in the tests' small files, the notebook weighs most
+    source = _source(cat, access="stream")
+    table = source.read()
+    sweeps = source.sweeps()  # every sweep: "most" of the file
+    assert [s.sweep_number for s in sweeps] == list(table["sweep_number"])
+    assert cached_path(source.cells[0]).read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
+
+
+def test_a_small_file_is_downloaded_whole_on_first_contact(cat, world):
+    source = _source(cat, access="stream")
+    source.read()
+    assert cached_path(source.cells[0]).exists() and _index_of(cat).provenance == DOWNLOADED
+
+
+def test_sweeps_of_many_cells_on_dask(cat, world, streamed):
+    mouse = cat.mouse.ephys(specimen_id=[MOUSE_CELL, 601790961], access="stream")
+    pairs = mouse.to_dask_sweeps([4, 9]).compute(scheduler="sync")
+    assert [(cell, sweep.sweep_number) for cell, sweep in pairs] == [
+        (MOUSE_CELL, 4), (MOUSE_CELL, 9), (601790961, 4), (601790961, 9)]
+    chosen = mouse.to_dask_sweeps({601790961: [5]}).compute(scheduler="sync")
+    assert [(cell, sweep.sweep_number) for cell, sweep in chosen] == [(601790961, 5)]
+
+
+def test_download_mode_fetches_in_concurrent_ranges(cat, world, monkeypatch):
+    from patchseq_intake import nwb_access
+
+    monkeypatch.setattr(nwb_access, "PART_BYTES", 1024 * 1024)
+    world.server.faults.latency_s = 0.05
+    source = _source(cat)
+    source.read()
+    blobs = _blobs(world)
+    written = world.written[HUMAN_CELL]
+    assert len(blobs) == written.size // (1024 * 1024) and all(b.range for b in blobs)
+    assert world.server.most_at_once(blobs) == len(blobs)
+    assert cached_path(source.cells[0]).read_bytes() == written.path.read_bytes()
+
+
+# --- decoding: to the bit, on every layout -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["MIES 2020", "MIES newer", "pynwb"])
+def test_decoded_pieces_equal_what_h5py_reads(tmp_path, writer):
+    sweeps = varied_sweeps(scale=0.3, sampling_rate=20_000.0)
+    path = tmp_path / "cell.nwb"
+    if writer == "pynwb":
+        write_cell_nwb(path, specimen_id=1, session_id=2, subject_id=3, sweeps=sweeps)
+    else:
+        write_mies_nwb(path, specimen_id=1, session_id=2, subject_id=3, sweeps=sweeps,
+                       layout=MiesLayout(newer_mies=writer == "MIES newer"))
+    content = path.read_bytes()
+    with h5py.File(path, "r") as h5:
+        index = build_index(h5, "x", len(content), DOWNLOADED, "cell")
+        for series, array in index.arrays.items():
+            assert array is not None, series
+            decoded = array.decode([content[offset : offset + size] for offset, size in array.ranges()])
+            np.testing.assert_array_equal(decoded, h5[series]["data"][()], err_msg=series)
+        chunked = [a for a in index.arrays.values() if a.chunk_length]
+        assert chunked if writer != "pynwb" else not chunked
+
+
+def test_a_dataset_with_a_filter_numcodecs_is_not_asked_for_is_left_to_h5py(tmp_path):
+    with h5py.File(tmp_path / "f.h5", "w") as h5:
+        plain = h5.create_dataset("plain", data=np.arange(10.0))
+        lzf = h5.create_dataset("lzf", data=np.arange(10000.0), chunks=(1000,), compression="lzf")
+        assert StoredArray.of(plain) is not None and StoredArray.of(lzf) is None
+
+
+# --- range reads that check themselves -------------------------------------------------------------------
+
+
+def test_close_ranges_are_merged_and_far_ones_kept_apart():
+    assert merge([(0, 10), (20, 10), (100_000, 5), (5, 3)]) == [(0, 30), (100_000, 5)]
+    assert merge([(0, 10), (10 + 70_000, 1)]) == [(0, 10), (70_010, 1)]
+
+
+@pytest.fixture
+def served():
+    content = bytes(range(256)) * 4000
+    with LocalServer() as server:
+        server.serve_file("/file", content, etag="0123456789abcdef0123456789abcdef-1")
+        yield server, content
+
+
+def test_ranges_come_back_as_asked(served):
+    server, content = served
+    spans = [(10, 20), (500_000, 1000), (40, 5)]
+    pieces = fetch_ranges([f"{server.url}/file"], spans, size=len(content), etag="0123456789abcdef0123456789abcdef-1")
+    assert pieces == [content[o : o + n] for o, n in spans]
+    assert len(server.log) == 2  # (10, 20) and (40, 5) in one request
+
+
+def test_an_answer_of_other_bytes_is_retried_then_refused(served, monkeypatch):
+    from patchseq_intake import download
+
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.0))
+    server, content = served
+    server.routes["/short"] = lambda request: Reply(206, content[:5], {"Content-Range": f"bytes 0-99/{len(content)}"})
+    server.routes["/shifted"] = lambda request: Reply(206, content[:100], {"Content-Range": f"bytes 7-106/{len(content)}"})
+    with pytest.raises(FetchError, match="5 bytes instead of 100"):
+        fetch_ranges([f"{server.url}/short"], [(0, 100)], size=len(content))
+    with pytest.raises(FetchError, match="asked for bytes=0-99"):
+        fetch_ranges([f"{server.url}/shifted"], [(0, 100)], size=len(content))
+    assert len([e for e in server.log if e.path == "/short"]) == 2  # retried once
+
+
+def test_another_files_bytes_are_refused_by_size_and_etag(served):
+    server, content = served
+    with pytest.raises(ChecksumError, match="the file has 1024000 bytes, but 99 were expected"):
+        fetch_ranges([f"{server.url}/file"], [(0, 10)], size=99)
+    with pytest.raises(ChecksumError, match="ETag 0123456789abcdef0123456789abcdef-1, but the asset's dandi-etag is"):
+        fetch_ranges([f"{server.url}/file"], [(0, 10)], size=len(content), etag="f" * 32 + "-1")
+
+
+def test_a_failing_url_hands_over_to_the_next(served):
+    server, content = served
+    pieces = fetch_ranges([f"{server.url}/missing", f"{server.url}/file"], [(3, 4)], size=len(content))
+    assert pieces == [content[3:7]]
