@@ -11,6 +11,17 @@ It reads the structures h5py writes by default (version-1 object headers,
 symbol-table groups) in files with 8-byte addresses and no user block
 (``readable_layout`` checks); anything else it stops at, sizes it does not
 believe it caps, and h5py then reads the rest on demand as usual.
+
+Why a parser of our own: in such files a group's children are listed in a
+symbol table (a B-tree and a name heap) whose addresses only the group's
+header gives, so a reader that asks h5py for them pays a round trip per
+group and per level; no library fetches them ahead (remfile, lindi, fsspec's
+caches read on demand; kerchunk and h5coro walk one object at a time; see
+``shared/reference/streaming-research.md``). On the release's version-1
+layout the crawl makes a cold sweep table four times faster (the benchmark's
+"on demand" rows). Files with version-2 headers keep their links in the
+header, where h5py's link information gives the next level's addresses:
+``prefetch_linked`` does that with h5py's public API alone.
 """
 
 from __future__ import annotations
@@ -156,17 +167,45 @@ def prefetch_series_headers(h5: h5py.File, remote: RemoteFile) -> None:
     """Fetch, in a few concurrent batches, the series headers a sweep table reads.
 
     Over a network each HDF5 header is a round trip if h5py asks for them one
-    by one; ``crawl`` finds them a level ahead instead. Only a speed-up: on a
-    layout it does not read, or a structure it misreads, h5py reads on demand.
+    by one. In files of version-1 headers and symbol-table groups, ``crawl``
+    finds them a level ahead from the bytes; in others (version-2 headers,
+    link messages), h5py's own link information gives the next level's
+    header addresses (``prefetch_linked``). Only a speed-up: on a structure
+    it misreads, h5py reads on demand.
     """
     import h5py
 
     from .mies_series import RESPONSE_GROUP, STIMULUS_GROUP
 
-    if not readable_layout(h5):
+    parents = [h5[name] for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
+    starts = [int(h5py.h5o.get_info(group.id).addr) for group in parents]
+    if readable_layout(h5) and all(h5py.h5o.get_info(group.id).hdr.version == 1 for group in parents):
+        try:
+            crawl(remote.read_at, remote.prefetch, starts, depth=2)
+        except (struct.error, ValueError, OverflowError) as exc:
+            logger.debug("prefetching the series headers stopped: %s", exc)
         return
-    starts = [int(h5py.h5o.get_info(h5[name].id).addr) for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
-    try:
-        crawl(remote.read_at, remote.prefetch, starts, depth=2)
-    except (struct.error, ValueError, OverflowError) as exc:
-        logger.debug("prefetching the series headers stopped: %s", exc)
+    prefetch_linked(parents, remote.prefetch, depth=2)
+
+
+def prefetch_linked(groups: list[h5py.Group], prefetch: Prefetch, depth: int) -> None:
+    """Prefetch the headers the groups link to, ``depth`` levels down, a level per batch.
+
+    Through h5py's public API only: a link's information holds the address of
+    the object it points to (``links.get_info(name).u``), so the next level is
+    known once a group's links are read, before any child is opened.
+    """
+    import h5py
+
+    level = groups
+    for _ in range(depth):
+        linked: list[tuple[h5py.Group, str, int]] = []
+        for group in level:
+            for name in group:
+                info = group.id.links.get_info(name.encode())
+                if info.type == h5py.h5l.TYPE_HARD:
+                    linked.append((group, name, int(info.u)))
+        if not linked:
+            return
+        prefetch(sorted({(address, _GUESS) for _, _, address in linked}))
+        level = [group[name] for group, name, _ in linked if group.get(name, getclass=True) is h5py.Group]
