@@ -1,18 +1,21 @@
 """Benchmark patchseq-intake against the ways scientists reach the release today.
 
-Runs everything against the local replica (127.0.0.1) with a simulated
-wide-area network, and prints one table, every figure measured in this run:
+Everything runs against a local replica of DANDI and the release tables on
+127.0.0.1, in a process of its own (``replica_process``), over a simulated
+wide-area network (default 40 ms a request, 50 MB/s a connection), and the
+table it prints holds every figure measured in this run: seconds, requests,
+request waves (round trips) and megabytes moved, as the replica counted them.
 
 1. release tables, cold and warm, against pandas and against the IPFX way;
-2. one realistic cell (about 35 MB, 60 sweeps): sweep table, one sweep and
-   every sweep, in stream and download mode, against a whole-file download
-   then pynwb, pynwb streaming as its tutorial shows it, and remfile;
-3. sweep tables of 16 cells: Dask on a 2-worker LocalCluster and fetch(),
-   against a sequential loop;
-4. peak memory reading one sweep, against the file's size;
-5. finding every mouse cell's file on DANDI (with ../shared: the real tables
-   and listing): the listing shipped with the catalog, the API's paged
-   listing, and one API lookup per cell as the dandi client does it.
+2. one cell, on files written as the release's were (MIES layout): a
+   60-sweep cell with version-1 headers, the same with version-2 headers,
+   and a 145-sweep cell; download mode; stream mode cold (empty cache) and
+   warm (the cache holds the file's index, not the file); against a whole
+   download then pynwb, pynwb's tutorial way, and remfile;
+3. the sweep tables of 64 cells on Dask, 8 at once, stream against download;
+4. peak memory reading one sweep, against its own arrays;
+5. finding every mouse cell's file on DANDI (with ../shared: the real
+   tables and listing).
 
 Usage: python benchmarks/run.py [--latency-ms 40] [--bandwidth-mb-s 50]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,21 +36,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import patchseq_intake
-from patchseq_intake import config
-from patchseq_intake.tables import table_path
-from patchseq_intake.testing.mies import write_mies_nwb
-from patchseq_intake.testing.physiology import default_sweeps, realistic_sweeps
-from patchseq_intake.testing.server import LocalServer
-from patchseq_intake.testing.world import CellPlan, World, serve_world
+sys.path.insert(0, str(Path(__file__).parent))
+
+from replica_process import ReplicaProcess, waves  # noqa: E402
+
+import patchseq_intake  # noqa: E402
+from patchseq_intake import config  # noqa: E402
+from patchseq_intake.tables import table_path  # noqa: E402
+from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb  # noqa: E402
+from patchseq_intake.testing.physiology import default_sweeps  # noqa: E402
+from patchseq_intake.testing.world import CellPlan  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
 REFERENCE_ASSETS = REFERENCE / "dandi-assets"
-ONE_CELL = 541549258
-LOOKED_UP = 20  # cells looked up one by one through the API, as the dandi client does
-MANY = 16
 MB = 1e6
+MANY = 64
+AT_ONCE = 8
+LOOKED_UP = 20  # cells looked up one by one through the API, as the dandi client does
+ONE_CELLS = {  # label: (cell id, sweeps, newer MIES)
+    "60 sweeps, v1 headers": (541549258, 60, False),
+    "60 sweeps, v2 headers": (569835804, 60, True),
+    "145 sweeps, v1 headers": (541516999, 145, False),
+}
 
 
 @dataclass
@@ -56,36 +68,42 @@ class Row:
     seconds: float | None = None
     megabytes: float | None = None
     requests: int | None = None
+    waves: int | None = None
     note: str = ""
 
 
 @dataclass
 class Bench:
-    server: LocalServer
-    world: World
+    replica: ReplicaProcess
     scratch: Path
+    bandwidth: float
     rows: list[Row]
+    sizes: dict[int, int]
 
     @contextmanager
-    def fresh_cache(self):
-        """A new, empty cache for the duration of the block (for child processes too)."""
-        with tempfile.TemporaryDirectory(dir=self.scratch) as cache:
-            os.environ[config.CACHE_ENV] = cache
-            try:
-                yield Path(cache)
-            finally:
-                del os.environ[config.CACHE_ENV]
+    def cache(self, keep: tuple[str, ...] = ()):
+        """A new cache for the block: empty, or holding only the ``keep`` parts of the last one."""
+        previous = os.environ.get(config.CACHE_ENV)
+        fresh = Path(tempfile.mkdtemp(dir=self.scratch))
+        for part in keep:
+            if previous and (Path(previous) / part).is_dir():
+                shutil.copytree(Path(previous) / part, fresh / part)
+        os.environ[config.CACHE_ENV] = str(fresh)
+        try:
+            yield fresh
+        finally:
+            os.environ[config.CACHE_ENV] = str(fresh)  # the next block may keep parts of this one
 
     def measure(self, section: str, case: str, work: Callable[[], object], note: str = "") -> Row:
-        """Run ``work`` once, recording time, bytes and requests seen by the server."""
-        self.server.wait_until_idle()
-        self.server.log.clear()
+        """Run ``work`` once: its time, and the requests, waves and bytes the replica saw."""
+        self.replica.clear()
         started = time.perf_counter()
         work()
         seconds = time.perf_counter() - started
-        row = Row(section, case, seconds, self.server.bytes_sent() / MB, len(self.server.log), note)
+        log = self.replica.log()
+        row = Row(section, case, seconds, sum(e.body_bytes for e in log) / MB, len(log), waves(log), note)
         self.rows.append(row)
-        print(f"  {case}: {seconds:.2f} s", file=sys.stderr)
+        print(f"  {case}: {seconds:.2f} s, {len(log)} requests", file=sys.stderr)
         return row
 
 
@@ -98,43 +116,56 @@ def main() -> None:
         bench = _setup(Path(scratch), args.latency_ms / 1e3, args.bandwidth_mb_s * MB)
         try:
             _tables(bench)
-            _one_cell(bench)
+            for label in ONE_CELLS:
+                _one_cell(bench, label)
+            _baselines(bench, "60 sweeps, v1 headers")
             _many_cells(bench)
             _memory(bench)
-            _resolving(bench)
+            _finding_files(bench)
         finally:
-            bench.server.stop()
+            bench.replica.stop()
     _print(bench.rows, args)
 
 
-# --- setup ---------------------------------------------------------------------------------
+# --- setup -----------------------------------------------------------------------------------------
 
 
 def _setup(scratch: Path, latency_s: float, bandwidth: float) -> Bench:
-    print("writing synthetic NWB files ...", file=sys.stderr)
+    print("writing MIES-layout NWB files ...", file=sys.stderr)
     files = {}
-    human = CellPlan("human", ONE_CELL, 541549227, 541516760, "MTG", "spiny", "28 yrs", "H16.03.007")
-    files[human] = write_mies_nwb(
-        scratch / "one.nwb", specimen_id=ONE_CELL, session_id=human.session_id, subject_id=human.subject_id,
-        sweeps=realistic_sweeps(sampling_rate=25_000.0),
-    )
+    for cell, sweeps, newer in ONE_CELLS.values():
+        plan = CellPlan("human", cell, cell - 31, cell - 32498, "MTG", "spiny", "28 yrs", "H16.03.007")
+        files[plan] = write_mies_nwb(
+            scratch / f"{cell}.nwb", specimen_id=cell, session_id=plan.session_id, subject_id=plan.subject_id,
+            sweeps=_protocol(sweeps), layout=MiesLayout(newer_mies=newer), seed=cell,
+        )
     for n in range(MANY):
         plan = CellPlan("mouse", 700000000 + n, 700100000 + n, 700200000 + n, "VISp5", "aspiny", "P56", "400000")
         files[plan] = write_mies_nwb(
             scratch / f"mouse-{n}.nwb", specimen_id=plan.specimen_id, session_id=plan.session_id,
-            subject_id=plan.subject_id, sweeps=default_sweeps(scale=0.5), seed=n,
+            subject_id=plan.subject_id, sweeps=_protocol(40), seed=n,
         )
-    world = serve_world(files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
-    if REFERENCE_TABLES.is_dir():
-        for path in REFERENCE_TABLES.glob("*.csv"):
-            world.server.serve_file(f"/release/{path.name}", path)
-    world.server.faults.latency_s = latency_s
-    world.server.faults.bandwidth_bytes_per_s = bandwidth
-    os.environ.update(world.environment())
-    return Bench(world.server, world, scratch, rows=[])
+    replica = ReplicaProcess(
+        files,
+        REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None,
+        REFERENCE_TABLES if REFERENCE_TABLES.is_dir() else None,
+    )
+    os.environ.update(replica.environment)
+    replica.network(latency_s, bandwidth)
+    sizes = {plan.specimen_id: written.size for plan, written in files.items()}
+    return Bench(replica, scratch, bandwidth, rows=[], sizes=sizes)
 
 
-# --- 1. release tables ----------------------------------------------------------------------------
+def _protocol(sweeps: int):
+    """A 50 kHz protocol of about ``sweeps`` sweeps, in the release's proportions."""
+    rest = sweeps - 6  # test sweeps, rheobase, I=0, a ramp
+    return default_sweeps(
+        n_subthreshold=rest * 3 // 8, n_suprathreshold=rest * 3 // 8, n_short_square=rest - 2 * (rest * 3 // 8),
+        n_ramp=1,
+    )
+
+
+# --- 1. release tables -------------------------------------------------------------------------------
 
 
 def _tables(bench: Bench) -> None:
@@ -142,90 +173,89 @@ def _tables(bench: Bench) -> None:
 
     print("1. release tables", file=sys.stderr)
     real = REFERENCE_TABLES.is_dir()
-    base = f"{bench.server.url}/release" if real else f"{bench.server.url}/tables"
-    label = "real" if real else "synthetic (../shared absent)"
-    section = f"1 tables ({label} mouse)"
-    os.environ[config.TABLES_ENV] = base
-    with bench.fresh_cache():
+    tables = bench.replica.environment[config.TABLES_ENV]
+    os.environ[config.TABLES_ENV] = f"{bench.replica.url}/release" if real else tables
+    section = f"1 tables ({'real' if real else 'synthetic'} mouse)"
+    with bench.cache():
         mouse = patchseq_intake.open_catalog().mouse
         for kind in ("metadata", "manifest"):
-            bench.measure(section, f"{kind}.read() cold (fetch, verify, parquet)", lambda: mouse[kind].read())
-            warm = _median(lambda: mouse[kind].read(), runs=15)  # a new source each time, as users call it
-            parquet = table_path(mouse[kind].spec)  # the cached file, already there
-            plain = _median(lambda: pd.read_parquet(parquet), runs=15)
-            bench.rows.append(Row(section, f"cat.mouse.{kind}.read() warm", warm, note=f"{warm / plain:.2f}x pandas.read_parquet of the cached file ({plain:.3f} s); target <= 2x"))
-        ours = _median_process(
-            "import patchseq_intake; patchseq_intake.open_catalog().mouse.metadata.read()", runs=5
-        )
-        csv = REFERENCE_TABLES / "20200625_patchseq_metadata_mouse.csv"
+            table = mouse[kind]
+            bench.measure(section, f"{kind}.read() cold (fetch, verify, parquet)", table.read)
+            warm = _median(table.read, runs=15)
+            plain = _median(lambda table=table: pd.read_parquet(table_path(table.spec)), runs=15)
+            bench.rows.append(Row(section, f"cat.mouse.{kind}.read() warm", warm,
+                                  note=f"{warm / plain:.2f}x pandas.read_parquet of the cached file; target <= 2x"))
+        ours = _median_process("import patchseq_intake; patchseq_intake.open_catalog().mouse.metadata.read()", runs=5)
+        note = "no local CSV to compare with"
         if real:
+            csv = REFERENCE_TABLES / "20200625_patchseq_metadata_mouse.csv"
             ipfx = _median_process(f"import pandas; pandas.read_csv({str(csv)!r})", runs=5)
-            note = f"{ours / ipfx:.2f}x a process reading the local CSV with pandas ({ipfx:.2f} s, the IPFX way); target <= 1.5x"
-        else:
-            note = "no local CSV to compare with"
+            note = f"{ours / ipfx:.2f}x a process reading the local CSV with pandas (the IPFX way); target <= 1.5x"
         bench.rows.append(Row(section, "new process: open catalog, read mouse metadata (warm)", ours, note=note))
-    os.environ[config.TABLES_ENV] = bench.world.environment()[config.TABLES_ENV]
+    os.environ[config.TABLES_ENV] = tables
 
 
-# --- 2. one cell ---------------------------------------------------------------------------------
+# --- 2. one cell --------------------------------------------------------------------------------------
 
 
-def _one_cell(bench: Bench) -> None:
-    print("2. one cell", file=sys.stderr)
-    written = bench.world.written[ONE_CELL]
-    size_mb = written.size / MB
-    numbers = [summary.sweep_number for summary in written.sweeps]
-    one = numbers[len(numbers) // 2]
-    section = f"2 one cell ({size_mb:.0f} MB, {len(numbers)} sweeps)"
-    physical = written.size / bench.server.faults.bandwidth_bytes_per_s
-    url = bench.world.replica.blob_url(bench.world.assets[ONE_CELL])
-    for access in ("stream", "download"):
-        for case, work in _our_cases(access, one, numbers).items():
-            with bench.fresh_cache():
-                _warm_tables()
-                _warm_index()
-                row = bench.measure(section, f"patchseq-intake {access}: {case}", work)
-                row.note = _share(row, written.size)
-                if access == "download" and case == "sweep table":
-                    row.note += f"; transfer at the simulated bandwidth alone: {physical:.2f} s ({row.seconds / physical:.2f}x, target <= 1.3x)"
-    for name, opener in _baselines(bench, url).items():
-        for case, work in _baseline_cases(opener, one).items():
-            with bench.fresh_cache():
-                row = bench.measure(section, f"{name}: {case}", work)
-                row.note = _share(row, written.size)
+def _one_cell(bench: Bench, label: str) -> None:
+    cell, _, _ = ONE_CELLS[label]
+    size = bench.sizes[cell]
+    section = f"2 {label} ({size / MB:.0f} MB)"
+    print(f"2. {section}", file=sys.stderr)
+    source = lambda access: patchseq_intake.open_catalog().human.ephys(specimen_id=cell, access=access)  # noqa: E731
+    one = 10  # a long square sweep in the protocol
+    single = size / bench.bandwidth
+    with bench.cache():
+        _prepare(cell)
+        row = bench.measure(section, "download: sweep table (concurrent ranges, verified)", lambda: source("download").read())
+        row.note = f"{row.seconds / single:.2f}x one connection's transfer time ({single:.2f} s); target <= 0.6x"
+    download = row.seconds
+    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
+        row = bench.measure(section, "stream cold: sweep table", lambda: source("stream").read())
+        row.note = _against(row, size, download, "target < 25% of the bytes, faster than the download")
+    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
+        row = bench.measure(section, "stream cold: one sweep", lambda: source("stream").sweep(one))
+        row.note = _against(row, size, download, "target < 10% of the bytes, <= half the download time")
+    for case, work, target in (
+        ("sweep table", lambda: source("stream").read(), "target: no request"),
+        ("one sweep", lambda: source("stream").sweep(one), "target: one round trip, <= 1.2x its stored bytes"),
+        ("every sweep", lambda: source("stream").sweeps(), "target: within 1.5x of the download"),
+    ):
+        with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR, config.INDEX_DIR)):
+            row = bench.measure(section, f"stream warm (index cached): {case}", work)
+            row.note = _against(row, size, download, target)
+            if case == "one sweep":
+                row.note += f"; the sweep's stored bytes {_stored_bytes(cell, one) / MB:.2f} MB"
 
 
-def _warm_tables() -> None:
-    catalog = patchseq_intake.open_catalog()
-    catalog.human.metadata.read()
-    catalog.human.manifest.read()
+def _prepare(cell: int) -> None:
+    """The tables and the asset index, fetched once per dandiset version in real use: not part of a read."""
+    assert patchseq_intake.open_catalog().human.ephys(specimen_id=cell).cells
 
 
-def _warm_index() -> None:
-    """The asset index, fetched once per dandiset version in real use: not part of a read."""
-    from patchseq_intake.dandi import DandisetVersion
+def _stored_bytes(cell: int, sweep: int) -> int:
+    from patchseq_intake.cell_index import load_index
 
-    DandisetVersion("000023", patchseq_intake.open_catalog().human.metadata["dandi_version"]).index()
-
-
-def _our_cases(access: str, one: int, numbers: list[int]) -> dict[str, Callable[[], object]]:
-    source = lambda: patchseq_intake.open_catalog().human.ephys(specimen_id=ONE_CELL, access=access)  # noqa: E731
-
-    def every_sweep():
-        cell = source()
-        return [cell.sweep(number) for number in numbers]
-
-    return {
-        "sweep table": lambda: source().read(),
-        "one sweep": lambda: source().sweep(one),
-        "every sweep": every_sweep,
-    }
+    file = patchseq_intake.open_catalog().human.ephys(specimen_id=cell).cells[0]
+    index = load_index(file.checksum.value, file.size)
+    entry = index.sweep(sweep, 0, "")
+    return sum(size for path in entry.names() if path for _, size in index.arrays[path].ranges())
 
 
-def _baselines(bench: Bench, url: str) -> dict[str, Callable]:
-    """Ways to open the file as scientists do today: each yields an open pynwb NWBFile."""
+def _against(row: Row, size: int, download: float, target: str) -> str:
+    return f"{row.megabytes * MB / size:.0%} of the bytes; {row.seconds / download:.2f}x the download; {target}"
+
+
+def _baselines(bench: Bench, label: str) -> None:
+    """The ways people read a cell today, on the 60-sweep file: each opens it with pynwb."""
     import h5py
     import pynwb
+
+    cell, _, _ = ONE_CELLS[label]
+    url = bench.replica.blob_urls[cell]
+    section = f"2 {label}: today's ways"
+    print(f"2. {section}", file=sys.stderr)
 
     @contextmanager
     def whole_download():
@@ -255,118 +285,89 @@ def _baselines(bench: Bench, url: str) -> dict[str, Callable]:
         with h5py.File(remfile.File(url), "r") as h5, pynwb.NWBHDF5IO(file=h5, load_namespaces=True) as io:
             yield io.read()
 
-    return {
-        "download + pynwb": whole_download,
-        "pynwb tutorial (fsspec CachingFileSystem + h5py)": pynwb_tutorial,
-        "remfile + pynwb": with_remfile,
-    }
-
-
-def _baseline_cases(opener: Callable, one: int) -> dict[str, Callable[[], object]]:
-    def sweep_table():
+    def sweep_table(opener):
         with opener() as nwb:
             return [(s.sweep_number, s.stimulus_description, s.rate) for s in nwb.acquisition.values()]
 
-    def one_sweep():
-        with opener() as nwb:
-            return nwb.acquisition[f"data_{one:05d}_AD0"].data[:], nwb.stimulus[f"data_{one:05d}_DA0"].data[:]
+    import warnings
 
-    def every_sweep():
-        with opener() as nwb:
-            return [s.data[:] for s in list(nwb.acquisition.values()) + list(nwb.stimulus.values())]
-
-    return {"sweep table": sweep_table, "one sweep": one_sweep, "every sweep": every_sweep}
-
-
-def _share(row: Row, size: int) -> str:
-    return f"{row.megabytes * MB / size:.0%} of the file's bytes"
+    for name, opener in (("download + pynwb", whole_download), ("pynwb tutorial (fsspec cache + h5py)", pynwb_tutorial),
+                         ("remfile + pynwb", with_remfile)):
+        with bench.cache(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = bench.measure(section, f"{name}: sweep table", lambda opener=opener: sweep_table(opener))
+            row.note = f"{row.megabytes * MB / bench.sizes[cell]:.0%} of the bytes"
 
 
-# --- 3. many cells ---------------------------------------------------------------------------------
+# --- 3. many cells ------------------------------------------------------------------------------------
 
 
 def _many_cells(bench: Bench) -> None:
-    print("3. many cells", file=sys.stderr)
-    ids = [cell.specimen_id for cell in bench.world.cells if cell.archive == "mouse"]
-    total = sum(bench.world.written[i].size for i in ids)
-    section = f"3 {len(ids)} cells ({total / MB:.0f} MB)"
-    source = lambda: patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids)  # noqa: E731
+    ids = [700000000 + n for n in range(MANY)]
+    total = sum(bench.sizes[i] for i in ids)
+    section = f"3 sweep tables of {MANY} cells ({total / MB:.0f} MB), Dask, {AT_ONCE} at once"
+    print(f"3. {section}", file=sys.stderr)
+    tables, seconds = {}, {}
+    for access in ("download", "stream"):
+        for scheduler in ("threads", "processes"):
+            with bench.cache():
+                assert patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids).cells  # tables, asset index
+                lazy = patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids, access=access).to_dask()
 
-    def prepared():
-        catalog = patchseq_intake.open_catalog()
-        catalog.mouse.metadata.read(), catalog.mouse.manifest.read()
-        from patchseq_intake.dandi import DandisetVersion
+                def work(lazy=lazy, key=(access, scheduler)):
+                    tables[key] = lazy.compute(scheduler=key[1], num_workers=AT_ONCE)
 
-        DandisetVersion("000020", catalog.mouse.metadata["dandi_version"]).index()
-
-    def sequential():
-        catalog = patchseq_intake.open_catalog()
-        return [catalog.mouse.ephys(specimen_id=i).read() for i in ids]
-
-    def on_dask():
-        import distributed
-
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=2, dashboard_address=None) as cluster:
-            with distributed.Client(cluster):
-                return source().to_dask().compute()
-
-    cases = {"sequential loop of read()": sequential, "to_dask() on a 2-worker LocalCluster": on_dask}
-    for concurrency in (1, 2, 4, 8):
-        cases[f"fetch(max_concurrent={concurrency}) then read()"] = (
-            lambda c=concurrency: (source().fetch(max_concurrent=c), source().read())
-        )
-    for case, work in cases.items():
-        with bench.fresh_cache():
-            prepared()
-            row = bench.measure(section, case, work)
-            row.note = f"{row.megabytes / row.seconds:.0f} MB/s"
+                row = bench.measure(section, f"{access}: to_dask().compute(scheduler={scheduler!r})", work)
+                row.note = f"{row.megabytes / row.seconds:.0f} MB/s"
+                seconds[access, scheduler] = row
+    first = next(iter(tables.values())).reset_index(drop=True)
+    assert all(table.reset_index(drop=True).equals(first) for table in tables.values())
+    download = min(seconds["download", s].seconds for s in ("threads", "processes"))
+    for scheduler in ("threads", "processes"):
+        row = seconds["stream", scheduler]
+        row.note += f"; {download / row.seconds:.1f}x faster than the faster download; target >= 3x"
+    seconds["stream", "threads"].note += " (h5py runs one call at a time in a process: cold reads queue)"
 
 
-# --- 4. memory -----------------------------------------------------------------------------------
+# --- 4. memory -----------------------------------------------------------------------------------------
 
 
 def _memory(bench: Bench) -> None:
+    cell, _, _ = ONE_CELLS["60 sweeps, v1 headers"]
     print("4. memory", file=sys.stderr)
-    written = bench.world.written[ONE_CELL]
-    one = written.sweeps[len(written.sweeps) // 2]
-    script = (  # tracemalloc sees numpy's buffers, where h5py reads the samples to
+    script = (  # tracemalloc sees numpy's buffers
         "import tracemalloc, patchseq_intake\n"
-        f"source = patchseq_intake.open_catalog().human.ephys(specimen_id={ONE_CELL})\n"
+        f"source = patchseq_intake.open_catalog().human.ephys(specimen_id={cell}, access='stream')\n"
         "source.read()\n"
         "tracemalloc.start()\n"
-        f"sweep = source.sweep({one.sweep_number})\n"
-        "print(tracemalloc.get_traced_memory()[1])\n"
+        "sweep = source.sweep(10)\n"
+        "print(tracemalloc.get_traced_memory()[1], sweep.t.nbytes + sweep.v.nbytes + sweep.i.nbytes)\n"
     )
-    with bench.fresh_cache():
-        _warm_tables()
-        patchseq_intake.open_catalog().human.ephys(specimen_id=ONE_CELL).fetch()
-        grown = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
-    sweep_bytes = one.n_samples * 8 * 3  # t, v, i as float64
-    bench.rows.append(
-        Row(
-            "4 memory", f"peak memory allocated reading sweep {one.sweep_number} (MB column)", megabytes=grown / MB,
-            note=f"file {written.size / MB:.0f} MB; the sweep's own arrays {sweep_bytes / MB:.1f} MB",
-        )
-    )
+    with bench.cache():
+        _prepare(cell)
+        grown, own = map(int, subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                             check=True, env=os.environ).stdout.split())
+    bench.rows.append(Row("4 memory", "peak memory reading one sweep in stream mode (MB column)", megabytes=grown / MB,
+                          note=f"{grown / own:.1f}x the sweep's own arrays ({own / MB:.1f} MB); target < 3x"))
 
 
-# --- 5. finding the files --------------------------------------------------------------------------
+# --- 5. finding the files ---------------------------------------------------------------------------------
 
 
-def _resolving(bench: Bench) -> None:
+def _finding_files(bench: Bench) -> None:
     print("5. finding every mouse cell's file", file=sys.stderr)
     if not (REFERENCE_TABLES.is_dir() and REFERENCE_ASSETS.is_dir()):
         bench.rows.append(Row("5 files", "skipped", note="needs ../shared/reference (real tables and listing)"))
         return
-    import pandas as pd
     import requests
 
     section = "5 every mouse cell's file (4435, tables cached)"
     api = os.environ[config.DANDI_API_ENV]
-    os.environ[config.TABLES_ENV] = f"{bench.server.url}/release"
-    read: list[pd.DataFrame] = []
+    tables = os.environ[config.TABLES_ENV]
+    os.environ[config.TABLES_ENV] = f"{bench.replica.url}/release"
+    read: list = []
     files = lambda: read.append(patchseq_intake.open_catalog().mouse.nwb_files.read())  # noqa: E731
-    with bench.fresh_cache():
+    with bench.cache():
         catalog = patchseq_intake.open_catalog()
         catalog.mouse.metadata.read(), catalog.mouse.manifest.read()
         del os.environ[config.DANDI_API_ENV]  # DANDI's own API: the catalog's pinned listing, no request
@@ -387,12 +388,11 @@ def _resolving(bench: Bench) -> None:
                 http.get(f"{listing}{found['asset_id']}/").json()["digest"]
 
     row = bench.measure(section, f"today: the dandi client's lookups, {LOOKED_UP} cells (path, then metadata)", one_by_one)
-    per_cell = row.seconds / LOOKED_UP
-    row.note = f"{per_cell * 4435 / 60:.1f} min and {row.requests // LOOKED_UP * 4435} requests for 4435 cells"
-    os.environ[config.TABLES_ENV] = bench.world.environment()[config.TABLES_ENV]
+    row.note = f"{row.seconds / LOOKED_UP * 4435 / 60:.1f} min and {row.requests // LOOKED_UP * 4435} requests for 4435 cells"
+    os.environ[config.TABLES_ENV] = tables
 
 
-# --- helpers -----------------------------------------------------------------------------------
+# --- helpers -----------------------------------------------------------------------------------------------
 
 
 def _median(work: Callable[[], object], runs: int = 5) -> float:
@@ -405,39 +405,29 @@ def _median(work: Callable[[], object], runs: int = 5) -> float:
 
 
 def _median_process(code: str, runs: int) -> float:
-    return _median(lambda: subprocess.run([sys.executable, "-c", code], check=True), runs)
+    return _median(lambda: subprocess.run([sys.executable, "-c", code], check=True, env=os.environ), runs)
 
 
 def _print(rows: list[Row], args: argparse.Namespace) -> None:
     print(
         f"\npatchseq-intake {patchseq_intake.__version__} benchmark: {args.latency_ms:g} ms per request, "
-        f"{args.bandwidth_mb_s:g} MB/s per connection; Python {platform.python_version()} on "
-        f"{platform.machine()}, {os.cpu_count()} cores, {_memory_total()}\n"
+        f"{args.bandwidth_mb_s:g} MB/s per connection, the replica in its own process; Python "
+        f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores\n"
     )
-    header = ("section", "case", "time s", "MB moved", "requests", "note")
-    table = [header] + [
-        (
+    header = ("section", "case", "time s", "MB moved", "requests", "waves", "note")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        cells = (
             row.section,
             row.case,
             "" if row.seconds is None else f"{row.seconds:.3f}",
             "" if row.megabytes is None else f"{row.megabytes:.2f}",
             "" if row.requests is None else str(row.requests),
+            "" if row.waves is None else str(row.waves),
             row.note,
         )
-        for row in rows
-    ]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for line in table[1:]:
-        print("| " + " | ".join(line) + " |")
-
-
-def _memory_total() -> str:
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        return f"{pages * size / 2**30:.0f} GiB memory"
-    except (ValueError, OSError):
-        return "memory unknown"
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -38,28 +38,34 @@ def notebook_values(h5: h5py.File, keys: Sequence[str], headstage: int = 0) -> d
     first device's notebook is read, as IPFX does.
     """
     found: dict[str, dict[int, float]] = {key: {} for key in keys}
-    device = _first_device(h5)
-    if device is None:
+    device = first_device(h5)
+    columns = key_columns(device, [SWEEP_KEY, *keys]) if device is not None else {}
+    if SWEEP_KEY not in columns:
         return found
-    names = [text(name) for name in device["numericalKeys"][0, :]]
-    if SWEEP_KEY not in names:
-        return found
-    columns = {key: names.index(key) for key in keys if key in names}
-    read = _read_columns(device["numericalValues"], [names.index(SWEEP_KEY), *columns.values()], headstage)
-    sweeps = read[names.index(SWEEP_KEY)][:, 0]
-    for key, column in columns.items():
-        values = read[column][:, headstage]
+    read = _read_columns(device["numericalValues"], list(columns.values()), headstage)
+    sweeps = read[columns[SWEEP_KEY]][:, 0]
+    for key in keys:
+        if key not in columns:
+            continue
+        values = read[columns[key]][:, headstage]
         kept = np.isfinite(sweeps) & np.isfinite(values)
         last = pd.Series(values[kept]).groupby(sweeps[kept].astype(np.int64)).last()
         found[key] = {int(sweep): float(value) for sweep, value in last.items()}
     return found
 
 
-def _first_device(h5: h5py.File) -> h5py.Group | None:
+def first_device(h5: h5py.File) -> h5py.Group | None:
+    """The first device's notebook group (IPFX reads that one); None if the file has no numerical notebook."""
     if NOTEBOOKS not in h5 or not len(h5[NOTEBOOKS]):
         return None
     device = h5[NOTEBOOKS][next(iter(h5[NOTEBOOKS]))]
     return device if "numericalKeys" in device and "numericalValues" in device else None
+
+
+def key_columns(device: h5py.Group, keys: Sequence[str]) -> dict[str, int]:
+    """``{key: column}`` in ``numericalValues`` for those of ``keys`` that ``numericalKeys`` names (its first row)."""
+    names = [text(name) for name in device["numericalKeys"][0, :]]
+    return {key: names.index(key) for key in keys if key in names}
 
 
 def _read_columns(values: h5py.Dataset, columns: Sequence[int], last_layer: int) -> dict[int, np.ndarray]:

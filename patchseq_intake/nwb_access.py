@@ -30,7 +30,7 @@ from .access import Access
 from .errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, NwbFormatError, OfflineError
 from .nwb_files import CellFile
 from .remote_file import RemoteFile
-from .hdf5_layout import prefetch_series_headers
+from .table_prefetch import prefetch_sweep_table
 
 if TYPE_CHECKING:
     import h5py
@@ -49,7 +49,7 @@ def open_h5(
 
     In stream mode ``remote`` (from ``open_remote``) keeps fetched blocks between
     calls; ``for_sweep_table`` fetches the headers the sweep table reads in a
-    few concurrent batches first. ``NwbFormatError`` if the file is not HDF5.
+    few concurrent batches first (``table_prefetch``). ``NwbFormatError`` if the file is not HDF5.
     """
     if access.mode == "stream":
         own = remote is None
@@ -57,7 +57,7 @@ def open_h5(
         try:
             with _hdf5(cell, remote) as h5:
                 if for_sweep_table:
-                    prefetch_series_headers(h5, remote)
+                    prefetch_sweep_table(h5, remote)
                 yield h5
         finally:
             if own:
@@ -89,7 +89,7 @@ def open_remote(cell: CellFile) -> RemoteFile:
         raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
     remote = RemoteFile(list(cell.urls), cell.size)
     try:
-        remote.read_at(0, 1)
+        remote.prefetch([(0, 1)])  # and the file's tail, where HDF5 writers leave metadata
     except ChecksumError as exc:
         remote.close()
         raise ChecksumError(

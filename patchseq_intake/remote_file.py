@@ -6,6 +6,12 @@ blocks it has fetched and can ``prefetch`` many at once: the caller (see
 ``nwb_access``) tells it which offsets h5py is about to need, and they arrive
 in one concurrent batch instead of one round trip each. Adjacent missing
 blocks are always fetched in a single request.
+
+Reads h5py asks for are fetched in the asking thread, never by waiting on
+others: h5py holds its global lock while it reads, and a thread that needs
+that lock (any thread whose garbage collection frees an h5py object) would
+then wait for the reader as the reader waited for it. Only ``prefetch``,
+called between h5py calls, fetches concurrently.
 """
 
 from __future__ import annotations
@@ -76,20 +82,20 @@ class RemoteFile(io.RawIOBase):
         if end <= offset or offset < 0:
             return b""
         first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
-        self._fetch(range(first, last + 1))
+        self._fetch(range(first, last + 1), concurrently=False)
         with self._lock:
             joined = b"".join(self._blocks[index] for index in range(first, last + 1))
         start = offset - first * self.block_bytes
         return joined[start : start + end - offset]
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Fetch the blocks holding these ``(offset, size)`` ranges, concurrently."""
+        """Fetch the blocks holding these ``(offset, size)`` ranges, concurrently; not from inside an h5py call."""
         wanted = set()
         for offset, size in ranges:
             end = min(offset + max(size, 1), self.size)
             if 0 <= offset < end:
                 wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
-        self._fetch(wanted)
+        self._fetch(wanted, concurrently=True)
 
     def close(self) -> None:
         """Drop the blocks and stop the threads that fetch them."""
@@ -99,7 +105,7 @@ class RemoteFile(io.RawIOBase):
         self._blocks.clear()
         super().close()
 
-    def _fetch(self, blocks: Iterable[int]) -> None:
+    def _fetch(self, blocks: Iterable[int], concurrently: bool) -> None:
         wanted = set(blocks)
         last = (self.size - 1) // self.block_bytes
         if not self._blocks and last >= _TAIL_WORTH_IT:
@@ -108,8 +114,9 @@ class RemoteFile(io.RawIOBase):
         with self._lock:
             missing = sorted(block for block in wanted if block not in self._blocks)
         runs = _runs(missing)
-        if len(runs) == 1:
-            self._fetch_run(*runs[0])
+        if not concurrently or len(runs) == 1:
+            for run in runs:
+                self._fetch_run(*run)
         elif runs:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="remote-file")

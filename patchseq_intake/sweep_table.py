@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 SET_SWEEP_COUNT = "Set Sweep Count"
 SCALE_FACTOR = "Scale Factor"
+NOTEBOOK_KEYS = (SET_SWEEP_COUNT, SCALE_FACTOR)
+"""The lab notebook keys a sweep table reads (besides ``SweepNum``)."""
 
 SWEEP_DTYPES = {
     "sweep_number": "int64",
@@ -70,7 +72,7 @@ def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None
     """
     label = label or str(h5.filename)
     sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=True)
-    notebook = notebook_values(h5, [SET_SWEEP_COUNT, SCALE_FACTOR], headstage)
+    notebook = notebook_values(h5, NOTEBOOK_KEYS, headstage)
     rows = [_sweep_row(series, notebook) for series in sweeps.values()]
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import socket
 from pathlib import Path
@@ -19,6 +20,21 @@ REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
 REFERENCE_ASSETS = REFERENCE / "dandi-assets"
 """Every NWB asset of both dandisets (``<dandiset>.csv``); tests that need it skip without it."""
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_between_tests():
+    """No garbage collection during a test: it runs between tests, in the main thread, not in a server's.
+
+    The servers run in the tests' process. A collection that frees an h5py
+    object needs h5py's global lock; in a server thread it would wait for the
+    test's h5py call, which waits for that server's answer: stuck until the
+    request times out. (The package's own threads never wait inside h5py
+    calls: see ``remote_file``.)
+    """
+    gc.disable()
+    yield
+    gc.enable()
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchseq_intake.remote_file import RemoteFile
 from patchseq_intake.hdf5_layout import prefetch_series_headers
-from patchseq_intake.sweep_table import read_sweep_table
+from patchseq_intake.labnotebook import SWEEP_KEY, first_device, key_columns
+from patchseq_intake.remote_file import RemoteFile
+from patchseq_intake.sweep_table import NOTEBOOK_KEYS, read_sweep_table
 from patchseq_intake.sweeps import read_sweep
+from patchseq_intake.table_prefetch import prefetch_sweep_table, stored_ranges
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
 from patchseq_intake.testing.physiology import default_sweeps
@@ -37,9 +39,9 @@ def _batches(remote: RemoteFile) -> list[int]:
     batches = []
     fetch = remote._fetch
 
-    def counting(blocks):
+    def counting(blocks, concurrently):
         before = remote.ranges_fetched
-        fetch(blocks)
+        fetch(blocks, concurrently)
         if remote.ranges_fetched > before:
             batches.append(remote.ranges_fetched - before)
 
@@ -156,3 +158,34 @@ def test_the_crawl_survives_garbage():
 
     crawl(read_at, fetched.append, [0, 17, 1 << 40], depth=3)
     assert fetched  # it asked for something, and came back
+
+
+def test_after_the_prefetch_a_sweep_table_needs_no_request(layouts):
+    with LocalServer() as server:
+        server.serve_file("/cell.nwb", layouts)
+        remote = RemoteFile([f"{server.url}/cell.nwb"], layouts.stat().st_size)
+        with h5py.File(remote, "r") as h5:
+            prefetch_sweep_table(h5, remote)
+            fetched = remote.ranges_fetched
+            streamed = read_sweep_table(h5)
+            assert remote.ranges_fetched == fetched
+    with h5py.File(layouts, "r") as h5:
+        pd.testing.assert_frame_equal(streamed, read_sweep_table(h5))
+
+
+def test_only_the_notebook_chunks_of_the_keys_read_are_chosen(layouts):
+    with h5py.File(layouts, "r") as h5:
+        device = first_device(h5)
+        if device is None:
+            pytest.skip("pynwb's files have no lab notebook")
+        values = device["numericalValues"]
+        rows, width, layers = values.chunks
+        columns = key_columns(device, [SWEEP_KEY, *NOTEBOOK_KEYS])
+        blocks = {column // width for column in columns.values()}
+        chosen = stored_ranges(values, lambda start: start[1] // width in blocks)
+        every = stored_ranges(values)
+        shape = values.shape
+    per_block = -(-shape[0] // rows) * -(-shape[2] // layers)
+    assert len(columns) == 3 and len(chosen) == per_block * len(blocks)
+    assert len(every) == per_block * -(-shape[1] // width) > len(chosen)
+    assert set(chosen) < set(every)

@@ -95,7 +95,7 @@ class LocalServer:
         """``ETag`` values sent with files, by path, as S3 sends a blob's."""
         self.routes: dict[str, Route] = {}
         self.faults = Faults()
-        self.log: list[LoggedRequest] = []
+        self._log: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._in_flight = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -120,6 +120,12 @@ class LocalServer:
         """Answer every request whose path starts with ``prefix`` with ``route``."""
         self.routes[prefix] = route
 
+    @property
+    def log(self) -> list[LoggedRequest]:
+        """The requests answered since the log was last cleared, once none is still being answered."""
+        self.wait_until_idle()
+        return self._log
+
     def wait_until_idle(self, timeout: float = 5.0) -> None:
         """Wait until no request is being answered, so that the log is complete.
 
@@ -133,7 +139,7 @@ class LocalServer:
         """The largest number of the logged requests that were being answered at the same time."""
         self.wait_until_idle()
         with self._lock:
-            chosen = list(self.log if entries is None else entries)
+            chosen = list(self._log if entries is None else entries)
         events = sorted([(e.started, 1) for e in chosen] + [(e.finished, -1) for e in chosen])
         running = peak = 0
         for _, change in events:
@@ -145,7 +151,7 @@ class LocalServer:
         """Body bytes sent since the log was last cleared."""
         self.wait_until_idle()
         with self._lock:
-            return sum(entry.body_bytes for entry in self.log)
+            return sum(entry.body_bytes for entry in self._log)
 
     def start(self) -> LocalServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
@@ -170,7 +176,7 @@ class LocalServer:
 
     def _record(self, entry: LoggedRequest) -> None:
         with self._lock:
-            self.log.append(entry)
+            self._log.append(entry)
 
     def _take_injected_status(self) -> int | None:
         with self._lock:
