@@ -2,7 +2,7 @@
 
 In the client's process, the replica's threads would share the GIL with the
 client's; here they do not. The parent talks to it through a pipe: clear the
-request log, read it, change the network's latency and bandwidth, stop.
+request log, read it, change the network's latency and bandwidths, stop.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class ReplicaProcess:
     def log(self) -> list[Served]:
         return self._ask("log")
 
-    def network(self, latency_s: float, bandwidth_bytes_per_s: float | None) -> None:
-        self._ask("network", latency_s, bandwidth_bytes_per_s)
+    def network(self, latency_s: float, bandwidth_bytes_per_s: float | None, link_bytes_per_s: float | None) -> None:
+        """Each request's added latency, each connection's throughput, all connections' together (None: no limit)."""
+        self._ask("network", latency_s, bandwidth_bytes_per_s, link_bytes_per_s)
 
     def stop(self) -> None:
         self._ask("stop")
@@ -75,7 +76,7 @@ def _serve(pipe, files: dict[CellPlan, WrittenCell], listings: Path | None, rele
                 Served(e.path, e.status, e.body_bytes, e.range, e.started, e.finished) for e in list(server.log)
             ])
         elif command == "network":
-            server.faults.latency_s, server.faults.bandwidth_bytes_per_s = arguments
+            server.faults.latency_s, server.faults.bandwidth_bytes_per_s, server.faults.link_bytes_per_s = arguments
             pipe.send(None)
         else:
             world.stop()

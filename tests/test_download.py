@@ -139,3 +139,20 @@ def test_progress_bar_shows_in_a_terminal_only(server, tmp_path, monkeypatch, ca
     fetch_file(f"{server.url}/blob", tmp_path / "shown.bin", size=len(PAYLOAD), label="shown.nwb")
     shown = "".join(terminal.text)
     assert "shown.nwb" in shown and "3.00M" in shown
+
+
+def test_the_replicas_link_is_shared_by_concurrent_connections(server):
+    """The benchmark's ``link_bytes_per_s``: four bodies at once take as long as their sum through the link."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    body = os.urandom(100_000)
+    server.serve_file("/shared", body)
+    server.faults.link_bytes_per_s = 1e6
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: requests.get(f"{server.url}/shared").content, range(4)))
+    assert got == [body] * 4
+    log = server.log
+    spread = max(e.finished for e in log) - min(e.started for e in log)
+    assert spread >= 0.95 * 4 * len(body) / 1e6  # alone, each would take 0.1 s

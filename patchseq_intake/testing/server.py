@@ -29,7 +29,9 @@ class Faults:
     latency_s: float = 0.0
     """Delay before every response."""
     bandwidth_bytes_per_s: float | None = None
-    """Throughput of response bodies; None for as fast as possible."""
+    """Throughput of each response body (a connection's share); None for as fast as possible."""
+    link_bytes_per_s: float | None = None
+    """Throughput of all response bodies together (the client's link); None for unlimited."""
     statuses: list[int] = field(default_factory=list)
     """Statuses to answer the next requests with, one each, before serving normally."""
     retry_after: str | None = None
@@ -98,6 +100,7 @@ class LocalServer:
         self._log: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._link_free_at = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -177,6 +180,12 @@ class LocalServer:
     def _record(self, entry: LoggedRequest) -> None:
         with self._lock:
             self._log.append(entry)
+
+    def _link_slot(self, size: int, rate: float) -> float:
+        """When ``size`` more bytes will have crossed the shared link, queued behind what other connections sent."""
+        with self._lock:
+            self._link_free_at = max(self._link_free_at, time.monotonic()) + size / rate
+            return self._link_free_at
 
     def _take_injected_status(self) -> int | None:
         with self._lock:
@@ -284,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         return sent
 
     def _write_throttled(self, body: bytes) -> int:
-        rate = self.server_state.faults.bandwidth_bytes_per_s
+        faults = self.server_state.faults
         started = time.monotonic()
         for offset in range(0, len(body), _SEND_CHUNK):
             chunk = body[offset : offset + _SEND_CHUNK]
@@ -292,10 +301,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 return offset
-            if rate:
-                ahead = (offset + len(chunk)) / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
+            due = started + (offset + len(chunk)) / faults.bandwidth_bytes_per_s if faults.bandwidth_bytes_per_s else 0.0
+            if faults.link_bytes_per_s:
+                due = max(due, self.server_state._link_slot(len(chunk), faults.link_bytes_per_s))
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
         return len(body)
 
 
