@@ -189,3 +189,28 @@ def test_only_the_notebook_chunks_of_the_keys_read_are_chosen(layouts):
     assert len(columns) == 3 and len(chosen) == per_block * len(blocks)
     assert len(every) == per_block * -(-shape[1] // width) > len(chosen)
     assert set(chosen) < set(every)
+
+
+def test_reads_for_h5py_are_fetched_in_the_asking_thread_prefetches_concurrently():
+    """h5py holds its lock while it reads: a read that waited on other threads could deadlock (see remote_file)."""
+    import os
+    import threading
+
+    content = os.urandom(10_000_000)  # large enough that the first read also fetches the file's tail
+    with LocalServer() as server:
+        server.serve_file("/big", content)
+        remote = RemoteFile([f"{server.url}/big"], len(content))
+        fetched_by = set()
+        fetch_run = remote._fetch_run
+
+        def recording(first, last):
+            fetched_by.add(threading.current_thread().name)
+            fetch_run(first, last)
+
+        remote._fetch_run = recording
+        assert remote.read_at(100, 10) == content[100:110]
+        assert fetched_by == {threading.current_thread().name} and remote.ranges_fetched == 2  # start and tail
+        fetched_by.clear()
+        remote.prefetch([(1_000_000, 10), (5_000_000, 10)])
+        assert remote.ranges_fetched == 4 and all(name.startswith("remote-file") for name in fetched_by)
+        remote.close()

@@ -304,8 +304,9 @@ class _Handler(BaseHTTPRequestHandler):
             due = started + (offset + len(chunk)) / faults.bandwidth_bytes_per_s if faults.bandwidth_bytes_per_s else 0.0
             if faults.link_bytes_per_s:
                 due = max(due, self.server_state._link_slot(len(chunk), faults.link_bytes_per_s))
-            if due > time.monotonic():
-                time.sleep(due - time.monotonic())
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
         return len(body)
 
 
