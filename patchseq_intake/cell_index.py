@@ -10,10 +10,13 @@ requests for that sweep's bytes only.
 It lives in ``<cache>/index/<checksum>.v<INDEX_SCHEMA>.json``, named by
 DANDI's checksum of the file, made once across processes (``cache``) and
 written atomically. It records how it was built (``provenance``: from the
-verified downloaded file, or from a stream whose answers were checked
-against DANDI's size and dandi-etag). An index file that is not what this
-version writes, does not match its name, or fails its own digest is never
-trusted: it is removed and built again.
+verified downloaded file, or from a stream every answer of which carried
+the asset's dandi-etag; ``cell_reader`` caches no other), the file's
+dandi-etag where known, and ``builder``, a digest of the code that derives
+it. An index file that does not match its name, fails its own digest or
+puts a piece outside the file is never trusted: it is removed, with a
+warning, and built again; one derived by other code (another version of
+this package) is replaced quietly.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +34,7 @@ import pandas as pd
 
 from . import config
 from .errors import UnknownHeadstageError
-from .mies_series import recorded_sweeps
+from .mies_series import ambiguous_error, ambiguous_warning, recorded_sweeps
 from .stored_arrays import StoredArray
 from .sweep_table import SWEEP_DTYPES, read_sweep_table
 from .sweeps import SweepParts, no_such_sweep, sweep_parts
@@ -39,8 +44,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INDEX_SCHEMA = 1
-"""Bump when the index's content changes, so that older files are built again."""
+INDEX_SCHEMA = 2
+"""Bump when the index's layout changes, so that older files are built again."""
+DERIVING_MODULES = (
+    "cell_index", "h5values", "labnotebook", "mies_series", "stimulus", "stored_arrays", "sweep_table", "sweeps",
+)
+"""The modules whose code decides what an index holds: a change to any of them builds indexes again."""
 DOWNLOADED, STREAMED = "verified download", "stream"
 
 
@@ -62,7 +71,10 @@ class CellIndex:
 
     ``tables``: the sweep table records by headstage; ``sweeps``: by headstage
     and sweep number; ``arrays``: where each series' samples lie, by the
-    series' path (None where h5py must read them).
+    series' path (None where they are not decoded here: such sweeps are read
+    from the verified file); ``ambiguous``: by headstage, the sweeps with two
+    series of a kind, and those series' paths; ``etag``: DANDI's dandi-etag
+    of the file, where known.
     """
 
     checksum: str
@@ -71,18 +83,28 @@ class CellIndex:
     tables: dict[int, list[dict[str, Any]]]
     sweeps: dict[int, dict[int, IndexedSweep]]
     arrays: dict[str, StoredArray | None]
+    ambiguous: dict[int, dict[int, list[str]]] = field(default_factory=dict)
+    etag: str | None = None
 
-    def sweep_table(self, headstage: int, label: str) -> pd.DataFrame:
-        """The sweep table of ``headstage``; ``UnknownHeadstageError`` lists the headstages there are."""
+    def sweep_table(self, headstage: int, label: str, warn: bool = True) -> pd.DataFrame:
+        """The sweep table of ``headstage``; ``UnknownHeadstageError`` lists the headstages there are.
+
+        Sweeps with two series of a kind are not in it: a warning names them.
+        """
         if headstage not in self.tables:
             raise UnknownHeadstageError(
                 f"{label} has no recording on headstage {headstage}; its headstages are {sorted(self.tables)}"
             )
+        if warn and self.ambiguous.get(headstage):
+            warnings.warn(ambiguous_warning(label, headstage, sorted(self.ambiguous[headstage])), stacklevel=3)
         return pd.DataFrame(self.tables[headstage], columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 
     def sweep(self, sweep_number: int, headstage: int, label: str) -> IndexedSweep:
-        """A sweep's entry; ``UnknownSweepError`` lists the sweeps there are."""
-        self.sweep_table(headstage, label)  # the headstage must exist
+        """A sweep's entry; ``UnknownSweepError`` lists the sweeps there are, ``NwbFormatError`` if ambiguous."""
+        self.sweep_table(headstage, label, warn=False)  # the headstage must exist
+        names = self.ambiguous.get(headstage, {}).get(sweep_number)
+        if names is not None:
+            raise ambiguous_error(label, (headstage, sweep_number), names)
         found = self.sweeps[headstage].get(sweep_number)
         if found is None:
             raise no_such_sweep(label, sweep_number, headstage, sorted(self.sweeps[headstage]))
@@ -91,9 +113,12 @@ class CellIndex:
     def to_json(self) -> dict[str, Any]:
         body = {
             "schema": INDEX_SCHEMA,
+            "builder": builder(),
             "checksum": self.checksum,
             "size": self.size,
+            "etag": self.etag,
             "provenance": self.provenance,
+            "ambiguous": {str(hs): {str(n): names for n, names in by.items()} for hs, by in self.ambiguous.items()},
             "tables": {str(hs): rows for hs, rows in self.tables.items()},
             "sweeps": {
                 str(hs): {str(n): [s.parts.to_json(), s.response, s.stimulus] for n, s in sweeps.items()}
@@ -117,15 +142,19 @@ class CellIndex:
             tables={int(hs): rows for hs, rows in data["tables"].items()},
             sweeps=sweeps,
             arrays={path: StoredArray.from_json(array) if array else None for path, array in data["arrays"].items()},
+            ambiguous={int(hs): {int(n): list(names) for n, names in by.items()} for hs, by in data["ambiguous"].items()},
+            etag=data["etag"],
         )
 
 
-def build_index(h5: h5py.File, checksum: str, size: int, provenance: str, label: str) -> CellIndex:
+def build_index(
+    h5: h5py.File, checksum: str, size: int, provenance: str, label: str, etag: str | None = None
+) -> CellIndex:
     """The index of an open file: reads headers, small datasets, lab notebook columns and chunk lists."""
     recorded = recorded_sweeps(h5, label)
-    tables, sweeps, arrays = {}, {}, {}
+    tables, sweeps, arrays, ambiguous = {}, {}, {}, {}
     for headstage in recorded.headstages:
-        tables[headstage] = _records(read_sweep_table(h5, headstage, label))
+        tables[headstage] = _records(read_sweep_table(h5, headstage, label, warn=False))
         sweeps[headstage] = {}
         for number, series in recorded.of_headstage(headstage).items():
             response, stimulus = series.names()  # opened by path: names cost nothing
@@ -133,7 +162,9 @@ def build_index(h5: h5py.File, checksum: str, size: int, provenance: str, label:
             for path in (response, stimulus):
                 if path is not None and path not in arrays:
                     arrays[path] = StoredArray.of(h5[path]["data"])
-    return CellIndex(checksum, size, provenance, tables, sweeps, arrays)
+    for (headstage, number), names in recorded.ambiguous.items():
+        ambiguous.setdefault(headstage, {})[number] = names
+    return CellIndex(checksum, size, provenance, tables, sweeps, arrays, ambiguous, etag)
 
 
 def index_path(checksum: str) -> Path:
@@ -148,7 +179,13 @@ def load_index(checksum: str, size: int) -> CellIndex | None:
         return None
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"an index is a JSON object, not {type(data).__name__}")
         body = {name: value for name, value in data.items() if name != "digest"}
+        if data.get("digest") == _digest(body) and body.get("builder") != builder():
+            logger.debug("index %s was derived by other code; building it again", path.name)
+            path.unlink(missing_ok=True)
+            return None
         trusted = (
             data.get("digest") == _digest(body)
             and body.get("schema") == INDEX_SCHEMA
@@ -156,7 +193,7 @@ def load_index(checksum: str, size: int) -> CellIndex | None:
             and body.get("size") == size
         )
         index = CellIndex.from_json(data) if trusted else None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         logger.debug("index %s unreadable: %s", path, exc)
         index = None
     if index is None or not _within(index):
@@ -193,6 +230,18 @@ def _within(index: CellIndex) -> bool:
         if array is not None
         for offset, size in array.ranges()
     )
+
+
+@cache
+def builder() -> str:
+    """A digest of the source of ``DERIVING_MODULES``: what derived an index."""
+    import importlib
+
+    digest = hashlib.sha256()
+    for name in DERIVING_MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _digest(body: dict[str, Any]) -> str:

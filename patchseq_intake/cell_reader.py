@@ -10,8 +10,11 @@
     safe way: build it from the file if the cache holds it; download a small
     file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
     else read the headers over HTTP ranges (h5py over ``RemoteFile``) and
-    build it in the same pass. Sweeps that would move most of the file are
-    read from a verified download instead.
+    build it in the same pass. An index built so is cached only if every
+    answer carried the asset's dandi-etag (DANDI's checksum of its bytes);
+    without one to check, it serves the call that built it and is dropped.
+    Sweeps that would move most of the file, and every sweep, are read from
+    a verified download instead.
 ``local``
     A copy laid out by ``dandi download``, read with h5py; no index is kept,
     as the copy is checked against DANDI's size only, not its checksum.
@@ -19,24 +22,39 @@
 
 from __future__ import annotations
 
+import logging
+import zlib
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from . import config
 from .access import Access
-from .cell_index import DOWNLOADED, STREAMED, CellIndex, IndexedSweep, build_index, load_index, save_index
-from .errors import OfflineError
-from .nwb_access import cached_path, local_copy, open_h5
+from .cell_index import (
+    DOWNLOADED,
+    STREAMED,
+    CellIndex,
+    IndexedSweep,
+    build_index,
+    index_path,
+    load_index,
+    save_index,
+)
+from .errors import NwbFormatError, OfflineError
+from .nwb_access import cached_path, local_copy, open_h5, open_remote
 from .ranges import fetch_ranges
 from .sweep_table import read_sweep_table
 from .sweeps import Sweep, assemble, read_sweep
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from .nwb_files import CellFile
     from .remote_file import RemoteFile
+    from .stored_arrays import StoredArray
+
+logger = logging.getLogger(__name__)
 
 SMALL_FILE_BYTES = 8 * 1024 * 1024
 """Files up to this size are downloaded whole on first contact in stream mode: a crawl would cost more."""
@@ -75,6 +93,13 @@ class CellReader:
             return self.sweeps(numbers, headstage, trim)
         return self._fetch_sweeps(index, wanted, trim)
 
+    def every_sweep(self, headstage: int = 0, trim: bool = True) -> list[Sweep]:
+        """Every sweep of the headstage's sweep table, in its order: in stream mode, from a verified download."""
+        if self.access.mode == "stream" and self.cell.checksum is not None and not self._indexed():
+            local_copy(self.cell)  # all of the file is wanted: fetched whole, then indexed from it
+        numbers = self.sweep_table(headstage)["sweep_number"].tolist()
+        return self.sweeps(numbers, headstage, trim)
+
     def index(self) -> CellIndex | None:
         """The file's index: cached, or built now the cheapest safe way; None in local mode or without a checksum."""
         if self.access.mode == "local" or self.cell.checksum is None:
@@ -83,11 +108,25 @@ class CellReader:
         index = load_index(checksum, size)
         if index is not None:
             return index
+        etag = self.cell.asset.etag
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
             with self._h5_downloaded() as h5:
-                return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label))
-        with self._h5(for_sweep_table=True) as h5:
-            return save_index(build_index(h5, checksum, size, STREAMED, self.cell.label))
+                return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+        shared = self._remote()
+        remote = shared or open_remote(self.cell)
+        try:
+            with open_h5(self.cell, self.access, remote, for_sweep_table=True) as h5:
+                index = build_index(h5, checksum, size, STREAMED, self.cell.label, remote.etag)
+        finally:
+            if shared is None:
+                remote.close()
+        if index.etag is None:
+            logger.info("%s: no dandi-etag to tie the streamed bytes to, so its index is not cached", self.cell.label)
+            return index
+        return save_index(index)
+
+    def _indexed(self) -> bool:
+        return self.cell.checksum is not None and index_path(self.cell.checksum.value).exists()
 
     def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool) -> list[Sweep]:
         """The sweeps' samples in one wave of range requests, decoded."""
@@ -98,13 +137,26 @@ class CellReader:
             )
         paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
         spans = [span for path in paths for span in index.arrays[path].ranges()]
-        etag = self.cell.asset.etag
+        etag = self.cell.asset.etag or index.etag
         pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
-        samples = {path: index.arrays[path].decode([next(pieces) for _ in index.arrays[path].ranges()]) for path in paths}
+        samples = {
+            path: self._decode(path, index.arrays[path], [next(pieces) for _ in index.arrays[path].ranges()])
+            for path in paths
+        }
         return [
             assemble(entry.parts, samples[entry.response], samples.get(entry.stimulus) if entry.stimulus else None, trim)
             for entry in wanted
         ]
+
+    def _decode(self, path: str, array: StoredArray, pieces: list[bytes]) -> np.ndarray:
+        """The series' samples from its stored pieces; ``NwbFormatError`` naming them if they do not decode."""
+        try:
+            return array.decode(pieces)
+        except (ValueError, zlib.error) as exc:
+            raise NwbFormatError(
+                f"{self.cell.label}: the stored bytes of {path}/data do not decode as the file's index says "
+                f"({exc}); delete {index_path(self.cell.checksum.value)} to build the index again"
+            ) from exc
 
     def _local_file_ready(self) -> bool:
         """Whether the verified file is at hand (download mode, or cached by an earlier download)."""

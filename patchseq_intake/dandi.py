@@ -137,6 +137,25 @@ class AssetIndex:
         """Where to read the asset from, best first."""
         return tuple(url for url in (self.blob_url(asset), self.download_url(asset)) if url)
 
+    def metadata_url(self, asset: Asset) -> str:
+        """The API's URL of the asset's metadata at this version (its ``digest`` among them)."""
+        return f"{self.api}/dandisets/{self.dandiset}/versions/{self.version}/assets/{asset.asset_id}/"
+
+
+@lru_cache(maxsize=1024)
+def fetch_dandi_etag(metadata_url: str) -> str | None:
+    """DANDI's ``dandi:dandi-etag`` of an asset, from its metadata (one request, once a process).
+
+    For assets whose listing lacks it (the catalogs' pinned listings carry
+    SHA-256 only). None if DANDI gives none; ``FetchError`` if the API does
+    not answer.
+    """
+    from .download import get
+
+    with get(metadata_url) as reply:
+        digest = reply.json().get("digest") or {}
+    return digest.get(f"dandi:{DANDI_ETAG}")
+
 
 def _check_version(version: str, example: str | None = None) -> None:
     """Refuse, without any I/O, a version that is neither ``draft`` nor a published id (like ``example``)."""

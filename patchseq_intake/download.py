@@ -13,6 +13,7 @@ the pinned SHA-256 of a table, or DANDI's digest of an asset.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -251,35 +252,52 @@ def get_range(
     retry: RetryPolicy | None = None,
     size: int | None = None,
     etag: str | None = None,
+    require_etag: bool = False,
 ) -> bytes:
-    """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut, refused when not what was asked.
+    """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut or not what was asked, then refused.
 
-    With ``size``, the file's total size in the answer's ``Content-Range`` must
-    be ``size``; with ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the
-    answer's ``ETag``, when it has one, must be it (``ChecksumError`` if not):
-    the bytes are those of the file expected.
+    The answer must be a 206 whose ``Content-Range`` is exactly the range
+    asked, with a body of that length; else it is asked again, and after
+    ``retry.attempts`` a ``FetchError`` names what came back. With ``size``,
+    the file's total size in ``Content-Range`` must be ``size``; with
+    ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the answer's
+    ``ETag`` must be it, and with ``require_etag`` must be there at all
+    (``ChecksumError`` if not, at once: other bytes, not a glitch).
     """
     retry = retry or DEFAULT_RETRY
     wanted = f"bytes={start}-{end - 1}"
     problem = "no attempt made"
     for attempt in range(1, retry.attempts + 1):
         with get(url, headers={"Range": wanted}, retry=retry, stream=True) as reply:
-            if not _resumes_at(reply, start):  # checked before the body is read
-                raise FetchError(f"{url}: asked for {wanted}, got HTTP {reply.status_code}")
-            total = reply.headers.get("Content-Range", "").rpartition("/")[2]
-            if size is not None and total.isdigit() and int(total) != size:
+            answered = reply.headers.get("Content-Range", "")
+            first, last, total = _content_range(answered)
+            if size is not None and total is not None and total != size:
                 raise ChecksumError(f"{url}: the file has {total} bytes, but {size} were expected")
             served = reply.headers.get("ETag", "").removeprefix("W/").strip('"')
             if etag is not None and served and served != etag:
                 raise ChecksumError(f"{url}: ETag {served}, but the asset's dandi-etag is {etag}: other bytes")
-            try:
-                data = reply.content
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"connection cut ({type(exc).__name__})"
+            if etag is not None and require_etag and not served:
+                raise ChecksumError(f"{url}: the answer has no ETag to tie it to the asset's dandi-etag {etag}")
+            if reply.status_code != 206 or (first, last) != (start, end - 1):
+                problem = f"asked for {wanted}, got HTTP {reply.status_code} with Content-Range {answered!r}"
             else:
-                if len(data) == end - start:
-                    return data
-                problem = f"{len(data)} bytes instead of {end - start}"
+                try:
+                    data = reply.content
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    problem = f"connection cut ({type(exc).__name__})"
+                else:
+                    if len(data) == end - start:
+                        return data
+                    problem = f"{len(data)} bytes instead of {end - start}"
         if attempt < retry.attempts:
             time.sleep(retry.wait(attempt))
     raise FetchError(f"{url}: {wanted}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+def _content_range(header: str) -> tuple[int | None, int | None, int | None]:
+    """``bytes <first>-<last>/<total>`` -> its three numbers; None for each that is missing or ``*``."""
+    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", header.strip())
+    if found is None:
+        return None, None, None
+    first, last, total = found.groups()
+    return int(first), int(last), None if total == "*" else int(total)

@@ -20,6 +20,7 @@ from .parameters import PlainParameters, plain
 from .tables import Archive
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
+    import dask.bag
     import pandas as pd
 
     from .cell_reader import CellReader
@@ -136,12 +137,14 @@ class EphysSource(PlainParameters, DataSource):
 
     def to_dask_sweeps(
         self, sweep_numbers: Sequence[int] | Mapping[int, Sequence[int]] | None = None, trim: bool = True
-    ):
+    ) -> dask.bag.Bag:
         """A Dask bag of ``(cell_specimen_id, Sweep)``: these sweeps of every selected cell, a partition a cell.
 
         ``sweep_numbers``: the same numbers for every cell, ``{cell_specimen_id:
-        numbers}``, or None for every sweep. Each partition reads its cell's
-        sweeps as ``sweeps`` does (in stream mode, one wave of range requests).
+        numbers}`` (only those cells, which must be among the selected ones:
+        ``ValueError`` names the others), or None for every sweep. Each
+        partition reads its cell's sweeps as ``sweeps`` does (in stream mode,
+        one wave of range requests).
         """
         import dask
         import dask.bag as db
@@ -149,12 +152,20 @@ class EphysSource(PlainParameters, DataSource):
         self._load_metadata()
         settings = config.snapshot()
         numbers = plain(sweep_numbers)
+        if isinstance(numbers, dict):
+            chosen = {int(cell): list(sweeps) for cell, sweeps in numbers.items()}
+            unknown = sorted(set(chosen) - {cell.specimen_id for cell in self.cells})
+            if unknown:
+                raise ValueError(
+                    f"to_dask_sweeps: cells {unknown} are not among this source's "
+                    f"{sorted(cell.specimen_id for cell in self.cells)}"
+                )
+            work = [(cell, chosen[cell.specimen_id]) for cell in self.cells if cell.specimen_id in chosen]
+        else:
+            work = [(cell, numbers) for cell in self.cells]
         parts = [
-            dask.delayed(read_cell_sweep_list, pure=True)(
-                cell, self.access, settings, numbers.get(cell.specimen_id, []) if isinstance(numbers, dict) else numbers,
-                self.headstage, trim,
-            )
-            for cell in self.cells
+            dask.delayed(read_cell_sweep_list, pure=True)(cell, self.access, settings, wanted, self.headstage, trim)
+            for cell, wanted in work
         ]
         return db.from_delayed(parts)
 
@@ -185,10 +196,9 @@ class EphysSource(PlainParameters, DataSource):
         In stream mode their bytes come in one wave of range requests, or from
         a verified download where they are most of the file.
         """
-        cell = self._cell(specimen_id)
-        reader = self._reader(cell)
+        reader = self._reader(self._cell(specimen_id))
         if sweep_numbers is None:
-            sweep_numbers = reader.sweep_table(self.headstage)["sweep_number"].tolist()
+            return reader.every_sweep(self.headstage, trim)
         return reader.sweeps([int(number) for number in plain(sweep_numbers)], self.headstage, trim)
 
     def _reader(self, cell: CellFile) -> CellReader:
@@ -284,8 +294,10 @@ def read_cell_sweep_list(
     with config.using(settings) if settings is not None else nullcontext():
         reader = CellReader(cell, access)
         if sweep_numbers is None:
-            sweep_numbers = reader.sweep_table(headstage)["sweep_number"].tolist()
-        return [(cell.specimen_id, sweep) for sweep in reader.sweeps(list(sweep_numbers), headstage, trim)]
+            sweeps = reader.every_sweep(headstage, trim)
+        else:
+            sweeps = reader.sweeps(list(sweep_numbers), headstage, trim)
+        return [(cell.specimen_id, sweep) for sweep in sweeps]
 
 
 def _empty_sweep_table() -> pd.DataFrame:

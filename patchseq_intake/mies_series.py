@@ -86,10 +86,23 @@ class Sweeps:
 
     def refuse_if_ambiguous(self, key: Key, label: str) -> None:
         if key in self.ambiguous:
-            raise NwbFormatError(
-                f"{label}: sweep {key[1]} of headstage {key[0]} has two series of a kind, "
-                f"{' and '.join(self.ambiguous[key])} (a second device?): which is the sweep is not known"
-            )
+            raise ambiguous_error(label, key, self.ambiguous[key])
+
+
+def ambiguous_error(label: str, key: Key, names: list[str]) -> NwbFormatError:
+    """The error for reading a sweep (``key``: headstage, number) that has two series of a kind, ``names``."""
+    return NwbFormatError(
+        f"{label}: sweep {key[1]} of headstage {key[0]} has two series of a kind, "
+        f"{' and '.join(names)} (a second device?): which is the sweep is not known"
+    )
+
+
+def ambiguous_warning(label: str, headstage: int, numbers: list[int]) -> str:
+    """The warning that sweeps ``numbers`` of ``headstage`` are left out of a sweep table as ambiguous."""
+    return (
+        f"{label}: sweeps {numbers} of headstage {headstage} have two series of a kind (a second "
+        "device?) and are left out of the sweep table"
+    )
 
 
 def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
@@ -127,11 +140,7 @@ def headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguou
         )
     ambiguous = sorted(number for hs, number in recorded.ambiguous if hs == headstage)
     if ambiguous and warn_of_ambiguous:
-        warnings.warn(
-            f"{label}: sweeps {ambiguous} of headstage {headstage} have two series of a kind (a second "
-            "device?) and are left out of the sweep table",
-            stacklevel=3,
-        )
+        warnings.warn(ambiguous_warning(label, headstage, ambiguous), stacklevel=3)
     return recorded.of_headstage(headstage)
 
 

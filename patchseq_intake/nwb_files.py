@@ -74,6 +74,8 @@ class CellFile:
     asset: Asset
     urls: tuple[str, ...]
     manifest: ManifestFile | None
+    metadata_url: str | None = None
+    """The API's URL of the asset's metadata (see ``dandi.AssetIndex.metadata_url``)."""
 
     @property
     def dandi_path(self) -> str:
@@ -148,7 +150,7 @@ def resolve_files(archive: Archive, index: AssetIndex) -> Resolution:
             resolution.unresolved[specimen_id] = Unresolved(session_id, listed.dandi_path if listed else None)
         else:
             resolution.files[specimen_id] = CellFile(
-                specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed
+                specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed, index.metadata_url(asset)
             )
     return resolution
 

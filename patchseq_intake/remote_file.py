@@ -33,17 +33,25 @@ class RemoteFile(io.RawIOBase):
 
     ``urls`` are places to read the same bytes from, best first: when one fails
     after its retries (see ``download.get``), the next one takes over. A
-    server whose file is not ``size`` bytes long raises ``ChecksumError``. Blocks
+    server whose file is not ``size`` bytes long, or (with ``etag``, DANDI's
+    dandi-etag of the file) whose answer does not carry that ``ETag``, raises
+    ``ChecksumError``: every block is then the file's. Blocks
     stay in memory until the file is closed. Reads and prefetches may come
     from several threads.
     """
 
     def __init__(
-        self, urls: list[str], size: int, block_bytes: int = BLOCK_BYTES, max_concurrent: int = MAX_CONCURRENT
+        self,
+        urls: list[str],
+        size: int,
+        block_bytes: int = BLOCK_BYTES,
+        max_concurrent: int = MAX_CONCURRENT,
+        etag: str | None = None,
     ):
         super().__init__()
         self.urls = list(urls)
         self.size = size
+        self.etag = etag
         self.block_bytes = block_bytes
         self.max_concurrent = max_concurrent
         self.ranges_fetched = 0
@@ -141,7 +149,7 @@ class RemoteFile(io.RawIOBase):
         problems = []
         for url in list(self.urls):
             try:
-                return get_range(url, start, end, size=self.size)
+                return get_range(url, start, end, size=self.size, etag=self.etag, require_etag=self.etag is not None)
             except FetchError as exc:
                 problems.append(str(exc))
             with self._lock:

@@ -8,8 +8,9 @@ chunk's offset, size and filter mask (``DatasetID.chunk_iter``). With those,
 the bytes can be fetched as ranges (see ``ranges``) and ``decode`` rebuilds
 the array: the filters undone in reverse order with numcodecs (deflate:
 ``Zlib``; shuffle: ``Shuffle``), chunks placed at their logical offsets,
-chunks never written holding the fill value. Datasets with other filters or
-layouts are not described (``of`` gives None): h5py reads those.
+chunks never written holding the fill value. Datasets with other filters,
+layouts or external storage are not described (``of`` gives None): their
+sweeps are read with h5py from the verified file.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class StoredArray:
         if dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
             return None
         plist = dataset.id.get_create_plist()
+        if plist.get_external_count():
+            return None  # its bytes are in other files
         filters = tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
         common = {"dtype": dataset.dtype.str, "length": int(dataset.shape[0]), "fill": _fill(dataset)}
         layout = plist.get_layout()

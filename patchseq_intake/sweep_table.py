@@ -45,7 +45,7 @@ SWEEP_DTYPES = {
 """The sweep table's columns: IPFX's (missing values NaN or <NA> where IPFX has None) and ours."""
 
 
-def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None) -> pd.DataFrame:
+def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None, warn: bool = True) -> pd.DataFrame:
     """One row per recorded sweep of ``headstage``: ``SWEEP_DTYPES``' columns.
 
     Where each value comes from:
@@ -68,10 +68,11 @@ def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None
       response's.
 
     ``UnknownHeadstageError`` lists the headstages the file has. A sweep with
-    two responses (as a second device's) is left out, with a warning.
+    two responses (as a second device's) is left out, with a warning
+    (``warn=False``: silently).
     """
     label = label or str(h5.filename)
-    sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=True)
+    sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=warn)
     notebook = notebook_values(h5, NOTEBOOK_KEYS, headstage)
     rows = [_sweep_row(series, notebook) for series in sweeps.values()]
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
