@@ -18,8 +18,8 @@ header gives, so a reader that asks h5py for them pays a round trip per
 group and per level; no library fetches them ahead (remfile, lindi, fsspec's
 caches read on demand; kerchunk and h5coro walk one object at a time; see
 ``shared/reference/streaming-research.md``). On the release's version-1
-layout the crawl makes a cold sweep table four times faster (the benchmark's
-"on demand" rows). Files with version-2 headers keep their links in the
+layout the crawl makes a cold sweep table several times faster (the
+benchmark's rows "headers read on demand"). Files with version-2 headers keep their links in the
 header, where h5py's link information gives the next level's addresses:
 ``prefetch_linked`` does that with h5py's public API alone.
 """

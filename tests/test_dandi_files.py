@@ -275,7 +275,7 @@ def test_stream_refuses_a_file_of_another_size_than_dandis(cat, world, streamed)
     blob = _blob_path(world, AS_LISTED)
     world.server.files[blob] = world.written[AS_LISTED].path.read_bytes() + b"more"
     size = world.written[AS_LISTED].size
-    with pytest.raises(ChecksumError, match=rf"is {size} bytes in DANDI's listing, but the server holds another file: "
+    with pytest.raises(ChecksumError, match=rf"is not the file DANDI lists \({size} bytes, dandi-etag .*\): "
                                             rf".*the file has {size + 4} bytes, but {size} were expected"):
         cat.human.ephys(specimen_id=AS_LISTED, access="stream").read()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import re
+import shutil
 
 import h5py
 import numpy as np
@@ -18,9 +20,11 @@ import patchseq_intake
 from patchseq_intake import cell_reader, config
 from patchseq_intake.cell_index import DOWNLOADED, STREAMED, build_index, index_path, load_index
 from patchseq_intake.errors import ChecksumError, FetchError, OfflineError
+from patchseq_intake.mies_series import recorded_sweeps
 from patchseq_intake.nwb_access import cached_path
 from patchseq_intake.ranges import fetch_ranges, merge
 from patchseq_intake.stored_arrays import StoredArray
+from patchseq_intake.sweep_table import read_sweep_table
 from patchseq_intake.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
@@ -120,6 +124,11 @@ def test_two_processes_share_one_index(cat, world, streamed, cache_dir):
     assert tables[0] == tables[1] == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
     assert _index_of(cat) is not None  # one index, whole and trusted
     assert not list((cache_dir / config.INDEX_DIR).glob(".*.part"))
+    world.stop()  # a third process, with nothing to ask: the index gives the table
+    third = multiprocessing.get_context("spawn").Process(target=_read_table_in_child, args=(HUMAN_CELL, results))
+    third.start()
+    third.join(60)
+    assert third.exitcode == 0 and results.get(timeout=5) == tables[0]
 
 
 def test_offline_reads_the_cached_index(cat, world, streamed, monkeypatch):
@@ -128,6 +137,117 @@ def test_offline_reads_the_cached_index(cat, world, streamed, monkeypatch):
     assert _source(cat, access="stream").read().equals(table)
     with pytest.raises(OfflineError, match="forbids"):
         _source(cat, access="stream").sweep(4)  # the samples are not cached
+
+
+def _blob_path(world, specimen_id=HUMAN_CELL):
+    from urllib.parse import urlparse
+
+    return urlparse(world.replica.blob_url(world.assets[specimen_id])).path
+
+
+def test_other_bytes_of_the_same_size_are_refused_and_nothing_is_cached(cat, world, streamed):
+    path = _blob_path(world)
+    original = world.written[HUMAN_CELL].path.read_bytes()
+    world.server.files[path] = original[:-1000] + bytes(1000)  # same size, other bytes
+    world.server.etags[path] = "ffffffffffffffffffffffffffffffff-1"  # what S3 would send for them
+    with pytest.raises(ChecksumError, match="is not the file DANDI lists.*other bytes"):
+        _source(cat, access="stream").read()
+    assert _index_of(cat) is None and not list(config.cache_dir().glob("index/*"))
+
+
+def test_an_answer_without_an_etag_cannot_be_tied_to_the_asset(cat, world, streamed):
+    del world.server.etags[_blob_path(world)]
+    with pytest.raises(ChecksumError, match="no ETag to tie it"):
+        _source(cat, access="stream").read()
+    assert _index_of(cat) is None
+
+
+def test_a_listing_without_the_etag_asks_the_assets_metadata_once(cat, world, streamed):
+    from dataclasses import replace
+
+    from patchseq_intake.access import Access
+    from patchseq_intake.cell_reader import CellReader
+
+    cell = _source(cat).cells[0]
+    bare = replace(cell, asset=replace(cell.asset, etag=None))  # as the catalogs' pinned listings are
+    world.server.log.clear()
+    table = CellReader(bare, Access("stream")).sweep_table()
+    assert len(world.replica.requests("asset")) == 1
+    index = load_index(cell.checksum.value, cell.size)
+    assert index.etag == cell.asset.etag and table.equals(index.sweep_table(0, "cell"))
+
+
+def test_a_streamed_index_with_no_etag_to_check_is_not_cached(cat, world, streamed, monkeypatch):
+    from dataclasses import replace
+
+    from patchseq_intake.access import Access
+    from patchseq_intake.cell_reader import CellReader
+
+    cell = _source(cat).cells[0]
+    unknown = replace(cell, asset=replace(cell.asset, etag=None), metadata_url=f"{world.server.url}/api/nothing/")
+    table = CellReader(unknown, Access("stream")).sweep_table()
+    assert list(table["sweep_number"]) == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
+    assert load_index(cell.checksum.value, cell.size) is None
+
+
+@pytest.mark.parametrize("content", ["null", "[]", '"x"'])
+def test_an_index_file_that_is_not_an_object_is_rebuilt(cat, world, streamed, caplog, content):
+    table = _source(cat, access="stream").read()
+    path = index_path(_source(cat).cells[0].checksum.value)
+    path.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+        assert _source(cat, access="stream").read().equals(table)
+    assert "building it again" in caplog.text and _index_of(cat) is not None
+
+
+def test_an_index_derived_by_other_code_is_replaced_quietly(cat, world, streamed, caplog, monkeypatch):
+    from patchseq_intake import cell_index
+
+    table = _source(cat, access="stream").read()
+    monkeypatch.setattr(cell_index, "builder", lambda: "another version")
+    world.server.log.clear()
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+        assert _source(cat, access="stream").read().equals(table)
+    assert caplog.text == "" and _blobs(world)  # built again, from the file
+    assert json.loads(index_path(_source(cat).cells[0].checksum.value).read_text())["builder"] == "another version"
+
+
+def test_every_sweep_in_stream_mode_comes_from_one_verified_download(cat, world, streamed):
+    source = _source(cat, access="stream")
+    world.server.log.clear()
+    sweeps = source.sweeps()
+    blobs = _blobs(world)
+    assert [s.sweep_number for s in sweeps] == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
+    assert sum(b.body_bytes for b in blobs) == world.written[HUMAN_CELL].size  # the file once, no walk first
+    assert _index_of(cat).provenance == DOWNLOADED
+
+
+def test_an_ambiguous_sweep_is_refused_through_the_index_as_from_the_file(tmp_path):
+    from patchseq_intake.errors import NwbFormatError
+
+    path = tmp_path / "two.nwb"
+    write_mies_nwb(path, specimen_id=1, session_id=2, subject_id=3, sweeps=varied_sweeps(scale=0.2))
+    with h5py.File(path, "a") as h5:  # a second device's response for sweep 4, on the same headstage
+        responses = h5["acquisition"]
+        fourth = next(name for name in responses if responses[name].attrs["sweep_number"] == 4)
+        h5.copy(responses[fourth], "acquisition/data_99999_AD0")
+    with h5py.File(path, "r") as h5:
+        with pytest.warns(UserWarning, match=r"sweeps \[4\]"):
+            table = read_sweep_table(h5)
+        with pytest.raises(NwbFormatError, match="sweep 4 of headstage 0 has two series") as from_file:
+            recorded_sweeps(h5, str(path)).refuse_if_ambiguous((0, 4), str(path))  # as a scan of the file finds
+        index = build_index(h5, "x", path.stat().st_size, DOWNLOADED, str(h5.filename))
+    with pytest.warns(UserWarning, match=r"sweeps \[4\]"):
+        assert index.sweep_table(0, str(path)).equals(table)
+    with pytest.raises(NwbFormatError) as from_index:
+        index.sweep(4, 0, str(path))
+    assert str(from_index.value) == str(from_file.value)
+
+
+def test_to_dask_sweeps_refuses_cells_it_does_not_hold(cat, world):
+    mouse = cat.mouse.ephys(specimen_id=[MOUSE_CELL], access="stream")
+    with pytest.raises(ValueError, match=r"cells \[541549258\] are not among this source's \[601506507\]"):
+        mouse.to_dask_sweeps({541549258: [4]})
 
 
 # --- sweeps as ranges ----------------------------------------------------------------------------------
@@ -183,8 +303,13 @@ def test_sweeps_of_many_cells_on_dask(cat, world, streamed):
     pairs = mouse.to_dask_sweeps([4, 9]).compute(scheduler="sync")
     assert [(cell, sweep.sweep_number) for cell, sweep in pairs] == [
         (MOUSE_CELL, 4), (MOUSE_CELL, 9), (601790961, 4), (601790961, 9)]
+    for name in ("index", "nwb"):  # start again: only the cell named may be read
+        shutil.rmtree(config.cache_dir() / name, ignore_errors=True)
+    world.server.log.clear()
     chosen = mouse.to_dask_sweeps({601790961: [5]}).compute(scheduler="sync")
     assert [(cell, sweep.sweep_number) for cell, sweep in chosen] == [(601790961, 5)]
+    read = {entry.path for entry in _blobs(world)}
+    assert read == {_blob_path(world, 601790961)}
 
 
 def test_download_mode_fetches_in_concurrent_ranges(cat, world, monkeypatch):
@@ -260,13 +385,39 @@ def test_an_answer_of_other_bytes_is_retried_then_refused(served, monkeypatch):
 
     monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.0))
     server, content = served
-    server.routes["/short"] = lambda request: Reply(206, content[:5], {"Content-Range": f"bytes 0-99/{len(content)}"})
-    server.routes["/shifted"] = lambda request: Reply(206, content[:100], {"Content-Range": f"bytes 7-106/{len(content)}"})
-    with pytest.raises(FetchError, match="5 bytes instead of 100"):
-        fetch_ranges([f"{server.url}/short"], [(0, 100)], size=len(content))
-    with pytest.raises(FetchError, match="asked for bytes=0-99"):
-        fetch_ranges([f"{server.url}/shifted"], [(0, 100)], size=len(content))
-    assert len([e for e in server.log if e.path == "/short"]) == 2  # retried once
+    total = len(content)
+    answers = {
+        "/short": (Reply(206, content[:5], {"Content-Range": f"bytes 0-99/{total}"}), "5 bytes instead of 100"),
+        "/shifted": (Reply(206, content[7:107], {"Content-Range": f"bytes 7-106/{total}"}),
+                     "asked for bytes=0-99, got HTTP 206 with Content-Range 'bytes 7-106/"),
+        "/longer": (Reply(206, content[:100], {"Content-Range": f"bytes 0-199/{total}"}), "'bytes 0-199/"),
+        "/whole": (Reply(200, content[:100]), "got HTTP 200"),
+    }
+    for path, (reply, problem) in answers.items():
+        server.routes[path] = lambda request, reply=reply: reply
+        with pytest.raises(FetchError, match=re.escape(problem)):
+            fetch_ranges([f"{server.url}{path}"], [(0, 100)], size=total)
+        assert len([e for e in server.log if e.path == path]) == 2, path  # retried once
+
+
+def test_bytes_that_do_not_decode_name_the_series(cat, world, streamed, monkeypatch):
+    from patchseq_intake.errors import NwbFormatError
+
+    source = _source(cat, access="stream")
+    source.read()
+    index = _index_of(cat)
+    response = index.sweep(4, 0, "cell").response
+    monkeypatch.setattr(cell_reader, "fetch_ranges", lambda urls, spans, **checks: [bytes(size) for _, size in spans])
+    with pytest.raises(NwbFormatError, match=f"the stored bytes of {response}/data do not decode"):
+        source.sweep(4)
+
+
+def test_externally_stored_data_is_left_to_h5py(tmp_path):
+    with h5py.File(tmp_path / "f.h5", "w") as h5:
+        (tmp_path / "raw.bin").write_bytes(np.arange(10.0).tobytes())
+        outside = h5.create_dataset("outside", shape=(10,), dtype="<f8", external=[(str(tmp_path / "raw.bin"), 0, 80)])
+        np.testing.assert_array_equal(outside[()], np.arange(10.0))
+        assert StoredArray.of(outside) is None
 
 
 def test_another_files_bytes_are_refused_by_size_and_etag(served):
