@@ -40,7 +40,7 @@ from .cell_index import (
     load_index,
     save_index,
 )
-from .errors import NwbFormatError, OfflineError
+from .errors import ChecksumError, NwbFormatError, OfflineError
 from .nwb_access import cached_path, local_copy, open_h5, open_remote
 from .ranges import fetch_ranges
 from .sweep_table import read_sweep_table
@@ -112,6 +112,11 @@ class CellReader:
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
             with self._h5_downloaded() as h5:
                 return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+        if config.offline():
+            raise OfflineError(
+                f"{self.cell.label}: its file's index is not cached, and {config.OFFLINE_ENV} forbids reading the "
+                "file over the network to build it"
+            )
         shared = self._remote()
         remote = shared or open_remote(self.cell)
         try:
@@ -138,7 +143,10 @@ class CellReader:
         paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
         spans = [span for path in paths for span in index.arrays[path].ranges()]
         etag = self.cell.asset.etag or index.etag
-        pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
+        try:
+            pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
+        except ChecksumError as exc:
+            raise ChecksumError(f"{self.cell.label}: the server holds other bytes than DANDI lists: {exc}") from exc
         samples = {
             path: self._decode(path, index.arrays[path], [next(pieces) for _ in index.arrays[path].ranges()])
             for path in paths
@@ -180,6 +188,6 @@ class CellReader:
             yield h5
 
 
-def _share(arrays, size: int) -> float:
+def _share(arrays: Sequence[StoredArray], size: int) -> float:
     """The share of the file's bytes these arrays' pieces are."""
     return sum(piece for array in arrays for _, piece in array.ranges()) / max(size, 1)

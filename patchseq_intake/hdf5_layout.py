@@ -64,7 +64,7 @@ class _Piece:
     depth: int  # group levels below where the crawl started
 
 
-def readable_layout(h5: object) -> bool:
+def readable_layout(h5: h5py.File) -> bool:
     """True for a file whose structures ``crawl`` can read: 8-byte addresses and sizes, no user block."""
     plist = h5.id.get_create_plist()
     return plist.get_sizes() == (8, 8) and plist.get_userblock() == 0

@@ -11,8 +11,9 @@ and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where both are known.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import FetchError
@@ -35,8 +36,8 @@ def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, etag
     ``FetchError`` if no URL answers; ``ChecksumError`` if an answer is of another file.
     """
     merged = merge(ranges)
-    pieces = dict(zip(merged, _pool_map(lambda span: _fetch(urls, span, size, etag), merged)))
-    return [_cut(pieces, span) for span in ranges]
+    pieces = _pool_map(lambda span: _fetch(urls, span, size, etag), merged)
+    return [_cut(merged, pieces, span) for span in ranges]
 
 
 def merge(ranges: Sequence[Span], gap: int = MERGE_GAP) -> list[Span]:
@@ -63,18 +64,19 @@ def _fetch(urls: Sequence[str], span: Span, size: int, etag: str | None) -> byte
     raise FetchError("; ".join(problems))
 
 
-def _cut(pieces: dict[Span, bytes], span: Span) -> bytes:
-    """``span``'s bytes, from the merged piece that holds it."""
+def _cut(merged: list[Span], pieces: list[bytes], span: Span) -> bytes:
+    """``span``'s bytes, from the merged range (sorted, disjoint) that holds it."""
     offset, length = span
     if length == 0:
         return b""
-    for (start, piece_length), data in pieces.items():
-        if start <= offset and offset + length <= start + piece_length:
-            return data[offset - start : offset - start + length]
-    raise AssertionError(f"no merged range holds {span}")
+    at = bisect.bisect_right(merged, (offset, float("inf"))) - 1
+    start, merged_length = merged[at] if at >= 0 else (0, -1)
+    if not (start <= offset and offset + length <= start + merged_length):
+        raise AssertionError(f"no merged range holds {span}")
+    return pieces[at][offset - start : offset - start + length]
 
 
-def _pool_map(work, spans: list[Span]) -> list[bytes]:
+def _pool_map(work: Callable[[Span], bytes], spans: list[Span]) -> list[bytes]:
     """``work`` over ``spans`` on the shared pool: its threads keep their HTTP connections alive."""
     global _pool
     if len(spans) <= 1:

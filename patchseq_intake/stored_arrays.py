@@ -43,7 +43,7 @@ class StoredArray:
 
     dtype: str
     length: int
-    fill: float
+    fill: float | int
     chunk_length: int | None
     filters: tuple[int, ...]
     starts: tuple[int, ...]
@@ -109,9 +109,10 @@ class StoredArray:
         return cls(**{**data, **tuples})
 
 
-def _fill(dataset: h5py.Dataset) -> float:
+def _fill(dataset: h5py.Dataset) -> float | int:
+    """The dataset's fill value as a Python number (an int stays exact in JSON)."""
     value = dataset.fillvalue
-    return float(value) if value is not None else 0.0
+    return value.item() if hasattr(value, "item") else (value if value is not None else 0)
 
 
 def _unfiltered(piece: bytes, filters: tuple[int, ...], mask: int, itemsize: int) -> bytes:
