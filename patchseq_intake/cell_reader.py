@@ -13,8 +13,9 @@
     build it in the same pass. An index built so is cached only if every
     answer carried the asset's dandi-etag (DANDI's checksum of its bytes);
     without one to check, it serves the call that built it and is dropped.
-    Sweeps that would move most of the file, and every sweep, are read from
-    a verified download instead.
+    Sweeps that would move most of the file, every sweep, and sweeps of a
+    file whose dandi-etag DANDI does not give (their ranges could not be
+    tied to it) are read from a verified download instead.
 ``local``
     A copy laid out by ``dandi download``, read with h5py; no index is kept,
     as the copy is checked against DANDI's size only, not its checksum.
@@ -41,7 +42,7 @@ from .cell_index import (
     save_index,
 )
 from .errors import ChecksumError, NwbFormatError, OfflineError
-from .nwb_access import cached_path, local_copy, open_h5, open_remote
+from .nwb_access import asset_etag, cached_path, local_copy, open_h5, open_remote
 from .ranges import fetch_ranges
 from .sweep_table import read_sweep_table
 from .sweeps import Sweep, assemble, read_sweep
@@ -88,10 +89,11 @@ class CellReader:
         for entry in wanted:
             entry.parts.check(self.cell.label, entry.names)
         arrays = [index.arrays[path] for entry in wanted for path in entry.names() if path is not None]
-        if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE:
+        etag = self.cell.asset.etag or index.etag or self._asset_etag()
+        if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE or not etag:
             local_copy(self.cell)  # verified; then read from it
             return self.sweeps(numbers, headstage, trim)
-        return self._fetch_sweeps(index, wanted, trim)
+        return self._fetch_sweeps(index, wanted, trim, etag)
 
     def every_sweep(self, headstage: int = 0, trim: bool = True) -> list[Sweep]:
         """Every sweep of the headstage's sweep table, in its order: in stream mode, from a verified download."""
@@ -131,10 +133,14 @@ class CellReader:
         return save_index(index)
 
     def _indexed(self) -> bool:
-        return self.cell.checksum is not None and index_path(self.cell.checksum.value).exists()
+        return self.cell.checksum is not None and load_index(self.cell.checksum.value, self.cell.size) is not None
 
-    def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool) -> list[Sweep]:
-        """The sweeps' samples in one wave of range requests, decoded."""
+    def _asset_etag(self) -> str | None:
+        """The file's dandi-etag from DANDI (see ``nwb_access.asset_etag``); None offline or where DANDI gives none."""
+        return None if config.offline() else asset_etag(self.cell)
+
+    def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool, etag: str) -> list[Sweep]:
+        """The sweeps' samples in one wave of range requests, each answer carrying the file's ``etag``; decoded."""
         if config.offline():
             raise OfflineError(
                 f"the samples of {self.cell.label} are not cached and {config.OFFLINE_ENV} forbids reading them "
@@ -142,7 +148,6 @@ class CellReader:
             )
         paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
         spans = [span for path in paths for span in index.arrays[path].ranges()]
-        etag = self.cell.asset.etag or index.etag
         try:
             pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
         except ChecksumError as exc:
@@ -163,7 +168,8 @@ class CellReader:
         except (ValueError, zlib.error) as exc:
             raise NwbFormatError(
                 f"{self.cell.label}: the stored bytes of {path}/data do not decode as the file's index says "
-                f"({exc}); delete {index_path(self.cell.checksum.value)} to build the index again"
+                f"({exc}): the server gave other bytes, or the index at {index_path(self.cell.checksum.value)} "
+                "is wrong (delete it to build it again)"
             ) from exc
 
     def _local_file_ready(self) -> bool:

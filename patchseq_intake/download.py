@@ -257,7 +257,8 @@ def get_range(
     """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut or not what was asked, then refused.
 
     The answer must be a 206 whose ``Content-Range`` is exactly the range
-    asked, with a body of that length; else it is asked again, and after
+    asked (with the file's size, where ``size`` is given), with a body of
+    that length; else it is asked again, and after
     ``retry.attempts`` a ``FetchError`` names what came back. With ``size``,
     the file's total size in ``Content-Range`` must be ``size``; with
     ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the answer's
@@ -278,7 +279,7 @@ def get_range(
                 raise ChecksumError(f"{url}: ETag {served}, but the asset's dandi-etag is {etag}: other bytes")
             if etag is not None and require_etag and not served:
                 raise ChecksumError(f"{url}: the answer has no ETag to tie it to the asset's dandi-etag {etag}")
-            if reply.status_code != 206 or (first, last) != (start, end - 1):
+            if reply.status_code != 206 or (first, last) != (start, end - 1) or (size is not None and total is None):
                 problem = f"asked for {wanted}, got HTTP {reply.status_code} with Content-Range {answered!r}"
             else:
                 try:

@@ -6,7 +6,7 @@ touch or nearly touch (within ``MERGE_GAP``: a series' chunks, written one
 after the other) and sends the merged requests at once, so that the whole
 list comes back in one round trip, moving little more than its bytes. Every answer is checked by
 ``download.get_range``: its ``Content-Range``, its length, the file's size,
-and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where both are known.
+and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where that is known.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, etag
 
     ``urls`` are places to read the same bytes from, best first: a merged range
     that fails at one (after ``download.get``'s retries) is asked of the next.
-    ``size`` is the file's size and ``etag`` its dandi-etag (None: not checked).
+    ``size`` is the file's size and ``etag`` its dandi-etag, which every answer
+must carry as its ``ETag`` (None: not checked).
     ``FetchError`` if no URL answers; ``ChecksumError`` if an answer is of another file.
     """
     merged = merge(ranges)
@@ -58,7 +59,7 @@ def _fetch(urls: Sequence[str], span: Span, size: int, etag: str | None) -> byte
     problems = []
     for url in urls:
         try:
-            return get_range(url, offset, offset + length, size=size, etag=etag)
+            return get_range(url, offset, offset + length, size=size, etag=etag, require_etag=etag is not None)
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError("; ".join(problems))

@@ -244,6 +244,44 @@ def test_an_ambiguous_sweep_is_refused_through_the_index_as_from_the_file(tmp_pa
     assert str(from_index.value) == str(from_file.value)
 
 
+def _without_etag(cell, metadata_url=None):
+    from dataclasses import replace
+
+    return replace(cell, asset=replace(cell.asset, etag=None), metadata_url=metadata_url or cell.metadata_url)
+
+
+def test_sweep_ranges_must_carry_the_etag_even_when_the_index_came_from_a_download(cat, world, streamed):
+    from patchseq_intake.access import Access
+    from patchseq_intake.cell_reader import CellReader
+
+    cell = _source(cat).cells[0]
+    bare = _without_etag(cell)  # as the catalogs' pinned listings are: no dandi-etag
+    CellReader(bare, Access("download")).sweep_table()  # the index, from the verified file: no etag in it
+    assert load_index(cell.checksum.value, cell.size).etag is None
+    cached_path(cell).unlink()
+    path = _blob_path(world)
+    world.server.etags[path] = "ffffffffffffffffffffffffffffffff-1"  # another object's
+    with pytest.raises(ChecksumError, match="other bytes"):
+        CellReader(bare, Access("stream")).sweeps([4])
+    del world.server.etags[path]  # no ETag at all: cannot be tied to the asset either
+    with pytest.raises(ChecksumError, match="no ETag to tie it"):
+        CellReader(bare, Access("stream")).sweeps([4])
+
+
+def test_sweeps_of_a_file_with_no_known_etag_come_from_a_verified_download(cat, world, streamed):
+    from patchseq_intake.access import Access
+    from patchseq_intake.cell_reader import CellReader
+
+    cell = _source(cat).cells[0]
+    unknown = _without_etag(cell, metadata_url=f"{world.server.url}/api/nothing/")
+    CellReader(unknown, Access("download")).sweep_table()
+    cached_path(cell).unlink()
+    (sweep,) = CellReader(unknown, Access("stream")).sweeps([4])
+    assert cached_path(cell).read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
+    with h5py.File(world.written[HUMAN_CELL].path, "r") as h5:
+        np.testing.assert_array_equal(sweep.v, read_sweep(h5, 4).v)
+
+
 def test_to_dask_sweeps_refuses_cells_it_does_not_hold(cat, world):
     mouse = cat.mouse.ephys(specimen_id=[MOUSE_CELL], access="stream")
     with pytest.raises(ValueError, match=r"cells \[541549258\] are not among this source's \[601506507\]"):
@@ -392,6 +430,7 @@ def test_an_answer_of_other_bytes_is_retried_then_refused(served, monkeypatch):
                      "asked for bytes=0-99, got HTTP 206 with Content-Range 'bytes 7-106/"),
         "/longer": (Reply(206, content[:100], {"Content-Range": f"bytes 0-199/{total}"}), "'bytes 0-199/"),
         "/whole": (Reply(200, content[:100]), "got HTTP 200"),
+        "/sizeless": (Reply(206, content[:100], {"Content-Range": "bytes 0-99/*"}), "'bytes 0-99/*'"),
     }
     for path, (reply, problem) in answers.items():
         server.routes[path] = lambda request, reply=reply: reply
