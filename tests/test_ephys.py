@@ -466,21 +466,22 @@ def test_stream_retries_faults_and_falls_back_to_the_api_url(cat, world, streame
     blob = _blob_path(world, HUMAN_CELL)
     del world.server.files[blob]
     # The blob URL now always fails; reached through the API's (signed) redirect, it works.
-    world.server.add_route(blob, lambda request: _serve_range(request, world.written[HUMAN_CELL].path))
+    etag = world.assets[HUMAN_CELL].etag
+    world.server.add_route(blob, lambda request: _serve_range(request, world.written[HUMAN_CELL].path, etag))
     sweep = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream").sweep(5)
     assert sweep.sweep_number == 5
     assert world.replica.requests("download")  # fell back to the API's download URL
 
 
-def _serve_range(request, path):
-    """Answer a Range request for ``path``, but only through a signed (redirected) URL."""
+def _serve_range(request, path, etag):
+    """Answer a Range request for ``path``, as S3 does (with its ``etag``), but only through a signed URL."""
     from patchseq_intake.testing.server import Reply
 
     if "X-Amz-Signature" not in request.query:
         return Reply(500, b"this blob URL is broken")
     start, end = request.headers["Range"].removeprefix("bytes=").split("-")
     data = path.read_bytes()[int(start) : int(end) + 1]
-    return Reply(206, data, {"Content-Range": f"bytes {start}-{end}/{path.stat().st_size}"})
+    return Reply(206, data, {"Content-Range": f"bytes {start}-{end}/{path.stat().st_size}", "ETag": f'"{etag}"'})
 
 
 def test_stream_open_nwb(cat, world, streamed):
