@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, _add_cache, _add_demo):
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, _add_cache, _add_gui, _add_demo):
         add(commands)
     return parser
 
@@ -304,6 +304,36 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         examples=["patchseq-intake demo"],
         run=_run_demo,
     )
+
+
+def _add_gui(commands: argparse._SubParsersAction) -> None:
+    sub = _subcommand(
+        commands,
+        "gui",
+        help="serve the cell browser on 127.0.0.1 (filter cells, open one, see its sweeps)",
+        description="Serve the cell browser at http://127.0.0.1:PORT/: an archive's cells with filters, "
+        "a cell's metadata, links and sweep table, a sweep's command and response. --demo serves it "
+        "on the offline demo's local replica. Needs the gui extra: pip install 'patchseq-intake[gui]'.",
+        examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007", "patchseq-intake gui --demo"],
+        run=_run_gui,
+    )
+    sub.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
+    sub.add_argument("--archive", choices=["human", "mouse"], default="human", help="the archive shown first")
+    sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
+
+
+def _run_gui(args: argparse.Namespace) -> None:
+    from contextlib import nullcontext
+
+    from .browser_server import demo_replica, serve_browser
+
+    with demo_replica() if args.demo else nullcontext():
+        server = serve_browser(args.port, args.archive, threaded=True)
+        print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.join()
+        finally:
+            server.stop()
 
 
 def _run_demo(args: argparse.Namespace) -> None:

@@ -63,6 +63,18 @@ def build_gui(cat: Any = None, expand: bool = True):
     return gui
 
 
+def browser(archive: str = "human"):
+    """The cell browser (``browser_app.CellBrowser``) for a notebook: display what this returns.
+
+    The same app as ``patchseq-intake gui`` serves: filter an archive's
+    cells, open one, see its sweep table and sweeps.
+    """
+    require_gui()
+    from .browser_app import CellBrowser
+
+    return CellBrowser(archive).layout
+
+
 def _hide_missing_images(layout) -> None:
     """Hide images whose file is missing: intake 2.0.9's wheel lacks the GUI's logo.
 

@@ -1,0 +1,269 @@
+"""The cell browser: its tables and links, the app driven in Python, and a walk in Chromium.
+
+Everything runs against the demo world's replica on 127.0.0.1 (real cells
+with synthetic NWB files). The walk needs Debian's chromium and playwright
+(see test_gui.py); without them it is skipped. Screenshots of each step go
+to pytest's temporary directory, not the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("panel", reason="the browser needs panel: pip install 'patchseq-intake[gui]'")
+
+from patchseq_intake.browser_app import CellBrowser, _envelope, sweep_figure  # noqa: E402
+from patchseq_intake.browser_data import (  # noqa: E402
+    cell_links,
+    cells_table,
+    choices,
+    long_squares,
+    select_cells,
+    spans,
+)
+from patchseq_intake.browser_server import PortInUseError, serve_browser  # noqa: E402
+from patchseq_intake.sweeps import Sweep  # noqa: E402
+from patchseq_intake.testing.world import DEMO_CELLS  # noqa: E402
+
+MOUSE_CELLS = sorted(plan.specimen_id for plan in DEMO_CELLS if plan.archive == "mouse")
+WAIT_MS = 20_000
+
+
+# --- the data ----------------------------------------------------------------------------------------------
+
+
+def test_the_cells_table_joins_metadata_and_dandis_files(cat, world):
+    cells = cells_table(cat, "mouse")
+    files = cat.mouse.nwb_files.read().set_index("cell_specimen_id")["size"]
+    assert sorted(cells["cell_specimen_id"]) == MOUSE_CELLS
+    assert cells["has_nwb_file"].all()
+    sizes = cells.set_index("cell_specimen_id")["nwb_size_mb"]
+    assert np.allclose(sizes.loc[files.index], files / 1e6)
+    assert "t_type" in cells and cells["t_type"].notna().any()
+    assert world.replica.requests("blob") == []  # no NWB byte
+
+
+def test_an_unknown_archive_names_the_archives(cat):
+    with pytest.raises(ValueError, match="no archive 'rat': the archives are human, mouse"):
+        cells_table(cat, "rat")
+
+
+def test_cells_are_selected_by_choices_and_ranges():
+    cells = pd.DataFrame({
+        "cell_specimen_id": [1, 2, 3, 4],
+        "structure": ["VISp5", "VISp5", "VISp4", "VISp4"],
+        "dendrite_type": ["spiny", "aspiny", "spiny", "spiny"],
+        "t_type": ["a", "b", None, "a"],
+        "depth_from_pia_um": [100.0, 200.0, np.nan, 400.0],
+        "cell_soma_normalized_depth": [0.1, 0.2, 0.3, 0.4],
+        "age_days": [50.0, 60.0, 70.0, 80.0],
+    })
+    whole = spans(cells)
+    assert whole["depth_from_pia_um"] == (100.0, 400.0) and choices(cells)["t_type"] == ["a", "b"]
+    picked = select_cells(cells, {"structure": ["VISp5"], "dendrite_type": []}, whole)
+    assert list(picked["cell_specimen_id"]) == [1, 2]
+    narrowed = select_cells(cells, {}, {**whole, "depth_from_pia_um": (150.0, 400.0)})
+    assert list(narrowed["cell_specimen_id"]) == [2, 4]  # the cell of no depth goes once the range narrows
+    assert list(select_cells(cells, {}, whole)["cell_specimen_id"]) == [1, 2, 3, 4]
+
+
+def test_a_cells_links_point_at_its_asset_at_the_version():
+    links = cell_links("000020", "0.210913.1639", "sub-599387254/sub-599387254_ses-601506492_icephys.nwb", "96ab")
+    assert links.dandi_page == "https://dandiarchive.org/dandiset/000020/0.210913.1639/files?location=sub-599387254"
+    assert links.neurosift == (
+        "https://neurosift.app/nwb?url=https%3A%2F%2Fapi.dandiarchive.org%2Fapi%2Fassets%2F96ab%2Fdownload%2F"
+        "&dandisetId=000020&dandisetVersion=0.210913.1639"
+    )
+
+
+def test_long_squares_are_chosen_by_ipfxs_name():
+    table = pd.DataFrame({"sweep_number": [1, 4, 5, 9], "stimulus_name": ["Test", "Long Square", "Ramp", "Long Square"]})
+    assert long_squares(table) == [4, 9]
+
+
+def test_a_long_trace_is_drawn_from_each_bins_extremes():
+    t = np.arange(1_000_000) / 50_000.0
+    y = np.zeros(1_000_000)
+    y[123_456] = 40.0  # one spike sample
+    y[654_321] = -90.0
+    times, values = _envelope(t, y, points=2_000)
+    assert len(values) <= 2_000 and values.max() == 40.0 and values.min() == -90.0
+    assert np.all(np.diff(times) >= 0)
+
+
+@pytest.mark.parametrize("clamp_mode", ["CurrentClamp", "VoltageClamp"])
+def test_the_sweep_figure_names_its_axes_in_ipfx_units(clamp_mode):
+    t = np.arange(100) / 1e4
+    sweep = Sweep(t=t, v=np.sin(t), i=np.cos(t), sampling_rate=1e4, sweep_number=7, stimulus_code="X1PS_SubThresh",
+                  stimulus_name="Long Square", clamp_mode=clamp_mode)
+    figure = sweep_figure(sweep)
+    top, bottom = figure.children
+    assert top.title.text == "Sweep 7 · X1PS_SubThresh · Long Square"
+    units = ("pA", "mV") if clamp_mode == "CurrentClamp" else ("mV", "pA")
+    assert (top.yaxis[0].axis_label, bottom.yaxis[0].axis_label) == (f"Command ({units[0]})", f"Response ({units[1]})")
+    assert bottom.xaxis[0].axis_label == "Time (s)" and bottom.x_range is top.x_range
+
+
+# --- the app, driven in Python -------------------------------------------------------------------------
+
+
+def test_the_app_reads_nothing_of_a_file_until_a_cell_is_chosen(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    assert browser.count.object == f"**{len(MOUSE_CELLS)}** of {len(MOUSE_CELLS)} mouse cells"
+    assert world.replica.requests("blob") == []
+    browser.choice_widgets["structure"].value = ["VISp5"]
+    shown = browser.cell_table.value
+    assert set(shown["structure"]) == {"VISp5"} and browser.count.object.startswith(f"**{len(shown)}**")
+    browser.cell_table.selection = [0]
+    specimen_id = int(shown.iloc[0]["cell_specimen_id"])
+    assert world.replica.requests("blob")  # now the file is read
+    assert f"### Cell {specimen_id}" in browser.cell_info.object
+    expected = browser.catalog.mouse.ephys(specimen_id=specimen_id).read()
+    assert list(browser.sweep_widget.value["sweep_number"]) == list(expected["sweep_number"])
+    browser.sweep_widget.selection = [3]
+    number = int(browser.sweep_widget.value.iloc[3]["sweep_number"])
+    assert browser.plot.object.children[0].title.text.startswith(f"Sweep {number} · ")
+
+
+def test_two_sessions_do_not_share_a_selection(world):
+    first, second = CellBrowser("mouse"), CellBrowser("mouse")
+    asyncio.run(first.load_archive())
+    asyncio.run(second.load_archive())
+    first.choice_widgets["structure"].value = ["VISp5"]
+    first.cell_table.selection = [0]
+    assert len(second.cell_table.value) == len(MOUSE_CELLS) and second.cell_table.selection == []
+    assert second.source is None and second.sweep_widget.value.empty
+
+
+def test_an_error_is_a_message_in_the_page_and_the_page_keeps_working(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    world.stop()  # the network goes down: the file cannot be read
+    browser.cell_table.selection = [0]
+    assert browser.message.visible and "Error" in browser.message.object
+    browser.choice_widgets["structure"].value = ["VISp5"]  # filtering still works
+    assert set(browser.cell_table.value["structure"]) == {"VISp5"}
+
+
+def test_a_notebook_gets_the_same_app(world):
+    import panel as pn
+
+    from patchseq_intake.gui import browser
+
+    app = browser("mouse")
+    assert isinstance(app, pn.Row) and any(isinstance(w, pn.widgets.Tabulator) for w in app.select(pn.widgets.Tabulator))
+    with pytest.raises(ValueError, match="the archives are human, mouse"):
+        browser("rat")
+
+
+def test_a_port_in_use_is_named():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is in use"):
+            serve_browser(port=port, threaded=True)
+
+
+def test_the_command_serves_the_browser_and_refuses_a_bad_archive(capsys):
+    from patchseq_intake.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["gui", "--archive", "rat"])
+    assert exit_.value.code == 2 and "invalid choice: 'rat' (choose from 'human', 'mouse')" in capsys.readouterr().err
+
+
+# --- a walk in Chromium ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(world, tmp_path):
+    """The browser served on the world's replica, open in headless Chromium; yields (page, shots dir)."""
+    from tests.test_gui import CHROMIUM_FLAGS
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (to drive chromium)")
+    server = serve_browser(port=0, archive="mouse", threaded=True)
+    _wait_for_port(server.port)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+                viewport={"width": 1500, "height": 1300},
+            )
+            try:
+                tab = context.new_page()
+                tab.goto(f"http://127.0.0.1:{server.port}/")
+                yield tab, tmp_path
+            finally:
+                context.close()
+    finally:
+        server.stop()
+
+
+def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world):
+    tab, shots = page
+    count = tab.get_by_text(f"of {len(MOUSE_CELLS)} mouse cells")
+    count.wait_for(timeout=WAIT_MS)
+    assert f"{len(MOUSE_CELLS)} of {len(MOUSE_CELLS)}" in count.inner_text()
+    tab.screenshot(path=shots / "1-cells.png")
+    assert world.replica.requests("blob") == []
+
+    structure = tab.locator(".choices").first  # the structure filter
+    structure.click()
+    tab.keyboard.type("VISp5")
+    tab.keyboard.press("Enter")
+    tab.get_by_text(" of 6 mouse cells").filter(has_not_text=f"{len(MOUSE_CELLS)} of").wait_for(timeout=WAIT_MS)
+    tab.screenshot(path=shots / "2-filtered.png")
+    assert world.replica.requests("blob") == []
+
+    world.server.faults.latency_s = 1.5  # a slow network: the sweep table takes a while
+    tab.locator(".tabulator").first.locator(".tabulator-row").first.click()
+    sweeps = tab.locator(".tabulator").nth(1).locator(".tabulator-row")
+    tab.locator(".choices__button").first.click()  # meanwhile, the filter is cleared: the page must answer
+    tab.get_by_text(f"{len(MOUSE_CELLS)} of {len(MOUSE_CELLS)} mouse cells").wait_for(timeout=WAIT_MS)
+    assert sweeps.count() == 0  # the table answered while the sweep table was still loading
+    world.server.faults.latency_s = 0.0
+    tab.locator("h3", has_text="Cell ").first.wait_for(timeout=WAIT_MS)
+    sweeps.first.wait_for(timeout=WAIT_MS)
+    tab.screenshot(path=shots / "3-cell.png")
+    assert world.replica.requests("blob")  # the cell's file, once it was chosen
+
+    sweeps.nth(3).click()
+    tab.wait_for_function(_FIND_TITLE, timeout=WAIT_MS)
+    title, labels = tab.evaluate(_PLOT_TEXT)
+    assert title.startswith("Sweep ") and " · " in title
+    assert {"Time (s)", "Command (pA)", "Response (mV)"} <= set(labels)
+    tab.screenshot(path=shots / "4-sweep.png")
+
+
+_FIND_TITLE = """() => window.Bokeh && Bokeh.documents.some(
+    d => [...d.all_models].some(m => m.type == "Title" && (m.text || "").startsWith("Sweep ")))"""
+_PLOT_TEXT = """() => {
+    const models = Bokeh.documents.flatMap(d => [...d.all_models]);
+    const title = models.find(m => m.type == "Title" && (m.text || "").startsWith("Sweep ")).text;
+    const labels = models.filter(m => m.axis_label).map(m => m.axis_label);
+    return [title, labels];
+}"""
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
