@@ -30,12 +30,14 @@ from .browser_data import (
     spans,
 )
 from .catalog import open_catalog
+from .sweep_table import SWEEP_DTYPES
 from .sweeps import CURRENT_CLAMP, Sweep
 
 TITLE = "Patch-seq cells"
 PLOTTED_POINTS = 20_000
 """A trace is drawn from at most this many points: each bin's lowest and highest sample (spikes stay)."""
-SWEEP_COLUMNS = ["sweep_number", "stimulus_code", "stimulus_name", "clamp_mode", "sampling_rate", "duration"]
+SWEEP_COLUMNS = list(SWEEP_DTYPES)
+"""The sweep table as ``ephys`` reads it: IPFX's columns, then ours."""
 TABLE_PAGE = 15
 ID_FORMATS = {column: {"type": "plaintext"} for column in ("cell_specimen_id", "donor_id")}
 """Ids as written, not as numbers with thousands separators."""
@@ -73,7 +75,7 @@ class CellBrowser:
         self.cell_info = pn.pane.Markdown("Select a cell.", name="cell")
         self.sweep_widget = pn.widgets.Tabulator(
             pd.DataFrame(columns=SWEEP_COLUMNS), selectable=1, disabled=True, show_index=False,
-            pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
+            frozen_columns=["sweep_number"], pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
         )
         self.overlay = pn.widgets.Checkbox(label="overlay the cell's long squares", value=False)
         self.plot = pn.pane.Bokeh(None, name="sweep plot", sizing_mode="stretch_width")
@@ -129,6 +131,11 @@ class CellBrowser:
         try:
             source = self.catalog[self.archive.value].ephys(specimen_id=specimen_id, access=self.access)
             table, file = await asyncio.to_thread(_sweep_table_and_file, source)
+        except Exception:
+            if load != self._load:
+                return  # superseded: its error is no longer the page's
+            self.cell_info.object = f"### Cell {specimen_id}\nIts sweep table could not be read."
+            raise
         finally:
             self.sweep_widget.loading = False
         if load != self._load:
@@ -151,6 +158,10 @@ class CellBrowser:
         self.plot.loading = True
         try:
             sweeps = await asyncio.to_thread(self.source.sweeps, numbers)
+        except Exception:
+            if load != self._load:
+                return  # superseded: its error is no longer the page's
+            raise
         finally:
             self.plot.loading = False
         if load == self._load:

@@ -29,6 +29,7 @@ from patchseq_intake.browser_data import (  # noqa: E402
     spans,
 )
 from patchseq_intake.browser_server import PortInUseError, serve_browser  # noqa: E402
+from patchseq_intake.sweep_table import SWEEP_DTYPES  # noqa: E402
 from patchseq_intake.sweeps import Sweep  # noqa: E402
 from patchseq_intake.testing.world import DEMO_CELLS  # noqa: E402
 
@@ -127,7 +128,7 @@ def test_the_app_reads_nothing_of_a_file_until_a_cell_is_chosen(world):
     assert world.replica.requests("blob")  # now the file is read
     assert f"### Cell {specimen_id}" in browser.cell_info.object
     expected = browser.catalog.mouse.ephys(specimen_id=specimen_id).read()
-    assert list(browser.sweep_widget.value["sweep_number"]) == list(expected["sweep_number"])
+    pd.testing.assert_frame_equal(browser.sweep_widget.value, expected[list(SWEEP_DTYPES)])  # IPFX's columns, ours
     browser.sweep_widget.selection = [3]
     number = int(browser.sweep_widget.value.iloc[3]["sweep_number"])
     assert browser.plot.object.children[0].title.text.startswith(f"Sweep {number} · ")
@@ -149,6 +150,7 @@ def test_an_error_is_a_message_in_the_page_and_the_page_keeps_working(world):
     world.stop()  # the network goes down: the file cannot be read
     browser.cell_table.selection = [0]
     assert browser.message.visible and "Error" in browser.message.object
+    assert browser.cell_info.object.endswith("Its sweep table could not be read.")
     browser.choice_widgets["structure"].value = ["VISp5"]  # filtering still works
     assert set(browser.cell_table.value["structure"]) == {"VISp5"}
 
