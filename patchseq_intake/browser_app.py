@@ -61,7 +61,9 @@ class CellBrowser:
         self.cells = pd.DataFrame()
         self.sweep_table = pd.DataFrame()
         self.source: Any = None
-        self._load = 0  # the newest cell or sweep load; older ones' results are dropped
+        self.cell_id: int | None = None  # the cell opened, or being opened
+        self._cell_load = 0  # the newest cell load: an older one's result is dropped
+        self._sweep_load = 0  # the newest sweep load, likewise
 
         self.archive = pn.widgets.RadioButtonGroup(label="archive", options=list(ARCHIVES), value=archive)
         self.choice_widgets = {c: pn.widgets.MultiChoice(label=c, options=[], width=260) for c in CHOICE_FILTERS}
@@ -73,10 +75,8 @@ class CellBrowser:
             pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
         )
         self.cell_info = pn.pane.Markdown("Select a cell.", name="cell")
-        self.sweep_widget = pn.widgets.Tabulator(
-            pd.DataFrame(columns=SWEEP_COLUMNS), selectable=1, disabled=True, show_index=False,
-            frozen_columns=["sweep_number"], pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
-        )
+        self.sweep_widget = self._sweep_table_widget(_no_sweeps())
+        self.sweep_area = pn.Column(self.sweep_widget, sizing_mode="stretch_width")
         self.overlay = pn.widgets.Checkbox(label="overlay the cell's long squares", value=False)
         self.plot = pn.pane.Bokeh(None, name="sweep plot", sizing_mode="stretch_width")
         self.summary = pn.pane.Bokeh(None, name="summary", sizing_mode="stretch_width")
@@ -85,12 +85,11 @@ class CellBrowser:
         for widget in [*self.choice_widgets.values(), *self.range_widgets.values()]:
             widget.param.watch(lambda event: self.show_cells(), "value")
         self.cell_table.param.watch(lambda event: self._schedule(self.open_cell), "selection")
-        self.sweep_widget.param.watch(lambda event: self._schedule(self.open_sweep), "selection")
         self.overlay.param.watch(lambda event: self._schedule(self.open_sweep), "value")
         self.layout = pn.Row(
             pn.Column(f"## {TITLE}", self.archive, *self.choice_widgets.values(), *self.range_widgets.values(),
                       self.count, width=300),
-            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.sweep_widget, self.overlay,
+            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.sweep_area, self.overlay,
                       self.plot, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -100,7 +99,8 @@ class CellBrowser:
 
     async def load_archive(self) -> None:
         """The archive's cells (cached tables), the filters' choices and spans, the summary."""
-        self._load += 1
+        self._cell_load += 1
+        self._sweep_load += 1
         self.cell_table.loading = True
         try:
             cells = await asyncio.to_thread(cells_table, self.catalog, self.archive.value)
@@ -123,34 +123,38 @@ class CellBrowser:
         rows = self.cell_table.selection
         if not rows:
             return
-        load = self._begin()
         row = self.cell_table.value.iloc[rows[0]]
         specimen_id = int(row["cell_specimen_id"])
+        if specimen_id == self.cell_id:
+            return  # the same cell, selected again as the filters changed
+        load = self._begin_cell()
+        self.cell_id = specimen_id
         self.cell_info.object = f"### Cell {specimen_id}\nReading its sweep table ..."
-        self.sweep_widget.loading = True
+        self.sweep_area.loading = True
         try:
             source = self.catalog[self.archive.value].ephys(specimen_id=specimen_id, access=self.access)
             table, file = await asyncio.to_thread(_sweep_table_and_file, source)
         except Exception:
-            if load != self._load:
+            if load != self._cell_load:
                 return  # superseded: its error is no longer the page's
+            self.cell_id = None  # selecting it again tries again
             self.cell_info.object = f"### Cell {specimen_id}\nIts sweep table could not be read."
             raise
         finally:
-            self.sweep_widget.loading = False
-        if load != self._load:
+            if load == self._cell_load:
+                self.sweep_area.loading = False
+        if load != self._cell_load:
             return
         self.source, self.sweep_table = source, table
         self.cell_info.object = _describe_cell(row, source, file)
-        self.sweep_widget.value = table[SWEEP_COLUMNS]
-        self.plot.object = None
+        self._show_sweep_table(table[SWEEP_COLUMNS])
 
     async def open_sweep(self) -> None:
         """The selected sweep, drawn; with the overlay on, the cell's long squares too."""
         rows = self.sweep_widget.selection
         if not rows or self.source is None:
             return
-        load = self._begin()
+        load = self._begin_sweep()
         number = int(self.sweep_widget.value.iloc[rows[0]]["sweep_number"])
         numbers = [number]
         if self.overlay.value:
@@ -159,12 +163,13 @@ class CellBrowser:
         try:
             sweeps = await asyncio.to_thread(self.source.sweeps, numbers)
         except Exception:
-            if load != self._load:
+            if load != self._sweep_load:
                 return  # superseded: its error is no longer the page's
             raise
         finally:
-            self.plot.loading = False
-        if load == self._load:
+            if load == self._sweep_load:
+                self.plot.loading = False
+        if load == self._sweep_load:
             self.plot.object = sweep_figure(sweeps[0], sweeps[1:])
 
     # --- what needs no load -------------------------------------------------------------------------------
@@ -176,18 +181,49 @@ class CellBrowser:
         chosen = {column: widget.value for column, widget in self.choice_widgets.items()}
         ranges = {column: tuple(widget.value) for column, widget in self.range_widgets.items() if widget.visible}
         shown = select_cells(self.cells, chosen, ranges)
-        self.cell_table.value = shown.reset_index(drop=True)
+        shown = shown.reset_index(drop=True)
+        self.cell_table.value = shown
+        # The selection is a row number: keep it on the cell opened, wherever the cell's row now is.
+        where = shown.index[shown["cell_specimen_id"] == self.cell_id]
+        self.cell_table.selection = [int(where[0])] if len(where) else []
         self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.archive.value} cells"
         self.summary.object = summary_figure(shown)
 
-    def _begin(self) -> int:
-        self._load += 1
+    def _sweep_table_widget(self, table: pd.DataFrame) -> Any:
+        import panel as pn
+
+        widget = pn.widgets.Tabulator(
+            table, selectable=1, disabled=True, show_index=False, frozen_columns=["sweep_number"],
+            pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
+        )
+        widget.param.watch(lambda event: self._schedule(self.open_sweep), "selection")
+        return widget
+
+    def _show_sweep_table(self, table: pd.DataFrame) -> None:
+        """A new widget for each cell's sweep table.
+
+        Replacing a Tabulator's rows while the browser still draws the
+        previous ones can leave it ignoring clicks (seen with panel 1.9 on a
+        loaded machine); a widget drawn once with its rows does not.
+        """
+        self.sweep_widget = self._sweep_table_widget(table)
+        self.sweep_area.objects = [self.sweep_widget]
+
+    def _begin_cell(self) -> int:
+        """A new cell load: the previous cell's sweeps go (they cannot be chosen meanwhile), older loads are dropped."""
+        self._cell_load += 1
+        self._begin_sweep()
+        self._forget_cell()
+        return self._cell_load
+
+    def _begin_sweep(self) -> int:
+        self._sweep_load += 1
         self.message.visible = False
-        return self._load
+        return self._sweep_load
 
     def _forget_cell(self) -> None:
-        self.source, self.sweep_table = None, pd.DataFrame()
-        self.sweep_widget.value = pd.DataFrame(columns=SWEEP_COLUMNS)
+        self.source, self.sweep_table, self.cell_id = None, pd.DataFrame(), None
+        self._show_sweep_table(_no_sweeps())
         self.cell_info.object = "Select a cell."
         self.plot.object = None
 
@@ -203,6 +239,11 @@ class CellBrowser:
                 self.message.visible = True
 
         pn.state.execute(run)
+
+
+def _no_sweeps() -> pd.DataFrame:
+    """The sweep table before a cell is open: its columns, no rows."""
+    return pd.DataFrame(columns=SWEEP_COLUMNS)
 
 
 def _sweep_table_and_file(source: Any) -> tuple[pd.DataFrame, Any]:
