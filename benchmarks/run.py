@@ -45,7 +45,7 @@ from replica_process import ReplicaProcess, waves  # noqa: E402
 
 import patchseq_intake  # noqa: E402
 from patchseq_intake import config  # noqa: E402
-from patchseq_intake.tables import table_path  # noqa: E402
+from patchseq_intake.tables.release import table_path  # noqa: E402
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb  # noqa: E402
 from patchseq_intake.testing.physiology import default_sweeps  # noqa: E402
 from patchseq_intake.testing.world import CellPlan  # noqa: E402
@@ -255,7 +255,7 @@ def _one_cell(bench: Bench, label: str) -> None:
 @contextmanager
 def _headers_on_demand():
     """Stream mode without fetching HDF5 headers ahead: h5py asks for each as it needs it."""
-    from patchseq_intake import table_prefetch
+    from patchseq_intake.access import table_prefetch
 
     crawl = table_prefetch.prefetch_series_headers
     table_prefetch.prefetch_series_headers = lambda h5, remote: None
@@ -271,7 +271,7 @@ def _prepare(cell: int) -> None:
 
 
 def _stored_bytes(cell: int, sweep: int) -> int:
-    from patchseq_intake.cell_index import load_index
+    from patchseq_intake.access.cell_index import load_index
 
     file = patchseq_intake.open_catalog().human.ephys(specimen_id=cell).cells[0]
     index = load_index(file.checksum.value, file.size)

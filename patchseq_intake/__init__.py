@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .catalog import CATALOG, open_catalog  # noqa: E402
+from .catalog import CATALOG, open_catalog
+from .version import __version__
 
 __all__ = ["CATALOG", "open_catalog", "__version__"]

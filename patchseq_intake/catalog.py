@@ -13,62 +13,22 @@ asking it for anything a dict does not have (``read``, ``to_dask``,
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from intake.catalog.local import YAMLFileCatalog
 
-if TYPE_CHECKING:
-    from .schema import TableKind
-    from .tables import TableSpec
+from .tables.shipped import catalog_dir
 
 ENTRY_NAME = "metadata"
+CATALOG = str(catalog_dir() / "patchseq.yaml")
+"""Path of the root catalog, for ``intake.open_catalog(CATALOG)``."""
 
 # intake 2.0 warns on every string-valued user parameter, whether or not a
 # shell() default is involved; the warning says nothing about our catalogs.
 warnings.filterwarnings(
     "ignore", message="Shell command not executed due to getshell=False", category=UserWarning
 )
-
-
-def _catalog_dir() -> Path:
-    installed = Path(__file__).parent / "catalogs"  # inside a wheel
-    return installed if installed.is_dir() else Path(__file__).parent.parent / "catalogs"
-
-
-CATALOG = str(_catalog_dir() / "patchseq.yaml")
-"""Path of the root catalog, for ``intake.open_catalog(CATALOG)``."""
-
-
-def shipped_listings() -> Path:
-    """The folder of the DANDI asset listings the catalogs pin, ``<dandiset>.csv`` (see its README)."""
-    return _catalog_dir() / "dandi-assets"
-
-
-def archive_catalog_path(archive: str) -> Path:
-    """The YAML file of one archive's catalog (``human`` or ``mouse``)."""
-    return _catalog_dir() / f"{archive}.yaml"
-
-
-@lru_cache(maxsize=None)
-def _archive_yaml(archive: str) -> dict:
-    return yaml.safe_load(archive_catalog_path(archive).read_text())
-
-
-def shipped_table(archive: str, kind: TableKind) -> TableSpec:
-    """A release table as the shipped catalog of ``archive`` pins it (URL and SHA-256)."""
-    from .tables import TableSpec
-
-    args = _archive_yaml(archive)["sources"][kind]["args"]
-    return TableSpec(url=args["url"], sha256=args["sha256"], kind=kind, archive=archive)
-
-
-def shipped_dandiset(archive: str) -> tuple[str, str]:
-    """The dandiset id and published version the shipped catalog of ``archive`` pins."""
-    metadata = _archive_yaml(archive)["metadata"]
-    return metadata["dandiset"], metadata["dandi_version"]
 
 
 def open_catalog() -> YAMLFileCatalog:

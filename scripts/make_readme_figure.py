@@ -15,8 +15,7 @@ from pathlib import Path
 import matplotlib
 
 from patchseq_intake import open_catalog
-from patchseq_intake.plot import plot_sweep
-from patchseq_intake.sweeps import Sweep
+from patchseq_intake.nwb.sweep import Sweep, plot_sweep
 from patchseq_intake.testing.world import build_world
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "sweep.png"

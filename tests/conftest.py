@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from patchseq_intake import config, download
+from patchseq_intake import config
 from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.tables import Cell, NwbFile, release_tables
 from patchseq_intake.testing.world import serve_world, write_world_files
+from patchseq_intake.transport import download
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
@@ -83,7 +84,7 @@ def cells() -> list[Cell]:
 @pytest.fixture
 def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stream mode streams even the tests' small files (by default it downloads small files whole)."""
-    from patchseq_intake import cell_reader
+    from patchseq_intake.access import cell_reader
 
     monkeypatch.setattr(cell_reader, "SMALL_FILE_BYTES", 0)
 

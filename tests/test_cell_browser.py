@@ -20,8 +20,8 @@ import pytest
 
 pytest.importorskip("panel", reason="the browser needs panel: pip install 'patchseq-intake[gui]'")
 
-from patchseq_intake.browser_app import CellBrowser, _envelope, sweep_figure  # noqa: E402
-from patchseq_intake.browser_data import (  # noqa: E402
+from patchseq_intake.gui.browser_app import CellBrowser, _envelope, sweep_figure  # noqa: E402
+from patchseq_intake.gui.browser_data import (  # noqa: E402
     cell_links,
     cells_table,
     choices,
@@ -29,9 +29,9 @@ from patchseq_intake.browser_data import (  # noqa: E402
     select_cells,
     spans,
 )
-from patchseq_intake.browser_server import PortInUseError, serve_browser  # noqa: E402
-from patchseq_intake.sweep_table import SWEEP_DTYPES  # noqa: E402
-from patchseq_intake.sweeps import Sweep  # noqa: E402
+from patchseq_intake.gui.browser_server import PortInUseError, serve_browser  # noqa: E402
+from patchseq_intake.nwb.sweep import Sweep  # noqa: E402
+from patchseq_intake.nwb.sweep_table import SWEEP_DTYPES  # noqa: E402
 from patchseq_intake.testing.world import DEMO_CELLS  # noqa: E402
 
 MOUSE_CELLS = sorted(plan.specimen_id for plan in DEMO_CELLS if plan.archive == "mouse")

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
-from patchseq_intake.catalog import shipped_dandiset, shipped_listings
+from patchseq_intake.dandi.nwb_files import COLUMNS
 from patchseq_intake.errors import ChecksumError, InvalidQueryError, ManifestMismatchWarning
-from patchseq_intake.nwb_files import COLUMNS
+from patchseq_intake.tables.shipped import shipped_dandiset, shipped_listings
 from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
 from .conftest import REFERENCE_ASSETS, REFERENCE_TABLES

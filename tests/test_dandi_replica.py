@@ -252,7 +252,7 @@ def test_requests_are_counted_by_kind(replica: DandiReplica) -> None:
 
 
 def test_an_asset_listed_in_two_versions_answers_in_both(replica: DandiReplica) -> None:
-    from patchseq_intake.dandi import Asset
+    from patchseq_intake.dandi.assets import Asset
 
     listed = Asset("sub-1/real.nwb", "5dfc2d9e-94cb-486d-8b8d-ffa5973847f5", "37fdd4cc-d101-4cb0-884a-2997e25a6109", 10, "a" * 64)
     for version in (VERSION, "draft"):

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from patchseq_intake.checksums import Checksum
-from patchseq_intake.download import RetryPolicy, fetch_file
 from patchseq_intake.errors import ChecksumError, FetchError
 from patchseq_intake.testing.server import LocalServer
+from patchseq_intake.transport.checksums import Checksum
+from patchseq_intake.transport.download import RetryPolicy, fetch_file
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.01)
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 17)

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchseq_intake.sweep_table import read_sweep_table
-from patchseq_intake.sweeps import read_sweep
+from patchseq_intake.nwb.sweep_table import read_sweep_table
+from patchseq_intake.nwb.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.physiology import (
     CURRENT_CLAMP,
@@ -137,7 +137,7 @@ json.dump(names, sys.stdout)
 
 
 def test_every_code_of_ipfxs_ontology_has_ipfxs_name(ipfx_python):
-    from patchseq_intake.stimulus import stimulus_name
+    from patchseq_intake.nwb.stimulus import stimulus_name
 
     done = subprocess.run([str(ipfx_python), "-c", ONTOLOGY], capture_output=True, text=True, check=True)
     theirs = json.loads(done.stdout)

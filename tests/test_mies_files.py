@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from patchseq_intake.errors import NwbFormatError, UnknownHeadstageError, UnknownSweepError
-from patchseq_intake.h5values import text
-from patchseq_intake.sweep_table import read_sweep_table
-from patchseq_intake.sweeps import read_sweep
+from patchseq_intake.nwb.h5values import text
+from patchseq_intake.nwb.sweep_table import read_sweep_table
+from patchseq_intake.nwb.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.physiology import IZERO, CellSpec, WrittenCell, varied_sweeps
 
@@ -356,8 +356,8 @@ def test_one_sweep_reads_its_two_series_only(written, monkeypatch):
 
 
 def test_pynwb_opens_both_variants_and_its_notices_are_shown_once(tmp_path):
-    import patchseq_intake.pynwb_file as pynwb_file
-    from patchseq_intake.pynwb_file import read_nwb
+    import patchseq_intake.nwb.pynwb_file as pynwb_file
+    from patchseq_intake.nwb.pynwb_file import read_nwb
 
     pynwb_file._shown.clear()
     files = [_write(tmp_path, layout, f"{name}.nwb") for name, layout in VARIANTS.items()]

@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from patchseq_intake.plot import plot_sweep
-from patchseq_intake.sweeps import Sweep
+from patchseq_intake.nwb.sweep import Sweep, plot_sweep
 
 pyplot = pytest.importorskip("matplotlib.pyplot")
 

@@ -9,8 +9,8 @@ import hashlib
 
 import pytest
 
-from patchseq_intake.catalog import shipped_table
-from patchseq_intake.table_source import ReleaseTableSource
+from patchseq_intake.sources.table import ReleaseTableSource
+from patchseq_intake.tables.shipped import shipped_table
 
 from .conftest import REFERENCE_TABLES
 

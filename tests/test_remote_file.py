@@ -7,16 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchseq_intake.hdf5_layout import prefetch_series_headers
-from patchseq_intake.labnotebook import SWEEP_KEY, first_device, key_columns
-from patchseq_intake.remote_file import RemoteFile
-from patchseq_intake.sweep_table import NOTEBOOK_KEYS, read_sweep_table
-from patchseq_intake.sweeps import read_sweep
-from patchseq_intake.table_prefetch import prefetch_sweep_table, stored_ranges
+from patchseq_intake.access.hdf5_layout import prefetch_series_headers
+from patchseq_intake.access.table_prefetch import prefetch_sweep_table, stored_ranges
+from patchseq_intake.nwb.labnotebook import SWEEP_KEY, first_device, key_columns
+from patchseq_intake.nwb.sweep_table import NOTEBOOK_KEYS, read_sweep_table
+from patchseq_intake.nwb.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
 from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.server import LocalServer
+from patchseq_intake.transport.remote_file import RemoteFile
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_prefetch_on_other_layouts_gives_the_same_table(tmp_path, options):
 def test_the_crawl_survives_garbage():
     import os
 
-    from patchseq_intake.hdf5_layout import crawl
+    from patchseq_intake.access.hdf5_layout import crawl
 
     noise = os.urandom(1 << 16)
     fetched = []

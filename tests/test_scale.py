@@ -12,7 +12,7 @@ import pytest
 
 import patchseq_intake
 from patchseq_intake import config
-from patchseq_intake.nwb_access import cached_path
+from patchseq_intake.access.opening import cached_path
 
 MOUSE_CELLS = [601506507, 601790961, 601803754]
 HUMAN_CELLS = [541549258, 569835804]

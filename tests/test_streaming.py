@@ -17,19 +17,20 @@ import numpy as np
 import pytest
 
 import patchseq_intake
-from patchseq_intake import cell_reader, config
-from patchseq_intake.cell_index import DOWNLOADED, STREAMED, build_index, index_path, load_index
+from patchseq_intake import config
+from patchseq_intake.access import cell_reader
+from patchseq_intake.access.cell_index import DOWNLOADED, STREAMED, build_index, index_path, load_index
+from patchseq_intake.access.opening import cached_path
+from patchseq_intake.access.stored_arrays import StoredArray
 from patchseq_intake.errors import ChecksumError, FetchError, OfflineError
-from patchseq_intake.mies_series import recorded_sweeps
-from patchseq_intake.nwb_access import cached_path
-from patchseq_intake.ranges import fetch_ranges, merge
-from patchseq_intake.stored_arrays import StoredArray
-from patchseq_intake.sweep_table import read_sweep_table
-from patchseq_intake.sweeps import read_sweep
+from patchseq_intake.nwb.mies_series import recorded_sweeps
+from patchseq_intake.nwb.sweep_table import read_sweep_table
+from patchseq_intake.nwb.sweeps import read_sweep
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
 from patchseq_intake.testing.physiology import varied_sweeps
 from patchseq_intake.testing.server import LocalServer, Reply
+from patchseq_intake.transport.ranges import fetch_ranges, merge
 
 HUMAN_CELL = 569835804
 MOUSE_CELL = 601506507
@@ -88,7 +89,7 @@ def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, wor
     elif damage == "truncated":
         path.write_text(path.read_text()[:200])
     else:  # a well-formed index whose pieces lie beyond the end of the file
-        from patchseq_intake.cell_index import CellIndex
+        from patchseq_intake.access.cell_index import CellIndex
 
         index = CellIndex.from_json(data)
         array = next(a for a in index.arrays.values() if a is not None)
@@ -96,7 +97,7 @@ def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, wor
         wrong = CellIndex(index.checksum, index.size, index.provenance, index.tables, index.sweeps,
                           {**index.arrays, next(p for p, a in index.arrays.items() if a is array): bad})
         path.write_text(json.dumps(wrong.to_json()))
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
         again = _source(cat, access="stream").read()
     assert again.equals(table)
     assert "does not match its file; building it again" in caplog.text
@@ -165,8 +166,8 @@ def test_an_answer_without_an_etag_cannot_be_tied_to_the_asset(cat, world, strea
 def test_a_listing_without_the_etag_asks_the_assets_metadata_once(cat, world, streamed):
     from dataclasses import replace
 
-    from patchseq_intake.access import Access
-    from patchseq_intake.cell_reader import CellReader
+    from patchseq_intake.access.cell_reader import CellReader
+    from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
     bare = replace(cell, asset=replace(cell.asset, etag=None))  # as the catalogs' pinned listings are
@@ -180,8 +181,8 @@ def test_a_listing_without_the_etag_asks_the_assets_metadata_once(cat, world, st
 def test_a_streamed_index_with_no_etag_to_check_is_not_cached(cat, world, streamed, monkeypatch):
     from dataclasses import replace
 
-    from patchseq_intake.access import Access
-    from patchseq_intake.cell_reader import CellReader
+    from patchseq_intake.access.cell_reader import CellReader
+    from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
     unknown = replace(cell, asset=replace(cell.asset, etag=None), metadata_url=f"{world.server.url}/api/nothing/")
@@ -195,18 +196,18 @@ def test_an_index_file_that_is_not_an_object_is_rebuilt(cat, world, streamed, ca
     table = _source(cat, access="stream").read()
     path = index_path(_source(cat).cells[0].checksum.value)
     path.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
         assert _source(cat, access="stream").read().equals(table)
     assert "building it again" in caplog.text and _index_of(cat) is not None
 
 
 def test_an_index_derived_by_other_code_is_replaced_quietly(cat, world, streamed, caplog, monkeypatch):
-    from patchseq_intake import cell_index
+    from patchseq_intake.access import cell_index
 
     table = _source(cat, access="stream").read()
     monkeypatch.setattr(cell_index, "builder", lambda: "another version")
     world.server.log.clear()
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.cell_index"):
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
         assert _source(cat, access="stream").read().equals(table)
     assert caplog.text == "" and _blobs(world)  # built again, from the file
     assert json.loads(index_path(_source(cat).cells[0].checksum.value).read_text())["builder"] == "another version"
@@ -251,8 +252,8 @@ def _without_etag(cell, metadata_url=None):
 
 
 def test_sweep_ranges_must_carry_the_etag_even_when_the_index_came_from_a_download(cat, world, streamed):
-    from patchseq_intake.access import Access
-    from patchseq_intake.cell_reader import CellReader
+    from patchseq_intake.access.cell_reader import CellReader
+    from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
     bare = _without_etag(cell)  # as the catalogs' pinned listings are: no dandi-etag
@@ -269,8 +270,8 @@ def test_sweep_ranges_must_carry_the_etag_even_when_the_index_came_from_a_downlo
 
 
 def test_sweeps_of_a_file_with_no_known_etag_come_from_a_verified_download(cat, world, streamed):
-    from patchseq_intake.access import Access
-    from patchseq_intake.cell_reader import CellReader
+    from patchseq_intake.access.cell_reader import CellReader
+    from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
     unknown = _without_etag(cell, metadata_url=f"{world.server.url}/api/nothing/")
@@ -351,7 +352,7 @@ def test_sweeps_of_many_cells_on_dask(cat, world, streamed):
 
 
 def test_download_mode_fetches_in_concurrent_ranges(cat, world, monkeypatch):
-    from patchseq_intake import nwb_access
+    from patchseq_intake.access import opening as nwb_access
 
     monkeypatch.setattr(nwb_access, "PART_BYTES", 1024 * 1024)
     world.server.faults.latency_s = 0.05
@@ -419,7 +420,7 @@ def test_ranges_come_back_as_asked(served):
 
 
 def test_an_answer_of_other_bytes_is_retried_then_refused(served, monkeypatch):
-    from patchseq_intake import download
+    from patchseq_intake.transport import download
 
     monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.0))
     server, content = served

@@ -7,7 +7,7 @@ import pytest
 
 from patchseq_intake import config
 from patchseq_intake.errors import ChecksumError, FetchError, InvalidQueryError, OfflineError, TableFormatError
-from patchseq_intake.table_source import ReleaseTableSource
+from patchseq_intake.sources.table import ReleaseTableSource
 from patchseq_intake.testing.tables import release_tables, table_file_name
 
 
@@ -174,7 +174,7 @@ def test_missing_table_names_the_url_and_the_ways_out(cat, served_tables, monkey
 
 
 def test_refused_connection_is_a_clear_error(cat, served_tables, monkeypatch):
-    from patchseq_intake import download
+    from patchseq_intake.transport import download
 
     monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.01))
     served_tables.stop()
@@ -219,7 +219,7 @@ def test_source_constructor_rejects_bad_arguments():
     [("P55", 55.0), ("9 wks", 63.0), ("28 yrs", 28 * 365.25), ("1 yr", 365.25), ("unknown", None), (None, None)],
 )
 def test_age_in_days(age, days):
-    from patchseq_intake.schema import age_in_days
+    from patchseq_intake.tables.schema import age_in_days
 
     result = age_in_days(age)
     assert (pd.isna(result) if days is None else result == pytest.approx(days))

@@ -1,4 +1,10 @@
-"""Local stand-ins for the network services the package talks to, for tests and the demo.
+"""Local stand-ins for the network services the package talks to, and synthetic NWB files, for tests and the demo.
 
-Nothing here is imported by the package's own code paths.
+``server`` (an HTTP server on 127.0.0.1 with faults), ``dandi`` (a DANDI API
+replica), ``physiology`` and ``traces`` (what synthetic cells hold),
+``mies`` and ``nwb`` (files written as MIES wrote the release's, or with
+pynwb), ``labnotebook``, ``tables`` and ``world`` (all of it together).
+
+May import the catalog and everything below it; imported only by the demo
+(``cli.demo``, ``gui --demo``) and the tests, never on a user's data path.
 """

@@ -8,7 +8,7 @@ on DANDI's S3 bucket.
 
 Assets are added with their bytes (``add_asset``), or listed only, as a real
 listing describes them, with no bytes to serve (``add_listed_asset``, with
-assets read by ``patchseq_intake.dandi.read_listing``).
+assets read by ``patchseq_intake.dandi.assets.read_listing``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Literal
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
-from ..dandi import Asset
+from ..dandi.assets import Asset
 from .server import LocalServer, LoggedRequest, Reply, Request
 
 DRAFT = "draft"

@@ -53,13 +53,11 @@ from .physiology import (
     CellSpec,
     SweepSpec,
     SweepSummary,
-    Traces,
     WrittenCell,
     check_unique_numbers,
     default_sweeps,
-    summarize,
-    synthesize,
 )
+from .traces import Traces, summarize, synthesize
 
 DEVICE = "ITC18USB_Dev_0"
 MIES_VERSION = "Release_2.0_20190602-977-g33b63e3b"

@@ -40,13 +40,11 @@ from .physiology import (
     CellSpec,
     SweepSpec,
     SweepSummary,
-    Traces,
     WrittenCell,
     check_unique_numbers,
     default_sweeps,
-    summarize,
-    synthesize,
 )
+from .traces import Traces, summarize, synthesize
 
 DEVICE_NAME = "ITC18USB_Dev_0"
 ELECTRODE_NAME = "electrode_0"

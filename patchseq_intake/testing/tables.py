@@ -10,8 +10,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..catalog import shipped_table
-from ..schema import COLUMNS, TableKind
+from ..tables.schema import COLUMNS, TableKind
+from ..tables.shipped import shipped_table
 
 ARCHIVES = ("human", "mouse")
 

@@ -30,8 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import config
-from ..catalog import shipped_dandiset
-from ..dandi import Asset, read_listing
+from ..dandi.assets import Asset, read_listing
+from ..tables.shipped import shipped_dandiset
 from .dandi import DRAFT, DandiReplica, ReplicaAsset
 from .mies import write_mies_nwb
 from .physiology import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name

@@ -1,0 +1,200 @@
+"""A cell's sweep table and sweeps, the cheapest safe way: through the file's index where there is one.
+
+``download``
+    The verified file in the cache; its index (``cell_index``) is built from
+    it once, so later sweep tables need not open the file.
+``stream``
+    With an index in the cache, a sweep table costs no request, and sweeps
+    one wave of range requests for their bytes only (``ranges``), decoded
+    here (``stored_arrays``). Without one, first contact takes the cheapest
+    safe way: build it from the file if the cache holds it; download a small
+    file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
+    else read the headers over HTTP ranges (h5py over ``RemoteFile``) and
+    build it in the same pass. An index built so is cached only if every
+    answer carried the asset's dandi-etag (DANDI's checksum of its bytes);
+    without one to check, it serves the call that built it and is dropped.
+    Sweeps that would move most of the file, every sweep, and sweeps of a
+    file whose dandi-etag DANDI does not give (their ranges could not be
+    tied to it) are read from a verified download instead.
+``local``
+    A copy laid out by ``dandi download``, read with h5py; no index is kept,
+    as the copy is checked against DANDI's size only, not its checksum.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..errors import ChecksumError, NwbFormatError, OfflineError
+from ..nwb.sweep import Sweep
+from ..nwb.sweep_table import read_sweep_table
+from ..nwb.sweeps import assemble, read_sweep
+from ..transport.ranges import fetch_ranges
+from .cell_index import (
+    DOWNLOADED,
+    STREAMED,
+    CellIndex,
+    IndexedSweep,
+    build_index,
+    index_path,
+    load_index,
+    save_index,
+)
+from .modes import Access
+from .opening import asset_etag, cached_path, local_copy, open_h5, open_remote
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ..dandi.nwb_files import CellFile
+    from ..transport.remote_file import RemoteFile
+    from .stored_arrays import StoredArray
+
+logger = logging.getLogger(__name__)
+
+SMALL_FILE_BYTES = 8 * 1024 * 1024
+"""Files up to this size are downloaded whole on first contact in stream mode: a crawl would cost more."""
+MOST_OF_THE_FILE = 0.5
+"""Sweeps whose bytes are more than this share of the file are read from a verified download."""
+
+
+class CellReader:
+    """One cell's file, by its access mode; ``remote`` gives the cell's open remote file in stream mode."""
+
+    def __init__(self, cell: CellFile, access: Access, remote: Callable[[], RemoteFile | None] = lambda: None):
+        self.cell = cell
+        self.access = access
+        self._remote = remote
+
+    def sweep_table(self, headstage: int = 0) -> pd.DataFrame:
+        """The sweep table of ``headstage`` (see ``sweep_table.read_sweep_table``)."""
+        index = self.index()
+        if index is not None:
+            return index.sweep_table(headstage, self.cell.label)
+        with self._h5(for_sweep_table=True) as h5:
+            return read_sweep_table(h5, headstage, self.cell.label)
+
+    def sweeps(self, numbers: Sequence[int], headstage: int = 0, trim: bool = True) -> list[Sweep]:
+        """These sweeps of ``headstage``, in order (see ``sweeps.read_sweep``); their data only."""
+        index = self.index()
+        if index is None or self._local_file_ready():
+            with self._h5() as h5:
+                return [read_sweep(h5, int(n), headstage, trim, self.cell.label) for n in numbers]
+        wanted = [index.sweep(int(n), headstage, self.cell.label) for n in numbers]
+        for entry in wanted:
+            entry.parts.check(self.cell.label, entry.names)
+        arrays = [index.arrays[path] for entry in wanted for path in entry.names() if path is not None]
+        etag = self.cell.asset.etag or index.etag or self._asset_etag()
+        if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE or not etag:
+            local_copy(self.cell)  # verified; then read from it
+            return self.sweeps(numbers, headstage, trim)
+        return self._fetch_sweeps(index, wanted, trim, etag)
+
+    def every_sweep(self, headstage: int = 0, trim: bool = True) -> list[Sweep]:
+        """Every sweep of the headstage's sweep table, in its order: in stream mode, from a verified download."""
+        if self.access.mode == "stream" and self.cell.checksum is not None and not self._indexed():
+            local_copy(self.cell)  # all of the file is wanted: fetched whole, then indexed from it
+        numbers = self.sweep_table(headstage)["sweep_number"].tolist()
+        return self.sweeps(numbers, headstage, trim)
+
+    def index(self) -> CellIndex | None:
+        """The file's index: cached, or built now the cheapest safe way; None in local mode or without a checksum."""
+        if self.access.mode == "local" or self.cell.checksum is None:
+            return None
+        checksum, size = self.cell.checksum.value, self.cell.size
+        index = load_index(checksum, size)
+        if index is not None:
+            return index
+        etag = self.cell.asset.etag
+        if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
+            with self._h5_downloaded() as h5:
+                return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+        if config.offline():
+            raise OfflineError(
+                f"{self.cell.label}: its file's index is not cached, and {config.OFFLINE_ENV} forbids reading the "
+                "file over the network to build it"
+            )
+        shared = self._remote()
+        remote = shared or open_remote(self.cell)
+        try:
+            with open_h5(self.cell, self.access, remote, for_sweep_table=True) as h5:
+                index = build_index(h5, checksum, size, STREAMED, self.cell.label, remote.etag)
+        finally:
+            if shared is None:
+                remote.close()
+        if index.etag is None:
+            logger.info("%s: no dandi-etag to tie the streamed bytes to, so its index is not cached", self.cell.label)
+            return index
+        return save_index(index)
+
+    def _indexed(self) -> bool:
+        return self.cell.checksum is not None and load_index(self.cell.checksum.value, self.cell.size) is not None
+
+    def _asset_etag(self) -> str | None:
+        """The file's dandi-etag from DANDI (see ``nwb_access.asset_etag``); None offline or where DANDI gives none."""
+        return None if config.offline() else asset_etag(self.cell)
+
+    def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool, etag: str) -> list[Sweep]:
+        """The sweeps' samples in one wave of range requests, each answer carrying the file's ``etag``; decoded."""
+        if config.offline():
+            raise OfflineError(
+                f"the samples of {self.cell.label} are not cached and {config.OFFLINE_ENV} forbids reading them "
+                "over the network"
+            )
+        paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
+        spans = [span for path in paths for span in index.arrays[path].ranges()]
+        try:
+            pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
+        except ChecksumError as exc:
+            raise ChecksumError(f"{self.cell.label}: the server holds other bytes than DANDI lists: {exc}") from exc
+        samples = {
+            path: self._decode(path, index.arrays[path], [next(pieces) for _ in index.arrays[path].ranges()])
+            for path in paths
+        }
+        return [
+            assemble(entry.parts, samples[entry.response], samples.get(entry.stimulus) if entry.stimulus else None, trim)
+            for entry in wanted
+        ]
+
+    def _decode(self, path: str, array: StoredArray, pieces: list[bytes]) -> np.ndarray:
+        """The series' samples from its stored pieces; ``NwbFormatError`` naming them if they do not decode."""
+        try:
+            return array.decode(pieces)
+        except (ValueError, zlib.error) as exc:
+            raise NwbFormatError(
+                f"{self.cell.label}: the stored bytes of {path}/data do not decode as the file's index says "
+                f"({exc}): the server gave other bytes, or the index at {index_path(self.cell.checksum.value)} "
+                "is wrong (delete it to build it again)"
+            ) from exc
+
+    def _local_file_ready(self) -> bool:
+        """Whether the verified file is at hand (download mode, or cached by an earlier download)."""
+        return self.access.mode != "stream" or cached_path(self.cell).exists()
+
+    @contextmanager
+    def _h5(self, for_sweep_table: bool = False):
+        """The file with h5py: the cached copy where there is one, else as the access mode reaches it."""
+        if self.access.mode == "stream" and cached_path(self.cell).exists():
+            with self._h5_downloaded() as h5:
+                yield h5
+            return
+        remote = self._remote() if self.access.mode == "stream" else None
+        with open_h5(self.cell, self.access, remote, for_sweep_table) as h5:
+            yield h5
+
+    @contextmanager
+    def _h5_downloaded(self):
+        """The verified copy in the cache, downloaded first if need be."""
+        with open_h5(self.cell, Access("download"), None) as h5:
+            yield h5
+
+
+def _share(arrays: Sequence[StoredArray], size: int) -> float:
+    """The share of the file's bytes these arrays' pieces are."""
+    return sum(piece for array in arrays for _, piece in array.ranges()) / max(size, 1)

@@ -1,0 +1,227 @@
+"""Open a cell's NWB file as HDF5, by one of three access modes.
+
+``download``
+    The whole file into ``<cache>/nwb/<checksum>.nwb``, as a few concurrent
+    ranges (``download_parts``), verified against DANDI's size and checksum
+    of the asset (its SHA-256, else its dandi-etag) before it is used; later
+    uses read it with no network access.
+``stream``
+    HTTP range reads of the blob (``remote_file``), cached in blocks, with the
+    headers the sweep table needs fetched in a few concurrent batches: a few
+    sweeps of a file without fetching all of it.
+``local``
+    A directory holding the dandiset as ``dandi download`` lays it out; the
+    file's size is checked against DANDI's.
+
+Every mode reads the URLs, size and checksum the cell was resolved to (see
+``nwb_files``); only stream mode asks the DANDI API, once a process and
+file, for a dandi-etag the listing lacks (``asset_etag``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..dandi.nwb_files import CellFile
+from ..errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, NwbFormatError, OfflineError
+from ..transport.remote_file import RemoteFile
+from .modes import Access
+from .table_prefetch import prefetch_sweep_table
+
+if TYPE_CHECKING:
+    import h5py
+    from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+PART_BYTES = 4 * 1024 * 1024
+MAX_PARTS = 8
+"""A download comes as up to ``MAX_PARTS`` concurrent ranges of at least ``PART_BYTES``: one connection is slower."""
+
+
+@contextmanager
+def open_h5(
+    cell: CellFile, access: Access, remote: RemoteFile | None = None, for_sweep_table: bool = False
+) -> Iterator[h5py.File]:
+    """The cell's NWB file, open read-only as an ``h5py.File``.
+
+    In stream mode ``remote`` (from ``open_remote``) keeps fetched blocks between
+    calls; ``for_sweep_table`` fetches the headers the sweep table reads in a
+    few concurrent batches first (``table_prefetch``). ``NwbFormatError`` if the file is not HDF5.
+    """
+    if access.mode == "stream":
+        own = remote is None
+        remote = remote or open_remote(cell)
+        try:
+            with _hdf5(cell, remote) as h5:
+                if for_sweep_table:
+                    prefetch_sweep_table(h5, remote)
+                yield h5
+        finally:
+            if own:
+                remote.close()
+        return
+    path = local_copy(cell) if access.mode == "download" else find_local(cell, access)
+    with _hdf5(cell, path) as h5:
+        yield h5
+
+
+def _hdf5(cell: CellFile, file: Path | RemoteFile) -> h5py.File:
+    """``file`` opened read-only by h5py; what is not HDF5 is refused naming the cell and the file."""
+    import h5py
+
+    try:
+        return h5py.File(file, "r")
+    except OSError as exc:
+        where = file if isinstance(file, Path) else cell.urls[0]
+        raise NwbFormatError(f"{cell.label}: {where} is not an HDF5 (NWB) file: {exc}") from exc
+
+
+def open_remote(cell: CellFile) -> RemoteFile:
+    """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL.
+
+    Every answer must carry the asset's dandi-etag as its ``ETag`` where that
+    is known (``asset_etag``), and the file's size in its ``Content-Range``.
+    Its first bytes are read at once, so that a server holding other bytes is
+    refused here (``ChecksumError``), not inside h5py.
+    """
+    if config.offline():
+        raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
+    remote = RemoteFile(list(cell.urls), cell.size, etag=asset_etag(cell))
+    try:
+        remote.prefetch([(0, 1)])  # and the file's tail, where HDF5 writers leave metadata
+    except ChecksumError as exc:
+        remote.close()
+        raise ChecksumError(
+            f"{cell.dandi_path} (cell {cell.specimen_id}) is not the file DANDI lists ({cell.size} bytes, "
+            f"dandi-etag {remote.etag}): {exc}"
+        ) from exc
+    return remote
+
+
+def asset_etag(cell: CellFile) -> str | None:
+    """DANDI's dandi-etag of the cell's file: from its listing, else from the asset's metadata (one request).
+
+    None where DANDI gives none or its API does not answer: then what is
+    read by ranges cannot be tied to the asset, and nothing derived from it
+    is cached (see ``cell_reader``).
+    """
+    from ..dandi.assets import fetch_dandi_etag
+
+    if cell.asset.etag or cell.metadata_url is None:
+        return cell.asset.etag
+    try:
+        return fetch_dandi_etag(cell.metadata_url)
+    except FetchError as exc:
+        logger.info("no dandi-etag for %s: %s", cell.label, exc)
+        return None
+
+
+def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:
+    """The verified cached copy of the cell's file, downloaded on first use.
+
+    ``progress`` is a bar shared with other downloads; by default the file gets its own.
+    """
+    from ..transport.cache import cached_file
+
+    return cached_file(cached_path(cell), lambda path: _download(cell, path, progress))
+
+
+def cached_path(cell: CellFile) -> Path:
+    """Where the cache keeps the cell's file: named by DANDI's checksum of it (SHA-256, else dandi-etag)."""
+    if cell.checksum is None:
+        raise ChecksumError(
+            f"{cell.dandi_path} (cell {cell.specimen_id}): DANDI gives no checksum of this asset "
+            "(neither dandi:sha2-256 nor dandi:dandi-etag), so its bytes cannot be verified; "
+            "use access='stream', or a version whose listing has them"
+        )
+    return config.cache_dir() / config.NWB_DIR / f"{cell.checksum.value}.nwb"
+
+
+def fetch_all(cells: Sequence[CellFile], max_concurrent: int = 4) -> list[Path]:
+    """Download the cells' files into the cache, a few at a time, under one progress bar."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..transport.progress import progress_bar
+
+    missing = sum(cell.size for cell in cells if not cached_path(cell).exists())
+    pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="fetch")
+    with progress_bar(missing, f"{len(cells)} NWB files") as bar:
+        try:
+            # Each task runs in a copy of this context, so settings applied here (config.using) hold there.
+            tasks = [pool.submit(contextvars.copy_context().run, local_copy, cell, bar) for cell in cells]
+            paths = [task.result() for task in tasks]
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # a failure or Ctrl-C stops what is queued
+            raise
+    pool.shutdown()
+    return paths
+
+
+def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
+    from ..transport.download import fetch_file
+
+    if config.offline():
+        raise OfflineError(
+            f"the NWB file of cell {cell.specimen_id} ({cell.dandi_path}) is not cached and "
+            f"{config.OFFLINE_ENV} forbids downloading it"
+        )
+    problems = []
+    for url in cell.urls:
+        try:
+            fetch_file(
+                url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress,
+                check=lambda partial: _require_hdf5(cell, partial), parts=download_parts(cell.size),
+                etag=cell.asset.etag,
+            )
+            return
+        except ChecksumError as exc:
+            raise ChecksumError(
+                f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, asset {cell.asset_id}) "
+                f"are not the ones its listing describes: {exc}"
+            ) from exc
+        except FetchError as exc:
+            problems.append(str(exc))
+    raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
+
+
+def download_parts(size: int) -> int:
+    """How many concurrent ranges download a file of ``size`` bytes: one per ``PART_BYTES``, up to ``MAX_PARTS``."""
+    return max(1, min(MAX_PARTS, size // PART_BYTES))
+
+
+def _require_hdf5(cell: CellFile, path: Path) -> None:
+    """Refuse bytes that are not an HDF5 file, before they are cached."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise NwbFormatError(
+            f"{cell.label}: the bytes DANDI serves for it are not an HDF5 (NWB) file; nothing was cached"
+        )
+
+
+def find_local(cell: CellFile, access: Access) -> Path:
+    """The cell's file under the local root, checked against DANDI's size of it."""
+    root = Path(access.root) if access.root else config.local_root()
+    if root is None:
+        raise AccessError(
+            f"access='local' needs a directory: pass root=... or set {config.LOCAL_ROOT_ENV}"
+        )
+    candidates = [root / cell.dandi_path, root / cell.dandiset / cell.dandi_path]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        tried = ", ".join(str(path) for path in candidates)
+        raise LocalFileMissingError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
+    if found.stat().st_size != cell.size:
+        raise ChecksumError(
+            f"{found}: {found.stat().st_size} bytes, but DANDI holds {cell.size} bytes of "
+            f"{cell.dandi_path}: an incomplete or different file"
+        )
+    return found
+

@@ -1,0 +1,320 @@
+"""The ``patchseq-intake`` command (also ``python -m patchseq_intake``).
+
+Subcommands: ``cells`` (the metadata of selected cells), ``files`` (their NWB
+files as DANDI holds them), ``sweeps`` (a cell's sweep table, or one sweep's
+samples), ``fetch`` (NWB files into the cache), ``cache`` (what the cache
+holds; clear it, in ``cache_command``), ``gui`` (the cell browser) and
+``demo`` (``demo``: the main job against a local replica). ``options`` holds
+the arguments subcommands share, ``output`` what they write.
+
+A bad input is one line on stderr, ``patchseq-intake: <message>``, and exit
+status 1; a usage error is argparse's, with exit status 2.
+
+The top of the pipeline: may import anything in the package (the catalog,
+the drivers, ``gui``, and ``testing`` for the demo); nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import config
+from ..access.modes import ACCESS_MODES
+from ..errors import ManifestMismatchWarning, PatchseqError
+from ..version import __version__
+from .cache_command import add_cache
+from .options import (
+    CommandError,
+    HelpFormatter,
+    UsageError,
+    access_given,
+    add_archive_argument,
+    add_filter_option,
+    add_output_options,
+    add_table_options,
+    add_version_option,
+    columns_given,
+    filters_given,
+    subcommand,
+)
+from .output import chosen_format, emit, sweep_samples
+
+if TYPE_CHECKING:
+    from ..catalog import ArchiveCatalog
+    from ..sources.ephys import EphysSource
+
+PROG = "patchseq-intake"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", ManifestMismatchWarning)  # shown even where a caller ignores it
+            warnings.showwarning = _show_warning
+            args.run(args)
+    except UsageError as exc:
+        args.usage_error(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away, as `| head` does
+        return 1
+    except (PatchseqError, OSError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The Allen Institute's Patch-seq release through Intake catalogs.",
+        epilog="example: patchseq-intake cells human --filter structure == MTG --format csv\n"
+        "Run 'patchseq-intake COMMAND --help' for a command's options and examples.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_cache, _add_gui, _add_demo):
+        add(commands)
+    return parser
+
+
+# --- the subcommands --------------------------------------------------------------------------
+
+
+def _add_cells(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "cells",
+        help="the metadata of the selected cells",
+        description="The cell metadata of an archive, one row per cell: every cell, or those "
+        "matching the filters. No cell matching the filters is an error.",
+        examples=[
+            "patchseq-intake cells human",
+            "patchseq-intake cells mouse --filter structure in VISp5,VISp4 --filter dendrite_type == aspiny",
+            "patchseq-intake cells mouse --columns cell_specimen_id structure age_days --format csv",
+            "patchseq-intake cells human -o human_cells.parquet",
+        ],
+        run=_run_cells,
+    )
+    add_table_options(sub)
+
+
+def _run_cells(args: argparse.Namespace) -> None:
+    _emit_table(args, _archive(args.archive).metadata, "cell")
+
+
+def _add_files(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "files",
+        help="the cells' NWB files as DANDI holds them",
+        description="The NWB file of every cell that has one in the dandiset version, one row per "
+        "cell: cell_specimen_id, ephys_session_id, dandi_path, asset_id, size (bytes) and sha256 "
+        "(DANDI's: what downloads are verified against), in_manifest, manifest_sha256 and "
+        "manifest_matches (whether the release manifest's size and SHA-256 are DANDI's). "
+        "Reads the release tables and the version's asset listing, never an NWB file.",
+        examples=[
+            "patchseq-intake files mouse --filter in_manifest == false",
+            "patchseq-intake files human --filter manifest_matches == false --columns cell_specimen_id size",
+            "patchseq-intake files mouse -o mouse_nwb_files.parquet",
+        ],
+        run=_run_files,
+    )
+    add_table_options(sub)
+    add_version_option(sub)
+
+
+def _run_files(args: argparse.Namespace) -> None:
+    versioned = {"version": args.dandi_version} if args.dandi_version else {}
+    _emit_table(args, _archive(args.archive).nwb_files, "NWB file", **versioned)
+
+
+def _emit_table(args: argparse.Namespace, entry: Callable[..., Any], row: str, **parameters: Any) -> None:
+    """Write the rows (each a ``row``) of a table entry that ``--filter`` keeps, with ``--columns``.
+
+    No row is an error.
+    """
+    output_format = chosen_format(args)
+    filters = filters_given(args.filters)
+    frame = entry(filters=filters, columns=columns_given(args.columns), **parameters).read()
+    if frame.empty:
+        raise CommandError(f"no {args.archive} {row} matches the filters {filters}")
+    emit(frame, output_format, args.output)
+
+
+def _add_sweeps(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "sweeps",
+        help="a cell's sweep table, or one sweep's samples",
+        description="The sweep table of a cell's NWB file, one row per sweep (stimulus code and "
+        "name, clamp mode, sampling rate, duration, ...), as IPFX gives it. With --sweep N, the "
+        "samples of sweep N instead: t_s (s from the sweep's start), v_mv (mV) and i_pa (pA), "
+        "up to the last recorded sample (--all-samples: every stored one).",
+        examples=[
+            "patchseq-intake sweeps human 541549258",
+            "patchseq-intake sweeps mouse 601506507 --access stream --format csv",
+            "patchseq-intake sweeps human 541549258 --sweep 42 -o sweep42.parquet",
+            "patchseq-intake sweeps human 541549258 --root ~/dandi   # a local copy of the dandiset",
+        ],
+        run=_run_sweeps,
+    )
+    add_archive_argument(sub)
+    sub.add_argument("specimen_id", type=int, metavar="SPECIMEN_ID", help="the cell's cell_specimen_id")
+    sub.add_argument("--sweep", type=int, metavar="N", help="give the samples of sweep N, not the table")
+    sub.add_argument(
+        "--all-samples", action="store_true", help="with --sweep: every stored sample, not cut at the recording's end"
+    )
+    sub.add_argument("--headstage", type=int, metavar="H", help="the headstage to read (default 0)")
+    sub.add_argument(
+        "--access",
+        choices=ACCESS_MODES,
+        help="download: the whole verified file into the cache (the default); stream: HTTP "
+        "range reads; local: a local copy of the dandiset (the default with --root)",
+    )
+    sub.add_argument(
+        "--root",
+        metavar="DIR",
+        help=f"for --access local: the directory holding the dandiset (default ${config.LOCAL_ROOT_ENV})",
+    )
+    add_version_option(sub)
+    add_output_options(sub)
+
+
+def _run_sweeps(args: argparse.Namespace) -> None:
+    output_format = chosen_format(args)
+    if args.all_samples and args.sweep is None:
+        raise UsageError("--all-samples goes with --sweep N")
+    source = _ephys(
+        args.archive,
+        specimen_id=[args.specimen_id],
+        access=access_given(args.access, args.root),
+        root=args.root,
+        version=args.dandi_version,
+        headstage=args.headstage,
+    )
+    if args.sweep is None:
+        frame = source.read()
+    else:
+        sweep = source.sweep(args.sweep, trim=not args.all_samples)
+        if sweep.izero:
+            warnings.warn(f"sweep {args.sweep} was recorded in I=0 mode, with no command: i_pa is 0", stacklevel=1)
+        frame = sweep_samples(sweep)
+    emit(frame, output_format, args.output)
+
+
+def _add_fetch(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "fetch",
+        help="download cells' NWB files into the cache",
+        description="Download the NWB files of the named cells, or of the cells matching the "
+        "filters (both: the named cells that match), into the cache, each verified against "
+        "DANDI's SHA-256 and size of it; files already cached are not fetched again. Prints "
+        "the cached files' paths, one per line.",
+        examples=[
+            "patchseq-intake fetch human 541549258 569835804",
+            "patchseq-intake fetch mouse --filter structure == VISp5 --filter dendrite_type == aspiny",
+        ],
+        run=_run_fetch,
+    )
+    add_archive_argument(sub)
+    sub.add_argument("specimen_ids", type=int, nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell")
+    add_filter_option(sub)
+    add_version_option(sub)
+
+
+def _run_fetch(args: argparse.Namespace) -> None:
+    if not args.specimen_ids and not args.filters:
+        raise UsageError("name the cells: SPECIMEN_ID ... or --filter COLUMN OP VALUE")
+    source = _ephys(
+        args.archive,
+        specimen_id=args.specimen_ids,
+        filters=filters_given(args.filters),
+        version=args.dandi_version,
+    )
+    for path in source.fetch():
+        print(path, flush=True)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    subcommand(
+        commands,
+        "demo",
+        help="walk through the main job against a local replica (no network needed)",
+        description="Start a local replica of DANDI and the release tables on 127.0.0.1, "
+        "then filter cells, resolve one to its NWB file, read its sweep table and a sweep.",
+        examples=["patchseq-intake demo"],
+        run=_run_demo,
+    )
+
+
+def _add_gui(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "gui",
+        help="serve the cell browser on 127.0.0.1 (filter cells, open one, see its sweeps)",
+        description="Serve the cell browser at http://127.0.0.1:PORT/: an archive's cells with filters, "
+        "a cell's metadata, links and sweep table, a sweep's command and response. --demo serves it "
+        "on the offline demo's local replica. Needs the gui extra: pip install 'patchseq-intake[gui]'.",
+        examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007", "patchseq-intake gui --demo"],
+        run=_run_gui,
+    )
+    sub.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
+    sub.add_argument("--archive", choices=["human", "mouse"], default="human", help="the archive shown first")
+    sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
+
+
+def _run_gui(args: argparse.Namespace) -> None:
+    from contextlib import nullcontext
+
+    from ..gui.browser_server import demo_replica, serve_browser
+
+    with demo_replica() if args.demo else nullcontext():
+        server = serve_browser(args.port, args.archive, threaded=True)
+        print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.join()
+        finally:
+            server.stop()
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo()
+
+
+def _archive(name: str) -> ArchiveCatalog:
+    from ..catalog import open_catalog
+
+    return open_catalog()[name]
+
+
+def _ephys(archive: str, **parameters: Any) -> EphysSource:
+    """The archive's ephys source, with the parameters given (None: the catalog's default)."""
+    given = {name: value for name, value in parameters.items() if value is not None}
+    return _archive(archive).ephys(**given)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
+    """Warnings as one line of the command's own, without the source location."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises nothing more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+

@@ -1,0 +1,108 @@
+"""The offline walk-through: the main job against a local replica of the release.
+
+It starts a stand-in for DANDI and the release tables on 127.0.0.1 (see
+``patchseq_intake.testing.world``: real cells with synthetic NWB files, and
+the real listing of both dandisets, as the catalogs ship it), points the
+shipped catalog at it with a throw-away cache, and goes from a metadata
+filter to a sweep, printing what it finds at each step.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+
+def run_demo(print_=print) -> None:
+    """Run the walk-through, printing each step."""
+    from ..errors import ManifestMismatchWarning
+    from ..tables.shipped import shipped_listings
+    from ..testing.world import build_world
+
+    with tempfile.TemporaryDirectory(prefix="patchseq-demo-") as scratch:
+        print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
+        world = build_world(Path(scratch) / "files", listings=shipped_listings())
+        try:
+            with world.active(cache=Path(scratch) / "cache"), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ManifestMismatchWarning)
+                _walk_through(print_, caught)
+        finally:
+            world.stop()
+
+
+def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
+    import pandas as pd
+
+    from ..catalog import open_catalog
+
+    pd.set_option("display.width", 120)
+    cat = open_catalog()
+    print_(f"\nCatalog {cat.name}: archives {list(cat)}; entries of mouse: {list(cat.mouse)}")
+
+    filters = [["dendrite_type", "==", "aspiny"], ["age_days", "<", 58]]
+    print_(f"\n1. Filter the mouse cells: cat.mouse.metadata(filters={filters}).read()")
+    cells = cat.mouse.metadata(filters=filters, columns=["cell_specimen_id", "structure", "dendrite_type", "age"]).read()
+    print_(cells.to_string(index=False))
+
+    ids = [int(cell) for cell in cells["cell_specimen_id"]]
+    print_(f"\n2. Their NWB files as DANDI holds them: cat.mouse.nwb_files(filters=[['cell_specimen_id', 'in', {ids}]])")
+    print_("   (the replica serves synthetic files at the real paths: sizes and SHA-256 are theirs, not DANDI's)")
+    files = cat.mouse.nwb_files(filters=[["cell_specimen_id", "in", ids]]).read()
+    print_(files[["cell_specimen_id", "dandi_path", "size", "in_manifest", "manifest_matches"]].to_string(index=False))
+    absent, differ = int((~files["in_manifest"]).sum()), int((files["manifest_matches"] == False).sum())  # noqa: E712
+    print_(f"   {absent} not in the release manifest (found by ephys_session_id); {differ} whose manifest size and "
+           "SHA-256 describe an earlier export.\n   Downloads are verified against DANDI's checksums.")
+
+    specimen_id = int(files.loc[~files["in_manifest"], "cell_specimen_id"].iloc[0])
+    source = cat.mouse.ephys(specimen_id=specimen_id)
+    cell = source.cells[0]
+    print_(f"\n3. A cell the manifest has no file for: cat.mouse.ephys(specimen_id={specimen_id})")
+    print_(f"   found by its ephys_session_id {cell.session_id}: {cell.dandi_path} ({cell.size / 1e6:.1f} MB)")
+    print_(f"   in {source.dandi}, {cell.checksum.label} {cell.checksum.value[:16]}...")
+
+    print_("\n4. Its sweep table: source.read()  (downloads and verifies the file once)")
+    sweeps = source.read()
+    columns = ["sweep_number", "stimulus_code_ext", "stimulus_name", "clamp_mode", "sampling_rate", "stimulus_scale_factor"]
+    print_(sweeps[columns].to_string(index=False))
+
+    long_squares = sweeps[sweeps["stimulus_name"] == "Long Square"]
+    number = int(long_squares["sweep_number"].iloc[0])
+    print_(f"\n5. One long-square sweep: source.sweep({number})")
+    sweep = source.sweep(number)
+    print_(f"   {sweep}")
+    _describe_step(sweep, print_)
+
+    print_("\n6. Many cells at once, one partition per NWB file: cat.mouse.ephys(filters=...).to_dask()")
+    many = cat.mouse.ephys(filters=filters)
+    counts = many.to_dask().compute().groupby("cell_specimen_id")["sweep_number"].count()
+    print_(f"   {many.npartitions} cells; sweeps per cell: {counts.to_dict()}")
+    for warning in caught:
+        print_(f"   warning: {warning.message}")
+    print_("\nDone: the same calls work against DANDI itself once the environment is not overridden.")
+
+
+def _describe_step(sweep, print_) -> None:
+    """Baseline, step and input resistance of a long-square sweep, found in its data."""
+    import numpy as np
+
+    rest = np.median(sweep.i[: len(sweep.i) // 20])
+    stepping = np.abs(sweep.i - rest) > 1.0  # pA
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], stepping.astype(np.int8), [0]])))
+    if len(edges) < 2:
+        print_("   (no current step found)")
+        return
+    starts, ends = edges[0::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    first, last = starts[longest], ends[longest]
+    settled = slice(first + (last - first) // 2, last)
+    baseline = float(np.median(sweep.v[:first][-len(sweep.v) // 10 :]))
+    step_pa = float(np.median(sweep.i[settled]) - rest)
+    steady = float(np.median(sweep.v[settled]))
+    print_(
+        f"   baseline {baseline:.1f} mV; step {step_pa:+.0f} pA from {sweep.t[first]:.2f} s "
+        f"to {sweep.t[last - 1]:.2f} s; steady state {steady:.1f} mV"
+    )
+    if step_pa < 0:
+        resistance = (steady - baseline) / step_pa * 1e3  # mV / pA -> MOhm
+        print_(f"   input resistance {resistance:.0f} MOhm")

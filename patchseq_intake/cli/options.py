@@ -1,0 +1,120 @@
+"""The command's arguments: the options subcommands share, and turning them into the drivers' parameters."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import PatchseqError
+from ..tables.filters import OPERATORS, SET_OPERATORS
+
+ARCHIVES = ("human", "mouse")
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+class CommandError(PatchseqError):
+    """A request the command cannot answer, such as filters no cell matches."""
+
+
+class UsageError(Exception):
+    """Options that do not go together; reported by argparse, with exit status 2."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-line texts to the terminal; keeps texts with line breaks (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def subcommand(
+    commands: argparse._SubParsersAction,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    examples: list[str],
+    run: Callable[[argparse.Namespace], None],
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
+        formatter_class=HelpFormatter,
+    )
+    sub.set_defaults(run=run, usage_error=sub.error)
+    return sub
+
+
+def add_table_options(sub: argparse.ArgumentParser) -> None:
+    """ARCHIVE, --filter, --columns, --format and -o: the options of a table's subcommand."""
+    add_archive_argument(sub)
+    add_filter_option(sub)
+    sub.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="the columns to show, in this order (space- or comma-separated; default all)",
+    )
+    add_output_options(sub)
+
+
+def add_archive_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("archive", choices=ARCHIVES, metavar="ARCHIVE", help="human or mouse")
+
+
+def add_filter_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--filter",
+        dest="filters",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("COLUMN", "OP", "VALUE"),
+        help=f"keep the cells whose COLUMN compares so with VALUE; OP is one of {' '.join(OPERATORS)} "
+        "(quote 'not in'); for in and not in, VALUE is a comma-separated list. "
+        "Repeat to combine with AND.",
+    )
+
+
+def add_version_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--dandi-version",
+        metavar="VERSION",
+        help="the dandiset version: a published version id or draft (default: the catalog's)",
+    )
+
+
+def add_output_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table (for reading), csv, json (a list of records) or parquet (needs -o); "
+        "default: from the suffix of -o, else table",
+    )
+    sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def filters_given(raw: list[list[str]]) -> list[list[Any]]:
+    """``--filter`` triples as the drivers take them; a set operator's value is split at commas."""
+    return [
+        [column, op, [item.strip() for item in value.split(",")] if op in SET_OPERATORS else value]
+        for column, op, value in raw
+    ]
+
+
+def columns_given(raw: list[str]) -> list[str]:
+    """``--columns`` names, given apart or joined by commas."""
+    return [name for item in raw for name in item.split(",") if name]
+
+
+def access_given(access: str | None, root: str | None) -> str | None:
+    """The access mode: as asked, or ``local`` when only a root is given."""
+    if root and access not in (None, "local"):
+        raise UsageError(f"--root is for --access local, not --access {access}")
+    return "local" if root else access

@@ -1,0 +1,10 @@
+"""From a cell to its NWB file on DANDI.
+
+- ``assets``: a dandiset version's asset listing (shipped, or fetched once
+  from the DANDI API), its checksums and blob URLs;
+- ``nwb_files``: each cell's file as DANDI holds it, found by the manifest's
+  path or the cell's session; the manifest's checksums compared;
+- ``cells``: the cells a user selects (ids, filters), checked, and their files.
+
+May import ``tables``, ``transport`` and the top modules ``errors`` and ``config``.
+"""

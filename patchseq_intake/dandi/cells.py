@@ -1,0 +1,136 @@
+"""From cell ids or metadata filters to the cells' NWB files on DANDI (see ``nwb_files``)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import (
+    ManifestMismatchWarning,
+    NoMatchingCellsError,
+    NoNwbFileError,
+    PatchseqError,
+    UnknownCellError,
+)
+from ..tables.release import Archive, query_table
+from ..tables.shipped import shipped_table
+from .assets import DandisetVersion
+from .nwb_files import CellFile, Unresolved, resolve_files
+
+
+def select_cells(
+    archive: Archive, dandi: DandisetVersion, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
+) -> list[CellFile]:
+    """The NWB files of the chosen cells: by id, by metadata filters, or both (AND).
+
+    With neither, every cell of the archive that has an NWB file. Cells named
+    by id must all have one (``NoNwbFileError``); cells chosen otherwise that
+    have none are left out with a warning. One ``ManifestMismatchWarning``
+    tells how many of the chosen files differ from what the manifest says.
+    """
+    cells = _matching_cells(archive, specimen_ids, filters)
+    resolution = resolve_files(archive, dandi.index())
+    missing = [cell for cell in cells if cell in resolution.unresolved]
+    if specimen_ids and missing:
+        raise NoNwbFileError(_no_file_message(archive, dandi, {cell: resolution.unresolved[cell] for cell in missing}))
+    chosen = [resolution.files[cell] for cell in cells if cell in resolution.files]
+    matching = f" matching {list(filters)}" if filters else ""
+    if not chosen:
+        raise NoMatchingCellsError(f"none of the {len(cells)} {archive.name} cell(s){matching} has an NWB file in {dandi}")
+    if missing:
+        chosen_by = " matching the filters" if filters else ""
+        warnings.warn(
+            f"{len(missing)} of the {len(cells)} {archive.name} cells{chosen_by} have no NWB file in {dandi} "
+            "and are left out",
+            stacklevel=2,
+        )
+    _warn_of_manifest_mismatches(chosen, archive)
+    return chosen
+
+
+def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> None:
+    differ = [file for file in files if file.manifest_matches is False]
+    if not differ:
+        return
+    if len(files) == 1:
+        which = f"the NWB file of {archive.name} cell {files[0].specimen_id}"
+        how = "it is verified against DANDI's checksum"
+    else:
+        which = f"{len(differ)} of the {len(files)} selected {archive.name} NWB files"
+        how = "they are verified against DANDI's checksums; nwb_files' manifest_matches column shows which"
+    warnings.warn(
+        f"the release manifest describes other bytes than DANDI holds for {which} (an earlier export); {how}",
+        ManifestMismatchWarning,
+        stacklevel=3,
+    )
+
+
+def _no_file_message(archive: Archive, dandi: DandisetVersion, missing: dict[int, Unresolved]) -> str:
+    """What was searched for each cell, and where."""
+    searched = []
+    for cell, unresolved in missing.items():
+        pattern = f"_ses-{unresolved.session_id}_icephys.nwb"
+        if unresolved.manifest_path:
+            searched.append(
+                f"cell {cell}: the release manifest names {unresolved.manifest_path}, which {dandi} does not "
+                f"hold, and no asset path ends in {pattern} (its ephys_session_id)"
+            )
+        else:
+            searched.append(
+                f"cell {cell} (ephys_session_id {unresolved.session_id}): neither the release manifest nor "
+                f"{dandi} has one (no asset path ends in {pattern})"
+            )
+    return f"no NWB file for {len(missing)} {archive.name} cell(s): " + "; ".join(searched)
+
+
+def _matching_cells(
+    archive: Archive, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
+) -> list[int]:
+    every_cell = query_table(archive.metadata, columns=["cell_specimen_id"]).read()["cell_specimen_id"]
+    known = set(every_cell)
+    unknown = [cell for cell in specimen_ids if cell not in known]
+    if unknown:
+        raise UnknownCellError(_unknown_cells_message(archive, unknown, len(every_cell)))
+    if filters:
+        matching = query_table(archive.metadata, filters, columns=["cell_specimen_id"]).read()
+        cells = list(matching["cell_specimen_id"])
+        if not cells:
+            raise NoMatchingCellsError(f"no {archive.name} cell matches the filters {list(filters)}")
+    else:
+        cells = list(every_cell)
+    if specimen_ids:
+        wanted = set(cells)
+        cells = [cell for cell in specimen_ids if cell in wanted]
+        if not cells:
+            raise NoMatchingCellsError(
+                f"none of the {archive.name} cells {list(specimen_ids)} matches the filters {list(filters)}"
+            )
+    return cells
+
+
+def _unknown_cells_message(archive: Archive, unknown: list[int], cell_count: int) -> str:
+    message = f"cell(s) {unknown} are not in the {archive.name} Patch-seq dataset ({cell_count} cells)"
+    elsewhere = _archive_of(unknown, exclude=archive.name)
+    if elsewhere:
+        message += f"; they are cells of the {elsewhere} dataset: use cat.{elsewhere}.ephys"
+    return message
+
+
+def _archive_of(cells: list[int], exclude: str) -> str | None:
+    """The other shipped archive whose metadata has all of ``cells``, if its table can be read.
+
+    On this error path the other archive's metadata table may be fetched (once:
+    it is cached); offline or unreachable, the hint is left out.
+    """
+    for name in ("human", "mouse"):
+        if name == exclude:
+            continue
+        try:
+            query = query_table(shipped_table(name, "metadata"), columns=["cell_specimen_id"])
+            ids = set(query.read()["cell_specimen_id"])
+        except PatchseqError:
+            continue
+        if set(cells) <= ids:
+            return name
+    return None

@@ -1,0 +1,15 @@
+"""What people browse with: intake's GUI on the catalog, and the cell browser.
+
+- ``catalog_gui``: intake's panel GUI on the shipped catalog (``build_gui``,
+  ``serve``; ``python -m patchseq_intake.gui``);
+- the cell browser: ``browser_data`` (its tables and links, no widgets),
+  ``browser_app`` (the panel app, one per session), ``browser_server``
+  (serving it on 127.0.0.1, ``patchseq-intake gui``).
+
+May import the catalog, the drivers and everything below them; nothing
+imports it but the command line. Needs the ``gui`` extra (panel, hvplot).
+"""
+
+from .catalog_gui import browser, build_gui, free_port, serve
+
+__all__ = ["browser", "build_gui", "free_port", "serve"]

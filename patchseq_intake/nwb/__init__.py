@@ -1,0 +1,14 @@
+"""Reading the release's NWB files (written by MIES) as IPFX 2.1.2 reads them, from an open HDF5 file.
+
+- ``mies_series``: a sweep's series, chosen by type and headstage;
+- ``labnotebook``: lab notebook keys, column block by column block;
+- ``stimulus``: stimulus codes and IPFX's stimulus names;
+- ``sweep_table``: the sweep table (IPFX's columns, then ours);
+- ``sweeps``: what a sweep is made of, and its samples in IPFX's units;
+- ``sweep``: the ``Sweep`` itself, and its drawing (matplotlib);
+- ``h5values``: the ways MIES and pynwb store one value;
+- ``pynwb_file``: ``open_nwb``, the file as a pynwb ``NWBFile``.
+
+Knows nothing of how the file was reached: imports only ``errors`` from
+the package. ``access`` feeds it files and bytes.
+"""

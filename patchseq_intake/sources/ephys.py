@@ -1,0 +1,340 @@
+"""The intake driver for electrophysiology: cells -> their NWB files on DANDI -> sweeps."""
+
+from __future__ import annotations
+
+import ast
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from intake.source.base import DataSource, Schema
+
+from .. import config
+from ..access.modes import Access
+from ..dandi.assets import DandisetVersion
+from ..errors import InvalidQueryError, UnknownCellError
+from ..tables.release import Archive
+from ..version import __version__
+from .parameters import PlainParameters, plain
+
+if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
+    import dask.bag
+    import pandas as pd
+
+    from ..access.cell_reader import CellReader
+    from ..dandi.nwb_files import CellFile
+    from ..nwb.sweep import Sweep
+    from ..transport.remote_file import RemoteFile
+
+
+KEPT_REMOTE_FILES = 4
+
+
+class EphysSource(PlainParameters, DataSource):
+    """Sweep tables and sweeps of Patch-seq cells, one partition per cell (NWB file).
+
+    Parameters
+    ----------
+    archive, dandiset:
+        The archive (``human`` or ``mouse``) and its dandiset id.
+    metadata_table, manifest_table:
+        ``{"url": ..., "sha256": ...}`` of the archive's release tables.
+    version:
+        The dandiset version: a published version id or ``draft``.
+    dandi_assets:
+        ``{"version": ..., "path": ...}``: the listing of every asset of a
+        published version that the catalog ships (see ``dandi``), used for
+        that version when the DANDI API is DANDI's own; None for none.
+    specimen_id:
+        One cell id or a list of them (``cell_specimen_id``); empty for all.
+    filters:
+        ``[[column, op, value], ...]`` on the cell metadata, as for the tables.
+    access:
+        ``download`` (default), ``stream`` or ``local``.
+    root:
+        For ``access="local"``: the directory holding the dandiset.
+    headstage:
+        The headstage whose recordings to read (default 0; the release's
+        files have one).
+
+    Constructing the source does no I/O; cells are resolved on first use:
+    each to its asset in the version (see ``nwb_files``), whose size and
+    checksum (DANDI's, not the release manifest's) verify the bytes read.
+    """
+
+    container = "dataframe"
+    name = "patchseq_nwb"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        archive: str,
+        dandiset: str,
+        metadata_table: dict[str, str],
+        manifest_table: dict[str, str],
+        version: str,
+        dandi_assets: dict[str, str] | None = None,
+        specimen_id: int | Sequence[int] | str | None = None,
+        filters: Sequence[Sequence[Any]] | None = None,
+        access: str = "download",
+        root: str | None = None,
+        headstage: int | str = 0,
+        metadata: dict | None = None,
+    ):
+        self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
+        self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
+        self.access = Access(access, root or None)
+        self.headstage = _headstage(headstage)
+        self.specimen_ids = _specimen_ids(specimen_id)
+        self._filters = list(filters or [])
+        self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
+        super().__init__(metadata=metadata)
+
+    @cached_property
+    def cells(self) -> list[CellFile]:
+        """The NWB files of the selected cells, one per partition."""
+        from ..dandi.cells import select_cells
+
+        return select_cells(self.archive, self.dandi, self.specimen_ids, self._filters)
+
+    def _get_schema(self) -> Schema:
+        dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table().dtypes.items()}
+        return Schema(
+            dtype=dtypes, shape=(None, len(dtypes)), npartitions=len(self.cells), extra_metadata={}
+        )
+
+    def _get_partition(self, i: int) -> pd.DataFrame:
+        cell = self.cells[i]
+        return read_cell_sweeps(cell, self.access, remote=lambda: self._remote(cell), headstage=self.headstage)
+
+    def read(self) -> pd.DataFrame:
+        """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
+        import pandas as pd
+
+        self._load_metadata()
+        return pd.concat([self._get_partition(i) for i in range(len(self.cells))], ignore_index=True)
+
+    def to_dask(self):
+        """A Dask DataFrame, lazily one NWB file per partition.
+
+        Each partition is a small task (the cell's file and how to reach it,
+        with this process's settings), so it runs as well on a
+        ``dask.distributed`` worker process as here.
+        """
+        import dask
+        import dask.dataframe as dd
+
+        self._load_metadata()
+        settings = config.snapshot()
+        parts = [
+            dask.delayed(read_cell_sweeps, pure=True)(cell, self.access, settings, headstage=self.headstage)
+            for cell in self.cells
+        ]
+        return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
+
+    def to_dask_sweeps(
+        self, sweep_numbers: Sequence[int] | Mapping[int, Sequence[int]] | None = None, trim: bool = True
+    ) -> dask.bag.Bag:
+        """A Dask bag of ``(cell_specimen_id, Sweep)``: these sweeps of every selected cell, a partition a cell.
+
+        ``sweep_numbers``: the same numbers for every cell, ``{cell_specimen_id:
+        numbers}`` (only those cells, which must be among the selected ones:
+        ``ValueError`` names the others), or None for every sweep. Each
+        partition reads its cell's sweeps as ``sweeps`` does (in stream mode,
+        one wave of range requests).
+        """
+        import dask
+        import dask.bag as db
+
+        self._load_metadata()
+        settings = config.snapshot()
+        numbers = plain(sweep_numbers)
+        if isinstance(numbers, dict):
+            chosen = {int(cell): list(sweeps) for cell, sweeps in numbers.items()}
+            unknown = sorted(set(chosen) - {cell.specimen_id for cell in self.cells})
+            if unknown:
+                raise ValueError(
+                    f"to_dask_sweeps: cells {unknown} are not among this source's "
+                    f"{sorted(cell.specimen_id for cell in self.cells)}"
+                )
+            work = [(cell, chosen[cell.specimen_id]) for cell in self.cells if cell.specimen_id in chosen]
+        else:
+            work = [(cell, numbers) for cell in self.cells]
+        parts = [
+            dask.delayed(read_cell_sweep_list, pure=True)(cell, self.access, settings, wanted, self.headstage, trim)
+            for cell, wanted in work
+        ]
+        return db.from_delayed(parts)
+
+    def fetch(self, max_concurrent: int = 4) -> list[Path]:
+        """Download every selected cell's NWB file into the cache; return the local paths.
+
+        At most ``max_concurrent`` downloads run at once, under one progress bar;
+        files already cached are not fetched again.
+        """
+        from ..access.opening import fetch_all
+
+        self._load_metadata()
+        return fetch_all(self.cells, max_concurrent)
+
+    def sweep(self, sweep_number: int, specimen_id: int | None = None, trim: bool = True) -> Sweep:
+        """One sweep of one cell (``specimen_id`` when the source has several), loading its data only.
+
+        As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
+        last recorded response sample; without, every stored sample.
+        """
+        return self.sweeps([sweep_number], specimen_id, trim)[0]
+
+    def sweeps(
+        self, sweep_numbers: Sequence[int] | None = None, specimen_id: int | None = None, trim: bool = True
+    ) -> list[Sweep]:
+        """Several sweeps of one cell (default: every sweep of its table), in the order asked.
+
+        In stream mode their bytes come in one wave of range requests, or from
+        a verified download where they are most of the file.
+        """
+        reader = self._reader(self._cell(specimen_id))
+        if sweep_numbers is None:
+            return reader.every_sweep(self.headstage, trim)
+        return reader.sweeps([int(number) for number in plain(sweep_numbers)], self.headstage, trim)
+
+    def _reader(self, cell: CellFile) -> CellReader:
+        from ..access.cell_reader import CellReader
+
+        return CellReader(cell, self.access, lambda: self._remote(cell))
+
+    @contextmanager
+    def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
+        """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block.
+
+        Read with the schemas and the ``ndx-mies`` extension cached in the
+        file; pynwb's notices about an old file are shown once per process.
+        """
+        from ..access.opening import open_h5
+        from ..nwb.pynwb_file import read_nwb
+
+        cell = self._cell(specimen_id)
+        with open_h5(cell, self.access, self._remote(cell)) as h5, read_nwb(h5) as nwb:
+            yield nwb
+
+    def _cell(self, specimen_id: int | None) -> CellFile:
+        self._load_metadata()
+        if specimen_id is None:
+            if len(self.cells) != 1:
+                raise InvalidQueryError(
+                    f"this source selects {len(self.cells)} cells: name one with specimen_id=..."
+                )
+            return self.cells[0]
+        for cell in self.cells:
+            if cell.specimen_id == int(specimen_id):
+                return cell
+        selected = [cell.specimen_id for cell in self.cells]
+        raise UnknownCellError(f"cell {specimen_id} is not among this source's cells {selected}")
+
+    def _remote(self, cell: CellFile) -> RemoteFile | None:
+        """In stream mode, the cell's remote file, kept so that fetched blocks are reused.
+
+        The files of the last ``KEPT_REMOTE_FILES`` cells used are kept, so that
+        streaming many cells does not keep every one's blocks in memory.
+        """
+        if self.access.mode != "stream":
+            return None
+        from ..access.opening import open_remote
+
+        if cell.specimen_id in self._remotes:
+            self._remotes.move_to_end(cell.specimen_id)
+        else:
+            self._remotes[cell.specimen_id] = open_remote(cell)
+            if len(self._remotes) > KEPT_REMOTE_FILES:
+                self._remotes.popitem(last=False)[1].close()
+        return self._remotes[cell.specimen_id]
+
+    def _close(self) -> None:
+        self.__dict__.pop("cells", None)
+        while self._remotes:
+            self._remotes.popitem()[1].close()
+
+
+def read_cell_sweeps(
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None = None,
+    remote: Callable[[], RemoteFile | None] | None = None,
+    headstage: int = 0,
+) -> pd.DataFrame:
+    """One cell's sweep table (of ``headstage``), led by its ``cell_specimen_id``; reads no sweep data.
+
+    ``settings`` (a ``config.snapshot()``) replace this process's environment;
+    ``remote`` gives the cell's open remote file, in stream mode (else one is
+    opened if needed). The file's index is used, or built (see ``cell_reader``).
+    """
+    from ..access.cell_reader import CellReader
+
+    with config.using(settings) if settings is not None else nullcontext():
+        reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
+        table = reader.sweep_table(headstage)
+    table.insert(0, "cell_specimen_id", cell.specimen_id)
+    return table.astype({"cell_specimen_id": "int64"})
+
+
+def read_cell_sweep_list(
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None,
+    sweep_numbers: Sequence[int] | None,
+    headstage: int,
+    trim: bool,
+) -> list[tuple[int, Sweep]]:
+    """``(cell_specimen_id, Sweep)`` for these sweeps of one cell (None: all), with ``settings`` applied."""
+    from ..access.cell_reader import CellReader
+
+    with config.using(settings) if settings is not None else nullcontext():
+        reader = CellReader(cell, access)
+        if sweep_numbers is None:
+            sweeps = reader.every_sweep(headstage, trim)
+        else:
+            sweeps = reader.sweeps(list(sweep_numbers), headstage, trim)
+        return [(cell.specimen_id, sweep) for sweep in sweeps]
+
+
+def _empty_sweep_table() -> pd.DataFrame:
+    import pandas as pd
+
+    from ..nwb.sweep_table import SWEEP_DTYPES
+
+    dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def _specimen_ids(value: int | Sequence[int] | str | None) -> list[int]:
+    """Distinct cell ids, in order, from an id, a list of them, or their text."""
+    value = plain(value)
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value.strip() or "[]")
+        except (ValueError, SyntaxError):
+            value = [value]  # refused below, with the value in the message
+    values = [] if value is None else value if isinstance(value, list) else [value]
+    if not all(_is_whole_number(item) for item in values):
+        raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}")
+    return list(dict.fromkeys(int(item) for item in values))
+
+
+def _headstage(value: int | str) -> int:
+    """A headstage number (0 to 7, as MIES has eight), from an int or its text."""
+    value = plain(value)
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if not (isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 7):
+        raise InvalidQueryError(f"headstage must be a whole number from 0 to 7, not {value!r}")
+    return number
+
+
+def _is_whole_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()

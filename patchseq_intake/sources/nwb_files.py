@@ -1,0 +1,90 @@
+"""The intake driver for the ``nwb_files`` table: every cell's NWB file as DANDI holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from intake.source.base import DataSource, Schema
+
+from ..dandi.assets import DandisetVersion
+from ..tables.release import Archive
+from ..version import __version__
+from .parameters import PlainParameters
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class NwbFilesSource(PlainParameters, DataSource):
+    """One row per cell that has an NWB file in the dandiset version (see ``nwb_files.COLUMNS``).
+
+    Parameters
+    ----------
+    archive, dandiset, metadata_table, manifest_table, version, dandi_assets:
+        As for the ``ephys`` entry (``EphysSource``).
+    filters:
+        ``[[column, op, value], ...]`` on this table's columns, combined with AND.
+    columns:
+        Columns to return; empty means all.
+
+    Constructing the source does no I/O. Reading it reads the release tables
+    and the version's asset index (cached after the first use), never an NWB
+    file. ``InvalidQueryError`` for a filter or column the table does not
+    have, listing the valid columns.
+    """
+
+    container = "dataframe"
+    name = "patchseq_nwb_files"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        archive: str,
+        dandiset: str,
+        metadata_table: dict[str, str],
+        manifest_table: dict[str, str],
+        version: str,
+        dandi_assets: dict[str, str] | None = None,
+        filters: Sequence[Sequence[Any]] | None = None,
+        columns: Sequence[str] | None = None,
+        metadata: dict | None = None,
+    ):
+        self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
+        self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
+        self._filters = list(filters or [])
+        self._columns = list(columns or [])
+        super().__init__(metadata=metadata)
+
+    @cached_property
+    def _selected(self) -> pd.DataFrame:
+        from ..dandi.nwb_files import files_table, resolve_files
+        from ..tables.filters import query_frame
+
+        every_file = files_table(resolve_files(self.archive, self.dandi.index()).files)
+        title = f"the {self.archive.name} nwb_files table"
+        return query_frame(every_file, self._filters, self._columns, title)
+
+    def _get_schema(self) -> Schema:
+        frame = self._selected
+        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+        return Schema(dtype=dtypes, shape=frame.shape, npartitions=1, extra_metadata={})
+
+    def read(self) -> pd.DataFrame:
+        """The selected rows and columns, as a pandas DataFrame."""
+        self._load_metadata()
+        return self._selected.copy()
+
+    def _get_partition(self, i: int) -> pd.DataFrame:
+        return self.read()
+
+    def to_dask(self):
+        """The table as a Dask DataFrame of one partition."""
+        import dask.dataframe as dd
+
+        return dd.from_pandas(self.read(), npartitions=1)
+
+    def _close(self) -> None:
+        self.__dict__.pop("_selected", None)

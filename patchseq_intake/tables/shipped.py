@@ -1,0 +1,52 @@
+"""What the shipped YAML catalogs pin: each release table's URL and SHA-256, each archive's dandiset version.
+
+Read from the YAML files themselves (``catalogs/`` in the wheel), so that
+code, tests and the demo use the very values the catalogs give intake.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from .release import TableSpec
+
+if TYPE_CHECKING:
+    from .schema import TableKind
+
+
+def catalog_dir() -> Path:
+    """The folder of the shipped YAML catalogs: in the wheel, or the source tree's ``catalogs/``."""
+    package = Path(__file__).parents[1]
+    installed = package / "catalogs"  # inside a wheel
+    return installed if installed.is_dir() else package.parent / "catalogs"
+
+
+def shipped_listings() -> Path:
+    """The folder of the DANDI asset listings the catalogs pin, ``<dandiset>.csv`` (see its README)."""
+    return catalog_dir() / "dandi-assets"
+
+
+def archive_catalog_path(archive: str) -> Path:
+    """The YAML file of one archive's catalog (``human`` or ``mouse``)."""
+    return catalog_dir() / f"{archive}.yaml"
+
+
+@lru_cache(maxsize=None)
+def _archive_yaml(archive: str) -> dict:
+    return yaml.safe_load(archive_catalog_path(archive).read_text())
+
+
+def shipped_table(archive: str, kind: TableKind) -> TableSpec:
+    """A release table as the shipped catalog of ``archive`` pins it (URL and SHA-256)."""
+    args = _archive_yaml(archive)["sources"][kind]["args"]
+    return TableSpec(url=args["url"], sha256=args["sha256"], kind=kind, archive=archive)
+
+
+def shipped_dandiset(archive: str) -> tuple[str, str]:
+    """The dandiset id and published version the shipped catalog of ``archive`` pins."""
+    metadata = _archive_yaml(archive)["metadata"]
+    return metadata["dandiset"], metadata["dandi_version"]

@@ -1,0 +1,169 @@
+"""A read-only remote file over HTTP range requests, cached in blocks, with batched prefetch.
+
+HDF5 reads many small pieces scattered through a file. Fetched one at a time
+over a wide-area network, each costs a round trip. ``RemoteFile`` keeps the
+blocks it has fetched and can ``prefetch`` many at once: the caller (see
+``nwb_access``) tells it which offsets h5py is about to need, and they arrive
+in one concurrent batch instead of one round trip each. Adjacent missing
+blocks are always fetched in a single request.
+
+Reads h5py asks for are fetched in the asking thread, never by waiting on
+others: h5py holds its global lock while it reads, and a thread that needs
+that lock (any thread whose garbage collection frees an h5py object) would
+then wait for the reader as the reader waited for it. Only ``prefetch``,
+called between h5py calls, fetches concurrently.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+BLOCK_BYTES = 32 * 1024
+MAX_CONCURRENT = 32
+TAIL_BLOCKS = 8
+"""Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
+_TAIL_WORTH_IT = 256  # blocks: below this (8 MB) the tail is too large a share of the file
+
+
+class RemoteFile(io.RawIOBase):
+    """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
+
+    ``urls`` are places to read the same bytes from, best first: when one fails
+    after its retries (see ``download.get``), the next one takes over. A
+    server whose file is not ``size`` bytes long, or (with ``etag``, DANDI's
+    dandi-etag of the file) whose answer does not carry that ``ETag``, raises
+    ``ChecksumError``: every block is then the file's. Blocks
+    stay in memory until the file is closed. Reads and prefetches may come
+    from several threads.
+    """
+
+    def __init__(
+        self,
+        urls: list[str],
+        size: int,
+        block_bytes: int = BLOCK_BYTES,
+        max_concurrent: int = MAX_CONCURRENT,
+        etag: str | None = None,
+    ):
+        super().__init__()
+        self.urls = list(urls)
+        self.size = size
+        self.etag = etag
+        self.block_bytes = block_bytes
+        self.max_concurrent = max_concurrent
+        self.ranges_fetched = 0
+        self.bytes_fetched = 0
+        self._blocks: dict[int, bytes] = {}
+        self._position = 0
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence {whence}")
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(base + offset, 0)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read_at(self._position, len(view))
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` (fewer at the end of the file); the position is left alone."""
+        end = min(offset + size, self.size)
+        if end <= offset or offset < 0:
+            return b""
+        first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
+        self._fetch(range(first, last + 1), concurrently=False)
+        with self._lock:
+            joined = b"".join(self._blocks[index] for index in range(first, last + 1))
+        start = offset - first * self.block_bytes
+        return joined[start : start + end - offset]
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Fetch the blocks holding these ``(offset, size)`` ranges, concurrently; not from inside an h5py call."""
+        wanted = set()
+        for offset, size in ranges:
+            end = min(offset + max(size, 1), self.size)
+            if 0 <= offset < end:
+                wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
+        self._fetch(wanted, concurrently=True)
+
+    def close(self) -> None:
+        """Drop the blocks and stop the threads that fetch them."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._blocks.clear()
+        super().close()
+
+    def _fetch(self, blocks: Iterable[int], concurrently: bool) -> None:
+        wanted = set(blocks)
+        last = (self.size - 1) // self.block_bytes
+        if not self._blocks and last >= _TAIL_WORTH_IT:
+            # The first read of a large file: its start and its end, at once.
+            wanted.update(range(last - TAIL_BLOCKS + 1, last + 1))
+        with self._lock:
+            missing = sorted(block for block in wanted if block not in self._blocks)
+        runs = _runs(missing)
+        if not concurrently or len(runs) == 1:
+            for run in runs:
+                self._fetch_run(*run)
+        elif runs:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="remote-file")
+            list(self._pool.map(lambda run: self._fetch_run(*run), runs))
+
+    def _fetch_run(self, first: int, last: int) -> None:
+        start = first * self.block_bytes
+        end = min((last + 1) * self.block_bytes, self.size)
+        data = self._read_range(start, end)
+        with self._lock:
+            self.ranges_fetched += 1
+            self.bytes_fetched += len(data)
+            for index in range(first, last + 1):
+                offset = (index - first) * self.block_bytes
+                self._blocks[index] = data[offset : offset + self.block_bytes]
+
+    def _read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), from the first URL that gives them."""
+        from ..errors import FetchError
+        from .download import get_range
+
+        problems = []
+        for url in list(self.urls):
+            try:
+                return get_range(url, start, end, size=self.size, etag=self.etag, require_etag=self.etag is not None)
+            except FetchError as exc:
+                problems.append(str(exc))
+            with self._lock:
+                if url in self.urls and len(self.urls) > 1:
+                    self.urls.remove(url)  # fall back to the next URL from now on
+        raise FetchError("; ".join(problems))
+
+
+def _runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """Sorted block numbers -> (first, last) of each run of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for block in blocks:
+        if runs and block == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], block)
+        else:
+            runs.append((block, block))
+    return runs
