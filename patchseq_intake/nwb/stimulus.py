@@ -6,7 +6,7 @@ whose code -> name pairs ``IPFX_NAMES`` lists), ``Unknown`` where it has
 none. On top of that, the names FACTS.md gives where IPFX has none: the
 families ``C1LSCOARSE*``, ``C1LSFINEST*`` (Long Square), ``C1SSCOARSE*``,
 ``C1SSFINEST*`` (Short Square), ``EXTP*`` and ``NucVC*`` (Test), whatever
-their date suffix, and ``C2CHIRP180503`` (Chirp). ``tests/test_ipfx_agreement.py``
+their date suffix, and ``C2CHIRP180503`` (Chirp). ``tests/nwb/test_ipfx_agreement.py``
 checks every code of IPFX's ontology against IPFX itself.
 """
 

@@ -24,7 +24,7 @@ from patchseq_intake.errors import ChecksumError, InvalidQueryError, ManifestMis
 from patchseq_intake.tables.shipped import shipped_dandiset, shipped_listings
 from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
-from .conftest import REFERENCE_ASSETS, REFERENCE_TABLES
+from ..conftest import REFERENCE_ASSETS, REFERENCE_TABLES
 
 MANIFEST_DIFFERS = 541549258  # human: manifest 29016929 bytes, DANDI (here: synthetic) other bytes
 MOUSE_MANIFEST_DIFFERS = 623434306

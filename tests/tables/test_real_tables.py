@@ -12,7 +12,7 @@ import pytest
 from patchseq_intake.sources.table import ReleaseTableSource
 from patchseq_intake.tables.shipped import shipped_table
 
-from .conftest import REFERENCE_TABLES
+from ..conftest import REFERENCE_TABLES
 
 pytestmark = pytest.mark.skipif(
     not REFERENCE_TABLES.is_dir(), reason=f"reference tables not found at {REFERENCE_TABLES}"

@@ -218,7 +218,7 @@ def test_the_command_serves_the_browser_and_refuses_a_bad_archive(capsys):
 @pytest.fixture
 def page(world, tmp_path):
     """The browser served on the world's replica, open in headless Chromium; yields (page, shots dir)."""
-    from tests.test_gui import CHROMIUM_FLAGS
+    from tests.gui.test_gui import CHROMIUM_FLAGS
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
