@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from ..errors import ManifestMismatchWarning, PatchseqError
 from ..version import __version__
 from .cache_command import add_cache
 from .options import (
+    ARCHIVES,
     CommandError,
     HelpFormatter,
     UsageError,
@@ -40,6 +42,7 @@ from .options import (
     add_version_option,
     columns_given,
     filters_given,
+    port_number,
     subcommand,
 )
 from .output import chosen_format, emit, sweep_samples
@@ -270,8 +273,8 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
         examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007", "patchseq-intake gui --demo"],
         run=_run_gui,
     )
-    sub.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
-    sub.add_argument("--archive", choices=["human", "mouse"], default="human", help="the archive shown first")
+    sub.add_argument("--port", type=port_number, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
+    sub.add_argument("--archive", choices=ARCHIVES, default="human", help="the archive shown first")
     sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
 
 
@@ -280,6 +283,8 @@ def _run_gui(args: argparse.Namespace) -> None:
 
     from ..gui.browser_server import demo_replica, serve_browser
 
+    # SIGTERM ends the command as Ctrl-C does, so that the demo's temporary replica is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with demo_replica() if args.demo else nullcontext():
         server = serve_browser(args.port, args.archive, threaded=True)
         print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)

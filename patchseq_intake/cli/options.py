@@ -118,3 +118,14 @@ def access_given(access: str | None, root: str | None) -> str | None:
     if root and access not in (None, "local"):
         raise UsageError(f"--root is for --access local, not --access {access}")
     return "local" if root else access
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free one); argparse's usage error otherwise."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to 65535 (0: any free one)")
+    return port

@@ -28,8 +28,8 @@ from .browser_data import (
     cell_links,
     cells_table,
     choices,
+    filter_cells,
     long_squares,
-    select_cells,
     spans,
 )
 
@@ -64,6 +64,9 @@ class CellBrowser:
         self.cell_id: int | None = None  # the cell opened, or being opened
         self._cell_load = 0  # the newest cell load: an older one's result is dropped
         self._sweep_load = 0  # the newest sweep load, likewise
+        self._archive_load = 0  # the newest archive load, likewise
+        self.shown_archive: str | None = None  # whose cells the table holds
+        self._reverting = False  # the archive button is being set back: no load
 
         self.archive = pn.widgets.RadioButtonGroup(label="archive", options=list(ARCHIVES), value=archive)
         self.choice_widgets = {c: pn.widgets.MultiChoice(label=c, options=[], width=260) for c in CHOICE_FILTERS}
@@ -79,9 +82,12 @@ class CellBrowser:
         self.sweep_area = pn.Column(self.sweep_widget, sizing_mode="stretch_width")
         self.overlay = pn.widgets.Checkbox(label="overlay the cell's long squares", value=False)
         self.plot = pn.pane.Bokeh(None, name="sweep plot", sizing_mode="stretch_width")
+        # The spinner goes on a layout around the plot: on a Bokeh pane holding a figure, ``loading`` writes to
+        # the Bokeh model outside the document's lock, which fails in a served page (panel 1.9).
+        self.plot_area = pn.Column(self.plot, sizing_mode="stretch_width")
         self.summary = pn.pane.Bokeh(None, name="summary", sizing_mode="stretch_width")
 
-        self.archive.param.watch(lambda event: self._schedule(self.load_archive), "value")
+        self.archive.param.watch(self._archive_chosen, "value")
         for widget in [*self.choice_widgets.values(), *self.range_widgets.values()]:
             widget.param.watch(lambda event: self.show_cells(), "value")
         self.cell_table.param.watch(lambda event: self._schedule(self.open_cell), "selection")
@@ -90,7 +96,7 @@ class CellBrowser:
             pn.Column(f"## {TITLE}", self.archive, *self.choice_widgets.values(), *self.range_widgets.values(),
                       self.count, width=300),
             pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.sweep_area, self.overlay,
-                      self.plot, sizing_mode="stretch_width"),
+                      self.plot_area, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
         pn.state.onload(lambda: self._schedule(self.load_archive))
@@ -98,15 +104,33 @@ class CellBrowser:
     # --- loads: each in a worker thread, the page usable meanwhile ---------------------------------------
 
     async def load_archive(self) -> None:
-        """The archive's cells (cached tables), the filters' choices and spans, the summary."""
-        self._cell_load += 1
-        self._sweep_load += 1
+        """The archive's cells (cached tables), the filters' choices and spans, the summary.
+
+        If they cannot be read, the archive shown before stays, and so does
+        the archive button.
+        """
+        self._archive_load += 1
+        load, archive = self._archive_load, self.archive.value
+        self.message.visible = False
         self.cell_table.loading = True
         try:
-            cells = await asyncio.to_thread(cells_table, self.catalog, self.archive.value)
+            cells = await asyncio.to_thread(cells_table, self.catalog, archive)
+        except Exception:
+            if load == self._archive_load and self.shown_archive is not None:
+                self._reverting = True
+                try:
+                    self.archive.value = self.shown_archive
+                finally:
+                    self._reverting = False
+            raise
         finally:
-            self.cell_table.loading = False
-        self.cells = cells
+            if load == self._archive_load:
+                self.cell_table.loading = False
+        if load != self._archive_load:
+            return  # another archive was chosen meanwhile
+        self._cell_load += 1  # a cell of the other archive, still loading, is not shown
+        self._sweep_load += 1
+        self.cells, self.shown_archive = cells, archive
         for column, options in choices(cells).items():
             self.choice_widgets[column].param.update(options=options, value=[])
         found = spans(cells)
@@ -132,7 +156,7 @@ class CellBrowser:
         self.cell_info.object = f"### Cell {specimen_id}\nReading its sweep table ..."
         self.sweep_area.loading = True
         try:
-            source = self.catalog[self.archive.value].ephys(specimen_id=specimen_id, access=self.access)
+            source = self.catalog[self.shown_archive].ephys(specimen_id=specimen_id, access=self.access)
             table, file = await asyncio.to_thread(_sweep_table_and_file, source)
         except Exception:
             if load != self._cell_load:
@@ -157,9 +181,10 @@ class CellBrowser:
         load = self._begin_sweep()
         number = int(self.sweep_widget.value.iloc[rows[0]]["sweep_number"])
         numbers = [number]
-        if self.overlay.value:
-            numbers += [n for n in long_squares(self.sweep_table) if n != number]
-        self.plot.loading = True
+        if self.overlay.value:  # long squares are current clamp: overlaid only on a sweep of the same mode
+            clamp_mode = self.sweep_table.loc[self.sweep_table["sweep_number"] == number, "clamp_mode"].iloc[0]
+            numbers += [n for n in long_squares(self.sweep_table, clamp_mode) if n != number]
+        self.plot_area.loading = True
         try:
             sweeps = await asyncio.to_thread(self.source.sweeps, numbers)
         except Exception:
@@ -168,9 +193,13 @@ class CellBrowser:
             raise
         finally:
             if load == self._sweep_load:
-                self.plot.loading = False
+                self.plot_area.loading = False
         if load == self._sweep_load:
             self.plot.object = sweep_figure(sweeps[0], sweeps[1:])
+
+    def _archive_chosen(self, event: Any) -> None:
+        if not self._reverting:
+            self._schedule(self.load_archive)
 
     # --- what needs no load -------------------------------------------------------------------------------
 
@@ -180,13 +209,13 @@ class CellBrowser:
             return
         chosen = {column: widget.value for column, widget in self.choice_widgets.items()}
         ranges = {column: tuple(widget.value) for column, widget in self.range_widgets.items() if widget.visible}
-        shown = select_cells(self.cells, chosen, ranges)
+        shown = filter_cells(self.cells, chosen, ranges)
         shown = shown.reset_index(drop=True)
         self.cell_table.value = shown
         # The selection is a row number: keep it on the cell opened, wherever the cell's row now is.
         where = shown.index[shown["cell_specimen_id"] == self.cell_id]
         self.cell_table.selection = [int(where[0])] if len(where) else []
-        self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.archive.value} cells"
+        self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.shown_archive} cells"
         self.summary.object = summary_figure(shown)
 
     def _sweep_table_widget(self, table: pd.DataFrame) -> Any:
@@ -223,6 +252,7 @@ class CellBrowser:
 
     def _forget_cell(self) -> None:
         self.source, self.sweep_table, self.cell_id = None, pd.DataFrame(), None
+        self.sweep_area.loading = self.plot_area.loading = False  # a load it replaces may have left them on
         self._show_sweep_table(_no_sweeps())
         self.cell_info.object = "Select a cell."
         self.plot.object = None
@@ -290,22 +320,39 @@ def sweep_figure(sweep: Sweep, overlaid: list[Sweep] = ()):
 
 
 def summary_figure(cells: pd.DataFrame):
-    """The shown cells by structure and dendrite type (bars), and their soma depths (a histogram, µm from pia)."""
+    """The shown cells by structure, stacked by dendrite type, and their soma depths (a histogram).
+
+    Depth is ``depth_from_pia_um`` (µm from pia) where the cells have it,
+    else ``cell_soma_normalized_depth`` (0 at pia, 1 at white matter): the
+    release's mouse table has only the latter.
+    """
     from bokeh.layouts import row
+    from bokeh.palettes import Category10
     from bokeh.plotting import figure
 
-    counts = cells.groupby(["structure", "dendrite_type"], dropna=False).size()
-    labels = [f"{s} · {d}" for s, d in counts.index]
-    bars = figure(x_range=labels or [""], height=220, width=420, title="Cells by structure and dendrite type",
-                  y_axis_label="cells", tools="")
-    bars.vbar(x=labels, top=counts.to_numpy(), width=0.8)
-    bars.xaxis.major_label_orientation = 0.8
-    depths = cells["depth_from_pia_um"].dropna().to_numpy(dtype=float)
-    histogram = figure(height=220, width=420, title="Soma depth", x_axis_label="depth from pia (µm)",
-                       y_axis_label="cells", tools="")
-    if len(depths):
-        heights, edges = np.histogram(depths, bins=min(30, max(len(depths), 1)))
-        histogram.quad(top=heights, bottom=0, left=edges[:-1], right=edges[1:])
+    counts = cells.fillna({"structure": "unknown", "dendrite_type": "unknown"}).pivot_table(
+        index="structure", columns="dendrite_type", values="cell_specimen_id", aggfunc="count", fill_value=0)
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
+    structures, types = [str(s) for s in counts.index], [str(t) for t in counts.columns]
+    bars = figure(x_range=structures or [""], height=260, width=max(420, 18 * len(structures)),
+                  title="Cells by structure and dendrite type", y_axis_label="cells", tools="")
+    if types:
+        data = {"structure": structures, **{t: counts[t].to_numpy() for t in counts.columns}}
+        colors = Category10[10][: len(types)]
+        bars.vbar_stack(types, x="structure", width=0.8, color=colors, source=data, legend_label=types)
+        bars.legend.location = "top_right"
+    bars.xaxis.major_label_orientation = 1.0
+    histogram = figure(height=260, width=420, y_axis_label="cells", tools="")
+    for column, label in (("depth_from_pia_um", "depth from pia (µm)"),
+                          ("cell_soma_normalized_depth", "normalized soma depth (0 pia, 1 white matter)")):
+        depths = cells[column].dropna().to_numpy(dtype=float)
+        if len(depths):
+            heights, edges = np.histogram(depths, bins=min(30, len(depths)))
+            histogram.quad(top=heights, bottom=0, left=edges[:-1], right=edges[1:])
+            histogram.title.text, histogram.xaxis.axis_label = "Soma depth", label
+            break
+    else:
+        histogram.title.text = "Soma depth: none of these cells has one"
     return row(bars, histogram)
 
 
@@ -315,7 +362,7 @@ def _traces(sweep: Sweep) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _envelope(t: np.ndarray, y: np.ndarray, points: int = PLOTTED_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """``(t, y)`` with at most about ``points`` points: each bin's lowest and highest sample, in time order."""
+    """``(t, y)`` with at most about ``points`` points: each bin's lowest, then highest sample, at the bin's start."""
     if len(y) <= points:
         return t, y
     bins = points // 2

@@ -57,7 +57,7 @@ def cells_table(catalog: Any, archive: str) -> pd.DataFrame:
     return merged
 
 
-def select_cells(
+def filter_cells(
     cells: pd.DataFrame, choices: dict[str, list[str]], ranges: dict[str, tuple[float, float]]
 ) -> pd.DataFrame:
     """The rows of ``cells`` with a chosen value in every ``choices`` column (none chosen: any) and within ``ranges``.
@@ -112,9 +112,10 @@ def cell_links(dandiset: str, version: str, dandi_path: str, asset_id: str) -> C
     )
 
 
-def long_squares(sweep_table: pd.DataFrame) -> list[int]:
-    """The sweep numbers of the table's long-square sweeps (IPFX's stimulus name), in order."""
-    return [int(n) for n in sweep_table.loc[sweep_table["stimulus_name"] == LONG_SQUARE, "sweep_number"]]
+def long_squares(sweep_table: pd.DataFrame, clamp_mode: str) -> list[int]:
+    """The sweep numbers of the table's long-square sweeps (IPFX's stimulus name) in ``clamp_mode``, in order."""
+    chosen = (sweep_table["stimulus_name"] == LONG_SQUARE) & (sweep_table["clamp_mode"] == clamp_mode)
+    return [int(n) for n in sweep_table.loc[chosen, "sweep_number"]]
 
 
 def _archive(catalog: Any, archive: str) -> Any:

@@ -8,6 +8,7 @@ points this process at it.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import tempfile
@@ -81,5 +82,8 @@ def _claim(port: int) -> int:
         try:
             probe.bind((ADDRESS, port))
         except OSError as exc:
-            raise PortInUseError(f"port {port} on {ADDRESS} is in use ({exc.strerror}): choose another with --port") from exc
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} on {ADDRESS} is in use: choose another with --port") from exc
+            raise PortInUseError(f"cannot listen on port {port} on {ADDRESS} ({exc.strerror}): "
+                                 "choose another with --port, above 1023") from exc
         return probe.getsockname()[1]

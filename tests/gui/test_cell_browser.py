@@ -20,13 +20,13 @@ import pytest
 
 pytest.importorskip("panel", reason="the browser needs panel: pip install 'patchseq-intake[gui]'")
 
-from patchseq_intake.gui.browser_app import CellBrowser, _envelope, sweep_figure  # noqa: E402
+from patchseq_intake.gui.browser_app import CellBrowser, _envelope, summary_figure, sweep_figure  # noqa: E402
 from patchseq_intake.gui.browser_data import (  # noqa: E402
     cell_links,
     cells_table,
     choices,
+    filter_cells,
     long_squares,
-    select_cells,
     spans,
 )
 from patchseq_intake.gui.browser_server import PortInUseError, serve_browser  # noqa: E402
@@ -69,11 +69,11 @@ def test_cells_are_selected_by_choices_and_ranges():
     })
     whole = spans(cells)
     assert whole["depth_from_pia_um"] == (100.0, 400.0) and choices(cells)["t_type"] == ["a", "b"]
-    picked = select_cells(cells, {"structure": ["VISp5"], "dendrite_type": []}, whole)
+    picked = filter_cells(cells, {"structure": ["VISp5"], "dendrite_type": []}, whole)
     assert list(picked["cell_specimen_id"]) == [1, 2]
-    narrowed = select_cells(cells, {}, {**whole, "depth_from_pia_um": (150.0, 400.0)})
+    narrowed = filter_cells(cells, {}, {**whole, "depth_from_pia_um": (150.0, 400.0)})
     assert list(narrowed["cell_specimen_id"]) == [2, 4]  # the cell of no depth goes once the range narrows
-    assert list(select_cells(cells, {}, whole)["cell_specimen_id"]) == [1, 2, 3, 4]
+    assert list(filter_cells(cells, {}, whole)["cell_specimen_id"]) == [1, 2, 3, 4]
 
 
 def test_a_cells_links_point_at_its_asset_at_the_version():
@@ -85,9 +85,27 @@ def test_a_cells_links_point_at_its_asset_at_the_version():
     )
 
 
-def test_long_squares_are_chosen_by_ipfxs_name():
-    table = pd.DataFrame({"sweep_number": [1, 4, 5, 9], "stimulus_name": ["Test", "Long Square", "Ramp", "Long Square"]})
-    assert long_squares(table) == [4, 9]
+def test_long_squares_are_chosen_by_ipfxs_name_and_clamp_mode():
+    table = pd.DataFrame({
+        "sweep_number": [1, 4, 5, 9, 11],
+        "stimulus_name": ["Test", "Long Square", "Ramp", "Long Square", "Long Square"],
+        "clamp_mode": ["CurrentClamp", "CurrentClamp", "CurrentClamp", "CurrentClamp", "VoltageClamp"],
+    })
+    assert long_squares(table, "CurrentClamp") == [4, 9] and long_squares(table, "VoltageClamp") == [11]
+
+
+def test_the_summary_falls_back_to_normalized_depth_and_says_when_there_is_none():
+    cells = pd.DataFrame({
+        "cell_specimen_id": [1, 2, 3], "structure": ["VISp5", "VISp5", "VISp4"],
+        "dendrite_type": ["aspiny", "spiny", "aspiny"],
+        "depth_from_pia_um": [np.nan] * 3, "cell_soma_normalized_depth": [0.4, 0.5, np.nan],
+    })
+    bars, histogram = summary_figure(cells).children
+    assert list(bars.x_range.factors) == ["VISp5", "VISp4"]  # most cells first
+    assert sorted(r.name for r in bars.renderers) == ["aspiny", "spiny"]  # stacked by dendrite type
+    assert histogram.xaxis[0].axis_label.startswith("normalized soma depth")
+    _, histogram = summary_figure(cells.assign(cell_soma_normalized_depth=np.nan)).children
+    assert histogram.title.text == "Soma depth: none of these cells has one" and histogram.renderers == []
 
 
 def test_a_long_trace_is_drawn_from_each_bins_extremes():
@@ -173,6 +191,48 @@ def test_opening_a_cell_drops_the_previous_cells_sweeps(world):
     assert list(browser.sweep_widget.value.columns) == list(SWEEP_DTYPES)
 
 
+def test_switching_archive_switches_the_table_and_forgets_the_cell(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.cell_table.selection = [0]
+    assert browser.cell_id is not None
+    browser.archive.value = "human"
+    human = sorted(plan.specimen_id for plan in DEMO_CELLS if plan.archive == "human")
+    assert sorted(browser.cell_table.value["cell_specimen_id"]) == human
+    assert browser.count.object == f"**{len(human)}** of {len(human)} human cells"
+    assert browser.cell_id is None and browser.sweep_widget.value.empty and not browser.sweep_area.loading
+    browser.cell_table.selection = [0]  # a human cell opens from the human archive
+    assert f"### Cell {human[0]}" in browser.cell_info.object or f"### Cell {human[1]}" in browser.cell_info.object
+    assert len(browser.sweep_widget.value) > 0
+
+
+def test_an_archive_that_cannot_be_read_leaves_the_shown_one(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    world.stop()  # the human tables were never fetched into this test's cache
+    browser.archive.value = "human"
+    assert browser.message.visible and "human" in browser.message.object
+    assert browser.archive.value == "mouse" and browser.shown_archive == "mouse"
+    assert sorted(browser.cell_table.value["cell_specimen_id"]) == MOUSE_CELLS
+
+
+def test_the_overlay_adds_the_long_squares_of_the_sweeps_clamp_mode(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.cell_table.selection = [0]
+    table = browser.sweep_widget.value
+    squares = list(table.index[(table["stimulus_name"] == "Long Square") & (table["clamp_mode"] == "CurrentClamp")])
+    voltage_clamp = list(table.index[table["clamp_mode"] == "VoltageClamp"])
+    assert len(squares) >= 2 and voltage_clamp  # the demo cells have both
+    browser.overlay.value = True
+    browser.sweep_widget.selection = [squares[0]]
+    top, bottom = browser.plot.object.children
+    assert len(top.renderers) == len(bottom.renderers) == len(squares)  # the sweep and the other long squares
+    browser.sweep_widget.selection = [voltage_clamp[0]]
+    top, bottom = browser.plot.object.children
+    assert top.yaxis[0].axis_label == "Command (mV)" and len(top.renderers) == 1  # no pA command on a mV axis
+
+
 def test_an_error_is_a_message_in_the_page_and_the_page_keeps_working(world):
     browser = CellBrowser("mouse")
     asyncio.run(browser.load_archive())
@@ -210,6 +270,9 @@ def test_the_command_serves_the_browser_and_refuses_a_bad_archive(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["gui", "--archive", "rat"])
     assert exit_.value.code == 2 and "invalid choice: 'rat' (choose from 'human', 'mouse')" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["gui", "--port", "99999"])
+    assert exit_.value.code == 2 and "'99999' is not a port: give a number from 0 to 65535" in capsys.readouterr().err
 
 
 # --- a walk in Chromium ------------------------------------------------------------------------------------
@@ -270,19 +333,40 @@ def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world):
     tab.screenshot(path=shots / "3-cell.png")
     assert world.replica.requests("blob")  # the cell's file, once it was chosen
 
+    blob_requests = len(world.replica.requests("blob"))  # the demo's files are small: downloaded whole, verified
     _select(sweeps.nth(3))
-    tab.wait_for_function(_FIND_TITLE, timeout=WAIT_MS)
-    title, labels = tab.evaluate(_PLOT_TEXT)
-    assert title.startswith("Sweep ") and " · " in title
+    tab.wait_for_function(_FIND_TITLE, arg="Sweep 4 ", timeout=WAIT_MS)
+    title, labels = tab.evaluate(_PLOT_TEXT, "Sweep 4 ")
+    assert title.startswith("Sweep 4 · ") and title.endswith(" · Long Square")
     assert {"Time (s)", "Command (pA)", "Response (mV)"} <= set(labels)
-    tab.screenshot(path=shots / "4-sweep.png")
+    assert len(world.replica.requests("blob")) == blob_requests  # the sweep came from the cached file
+    tab.screenshot(path=shots / "4-sweep.png", full_page=True)
+
+    _select(sweeps.nth(1))  # another sweep, voltage clamp: the plot follows
+    tab.wait_for_function(_FIND_TITLE, arg="Sweep 1 ", timeout=WAIT_MS)
+    title, labels = tab.evaluate(_PLOT_TEXT, "Sweep 1 ")
+    assert {"Command (mV)", "Response (pA)"} <= set(labels)
+    _select(sweeps.nth(3))
+    tab.locator("input[type=checkbox]").check()  # the overlay: the page's only checkbox
+    specimen_id = int(tab.locator("h3", has_text="Cell ").first.inner_text().split()[1])
+    from patchseq_intake import open_catalog
+
+    table = open_catalog().mouse.ephys(specimen_id=specimen_id).read()
+    squares = int(((table["stimulus_name"] == "Long Square") & (table["clamp_mode"] == "CurrentClamp")).sum())
+    assert squares > 3
+    # Each long square's command and response. Figures drawn before may linger in the document: 3 of 2 lines.
+    tab.wait_for_function(_LINES_AT_LEAST, arg=2 * squares, timeout=WAIT_MS)
+    tab.screenshot(path=shots / "5-overlay.png", full_page=True)
+    assert not tab.get_by_text("Error").count()  # no message in the page on the way
 
 
-_FIND_TITLE = """() => window.Bokeh && Bokeh.documents.some(
-    d => [...d.all_models].some(m => m.type == "Title" && (m.text || "").startsWith("Sweep ")))"""
-_PLOT_TEXT = """() => {
+_FIND_TITLE = """start => window.Bokeh && Bokeh.documents.some(
+    d => [...d.all_models].some(m => m.type == "Title" && (m.text || "").startsWith(start)))"""
+_LINES_AT_LEAST = """count => Bokeh.documents.flatMap(d => [...d.all_models]).filter(
+    m => m.type == "GlyphRenderer" && m.glyph.type == "Line").length >= count"""
+_PLOT_TEXT = """start => {
     const models = Bokeh.documents.flatMap(d => [...d.all_models]);
-    const title = models.find(m => m.type == "Title" && (m.text || "").startsWith("Sweep ")).text;
+    const title = models.find(m => m.type == "Title" && (m.text || "").startsWith(start)).text;
     const labels = models.filter(m => m.axis_label).map(m => m.axis_label);
     return [title, labels];
 }"""
