@@ -275,6 +275,30 @@ def test_the_command_serves_the_browser_and_refuses_a_bad_archive(capsys):
     assert exit_.value.code == 2 and "'99999' is not a port: give a number from 0 to 65535" in capsys.readouterr().err
 
 
+def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PATCHSEQ_INTAKE_CACHE": str(tmp_path / "cache")}
+    server = subprocess.Popen([sys.executable, "-m", "patchseq_intake", "gui", "--demo", "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("Serving the cell browser at http://127.0.0.1:")
+        assert [p.name.startswith("patchseq-browser-demo-") for p in scratch.iterdir()] == [True]
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        server.kill()
+        server.wait()
+    assert list(scratch.iterdir()) == []  # the demo's replica and files are gone
+    assert "Traceback" not in server.stderr.read()
+
+
 # --- a walk in Chromium ------------------------------------------------------------------------------------
 
 
