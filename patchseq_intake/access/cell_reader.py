@@ -137,7 +137,7 @@ class CellReader:
         return self.cell.checksum is not None and load_index(self.cell.checksum.value, self.cell.size) is not None
 
     def _asset_etag(self) -> str | None:
-        """The file's dandi-etag from DANDI (see ``nwb_access.asset_etag``); None offline or where DANDI gives none."""
+        """The file's dandi-etag from DANDI (see ``opening.asset_etag``); None offline or where DANDI gives none."""
         return None if config.offline() else asset_etag(self.cell)
 
     def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool, etag: str) -> list[Sweep]:

@@ -11,7 +11,7 @@ ACCESS_MODES = ("download", "stream", "local")
 
 @dataclass(frozen=True)
 class Access:
-    """An access mode (see ``nwb_access``) and, for ``local``, the directory holding the dandisets."""
+    """An access mode (see ``opening``) and, for ``local``, the directory holding the dandisets."""
 
     mode: str
     root: str | None = None

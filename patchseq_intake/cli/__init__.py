@@ -49,7 +49,7 @@ from .output import chosen_format, emit, sweep_samples
 
 if TYPE_CHECKING:
     from ..catalog import ArchiveCatalog
-    from ..sources.ephys import EphysSource
+    from ..drivers.ephys import EphysSource
 
 PROG = "patchseq-intake"
 

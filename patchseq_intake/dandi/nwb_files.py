@@ -75,7 +75,7 @@ class CellFile:
     urls: tuple[str, ...]
     manifest: ManifestFile | None
     metadata_url: str | None = None
-    """The API's URL of the asset's metadata (see ``dandi.AssetIndex.metadata_url``)."""
+    """The API's URL of the asset's metadata (see ``assets.AssetIndex.metadata_url``)."""
 
     @property
     def dandi_path(self) -> str:

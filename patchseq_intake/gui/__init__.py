@@ -6,10 +6,11 @@
   ``browser_app`` (the panel app, one per session), ``browser_server``
   (serving it on 127.0.0.1, ``patchseq-intake gui``).
 
-May import the catalog, the drivers and everything below them; nothing
-imports it but the command line. Needs the ``gui`` extra (panel, hvplot).
+May import the catalog, the drivers and everything below them, and
+``testing`` (the demo's replica, for ``--demo``); nothing imports it but the
+command line. Needs the ``gui`` extra (panel, hvplot).
 """
 
-from .catalog_gui import browser, build_gui, free_port, serve
+from .catalog_gui import browser, build_gui, serve
 
-__all__ = ["browser", "build_gui", "free_port", "serve"]
+__all__ = ["browser", "build_gui", "serve"]

@@ -97,7 +97,7 @@ def _prepare_plots(plots, visible: bool) -> None:
     Dask frame: download the NWB file of every selected cell (with the
     defaults, every cell of the archive). It stays disabled there.
     """
-    from ..sources.ephys import EphysSource
+    from ..drivers.ephys import EphysSource
 
     if not visible or plots.select is None:
         return

@@ -4,7 +4,7 @@ A filter is ``[column, op, value]``, the form pandas and pyarrow take; a list
 of them is combined with AND. Values are converted to the column's type, so
 ``["cell_specimen_id", "==", "541549258"]`` (as typed on a command line)
 finds the integer id, and ``"false"`` a boolean. Tables cached as parquet are
-filtered as they are read (``tables.TableQuery``); a table built in memory,
+filtered as they are read (``release.TableQuery``); a table built in memory,
 with the same rules, by ``query_frame``.
 """
 

@@ -1,4 +1,4 @@
-"""What the shipped YAML catalogs pin: each release table's URL and SHA-256, each archive's dandiset version.
+"""The shipped YAML catalogs: where they lie, and what they pin (tables' URLs and SHA-256, dandiset versions).
 
 Read from the YAML files themselves (``catalogs/`` in the wheel), so that
 code, tests and the demo use the very values the catalogs give intake.
@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .release import TableSpec
-
 if TYPE_CHECKING:
+    from .release import TableSpec
     from .schema import TableKind
 
 
@@ -42,6 +41,8 @@ def _archive_yaml(archive: str) -> dict:
 
 def shipped_table(archive: str, kind: TableKind) -> TableSpec:
     """A release table as the shipped catalog of ``archive`` pins it (URL and SHA-256)."""
+    from .release import TableSpec  # here: pandas and pyarrow stay out of ``import patchseq_intake``
+
     args = _archive_yaml(archive)["sources"][kind]["args"]
     return TableSpec(url=args["url"], sha256=args["sha256"], kind=kind, archive=archive)
 

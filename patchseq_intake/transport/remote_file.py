@@ -3,7 +3,7 @@
 HDF5 reads many small pieces scattered through a file. Fetched one at a time
 over a wide-area network, each costs a round trip. ``RemoteFile`` keeps the
 blocks it has fetched and can ``prefetch`` many at once: the caller (see
-``nwb_access``) tells it which offsets h5py is about to need, and they arrive
+``access.opening``) tells it which offsets h5py is about to need, and they arrive
 in one concurrent batch instead of one round trip each. Adjacent missing
 blocks are always fetched in a single request.
 

@@ -352,9 +352,9 @@ def test_sweeps_of_many_cells_on_dask(cat, world, streamed):
 
 
 def test_download_mode_fetches_in_concurrent_ranges(cat, world, monkeypatch):
-    from patchseq_intake.access import opening as nwb_access
+    from patchseq_intake.access import opening
 
-    monkeypatch.setattr(nwb_access, "PART_BYTES", 1024 * 1024)
+    monkeypatch.setattr(opening, "PART_BYTES", 1024 * 1024)
     world.server.faults.latency_s = 0.05
     source = _source(cat)
     source.read()

@@ -9,7 +9,7 @@ import hashlib
 
 import pytest
 
-from patchseq_intake.sources.table import ReleaseTableSource
+from patchseq_intake.drivers.table import ReleaseTableSource
 from patchseq_intake.tables.shipped import shipped_table
 
 from ..conftest import REFERENCE_TABLES

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
+from patchseq_intake.drivers.table import ReleaseTableSource
 from patchseq_intake.errors import ChecksumError, FetchError, InvalidQueryError, OfflineError, TableFormatError
-from patchseq_intake.sources.table import ReleaseTableSource
 from patchseq_intake.testing.tables import release_tables, table_file_name
 
 

@@ -339,7 +339,7 @@ def test_sweep_of_many_cells_needs_a_cell(cat, world):
 
 
 def test_unknown_access_and_version(cat):
-    from patchseq_intake.sources.ephys import EphysSource
+    from patchseq_intake.drivers.ephys import EphysSource
 
     tables = {"url": "http://127.0.0.1:9/x.csv", "sha256": None}
     with pytest.raises(AccessError, match="unknown access 'ftp'; use one of download, stream, local"):
