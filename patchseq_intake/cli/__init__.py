@@ -279,19 +279,27 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_gui(args: argparse.Namespace) -> None:
+    import threading
     from contextlib import nullcontext
 
-    from ..gui.browser_server import demo_replica, serve_browser
+    from ..gui.browser_server import claim_port, demo_replica, serve_browser
 
-    # SIGTERM ends the command as Ctrl-C does, so that the demo's temporary replica is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # SIGTERM ends the command as Ctrl-C does, so that the demo's temporary replica is removed. The handler only
+    # sets a flag: an exception raised inside it can land in a garbage-collection callback, where Python drops it.
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+    claim_port(args.port)  # a port in use is named before the demo's replica is built
     with demo_replica() if args.demo else nullcontext():
-        server = serve_browser(args.port, args.archive, threaded=True)
-        print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)
-        try:
-            server.join()
-        finally:
-            server.stop()
+        if not terminated.is_set():
+            server = serve_browser(args.port, args.archive, threaded=True)
+            print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)
+            try:
+                while server.is_alive() and not terminated.wait(0.2):
+                    pass
+            finally:
+                server.stop()
+    if terminated.is_set():
+        raise SystemExit(128 + signal.SIGTERM)
 
 
 def _run_demo(args: argparse.Namespace) -> None:

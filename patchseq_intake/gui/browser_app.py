@@ -116,7 +116,9 @@ class CellBrowser:
         try:
             cells = await asyncio.to_thread(cells_table, self.catalog, archive)
         except Exception:
-            if load == self._archive_load and self.shown_archive is not None:
+            if load != self._archive_load:
+                return  # superseded: its error is no longer the page's
+            if self.shown_archive is not None:
                 self._reverting = True
                 try:
                     self.archive.value = self.shown_archive
@@ -334,7 +336,7 @@ def summary_figure(cells: pd.DataFrame):
         index="structure", columns="dendrite_type", values="cell_specimen_id", aggfunc="count", fill_value=0)
     counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
     structures, types = [str(s) for s in counts.index], [str(t) for t in counts.columns]
-    bars = figure(x_range=structures or [""], height=260, width=max(420, 18 * len(structures)),
+    bars = figure(x_range=structures or [""], height=260, width=min(max(420, 18 * len(structures)), 700),
                   title="Cells by structure and dendrite type", y_axis_label="cells", tools="")
     if types:
         data = {"structure": structures, **{t: counts[t].to_numpy() for t in counts.columns}}
@@ -349,7 +351,8 @@ def summary_figure(cells: pd.DataFrame):
         if len(depths):
             heights, edges = np.histogram(depths, bins=min(30, len(depths)))
             histogram.quad(top=heights, bottom=0, left=edges[:-1], right=edges[1:])
-            histogram.title.text, histogram.xaxis.axis_label = "Soma depth", label
+            histogram.title.text = f"Soma depth ({len(depths)} of {len(cells)} cells)"
+            histogram.xaxis.axis_label = label
             break
     else:
         histogram.title.text = "Soma depth: none of these cells has one"

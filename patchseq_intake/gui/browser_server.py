@@ -41,7 +41,7 @@ def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = Fal
 
     if archive not in ARCHIVES:
         raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
-    port = _claim(port)
+    port = claim_port(port)
     server = pn.serve(
         {"/": lambda: CellBrowser(archive).layout},
         port=port,
@@ -76,7 +76,7 @@ def demo_replica() -> Iterator[Any]:
             world.stop()
 
 
-def _claim(port: int) -> int:
+def claim_port(port: int) -> int:
     """``port`` if nothing listens on it at 127.0.0.1 (0: a free one); ``PortInUseError`` if something does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:

@@ -104,6 +104,7 @@ def test_the_summary_falls_back_to_normalized_depth_and_says_when_there_is_none(
     assert list(bars.x_range.factors) == ["VISp5", "VISp4"]  # most cells first
     assert sorted(r.name for r in bars.renderers) == ["aspiny", "spiny"]  # stacked by dendrite type
     assert histogram.xaxis[0].axis_label.startswith("normalized soma depth")
+    assert histogram.title.text == "Soma depth (2 of 3 cells)"
     _, histogram = summary_figure(cells.assign(cell_soma_normalized_depth=np.nan)).children
     assert histogram.title.text == "Soma depth: none of these cells has one" and histogram.renderers == []
 
@@ -216,6 +217,25 @@ def test_an_archive_that_cannot_be_read_leaves_the_shown_one(world):
     assert sorted(browser.cell_table.value["cell_specimen_id"]) == MOUSE_CELLS
 
 
+def test_an_archive_load_overtaken_by_another_keeps_its_error_to_itself(world, monkeypatch):
+    from patchseq_intake.gui import browser_app
+
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    read = browser_app.cells_table
+
+    def slow_human(catalog, archive):
+        if archive == "human":
+            browser.archive.value = "mouse"  # the user goes back before the human tables fail
+            raise OSError("cannot read human")
+        return read(catalog, archive)
+
+    monkeypatch.setattr(browser_app, "cells_table", slow_human)
+    browser.archive.value = "human"
+    assert not browser.message.visible and browser.shown_archive == "mouse" and browser.archive.value == "mouse"
+    assert sorted(browser.cell_table.value["cell_specimen_id"]) == MOUSE_CELLS
+
+
 def test_the_overlay_adds_the_long_squares_of_the_sweeps_clamp_mode(world):
     browser = CellBrowser("mouse")
     asyncio.run(browser.load_archive())
@@ -275,7 +295,8 @@ def test_the_command_serves_the_browser_and_refuses_a_bad_archive(capsys):
     assert exit_.value.code == 2 and "'99999' is not a port: give a number from 0 to 65535" in capsys.readouterr().err
 
 
-def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path):
+@pytest.mark.parametrize("when", ["while it builds the replica", "while it serves"])
+def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path, when):
     import os
     import signal
     import subprocess
@@ -287,16 +308,36 @@ def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "patchseq_intake", "gui", "--demo", "--port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        line = server.stdout.readline()
-        assert line.startswith("Serving the cell browser at http://127.0.0.1:")
+        if when == "while it serves":
+            assert server.stdout.readline().startswith("Serving the cell browser at http://127.0.0.1:")
+        else:
+            deadline = time.monotonic() + 30
+            while not any(scratch.iterdir()):  # the replica's directory exists: it is being built
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.01)
         assert [p.name.startswith("patchseq-browser-demo-") for p in scratch.iterdir()] == [True]
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 128 + signal.SIGTERM
+        assert server.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         server.kill()
         server.wait()
     assert list(scratch.iterdir()) == []  # the demo's replica and files are gone
     assert "Traceback" not in server.stderr.read()
+    if when == "while it builds the replica":
+        assert server.stdout.read() == ""  # it stopped without serving
+
+
+def test_a_port_in_use_is_named_before_the_demo_is_built(tmp_path, capsys, monkeypatch):
+    from patchseq_intake.cli import main
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["gui", "--demo", "--port", str(port)]) == 1
+    assert capsys.readouterr().err == f"patchseq-intake: port {port} on 127.0.0.1 is in use: choose another with --port\n"
+    assert list(tmp_path.iterdir()) == []  # no replica was built
 
 
 # --- a walk in Chromium ------------------------------------------------------------------------------------
