@@ -21,6 +21,7 @@ from .. import config
 from ..errors import PatchseqError
 from .browser_app import TITLE, CellBrowser
 from .browser_data import ARCHIVES
+from .serving import serve_app
 
 ADDRESS = "127.0.0.1"
 
@@ -37,24 +38,10 @@ def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = Fal
     thread at once (``.stop()`` it; ``.port`` is its port); otherwise blocks
     until interrupted.
     """
-    import panel as pn
-
     if archive not in ARCHIVES:
         raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
     port = claim_port(port)
-    server = pn.serve(
-        {"/": lambda: CellBrowser(archive).layout},
-        port=port,
-        address=ADDRESS,
-        websocket_origin=[f"{ADDRESS}:{port}", f"localhost:{port}"],
-        show=False,
-        threaded=threaded,
-        title=TITLE,
-        verbose=False,
-    )
-    if threaded:
-        server.port = port
-    return server
+    return serve_app(lambda: CellBrowser(archive).layout, port, ADDRESS, TITLE, threaded=threaded, verbose=False)
 
 
 @contextmanager

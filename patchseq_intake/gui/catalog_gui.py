@@ -20,11 +20,11 @@ Needs the ``gui`` extra: ``pip install "patchseq-intake[gui]"`` (panel, hvplot).
 from __future__ import annotations
 
 import argparse
-import socket
 from pathlib import Path
 from typing import Any
 
 from ..catalog import open_catalog
+from .serving import free_port, serve_app
 
 TITLE = "Patch-seq catalog"
 DESCRIPTION_WIDTH = 760  # pixels: YAML lines of 80 characters, and the line numbers
@@ -107,13 +107,6 @@ def _prepare_plots(plots, visible: bool) -> None:
         plots.custom.disabled = True
 
 
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on at ``address`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
 def serve(port: int = 0, address: str = "127.0.0.1", show: bool = False, threaded: bool = False):
     """Serve the GUI at ``http://<address>:<port>/``; ``port=0`` takes a free one.
 
@@ -123,21 +116,8 @@ def serve(port: int = 0, address: str = "127.0.0.1", show: bool = False, threade
     interrupted.
     """
     require_gui()
-    import panel as pn
-
     port = port or free_port(address)
-    server = pn.serve(
-        {"/": lambda: build_gui().main},
-        port=port,
-        address=address,
-        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
-        show=show,
-        threaded=threaded,
-        title=TITLE,
-    )
-    if threaded:
-        server.port = port
-    return server
+    return serve_app(lambda: build_gui().main, port, address, TITLE, show=show, threaded=threaded)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,41 @@
+"""Serving a panel app on a local address: one fresh app per browser session."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at ``address`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def serve_app(
+    make: Callable[[], Any], port: int, address: str, title: str, *, show: bool = False, threaded: bool = False,
+    verbose: bool = True,
+) -> Any:
+    """Serve ``make()`` (called once per browser session) at ``http://<address>:<port>/``.
+
+    Only pages from that address (or ``localhost`` at that port) may open its
+    websocket. With ``threaded``, returns panel's server thread at once
+    (``.stop()`` it; ``.port`` is its port); otherwise blocks until interrupted.
+    """
+    import panel as pn
+
+    server = pn.serve(
+        {"/": make},
+        port=port,
+        address=address,
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
+        show=show,
+        threaded=threaded,
+        title=title,
+        verbose=verbose,
+    )
+    if threaded:
+        server.port = port
+    return server
