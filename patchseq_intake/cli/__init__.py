@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from .. import config
 from ..access.modes import ACCESS_MODES
 from ..errors import ManifestMismatchWarning, PatchseqError
+from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
 from .options import (
-    ARCHIVES,
     CommandError,
     HelpFormatter,
     UsageError,

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..errors import PatchseqError
 from ..tables.filters import OPERATORS, SET_OPERATORS
+from ..tables.shipped import ARCHIVES
 
-ARCHIVES = ("human", "mouse")
 FORMATS = ("table", "csv", "json", "parquet")
 
 

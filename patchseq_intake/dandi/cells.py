@@ -14,7 +14,7 @@ from ..errors import (
     UnknownCellError,
 )
 from ..tables.release import Archive, query_table
-from ..tables.shipped import shipped_table
+from ..tables.shipped import ARCHIVES, shipped_table
 from .assets import DandisetVersion
 from .nwb_files import CellFile, Unresolved, resolve_files
 
@@ -123,7 +123,7 @@ def _archive_of(cells: list[int], exclude: str) -> str | None:
     On this error path the other archive's metadata table may be fetched (once:
     it is cached); offline or unreachable, the hint is left out.
     """
-    for name in ("human", "mouse"):
+    for name in ARCHIVES:
         if name == exclude:
             continue
         try:

@@ -21,8 +21,8 @@ import pandas as pd
 from ..catalog import open_catalog
 from ..nwb.sweep import CURRENT_CLAMP, Sweep
 from ..nwb.sweep_table import SWEEP_DTYPES
+from ..tables.shipped import ARCHIVES, check_archive
 from .browser_data import (
-    ARCHIVES,
     CHOICE_FILTERS,
     RANGE_FILTERS,
     cell_links,
@@ -54,11 +54,11 @@ class CellBrowser:
     def __init__(self, archive: str = "human", catalog: Any = None, access: str = "stream"):
         import panel as pn
 
-        if archive not in ARCHIVES:
-            raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
+        check_archive(archive)
         self.catalog = catalog if catalog is not None else open_catalog()
         self.access = access
         self.cells = pd.DataFrame()
+        self._read_cells: dict[str, pd.DataFrame] = {}  # by archive: switching back reads no table again
         self.sweep_table = pd.DataFrame()
         self.source: Any = None
         self.cell_id: int | None = None  # the cell opened, or being opened
@@ -114,7 +114,9 @@ class CellBrowser:
         self.message.visible = False
         self.cell_table.loading = True
         try:
-            cells = await asyncio.to_thread(cells_table, self.catalog, archive)
+            cells = self._read_cells.get(archive)
+            if cells is None:
+                cells = self._read_cells[archive] = await asyncio.to_thread(cells_table, self.catalog, archive)
         except Exception:
             if load != self._archive_load:
                 return  # superseded: its error is no longer the page's

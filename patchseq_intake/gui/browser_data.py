@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..tables.shipped import check_archive
+
 if TYPE_CHECKING:
     import pandas as pd
 
-ARCHIVES = ("human", "mouse")
 T_TYPE = "t_type"
 """The transcriptomic type: the release's ``corresponding_AIT2.3.1_alias``."""
 CELL_COLUMNS = {
@@ -47,7 +48,7 @@ def cells_table(catalog: Any, archive: str) -> pd.DataFrame:
     ``ValueError`` names the archives for an unknown one. Reads the cached
     tables and DANDI's asset listing, no NWB file.
     """
-    entries = _archive(catalog, archive)
+    entries = catalog[check_archive(archive)]
     metadata = entries.metadata.read()
     table = metadata[list(CELL_COLUMNS)].rename(columns=CELL_COLUMNS)
     files = entries.nwb_files.read()[["cell_specimen_id", "size"]]
@@ -116,9 +117,3 @@ def long_squares(sweep_table: pd.DataFrame, clamp_mode: str) -> list[int]:
     """The sweep numbers of the table's long-square sweeps (IPFX's stimulus name) in ``clamp_mode``, in order."""
     chosen = (sweep_table["stimulus_name"] == LONG_SQUARE) & (sweep_table["clamp_mode"] == clamp_mode)
     return [int(n) for n in sweep_table.loc[chosen, "sweep_number"]]
-
-
-def _archive(catalog: Any, archive: str) -> Any:
-    if archive not in ARCHIVES:
-        raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
-    return catalog[archive]

@@ -19,8 +19,8 @@ from typing import Any
 
 from .. import config
 from ..errors import PatchseqError
+from ..tables.shipped import check_archive
 from .browser_app import TITLE, CellBrowser
-from .browser_data import ARCHIVES
 from .serving import serve_app
 
 ADDRESS = "127.0.0.1"
@@ -38,8 +38,7 @@ def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = Fal
     thread at once (``.stop()`` it; ``.port`` is its port); otherwise blocks
     until interrupted.
     """
-    if archive not in ARCHIVES:
-        raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
+    check_archive(archive)
     port = claim_port(port)
     return serve_app(lambda: CellBrowser(archive).layout, port, ADDRESS, TITLE, threaded=threaded, verbose=False)
 

@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from .schema import TableKind
 
 
+ARCHIVES = ("human", "mouse")
+"""The archives the shipped root catalog holds, each with its own catalog file."""
+
+
+def check_archive(archive: str) -> str:
+    """``archive`` if the shipped catalog holds it; ``ValueError`` naming the archives otherwise."""
+    if archive not in ARCHIVES:
+        raise ValueError(f"no archive {archive!r}: the archives are {', '.join(ARCHIVES)}")
+    return archive
+
+
 def catalog_dir() -> Path:
     """The folder of the shipped YAML catalogs: in the wheel, or the source tree's ``catalogs/``."""
     package = Path(__file__).parents[1]

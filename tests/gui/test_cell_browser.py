@@ -207,6 +207,19 @@ def test_switching_archive_switches_the_table_and_forgets_the_cell(world):
     assert len(browser.sweep_widget.value) > 0
 
 
+def test_switching_back_reads_no_table_again(world, monkeypatch):
+    from patchseq_intake.gui import browser_app
+
+    reads = []
+    read = browser_app.cells_table
+    monkeypatch.setattr(browser_app, "cells_table", lambda catalog, archive: reads.append(archive) or read(catalog, archive))
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.archive.value = "human"
+    browser.archive.value = "mouse"
+    assert reads == ["mouse", "human"] and sorted(browser.cell_table.value["cell_specimen_id"]) == MOUSE_CELLS
+
+
 def test_an_archive_that_cannot_be_read_leaves_the_shown_one(world):
     browser = CellBrowser("mouse")
     asyncio.run(browser.load_archive())
