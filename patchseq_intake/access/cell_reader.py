@@ -71,6 +71,7 @@ class CellReader:
         self.cell = cell
         self.access = access
         self._remote = remote
+        self._index: CellIndex | None = None  # once loaded or built: not read and checked again in this reader
 
     def sweep_table(self, headstage: int = 0) -> pd.DataFrame:
         """The sweep table of ``headstage`` (see ``sweep_table.read_sweep_table``)."""
@@ -107,14 +108,14 @@ class CellReader:
         """The file's index: cached, or built now the cheapest safe way; None in local mode or without a checksum."""
         if self.access.mode == "local" or self.cell.checksum is None:
             return None
+        if self._indexed():
+            return self._index
         checksum, size = self.cell.checksum.value, self.cell.size
-        index = load_index(checksum, size)
-        if index is not None:
-            return index
         etag = self.cell.asset.etag
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
             with self._h5_downloaded() as h5:
-                return save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+                self._index = save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+            return self._index
         if config.offline():
             raise OfflineError(
                 f"{self.cell.label}: its file's index is not cached, and {config.OFFLINE_ENV} forbids reading the "
@@ -130,11 +131,16 @@ class CellReader:
                 remote.close()
         if index.etag is None:
             logger.info("%s: no dandi-etag to tie the streamed bytes to, so its index is not cached", self.cell.label)
-            return index
-        return save_index(index)
+        else:
+            save_index(index)
+        self._index = index
+        return index
 
     def _indexed(self) -> bool:
-        return self.cell.checksum is not None and load_index(self.cell.checksum.value, self.cell.size) is not None
+        """Whether the file's index is at hand: held by this reader, or cached (then held)."""
+        if self._index is None and self.cell.checksum is not None:
+            self._index = load_index(self.cell.checksum.value, self.cell.size)
+        return self._index is not None
 
     def _asset_etag(self) -> str | None:
         """The file's dandi-etag from DANDI (see ``opening.asset_etag``); None offline or where DANDI gives none."""

@@ -209,8 +209,7 @@ def _download_parts(
 
 def _resumes_at(reply: requests.Response, offset: int) -> bool:
     """True if ``reply`` is a 206 whose part of the file starts at ``offset``."""
-    content_range = reply.headers.get("Content-Range", "")
-    return reply.status_code == 206 and content_range.startswith(f"bytes {offset}-")
+    return reply.status_code == 206 and _content_range(reply.headers.get("Content-Range", ""))[0] == offset
 
 
 def get(

@@ -331,6 +331,17 @@ def test_most_of_the_file_comes_as_a_verified_download(cat, world, streamed, mon
     assert cached_path(source.cells[0]).read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
 
 
+def test_a_call_reads_and_checks_the_cached_index_once(cat, world, streamed, monkeypatch):
+    monkeypatch.setattr(cell_reader, "MOST_OF_THE_FILE", 1.0)  # stream them however many
+    source = _source(cat, access="stream")
+    source.read()  # the index is built and cached
+    loads = []
+    load = cell_reader.load_index
+    monkeypatch.setattr(cell_reader, "load_index", lambda *args: loads.append(args) or load(*args))
+    sweeps = source.sweeps()  # every sweep: the table, then the sweeps, through one index
+    assert len(sweeps) == len(source.read()) and len(loads) == 1 + 1  # this call's, then read()'s
+
+
 def test_a_small_file_is_downloaded_whole_on_first_contact(cat, world):
     source = _source(cat, access="stream")
     source.read()
