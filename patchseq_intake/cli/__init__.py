@@ -274,7 +274,7 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
         run=_run_gui,
     )
     sub.add_argument("--port", type=port_number, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
-    sub.add_argument("--archive", choices=ARCHIVES, default="human", help="the archive shown first")
+    sub.add_argument("--archive", choices=ARCHIVES, default="human", help="the archive shown first; default human")
     sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
 
 
@@ -283,12 +283,14 @@ def _run_gui(args: argparse.Namespace) -> None:
     from contextlib import nullcontext
 
     from ..gui.browser_server import claim_port, demo_replica, serve_browser
+    from ..gui.serving import require_gui
 
     # SIGTERM ends the command as Ctrl-C does, so that the demo's temporary replica is removed. The handler only
     # sets a flag: an exception raised inside it can land in a garbage-collection callback, where Python drops it.
     terminated = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
-    claim_port(args.port)  # a port in use is named before the demo's replica is built
+    require_gui()  # a missing extra and a port in use are named before the demo's replica is built
+    claim_port(args.port)
     with demo_replica() if args.demo else nullcontext():
         if not terminated.is_set():
             server = serve_browser(args.port, args.archive, threaded=True)

@@ -21,7 +21,7 @@ from .. import config
 from ..errors import PatchseqError
 from ..tables.shipped import check_archive
 from .browser_app import TITLE, CellBrowser
-from .serving import serve_app
+from .serving import require_gui, serve_app
 
 ADDRESS = "127.0.0.1"
 
@@ -38,6 +38,7 @@ def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = Fal
     thread at once (``.stop()`` it; ``.port`` is its port); otherwise blocks
     until interrupted.
     """
+    require_gui()
     check_archive(archive)
     port = claim_port(port)
     return serve_app(lambda: CellBrowser(archive).layout, port, ADDRESS, TITLE, threaded=threaded, verbose=False)

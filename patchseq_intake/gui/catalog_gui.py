@@ -24,23 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import open_catalog
-from .serving import free_port, serve_app
+from ..errors import PatchseqError
+from .serving import free_port, require_gui, serve_app
 
 TITLE = "Patch-seq catalog"
 DESCRIPTION_WIDTH = 760  # pixels: YAML lines of 80 characters, and the line numbers
 DESCRIPTION_HEIGHT = 560  # pixels: about 40 lines, the longest entry (ephys) whole
-
-
-def require_gui() -> None:
-    """Raise ImportError, saying what to install, unless panel and hvplot work with intake."""
-    try:
-        import intake.interface
-
-        intake.interface.output_notebook()  # intake's own check of panel and hvplot, and pn.extension
-    except (ImportError, RuntimeError) as error:
-        raise ImportError(
-            f"the catalog GUI needs panel and hvplot: pip install 'patchseq-intake[gui]' ({error})"
-        ) from error
 
 
 def build_gui(cat: Any = None, expand: bool = True):
@@ -128,6 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on; default 127.0.0.1")
     parser.add_argument("--show", action="store_true", help="open a browser tab on it")
     args = parser.parse_args(argv)
+    try:
+        require_gui()
+    except PatchseqError as error:
+        parser.exit(1, f"{parser.prog}: {error}\n")
     port = args.port or free_port(args.address)
     print(f"Serving the catalog GUI at http://{args.address}:{port}/ (Ctrl-C to stop)", flush=True)
     serve(port=port, address=args.address, show=args.show)

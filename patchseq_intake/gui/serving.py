@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import socket
+import warnings
 from collections.abc import Callable
 from typing import Any
+
+from ..errors import PatchseqError
+
+
+class GuiNotInstalledError(PatchseqError, ImportError):
+    """panel or hvplot, which the GUIs need, is missing or does not work with intake."""
+
+
+def require_gui() -> None:
+    """``GuiNotInstalledError``, saying what to install, unless panel and hvplot work with intake."""
+    try:
+        with warnings.catch_warnings():  # intake's GUI code uses panel's deprecated names: not the user's concern
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import intake.interface
+
+            intake.interface.output_notebook()  # intake's own check of panel and hvplot, and pn.extension
+    except (ImportError, RuntimeError) as error:
+        raise GuiNotInstalledError(
+            "the GUI needs panel and hvplot, which are not installed here: pip install 'patchseq-intake[gui]'"
+        ) from error
 
 
 def free_port(address: str = "127.0.0.1") -> int:

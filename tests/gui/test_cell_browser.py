@@ -340,6 +340,27 @@ def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path, when):
         assert server.stdout.read() == ""  # it stopped without serving
 
 
+def test_a_missing_gui_extra_is_one_line_naming_what_to_install(tmp_path, capsys, monkeypatch):
+    import intake.interface
+
+    from patchseq_intake.cli import main
+    from patchseq_intake.gui.catalog_gui import main as catalog_gui_main
+
+    def no_panel():
+        raise ImportError("No module named 'panel'")
+
+    monkeypatch.setattr(intake.interface, "output_notebook", no_panel)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    expected = "the GUI needs panel and hvplot, which are not installed here: pip install 'patchseq-intake[gui]'\n"
+    assert main(["gui", "--demo", "--port", "0"]) == 1
+    assert capsys.readouterr().err == "patchseq-intake: " + expected
+    assert list(tmp_path.iterdir()) == []  # no replica was built
+    with pytest.raises(SystemExit) as exit_:
+        catalog_gui_main(["--port", "0"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 1 and out == "" and err == "python -m patchseq_intake.gui: " + expected
+
+
 def test_a_port_in_use_is_named_before_the_demo_is_built(tmp_path, capsys, monkeypatch):
     from patchseq_intake.cli import main
 
