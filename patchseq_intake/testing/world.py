@@ -1,8 +1,10 @@
 """A complete local stand-in for the release: tables, a DANDI replica, synthetic NWB files.
 
 ``build_world(directory)`` writes synthetic NWB files for a few real cells of
-both archives (``DEMO_CELLS``: their ids, sessions, subjects and metadata as
-released), release tables that describe them, and serves both from one
+both archives (``DEMO_CELLS``: their ids, sessions, subjects, structure,
+dendrite type, age and donor as released; the other metadata columns, such
+as the normalized depth (0.42 for every cell) and the t-type, are made up in
+``tables``), release tables that describe them, and serves both from one
 ``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API under
 ``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
 environment variables that point the shipped catalog at it.
