@@ -21,6 +21,11 @@ TABLES_ENV = "PATCHSEQ_INTAKE_TABLES"
 OFFLINE_ENV = "PATCHSEQ_INTAKE_OFFLINE"
 DANDI_API_ENV = "PATCHSEQ_INTAKE_DANDI_API"
 LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
+TIMEOUT_ENV = "PATCHSEQ_INTAKE_TIMEOUT"
+UNPINNED_TABLES_ENV = "PATCHSEQ_INTAKE_UNPINNED_TABLES"
+
+DEFAULT_TIMEOUT_S = 15.0
+"""Seconds a request may go without progress (to connect, to its first byte, between its bytes)."""
 
 DANDI_API = "https://api.dandiarchive.org/api"
 DANDI_S3 = "https://dandiarchive.s3.amazonaws.com"
@@ -30,7 +35,7 @@ TABLES_DIR, DANDI_DIR, NWB_DIR, INDEX_DIR = "tables", "dandi", "nwb", "index"
 """The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files, their indexes (JSON)."""
 
 _TRUE = {"1", "true", "yes", "on"}
-SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV)
+SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV)
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
 
 
@@ -83,3 +88,29 @@ def local_root() -> Path | None:
     """A local copy of the dandisets, as ``dandi download`` lays them out, if configured."""
     configured = _setting(LOCAL_ROOT_ENV)
     return Path(configured).expanduser() if configured else None
+
+
+def timeout_s() -> float:
+    """Seconds a request may go without progress before it is given up: ``$PATCHSEQ_INTAKE_TIMEOUT``, else 15.
+
+    ``ValueError`` naming the variable if it is not a positive number of seconds.
+    """
+    configured = (_setting(TIMEOUT_ENV) or "").strip()
+    if not configured:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(configured)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{TIMEOUT_ENV}={configured!r}: give a positive number of seconds, e.g. 30")
+    return seconds
+
+
+def unpinned_tables() -> bool:
+    """True when ``PATCHSEQ_INTAKE_UNPINNED_TABLES`` accepts tables from ``PATCHSEQ_INTAKE_TABLES`` unverified.
+
+    For one's own edited tables only: a mirror of the release holds the
+    release's bytes, which are checked against the catalog's SHA-256.
+    """
+    return (_setting(UNPINNED_TABLES_ENV) or "").strip().lower() in _TRUE

@@ -15,6 +15,16 @@ class FetchError(PatchseqError):
         self.status = status
 
 
+class ServerAnswerError(FetchError):
+    """A server's answer is not what its protocol promises: not JSON, another shape, a value unsafe to use as
+    a path, an encoding not asked for, or more bytes than asked. The message names the server and the value."""
+
+
+class CacheError(PatchseqError, OSError):
+    """The cache cannot be written or read where it is: the message names the path and what to do
+    (free space, permissions, or ``PATCHSEQ_INTAKE_CACHE`` to move the cache)."""
+
+
 class ChecksumError(PatchseqError):
     """Fetched bytes do not match the size or checksum they were pinned to, or there is none to check."""
 

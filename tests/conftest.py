@@ -60,6 +60,8 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(config.OFFLINE_ENV, raising=False)
     monkeypatch.delenv(config.DANDI_API_ENV, raising=False)
     monkeypatch.delenv(config.LOCAL_ROOT_ENV, raising=False)
+    monkeypatch.delenv(config.TIMEOUT_ENV, raising=False)
+    monkeypatch.delenv(config.UNPINNED_TABLES_ENV, raising=False)
     return cache
 
 
