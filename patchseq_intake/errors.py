@@ -86,5 +86,9 @@ class LocalFileMissingError(PatchseqError, FileNotFoundError):
     """``access="local"``: the file is not under the local root."""
 
 
+class CacheIntegrityWarning(UserWarning):
+    """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
+
+
 class ManifestMismatchWarning(UserWarning):
     """The release manifest's size or SHA-256 of selected NWB files differs from DANDI's."""

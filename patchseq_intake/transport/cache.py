@@ -11,7 +11,8 @@ the lock and so knows no one else is writing them.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,14 +20,21 @@ def cached_file(dest: Path, make: Callable[[Path], None]) -> Path:
     """``dest``, made first by ``make(dest)`` if it does not exist yet."""
     if dest.exists():
         return dest
-    from filelock import FileLock
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock_path(dest)):
+    with locked(dest):
         if not dest.exists():
             remove_leftovers(dest)
             make(dest)
     return dest
+
+
+@contextmanager
+def locked(dest: Path) -> Iterator[None]:
+    """Hold the inter-process lock of ``dest`` (its folder made first) for the block."""
+    from filelock import FileLock
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock_path(dest)):
+        yield
 
 
 def lock_path(dest: Path) -> Path:

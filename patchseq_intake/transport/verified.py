@@ -1,0 +1,154 @@
+"""Cached files that carry what they were verified as, and are checked whenever they are used.
+
+Beside each verified file ``<name>`` lies ``.<name>.verified``, a small JSON
+record: the file's size and SHA-256 when it was verified, and its *stamp*
+then (size, modification time in ns, inode). ``verified_file`` returns a
+cached file only after ``check``:
+
+- the stamp is unchanged: the file is taken as verified, at the cost of one
+  ``stat`` and reading the record (no byte of the file is read);
+- the stamp changed (the file was written to, truncated, replaced or copied
+  in): its SHA-256 is computed again; if it is the recorded one the stamp is
+  renewed, otherwise the file is not what was verified;
+- no record, or one that cannot be read: not verified, unless the caller
+  knows the SHA-256 the file must have (``expected_sha256``, e.g. a file
+  named by it), which is then checked and recorded.
+
+A file that fails is never read: a ``CacheIntegrityWarning`` names it, it is
+removed with its record, and made again. ``audit`` checks a file's full
+SHA-256 whatever its stamp says (``patchseq-intake cache verify``).
+
+What the stamp does not catch: bytes changed in place with the modification
+time set back and the inode kept (a deliberate forgery, not bad luck).
+``audit`` catches those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import CacheIntegrityWarning
+from .atomic import atomic_output
+from .cache import locked, remove_leftovers
+
+HASH_CHUNK_BYTES = 1024 * 1024
+RECORD_MAX_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a cached file was verified as: ``size`` (bytes), ``sha256``, and its stamp then."""
+
+    size: int
+    sha256: str
+    mtime_ns: int
+    inode: int
+
+    def stamp_matches(self, status: os.stat_result) -> bool:
+        return (status.st_size, status.st_mtime_ns, status.st_ino) == (self.size, self.mtime_ns, self.inode)
+
+
+def record_path(path: Path) -> Path:
+    """Where the record of ``path`` lies: ``.<name>.verified`` beside it."""
+    return path.with_name(f".{path.name}.verified")
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record(path: Path, sha256: str) -> Record:
+    """Record ``path`` as verified with this SHA-256 (computed by the caller from the bytes it checked)."""
+    status = path.stat()
+    made = Record(status.st_size, sha256.lower(), status.st_mtime_ns, status.st_ino)
+    with atomic_output(record_path(path)) as partial:
+        partial.write_text(json.dumps(asdict(made)))
+    return made
+
+
+def read_record(path: Path) -> Record | None:
+    """The record of ``path``; None if there is none or it is not a well-formed record."""
+    try:
+        with record_path(path).open("rb") as stream:
+            raw = stream.read(RECORD_MAX_BYTES + 1)
+        values = json.loads(raw) if len(raw) <= RECORD_MAX_BYTES else None
+        found = Record(**values) if isinstance(values, dict) else None
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+    if found is None or not _well_formed(found):
+        return None
+    return found
+
+
+def check(path: Path, expected_sha256: str | None = None) -> bool:
+    """Whether ``path`` is the file that was verified (see the module docstring); False if it is absent."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return False
+    found = read_record(path)
+    if found is not None and expected_sha256 is not None and found.sha256 != expected_sha256.lower():
+        return False
+    if found is not None and found.stamp_matches(status):
+        return True
+    wanted = found.sha256 if found is not None else expected_sha256
+    if wanted is None or (found is not None and status.st_size != found.size):
+        return False
+    if sha256_of(path) != wanted.lower():
+        return False
+    record(path, wanted)
+    return True
+
+
+def audit(path: Path) -> bool:
+    """Whether ``path``'s bytes have the SHA-256 its record gives, read in full whatever the stamp says."""
+    found = read_record(path)
+    return found is not None and path.is_file() and path.stat().st_size == found.size and sha256_of(path) == found.sha256
+
+
+def discard(path: Path, why: str) -> None:
+    """Remove ``path`` and its record, warning once that ``why`` (it is made again when next needed)."""
+    warnings.warn(f"{path}: {why}; it was removed and will be fetched or derived again", CacheIntegrityWarning, stacklevel=3)
+    path.unlink(missing_ok=True)
+    record_path(path).unlink(missing_ok=True)
+
+
+def verified_file(
+    dest: Path, make: Callable[[Path], str], expected_sha256: str | None = None, what: str = "cached file"
+) -> Path:
+    """``dest``, checked (``check``) or made by ``make(dest)``, which writes it atomically and returns its SHA-256.
+
+    ``what`` names the file in the warning given when a cached copy fails its
+    check and is made again. Made once across processes (see ``cache``).
+    """
+    if check(dest, expected_sha256):
+        return dest
+    with locked(dest):
+        if dest.exists():
+            if check(dest, expected_sha256):  # made meanwhile by another process
+                return dest
+            discard(dest, f"this {what} is not the one that was verified (changed, truncated or unrecorded)")
+        remove_leftovers(dest)
+        record(dest, make(dest))
+    return dest
+
+
+def _well_formed(found: Record) -> bool:
+    return (
+        all(isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            for value in (found.size, found.mtime_ns, found.inode))
+        and isinstance(found.sha256, str)
+        and len(found.sha256) == 64
+        and all(c in "0123456789abcdef" for c in found.sha256)
+    )
