@@ -20,13 +20,14 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import requests
 from tqdm import tqdm
 
-from ..errors import ChecksumError, FetchError
+from ..errors import ChecksumError, FetchError, ServerAnswerError
 from .atomic import atomic_output
 from .checksums import Checksum
 from .progress import progress_bar
@@ -292,6 +293,38 @@ def get_range(
         if attempt < retry.attempts:
             time.sleep(retry.wait(attempt))
     raise FetchError(f"{url}: {wanted}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+JSON_MAX_BYTES = 64 * 1024 * 1024
+"""The most a JSON answer may hold: a page of 1000 DANDI assets with their metadata is a few MB."""
+
+
+def get_json(
+    url: str,
+    *,
+    params: dict[str, str | int] | None = None,
+    max_bytes: int = JSON_MAX_BYTES,
+    retry: RetryPolicy | None = None,
+) -> Any:
+    """The JSON value ``url`` answers with, read to at most ``max_bytes`` bytes.
+
+    ``FetchError`` (with ``status``) for an HTTP error; ``ServerAnswerError``
+    naming the URL for a body larger than ``max_bytes``, one that is not JSON,
+    or one nested too deeply.
+    """
+    import json
+
+    with get(url, params=params, retry=retry, stream=True) as reply:
+        body = reply.raw.read(max_bytes + 1, decode_content=False)
+        content_type = reply.headers.get("Content-Type", "no Content-Type")
+    if len(body) > max_bytes:
+        raise ServerAnswerError(f"{url}: sent more than the {max_bytes} bytes a JSON answer may have")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ServerAnswerError(
+            f"{url}: sent {content_type}, not JSON ({exc}); its first bytes: {body[:200]!r}"
+        ) from exc
 
 
 def _content_range(header: str) -> tuple[int | None, int | None, int | None]:
