@@ -9,14 +9,22 @@ pinned
     see ``catalogs/dandi-assets/README.md``): used for that version when
     ``PATCHSEQ_INTAKE_DANDI_API`` is DANDI's own API. No request at all.
 cache
-    ``<cache>/dandi/<api hash>/<dandiset>/<version>.v2.json``: a published
+    ``<cache>/dandi/<api hash>/<dandiset>/<version>.v3.json``: a published
     version's index, fetched from the API once, ever (a published version
-    never changes).
+    never changes). It carries the SHA-256 of its own content (``digest``),
+    checked whenever it is read: one that fails, or cannot be read, is never
+    used: a ``CacheIntegrityWarning`` names it, it is removed and fetched again.
 the API
     One paged listing of the version's assets with ``metadata=1`` and
     ``page_size`` 1000: each result then carries the asset's metadata, whose
-    ``digest`` and ``contentUrl`` give the checksums and the blob URLs. A
-    ``draft`` index is kept in memory for the life of the process only.
+    ``digest`` and ``contentUrl`` give the checksums and the blob URLs. Every
+    value is checked against DANDI's format of it before use (see
+    ``answers``). A ``draft`` index is kept in memory for the life of the
+    process only.
+
+No ``Asset`` holds a value that could not be DANDI's (a checksum that is not
+hexadecimal, a path that leaves its folder): its checksums name files in the
+cache and its path a file under a local root.
 """
 
 from __future__ import annotations
@@ -26,18 +34,20 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from .. import config
-from ..errors import FetchError, OfflineError, UnknownVersionError
+from ..errors import CacheError, FetchError, OfflineError, TableFormatError, UnknownVersionError
 from ..transport.checksums import DANDI_ETAG, SHA256, Checksum
+from . import answers
 
 DRAFT = "draft"
 PAGE_SIZE = 1000
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 """Bump when the cached index's layout changes, so that older files are not read."""
 _PUBLISHED_VERSION = re.compile(r"^\d+\.\d{6}\.\d{4}$")
 
@@ -56,6 +66,16 @@ class Asset:
     size: int
     sha256: str | None = None
     etag: str | None = None
+
+    def __post_init__(self) -> None:
+        """``ValueError`` for a value that is not of DANDI's format (see ``answers.problem``); digests in lower case."""
+        for field in fields(self):
+            valid = answers.problem(field.name, getattr(self, field.name))
+            if valid is not None:
+                raise ValueError(f"asset {field.name} {answers.shown(getattr(self, field.name))}: not {valid}")
+        for name in ("sha256", "etag"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, getattr(self, name).lower())
 
     @property
     def checksum(self) -> Checksum | None:
@@ -104,12 +124,9 @@ class DandisetVersion:
             return _pinned_index(self.dandiset, self.version, self.pinned.path)
         if self.version == DRAFT:
             return _draft_index(api, self.dandiset)
-        from ..transport.cache import cached_file
-
         api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
         path = config.cache_dir() / config.DANDI_DIR / api_key / self.dandiset / f"{self.version}.v{INDEX_FORMAT}.json"
-        cached_file(path, lambda dest: _save(_fetch_index(api, self.dandiset, self.version), dest))
-        return _load(path, path.stat().st_mtime_ns)
+        return _cached_index(path, api, self.dandiset, self.version)
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,11 @@ class AssetIndex:
     version: str
     blob_base: str | None
     assets: dict[str, Asset]
+
+    def __post_init__(self) -> None:
+        """``ValueError`` for a blob store that is not an http(s) URL of a server (see ``answers``)."""
+        if self.blob_base is not None and answers.blob_store_problem(self.blob_base) is not None:
+            raise ValueError(f"blob store {answers.shown(self.blob_base)}: not {answers.BLOB_STORE_FORMAT}")
 
     def blob_url(self, asset: Asset) -> str | None:
         """The stable S3 URL of the asset's bytes (a good cache key); None if unknown."""
@@ -148,13 +170,12 @@ def fetch_dandi_etag(metadata_url: str) -> str | None:
 
     For assets whose listing lacks it (the catalogs' pinned listings carry
     SHA-256 only). None if DANDI gives none; ``FetchError`` if the API does
-    not answer.
+    not answer, ``ServerAnswerError`` if its answer is not an asset's metadata
+    or the etag not of DANDI's format.
     """
-    from ..transport.download import get
+    from ..transport.download import get_json
 
-    with get(metadata_url) as reply:
-        digest = reply.json().get("digest") or {}
-    return digest.get(f"dandi:{DANDI_ETAG}")
+    return answers.etag_of(get_json(metadata_url), metadata_url)
 
 
 def _check_version(version: str, example: str | None = None) -> None:
@@ -164,13 +185,28 @@ def _check_version(version: str, example: str | None = None) -> None:
         raise UnknownVersionError(f"unknown dandiset version {version!r}: use a published version{like} or 'draft'")
 
 
+LISTING_COLUMNS = ("path", "size", "sha256", "asset_id", "blob")
+
+
 def read_listing(path: str | Path) -> dict[str, Asset]:
-    """The assets of a listing CSV (``path``, ``size``, ``sha256``, ``asset_id``, ``blob``), by path."""
+    """The assets of a listing CSV (``LISTING_COLUMNS``), by path.
+
+    ``TableFormatError`` naming the file and line for a column missing or a
+    value not of DANDI's format (see ``Asset``).
+    """
+    assets = {}
     with open(path, newline="") as listing:
-        return {
-            row["path"]: Asset(row["path"], row["asset_id"], row["blob"], int(row["size"]), row["sha256"] or None)
-            for row in csv.DictReader(listing)
-        }
+        rows = csv.DictReader(listing)
+        missing = [name for name in LISTING_COLUMNS if name not in (rows.fieldnames or [])]
+        if missing:
+            raise TableFormatError(f"{path}: no column(s) {missing}; an asset listing has {list(LISTING_COLUMNS)}")
+        for row in rows:
+            try:
+                asset = Asset(row["path"], row["asset_id"], row["blob"], int(row["size"]), row["sha256"] or None)
+            except (TypeError, ValueError) as exc:
+                raise TableFormatError(f"{path}, line {rows.line_num}: {exc}") from exc
+            assets[asset.path] = asset
+    return assets
 
 
 @lru_cache(maxsize=4)
@@ -184,7 +220,8 @@ def _draft_index(api: str, dandiset: str) -> AssetIndex:
 
 
 def _fetch_index(api: str, dandiset: str, version: str) -> AssetIndex:
-    from ..transport.download import get
+    """The version's index from one paged listing of its assets, every value checked (see ``answers``)."""
+    from ..transport.download import get_json
 
     listing = f"{api}/dandisets/{dandiset}/versions/{version}/assets/"
     if config.offline():
@@ -192,60 +229,125 @@ def _fetch_index(api: str, dandiset: str, version: str) -> AssetIndex:
             f"the asset index of dandiset {dandiset} version {version} is not cached and "
             f"{config.OFFLINE_ENV} forbids fetching it from {listing}"
         )
+    first = f"{listing}?{urlencode({'page_size': PAGE_SIZE, 'metadata': 1})}"
+    paging = answers.Paging(api, first)
     assets: dict[str, Asset] = {}
     blob_base: str | None = None
-    url: str | None = listing
-    params: dict[str, str | int] | None = {"page_size": PAGE_SIZE, "metadata": 1}
-    while url:
+    url: str | None = first
+    while url is not None:
         try:
-            with get(url, params=params) as reply:
-                page = reply.json()
+            page = get_json(url)
         except FetchError as exc:
-            if exc.status == 404:
+            if exc.status == 404 and url == first:
                 raise UnknownVersionError(
                     f"dandiset {dandiset} has no version {version!r} at {api}; "
                     f"use the catalog's published version or 'draft'"
                 ) from exc
             raise
-        for item in page["results"]:
-            metadata = item.get("metadata") or {}
-            assets[item["path"]] = _asset(item, metadata.get("digest") or {})
-            blob_base = blob_base or _blob_base(metadata.get("contentUrl") or [])
-        url, params = page.get("next"), None
+        results = answers.results_of(page, url)
+        for position, item in enumerate(results, 1):
+            values, content_urls = answers.asset_fields(item, url, position)
+            if values["path"] in assets:
+                raise answers.refuse(url, f"result {position}'s path", values["path"], "each path listed once")
+            assets[values["path"]] = Asset(**values)
+            blob_base = blob_base or answers.blob_base(content_urls, url)
+        url = paging.after(page, results, url)
     return AssetIndex(api, dandiset, version, blob_base, assets)
 
 
-def _asset(item: dict[str, Any], digest: dict[str, str]) -> Asset:
-    return Asset(
-        path=item["path"],
-        asset_id=item["asset_id"],
-        blob=item["blob"],
-        size=int(item["size"]),
-        sha256=digest.get(f"dandi:{SHA256}"),
-        etag=digest.get(f"dandi:{DANDI_ETAG}"),
+def _cached_index(path: Path, api: str, dandiset: str, version: str) -> AssetIndex:
+    """The index cached at ``path``: fetched and saved first if it is not there, or not to be trusted."""
+    from ..transport.cache import cached_file
+
+    fetched: list[AssetIndex] = []
+
+    def fetch(dest: Path) -> None:
+        fetched.append(_fetch_index(api, dandiset, version))
+        _save(fetched[-1], dest)
+
+    for _ in range(2):  # a file that fails its check is removed, then fetched again
+        cached_file(path, fetch)
+        index = fetched[-1] if fetched else _trusted(path, (api, dandiset, version))
+        if index is not None:
+            return index
+    raise CacheError(
+        f"{path}: the asset index cached there fails its check, and so did the one that replaced it; "
+        f"remove {path.parent} or set {config.CACHE_ENV} to another cache"
     )
 
 
-def _blob_base(content_urls: list[str]) -> str | None:
-    """Where blobs live, read off an asset's ``contentUrl`` (S3 for DANDI itself)."""
-    for url in content_urls:
-        if "/blobs/" in url:
-            return url.split("/blobs/", 1)[0]
-    return None
-
-
 def _save(index: AssetIndex, path: Path) -> None:
+    """Write ``index`` to ``path`` atomically, with the SHA-256 of its content (``_digest``)."""
     from ..transport.atomic import atomic_output
 
-    payload = asdict(index)
-    payload["assets"] = [asdict(asset) for asset in index.assets.values()]
+    body = {"format": INDEX_FORMAT, **asdict(index)}
+    body["assets"] = [asdict(asset) for asset in index.assets.values()]
     with atomic_output(path) as partial:
-        partial.write_text(json.dumps(payload))
+        partial.write_text(json.dumps({**body, "digest": _digest(body)}))
+
+
+def _trusted(path: Path, source: tuple[str, str, str]) -> AssetIndex | None:
+    """The index saved at ``path`` by ``_save`` from ``source`` (api, dandiset, version), if it passes its check.
+
+    One that does not is removed, with a ``CacheIntegrityWarning`` naming it,
+    unless another process replaced it meanwhile; then None.
+    """
+    from ..transport.cache import locked
+    from ..transport.verified import discard
+
+    try:
+        stamp = _stamp(path)
+        return _load(path, stamp, source)
+    except FileNotFoundError:  # removed by another process meanwhile
+        return None
+    except OSError as exc:
+        raise CacheError(
+            f"{path}: the cached asset index cannot be read ({exc.strerror or exc}); "
+            f"check its permissions, or set {config.CACHE_ENV} to another cache"
+        ) from exc
+    except ValueError as exc:
+        with locked(path):
+            if path.exists() and _stamp(path) == stamp:
+                discard(path, f"this cached DANDI asset index {exc}")
+        return None
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is written: its size, modification time (ns) and inode."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns, status.st_ino
 
 
 @lru_cache(maxsize=8)
-def _load(path: Path, modified_ns: int) -> AssetIndex:
-    """The index saved at ``path``; memoised while the file is unchanged (``modified_ns``)."""
-    payload = json.loads(path.read_text())
-    assets = {item["path"]: Asset(**item) for item in payload.pop("assets")}
-    return AssetIndex(assets=assets, **payload)
+def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str]) -> AssetIndex:
+    """The index saved at ``path``; memoised while its ``stamp`` is unchanged.
+
+    ``ValueError`` saying why it is not to be trusted: not JSON (truncated,
+    nested too deep), not an object, failing its digest, of another layout
+    or version, or holding a value not of DANDI's format.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+        body = {name: value for name, value in data.items() if name != "digest"} if isinstance(data, dict) else None
+        intact = body is not None and data.get("digest") == _digest(body)
+    except (ValueError, RecursionError) as exc:  # a UnicodeDecodeError is a ValueError
+        raise ValueError(f"is not JSON as saved ({type(exc).__name__})") from None
+    if body is None:
+        raise ValueError(f"is a JSON {type(data).__name__}, not an object")
+    if not intact:
+        raise ValueError("fails its own digest (its content changed, or was cut short)")
+    if body.get("format") != INDEX_FORMAT or (body.get("api"), body.get("dandiset"), body.get("version")) != source:
+        raise ValueError(f"is not an index of {source[1]} version {source[2]} from {source[0]} in format {INDEX_FORMAT}")
+    try:
+        assets = [Asset(**item) for item in body["assets"]]
+        index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"does not hold an asset index ({exc})") from None
+    if len(index.assets) != len(assets):
+        raise ValueError("lists a path twice")
+    return index
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """The SHA-256 of ``body`` as canonical JSON (keys sorted, no spaces)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
