@@ -1,24 +1,28 @@
-"""HTTP for the whole package: GETs retried on 429, 5xx and cut connections.
+"""HTTP for the whole package: GETs retried on 429, 5xx, cut connections and stalls, their answers read with bounds.
 
 ``fetch_file`` puts one file into place: retried, resumed, verified, written
-atomically. ``get_range`` reads one byte range, for streaming.
+atomically. ``get_range`` reads one byte range, for streaming; ``get_json``
+one JSON answer. Every answer is read as ``answers`` says: at most the bytes
+asked for (the file's size, the range's length, ``JSON_MAX_BYTES``), as sent
+(never decompressed), and given up when the server stops sending.
 
 The bytes go to a temporary file beside the destination while their SHA-256 is
 computed; only a complete file whose size and digest match what was pinned is
 renamed into place (see ``atomic``). Whatever fails, nothing is left under the
 destination's name. What it is checked against is a ``checksums.Checksum``:
-the pinned SHA-256 of a table, or DANDI's digest of an asset.
+the pinned SHA-256 of a table, or DANDI's digest of an asset. A destination
+that cannot be written (a full disk, no permission, a file where a folder
+should be) is a ``CacheError`` naming the path and what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 import threading
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,42 +31,36 @@ from urllib.request import url2pathname
 import requests
 from tqdm import tqdm
 
-from ..errors import ChecksumError, FetchError, ServerAnswerError
+from .. import config
+from ..errors import CacheError, ChecksumError, FetchError, PatchseqError, ServerAnswerError
+from .answers import (
+    CHUNK_BYTES,
+    RetryPolicy,
+    TransientProblem,
+    UnresponsiveServerError,
+    body_chunks,
+    open_answer,
+    parse_json,
+    read_body,
+    retrying,
+)
 from .atomic import atomic_output
 from .checksums import Checksum
 from .progress import progress_bar
 
-CHUNK_BYTES = 256 * 1024
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to retry a failing request."""
-
-    attempts: int = 5
-    backoff_s: float = 0.5
-    max_wait_s: float = 60.0
-    timeout_s: float = 60.0
-
-    def wait(self, attempt: int, retry_after: str | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            try:
-                return min(max(float(retry_after), 0.0), self.max_wait_s)
-            except ValueError:
-                pass  # an HTTP date: fall back to our own backoff
-        return min(self.backoff_s * 2 ** (attempt - 1), self.max_wait_s)
-
+JSON_MAX_BYTES = 64 * 1024 * 1024
+"""The most a JSON answer may hold (``get_json``): a page of 1000 DANDI assets with their metadata is a few MB."""
 
 DEFAULT_RETRY = RetryPolicy()
 _local = threading.local()
 
 
 def _thread_session() -> requests.Session:
-    """One HTTP session per thread, so that connections are reused between requests."""
+    """One HTTP session per thread, so that connections are reused; it asks for bodies as they are stored."""
     if not hasattr(_local, "session"):
-        _local.session = requests.Session()
+        session = requests.Session()
+        session.headers["Accept-Encoding"] = "identity"  # requests asks for gzip by default
+        _local.session = session
     return _local.session
 
 
@@ -95,34 +93,61 @@ def fetch_file(
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
     ``checksum`` and ``size``, when given, must match or ``ChecksumError`` is
-    raised and nothing is written; ``check``, when given, is called on the
+    raised and nothing is written; a server that sends more than ``size``
+    bytes is refused (``ChecksumError``) as soon as it does, its partial
+    file never larger than ``size``. ``check``, when given, is called on the
     verified bytes before they take ``dest``'s name, and what it raises
     leaves nothing written either. ``label`` names the file in its progress
     bar, or ``progress`` is a bar shared with other transfers to count bytes
     on. ``retry`` defaults to ``DEFAULT_RETRY``. With ``parts`` > 1 and a
     ``size``, a remote file comes as that many concurrent ranges (each
     checked as ``get_range`` checks, ``etag`` included), hashed once written.
+    ``CacheError`` if ``dest`` cannot be written.
     """
     retry = retry or DEFAULT_RETRY
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dest) as partial:
-        if is_remote(source):
-            bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
-            with bar as counter:
-                digest = None
-                if parts > 1 and size:
-                    try:
-                        digest = _download_parts(source, partial, size, parts, counter, retry, etag)
-                    except FetchError:  # e.g. a server that answers no Range: one stream, then
-                        digest = None
-                if digest is None:
-                    digest = _download(source, partial, counter, retry)
-        else:
-            digest = _copy_local(source, partial)
-        _verify(source, partial, digest, checksum=checksum, size=size)
-        if check is not None:
-            check(partial)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(dest) as partial:
+            if is_remote(source):
+                bar = nullcontext(progress) if progress is not None else progress_bar(size, label or source)
+                with bar as counter:
+                    digest = None
+                    if parts > 1 and size:
+                        try:
+                            digest = _download_parts(source, partial, size, parts, counter, retry, etag)
+                        except (ServerAnswerError, UnresponsiveServerError):
+                            raise  # the server is hostile or gone: one stream would fare no better
+                        except FetchError:  # e.g. a server that answers no Range: one stream, then
+                            digest = None
+                    if digest is None:
+                        digest = _download(source, partial, counter, retry, size)
+            else:
+                digest = _copy_local(source, partial)
+            _verify(source, partial, digest, checksum=checksum, size=size)
+            if check is not None:
+                check(partial)
+    except OSError as exc:
+        if isinstance(exc, (PatchseqError, requests.RequestException)):
+            raise  # requests' errors are OSErrors too, but not the file system's
+        raise _cache_error(dest, exc) from exc
     return digest
+
+
+def _cache_error(dest: Path, exc: OSError) -> CacheError:
+    """What to do about ``exc``, raised while writing ``dest`` (or its partial file, or a folder above it)."""
+    where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != dest else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        remedy = f"free space on the disk that holds {dest.parent}"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        remedy = f"make {dest.parent} writable for this user"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        remedy = f"a file stands where a folder of {dest.parent} should be: move it away"
+    else:
+        remedy = f"check {dest.parent}"
+    return CacheError(
+        f"cannot write {dest}{where}: {exc.strerror or exc}; {remedy}, "
+        f"or set {config.CACHE_ENV} to a folder elsewhere (the cache is now {config.cache_dir()})"
+    )
 
 
 def _verify(source: str, path: Path, sha256: str, *, checksum: Checksum | None, size: int | None) -> None:
@@ -142,24 +167,28 @@ def _copy_local(source: str, partial: Path) -> str:
     path = local_path(source)
     if not path.is_file():
         raise FetchError(f"{source}: no such file")
+    try:
+        src = path.open("rb")
+    except OSError as exc:
+        raise FetchError(f"{source}: cannot be read: {exc.strerror or exc}") from exc
     hasher = hashlib.sha256()
-    with path.open("rb") as src, partial.open("wb") as out:
+    with src, partial.open("wb") as out:
         while chunk := src.read(CHUNK_BYTES):
             hasher.update(chunk)
             out.write(chunk)
     return hasher.hexdigest()
 
 
-def _download(
-    url: str, partial: Path, bar: tqdm, retry: RetryPolicy
-) -> str:
-    """Stream ``url`` into ``partial``, resuming after cuts; return the SHA-256."""
-    hasher = hashlib.sha256()
-    received = 0
+def _download(url: str, partial: Path, bar: tqdm, retry: RetryPolicy, size: int | None) -> str:
+    """Stream ``url`` (at most ``size`` bytes, if given) into ``partial``, resuming after cuts; return the SHA-256."""
+    timeout = retry.timeout()
+    hasher, received = hashlib.sha256(), 0
     with partial.open("wb") as out:
-        for attempt in range(1, retry.attempts + 1):
+
+        def attempt() -> str:
+            nonlocal hasher, received
             headers = {"Range": f"bytes={received}-"} if received else {}
-            with get(url, headers=headers, retry=retry, stream=True) as reply:
+            with open_answer(_thread_session(), url, headers=headers, timeout_s=timeout) as reply:
                 if received and not _resumes_at(reply, received):
                     # The server ignored Range, or answered another one: start again from byte 0.
                     out.seek(0)
@@ -167,18 +196,15 @@ def _download(
                     hasher = hashlib.sha256()
                     bar.update(-received)
                     received = 0
-                try:
-                    for chunk in reply.iter_content(CHUNK_BYTES):
-                        out.write(chunk)
-                        hasher.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                    return hasher.hexdigest()
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                    problem = f"connection cut after {received} bytes ({type(exc).__name__})"
-            if attempt < retry.attempts:
-                time.sleep(retry.wait(attempt))
-    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+                limit = None if size is None else size - received
+                for chunk in body_chunks(reply, url, limit=limit, timeout_s=timeout, too_long=ChecksumError):
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            return hasher.hexdigest()
+
+        return retrying(url, retry, attempt)
 
 
 def _download_parts(
@@ -219,30 +245,18 @@ def get(
     params: dict[str, str | int] | None = None,
     headers: dict[str, str] | None = None,
     retry: RetryPolicy | None = None,
-    stream: bool = False,
 ) -> requests.Response:
-    """GET ``url``, retrying 429, 5xx and failed connections; raise ``FetchError`` on the rest."""
+    """The answer to GET ``url``, its body unread: retried on 429, 5xx, failed connections and timeouts.
+
+    ``FetchError`` (with ``status``) on other HTTP errors, as
+    ``answers.open_answer`` says. Read its body with ``answers.body_chunks``
+    or ``answers.read_body``, which bound it, and close it.
+    """
     retry = retry or DEFAULT_RETRY
-    http = _thread_session()
-    problem = "no attempt made"
-    for attempt in range(1, retry.attempts + 1):
-        retry_after = None
-        try:
-            reply = http.get(url, params=params, headers=headers, stream=stream, timeout=retry.timeout_s)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            problem = f"connection failed or cut ({type(exc).__name__})"
-        else:
-            if reply.status_code not in RETRY_STATUSES:
-                if reply.status_code >= 400:
-                    reply.close()
-                    raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}", reply.status_code)
-                return reply
-            problem = f"HTTP {reply.status_code}"
-            retry_after = reply.headers.get("Retry-After")
-            reply.close()
-        if attempt < retry.attempts:
-            time.sleep(retry.wait(attempt, retry_after))
-    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+    return retrying(
+        url, retry,
+        lambda: open_answer(_thread_session(), url, params=params, headers=headers, timeout_s=retry.timeout()),
+    )
 
 
 def get_range(
@@ -259,17 +273,20 @@ def get_range(
     The answer must be a 206 whose ``Content-Range`` is exactly the range
     asked (with the file's size, where ``size`` is given), with a body of
     that length; else it is asked again, and after
-    ``retry.attempts`` a ``FetchError`` names what came back. With ``size``,
+    ``retry.attempts`` a ``FetchError`` names what came back. A body longer
+    than the range is refused as soon as it is (``ServerAnswerError``): at
+    most one byte more than the range is ever read. With ``size``,
     the file's total size in ``Content-Range`` must be ``size``; with
     ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the answer's
     ``ETag`` must be it, and with ``require_etag`` must be there at all
     (``ChecksumError`` if not, at once: other bytes, not a glitch).
     """
     retry = retry or DEFAULT_RETRY
+    timeout = retry.timeout()
     wanted = f"bytes={start}-{end - 1}"
-    problem = "no attempt made"
-    for attempt in range(1, retry.attempts + 1):
-        with get(url, headers={"Range": wanted}, retry=retry, stream=True) as reply:
+
+    def attempt() -> bytes:
+        with open_answer(_thread_session(), url, headers={"Range": wanted}, timeout_s=timeout) as reply:
             answered = reply.headers.get("Content-Range", "")
             first, last, total = _content_range(answered)
             if size is not None and total is not None and total != size:
@@ -280,23 +297,13 @@ def get_range(
             if etag is not None and require_etag and not served:
                 raise ChecksumError(f"{url}: the answer has no ETag to tie it to the asset's dandi-etag {etag}")
             if reply.status_code != 206 or (first, last) != (start, end - 1) or (size is not None and total is None):
-                problem = f"asked for {wanted}, got HTTP {reply.status_code} with Content-Range {answered!r}"
-            else:
-                try:
-                    data = reply.content
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                    problem = f"connection cut ({type(exc).__name__})"
-                else:
-                    if len(data) == end - start:
-                        return data
-                    problem = f"{len(data)} bytes instead of {end - start}"
-        if attempt < retry.attempts:
-            time.sleep(retry.wait(attempt))
-    raise FetchError(f"{url}: {wanted}: gave up after {retry.attempts} attempts; last problem: {problem}")
+                raise TransientProblem(f"asked for {wanted}, got HTTP {reply.status_code} with Content-Range {answered!r}")
+            data = read_body(reply, url, limit=end - start, timeout_s=timeout)
+        if len(data) != end - start:
+            raise TransientProblem(f"{len(data)} bytes instead of {end - start}")
+        return data
 
-
-JSON_MAX_BYTES = 64 * 1024 * 1024
-"""The most a JSON answer may hold: a page of 1000 DANDI assets with their metadata is a few MB."""
+    return retrying(f"{url}: {wanted}", retry, attempt)
 
 
 def get_json(
@@ -306,25 +313,22 @@ def get_json(
     max_bytes: int = JSON_MAX_BYTES,
     retry: RetryPolicy | None = None,
 ) -> Any:
-    """The JSON value ``url`` answers with, read to at most ``max_bytes`` bytes.
+    """The JSON value ``url`` answers with (``params``: its query), read to at most ``max_bytes`` bytes.
 
-    ``FetchError`` (with ``status``) for an HTTP error; ``ServerAnswerError``
-    naming the URL for a body larger than ``max_bytes``, one that is not JSON,
-    or one nested too deeply.
+    Retried as ``get`` is, and when the body is cut or stalls. ``FetchError``
+    (with ``status``) for an HTTP error; ``ServerAnswerError`` naming the URL
+    for a body larger than ``max_bytes``, encoded (gzip, ...), not JSON (the
+    message shows its type and first bytes), or nested too deeply.
     """
-    import json
+    retry = retry or DEFAULT_RETRY
+    timeout = retry.timeout()
 
-    with get(url, params=params, retry=retry, stream=True) as reply:
-        body = reply.raw.read(max_bytes + 1, decode_content=False)
-        content_type = reply.headers.get("Content-Type", "no Content-Type")
-    if len(body) > max_bytes:
-        raise ServerAnswerError(f"{url}: sent more than the {max_bytes} bytes a JSON answer may have")
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ServerAnswerError(
-            f"{url}: sent {content_type}, not JSON ({exc}); its first bytes: {body[:200]!r}"
-        ) from exc
+    def attempt() -> Any:
+        with open_answer(_thread_session(), url, params=params, timeout_s=timeout) as reply:
+            body = read_body(reply, url, limit=max_bytes, timeout_s=timeout)
+            return parse_json(url, body, reply.headers.get("Content-Type"))
+
+    return retrying(url, retry, attempt)
 
 
 def _content_range(header: str) -> tuple[int | None, int | None, int | None]:

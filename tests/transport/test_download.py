@@ -67,7 +67,8 @@ def test_persistent_errors_give_up_naming_the_url(server, tmp_path):
     [
         ({"checksum": Checksum.sha256("f" * 64)}, "SHA-256 mismatch: expected f{64}, found " + DIGEST),
         ({"checksum": Checksum("dandi-etag", "0" * 32 + "-1")}, "dandi-etag mismatch: expected 0{32}-1, found [0-9a-f]{32}-1"),
-        ({"size": 5}, "expected 5 bytes"),
+        ({"size": 5}, "sent more than the 5 bytes expected"),
+        ({"size": len(PAYLOAD) + 1}, f"expected {len(PAYLOAD) + 1} bytes, received {len(PAYLOAD)}"),
     ],
 )
 def test_mismatch_leaves_nothing_behind(server, tmp_path, pins, message):

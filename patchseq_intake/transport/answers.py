@@ -1,0 +1,276 @@
+"""A server's answer, with bounds: how long it may take, how much it may hold, how it may be encoded.
+
+One attempt (``open_answer``) is a GET that follows at most ``MAX_REDIRECTS``
+redirects itself (their bodies left unread) and hands back the answer with
+its body unread; ``retrying`` runs attempts under a ``RetryPolicy``. Bodies
+are read only through ``body_chunks``:
+
+- **at most the bytes asked for**: a ``Content-Length`` above the limit is
+  refused before any byte is read, and one byte more than the limit ends the
+  read with ``ServerAnswerError`` ("sent more than the N bytes expected");
+- **as sent**: every request asks for ``Accept-Encoding: identity``; an
+  answer with any other ``Content-Encoding`` is refused unread, and bytes are
+  never decompressed (``decode_content=False``);
+- **with progress**: the timeout ``t`` (``RetryPolicy.timeout()``:
+  ``$PATCHSEQ_INTAKE_TIMEOUT``, 15 s by default) bounds the connection, the
+  wait for the answer's headers, and the body: each ``MIN_PROGRESS_BYTES``
+  of it (or its end) must arrive within ``t`` seconds of the previous ones,
+  so a server that goes silent or drips bytes is found stalled ``t`` seconds
+  after its last real progress, while a slow transfer that keeps moving
+  (above ``MIN_PROGRESS_BYTES / t``: 550 bytes/s by default) goes on.
+
+A server that times out or stalls is given ``RetryPolicy.stall_attempts``
+attempts (2: given up within about ``2 t``, 30 s, by default); 429, 5xx and
+cut connections get ``RetryPolicy.attempts``, with backoff honouring
+``Retry-After``. ``parse_json`` turns a body into JSON, or says what came
+instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urljoin
+
+import requests
+import urllib3
+
+from .. import config
+from ..errors import FetchError, PatchseqError, ServerAnswerError
+
+CHUNK_BYTES = 256 * 1024
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_REDIRECTS = 10
+MIN_PROGRESS_BYTES = 8 * 1024
+"""A body must bring this many bytes (or end) within every timeout, or it is stalled."""
+MAX_JSON_DEPTH = 64
+"""Arrays and objects nested deeper than this in a JSON answer are refused (DANDI's go 6 deep)."""
+_SHOWN_BYTES = 120
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a failing request.
+
+    ``timeout_s``: seconds without progress before an attempt is given up
+    (None: ``config.timeout_s()``, read at each request). ``attempts``: for
+    429, 5xx, cut connections and answers other than the one asked for;
+    ``stall_attempts`` (at most ``attempts``): for a server that does not
+    connect, answer or keep sending within the timeout.
+    """
+
+    attempts: int = 5
+    backoff_s: float = 0.5
+    max_wait_s: float = 60.0
+    timeout_s: float | None = None
+    stall_attempts: int = 2
+
+    def wait(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_wait_s)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return min(self.backoff_s * 2 ** (attempt - 1), self.max_wait_s)
+
+    def timeout(self) -> float:
+        """Seconds without progress before an attempt is given up: ``timeout_s``, else the configured one."""
+        return self.timeout_s if self.timeout_s is not None else config.timeout_s()
+
+
+class TransientProblem(Exception):
+    """An attempt that failed in a way worth another: a cut, a stall, a 429 or 5xx, an answer not as asked."""
+
+    def __init__(self, problem: str, *, stalled: bool = False, retry_after: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.stalled = stalled
+        self.retry_after = retry_after
+
+
+class UnresponsiveServerError(FetchError):
+    """A server that did not connect, answer or keep sending within the timeout, on every attempt it was given."""
+
+
+def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
+    """``attempt()``'s result, calling it again after each ``TransientProblem`` as ``retry`` allows.
+
+    ``UnresponsiveServerError`` after ``retry.stall_attempts`` stalls,
+    ``FetchError`` after ``retry.attempts`` problems; both name ``url``, and
+    the last problem. What else ``attempt`` raises goes through at once.
+    """
+    problem, stalls = "no attempt made", 0
+    for number in range(1, retry.attempts + 1):
+        try:
+            return attempt()
+        except TransientProblem as failure:
+            problem = failure.problem
+            stalls += failure.stalled
+            if failure.stalled and stalls >= retry.stall_attempts:
+                raise UnresponsiveServerError(
+                    f"{url}: the server is not answering ({problem}; {stalls} attempts); try again later, "
+                    f"or for a slow link raise {config.TIMEOUT_ENV} (now {retry.timeout():g} s)"
+                ) from None
+            retry_after = failure.retry_after
+        if number < retry.attempts:
+            time.sleep(retry.wait(number, retry_after))
+    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+
+
+def open_answer(
+    session: requests.Session,
+    url: str,
+    *,
+    params: dict[str, str | int] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float,
+) -> requests.Response:
+    """One attempt at GET ``url``: the final answer after redirects, its body unread (close it).
+
+    ``TransientProblem`` for a failed or timed-out connection, 429 or 5xx;
+    ``FetchError`` (with ``status``) for another HTTP error, a URL requests
+    cannot use, or more than ``MAX_REDIRECTS`` redirects; ``ServerAnswerError``
+    for an answer encoded otherwise than as identity. Each names ``url``.
+    """
+    location, query = url, params
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            reply = session.get(
+                location, params=query, headers=headers, stream=True, timeout=(timeout_s, timeout_s),
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise TransientProblem(f"no answer within {timeout_s:g} s ({type(exc).__name__})", stalled=True) from None
+        except requests.ConnectionError as exc:
+            raise TransientProblem(f"connection failed or cut ({type(exc).__name__})") from None
+        except requests.RequestException as exc:
+            raise FetchError(f"{url}: cannot be requested: {exc}") from exc
+        via = "" if location == url else f" (redirected to {location})"
+        if reply.is_redirect:
+            location, query = requests.utils.requote_uri(urljoin(reply.url, reply.headers["Location"])), None
+            reply.close()
+            continue
+        if reply.status_code in RETRY_STATUSES:
+            reply.close()
+            raise TransientProblem(f"HTTP {reply.status_code}{via}", retry_after=reply.headers.get("Retry-After"))
+        if reply.status_code >= 400:
+            reply.close()
+            raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}{via}", reply.status_code)
+        encoding = reply.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            reply.close()
+            raise ServerAnswerError(
+                f"{url}: the server sent its answer encoded as {encoding!r}{via}, which was not asked for "
+                "(the request asks for identity): refused unread"
+            )
+        return reply
+    raise FetchError(
+        f"{url}: more than {MAX_REDIRECTS} redirects (the last to {location}): the server redirects in a loop"
+    )
+
+
+def body_chunks(
+    reply: requests.Response,
+    url: str,
+    *,
+    limit: int | None,
+    timeout_s: float,
+    too_long: type[PatchseqError] = ServerAnswerError,
+) -> Iterator[bytes]:
+    """``reply``'s body as it arrives, undecoded, at most ``limit`` bytes (None: no limit).
+
+    ``too_long`` as soon as the body is longer than ``limit`` (no chunk past
+    it is yielded; a ``Content-Length`` above it is refused before reading);
+    ``TransientProblem`` if it is cut or stalls (see the module's docstring).
+    """
+    declared = reply.headers.get("Content-Length", "").strip()
+    if limit is not None and declared.isdigit() and int(declared) > limit:
+        raise too_long(f"{url}: sent more than the {limit} bytes expected (Content-Length {declared}): refused")
+    received = since = 0
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if since >= MIN_PROGRESS_BYTES:
+            deadline, since = time.monotonic() + timeout_s, 0
+        _wait_at_most(reply, deadline - time.monotonic())
+        wanted = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - received + 1)
+        try:
+            chunk = reply.raw.read1(wanted, decode_content=False)
+        except urllib3.exceptions.ReadTimeoutError:
+            chunk = None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientProblem(f"connection cut after {received} bytes ({type(exc).__name__})") from None
+        if chunk is None or (time.monotonic() > deadline and since + len(chunk) < MIN_PROGRESS_BYTES):
+            raise TransientProblem(
+                f"stalled after {received} bytes: fewer than {MIN_PROGRESS_BYTES} bytes in {timeout_s:g} s",
+                stalled=True,
+            )
+        if not chunk:
+            return
+        received += len(chunk)
+        since += len(chunk)
+        if limit is not None and received > limit:
+            raise too_long(f"{url}: sent more than the {limit} bytes expected: refused")
+        yield chunk
+
+
+def read_body(reply: requests.Response, url: str, *, limit: int, timeout_s: float) -> bytes:
+    """``reply``'s whole body, of at most ``limit`` bytes, as ``body_chunks`` reads it."""
+    return b"".join(body_chunks(reply, url, limit=limit, timeout_s=timeout_s))
+
+
+def _wait_at_most(reply: requests.Response, seconds: float) -> None:
+    """Let the next read of ``reply``'s body wait at most ``seconds`` (its socket's timeout).
+
+    Without it each read could wait the request's whole timeout, so a drip
+    would be found stalled only after up to twice the timeout.
+    """
+    sock = getattr(getattr(reply.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def parse_json(url: str, body: bytes, content_type: str | None) -> Any:
+    """The JSON value of ``body``, which ``url`` sent as ``content_type``.
+
+    ``ServerAnswerError`` naming ``url``, the type and the first bytes for
+    a body that is not JSON (``NaN`` and ``Infinity`` included), and for one
+    nested more than ``MAX_JSON_DEPTH`` deep.
+    """
+    sent = f"{url}: sent {content_type or 'an answer without Content-Type'} ({len(body)} bytes)"
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ServerAnswerError(f"{sent}, JSON nested too deeply to read (more than {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as exc:
+        raise ServerAnswerError(f"{sent}, not JSON ({exc}); it begins {_shown(body)}") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise ServerAnswerError(f"{sent}, JSON nested more than {MAX_JSON_DEPTH} levels deep: refused")
+    return value
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _shown(body: bytes) -> str:
+    """The first bytes of ``body`` as printable text, quoted, with a mark where it was cut."""
+    text = body[:_SHOWN_BYTES].decode("utf-8", errors="replace")
+    return repr(text) + (" ..." if len(body) > _SHOWN_BYTES else "")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` nests lists and dicts more than ``limit`` deep (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
