@@ -14,9 +14,11 @@ verified downloaded file, or from a stream every answer of which carried
 the asset's dandi-etag; ``cell_reader`` caches no other), the file's
 dandi-etag where known, and ``builder``, a digest of the code that derives
 it. An index file that does not match its name, fails its own digest or
-puts a piece outside the file is never trusted: it is removed, with a
-warning, and built again; one derived by other code (another version of
-this package) is replaced quietly.
+puts a piece outside the file (or is not a JSON object at all: truncated,
+nested too deeply) is never trusted: it is removed, with a
+``CacheIntegrityWarning``, and built again; one derived by other code
+(another version of this package) is replaced quietly. ``index_problem``
+judges an index file by itself, for ``patchseq-intake cache verify``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -173,34 +176,70 @@ def index_path(checksum: str) -> Path:
 
 
 def load_index(checksum: str, size: int) -> CellIndex | None:
-    """The cached index of that file, if there is one to trust; one that is not is removed."""
+    """The cached index of that file, if there is one to trust.
+
+    One that is not (``index_problem``) is removed with a ``CacheIntegrityWarning``; one derived by other
+    code is removed quietly. Either is built again by the caller.
+    """
+    from ..transport.verified import discard
+
     path = index_path(checksum)
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError(f"an index is a JSON object, not {type(data).__name__}")
-        body = {name: value for name, value in data.items() if name != "digest"}
-        if data.get("digest") == _digest(body) and body.get("builder") != builder():
-            logger.debug("index %s was derived by other code; building it again", path.name)
-            path.unlink(missing_ok=True)
-            return None
-        trusted = (
-            data.get("digest") == _digest(body)
-            and body.get("schema") == INDEX_SCHEMA
-            and body.get("checksum") == checksum
-            and body.get("size") == size
-        )
-        index = CellIndex.from_json(data) if trusted else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        logger.debug("index %s unreadable: %s", path, exc)
-        index = None
-    if index is None or not _within(index):
-        logger.warning("the cached index %s does not match its file; building it again", path.name)
+    index, problem = _examine(path, checksum, size)
+    if problem == OTHER_CODE:
+        logger.debug("index %s was derived by other code; building it again", path.name)
         path.unlink(missing_ok=True)
         return None
+    if problem is not None:
+        discard(path, f"this index of an NWB file does not match its file ({problem})")
+        return None
     return index
+
+
+def index_problem(path: Path) -> str | None:
+    """What is wrong with the index file at ``path``, judged by its own digest and its name; None if nothing.
+
+    For ``patchseq-intake cache verify``: an index derived by other code counts as sound (it is replaced
+    quietly when next used); a file not named as this package names its indexes is a problem.
+    """
+    named = re.fullmatch(rf"(?P<checksum>[0-9a-f]{{32,64}}(?:-\d+)?)\.v{INDEX_SCHEMA}\.json", path.name)
+    if named is None:
+        return f"not named <checksum>.v{INDEX_SCHEMA}.json"
+    problem = _examine(path, named["checksum"], None)[1]
+    return None if problem == OTHER_CODE else problem
+
+
+OTHER_CODE = "derived by other code"
+
+
+def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
+    """The index in ``path`` and None, or None and what is wrong with it (``OTHER_CODE`` if only that).
+
+    It must be a JSON object whose digest is of the rest, of this ``INDEX_SCHEMA``, of the file with this
+    ``checksum`` and ``size`` (None: any), each stored piece inside the file.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+        if not isinstance(data, dict):
+            return None, f"a JSON {type(data).__name__}, not an object"
+        body = {name: value for name, value in data.items() if name != "digest"}
+        if data.get("digest") != _digest(body):
+            return None, "its digest is not of its content: edited or truncated"
+        if body.get("builder") != builder():
+            return None, OTHER_CODE
+        if (body.get("schema"), body.get("checksum")) != (INDEX_SCHEMA, checksum):
+            return None, f"not an index of schema {INDEX_SCHEMA} of the file with checksum {checksum}"
+        if size is not None and body.get("size") != size:
+            return None, f"an index of a file of {body.get('size')} bytes, not {size}"
+        index = CellIndex.from_json(data)
+        if not _within(index):
+            return None, "a stored piece lies outside the file"
+    except RecursionError:
+        return None, "nested too deeply to be an index"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"unreadable: {type(exc).__name__}: {exc}"
+    return index, None
 
 
 def save_index(index: CellIndex) -> CellIndex:

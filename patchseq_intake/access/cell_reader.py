@@ -1,8 +1,9 @@
 """A cell's sweep table and sweeps, the cheapest safe way: through the file's index where there is one.
 
 ``download``
-    The verified file in the cache; its index (``cell_index``) is built from
-    it once, so later sweep tables need not open the file.
+    The verified file in the cache (checked on every use: see
+    ``opening.local_copy``); its index (``cell_index``) is built from it
+    once, so later sweep tables need not open the file.
 ``stream``
     With an index in the cache, a sweep table costs no request, and sweeps
     one wave of range requests for their bytes only (``ranges``), decoded
@@ -46,7 +47,7 @@ from .cell_index import (
     save_index,
 )
 from .modes import Access
-from .opening import asset_etag, cached_path, local_copy, open_h5, open_remote
+from .opening import asset_etag, local_copy, open_h5, open_remote, verified_copy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,7 +113,7 @@ class CellReader:
             return self._index
         checksum, size = self.cell.checksum.value, self.cell.size
         etag = self.cell.asset.etag
-        if self.access.mode == "download" or size <= SMALL_FILE_BYTES or cached_path(self.cell).exists():
+        if self.access.mode == "download" or size <= SMALL_FILE_BYTES or self._cached():
             with self._h5_downloaded() as h5:
                 self._index = save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
             return self._index
@@ -181,12 +182,16 @@ class CellReader:
 
     def _local_file_ready(self) -> bool:
         """Whether the verified file is at hand (download mode, or cached by an earlier download)."""
-        return self.access.mode != "stream" or cached_path(self.cell).exists()
+        return self.access.mode != "stream" or self._cached()
+
+    def _cached(self) -> bool:
+        """Whether the cache holds the file as it was verified (one that fails its check is removed, warned of)."""
+        return verified_copy(self.cell) is not None
 
     @contextmanager
     def _h5(self, for_sweep_table: bool = False):
-        """The file with h5py: the cached copy where there is one, else as the access mode reaches it."""
-        if self.access.mode == "stream" and cached_path(self.cell).exists():
+        """The file with h5py: the verified cached copy where there is one, else as the access mode reaches it."""
+        if self.access.mode == "stream" and self._cached():
             with self._h5_downloaded() as h5:
                 yield h5
             return

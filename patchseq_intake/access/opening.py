@@ -4,14 +4,18 @@
     The whole file into ``<cache>/nwb/<checksum>.nwb``, as a few concurrent
     ranges (``download_parts``), verified against DANDI's size and checksum
     of the asset (its SHA-256, else its dandi-etag) before it is used; later
-    uses read it with no network access.
+    uses read it with no network access, and only as it was verified
+    (``transport.verified``: its stamp checked on every use, its SHA-256
+    again when the stamp changed; a copy that fails is removed, with a
+    ``CacheIntegrityWarning``, and downloaded again).
 ``stream``
     HTTP range reads of the blob (``remote_file``), cached in blocks, with the
     headers the sweep table needs fetched in a few concurrent batches: a few
     sweeps of a file without fetching all of it.
 ``local``
     A directory holding the dandiset as ``dandi download`` lays it out; the
-    file's size is checked against DANDI's.
+    file's size is checked against DANDI's, and the file must lie inside the
+    directory (a path or a link leading out of it is refused).
 
 Every mode reads the URLs, size and checksum the cell was resolved to (see
 ``nwb_files``); only stream mode asks the DANDI API, once a process and
@@ -124,13 +128,30 @@ def asset_etag(cell: CellFile) -> str | None:
 
 
 def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:
-    """The verified cached copy of the cell's file, downloaded on first use.
+    """The verified cached copy of the cell's file, downloaded on first use and whenever it fails its check.
 
-    ``progress`` is a bar shared with other downloads; by default the file gets its own.
+    ``progress`` is a bar shared with other downloads; by default the file gets its own. Where DANDI gives
+    the file's SHA-256 (the name of its copy), a copy cached without a record of its verification (by an
+    older version of the package) is taken after one full hash; a copy named by a dandi-etag needs its record.
     """
-    from ..transport.cache import cached_file
+    from ..transport.verified import verified_file
 
-    return cached_file(cached_path(cell), lambda path: _download(cell, path, progress))
+    return verified_file(cached_path(cell), lambda path: _download(cell, path, progress), cell.sha256, NWB_FILE)
+
+
+def verified_copy(cell: CellFile) -> Path | None:
+    """The cached copy of the cell's file if the cache holds it as verified, else None (nothing downloaded).
+
+    A copy that fails its check is removed, with a ``CacheIntegrityWarning``.
+    """
+    from ..transport.verified import usable
+
+    path = cached_path(cell)
+    return path if usable(path, cell.sha256, NWB_FILE) else None
+
+
+NWB_FILE = "NWB file"
+"""How integrity warnings name a cached copy."""
 
 
 def cached_path(cell: CellFile) -> Path:
@@ -145,12 +166,15 @@ def cached_path(cell: CellFile) -> Path:
 
 
 def fetch_all(cells: Sequence[CellFile], max_concurrent: int = 4) -> list[Path]:
-    """Download the cells' files into the cache, a few at a time, under one progress bar."""
+    """Download the cells' files into the cache, a few at a time, under one progress bar.
+
+    A cached copy is checked (see ``local_copy``), not fetched again, unless it fails.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from ..transport.progress import progress_bar
 
-    missing = sum(cell.size for cell in cells if not cached_path(cell).exists())
+    missing = sum(cell.size for cell in cells if verified_copy(cell) is None)
     pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="fetch")
     with progress_bar(missing, f"{len(cells)} NWB files") as bar:
         try:
@@ -164,7 +188,8 @@ def fetch_all(cells: Sequence[CellFile], max_concurrent: int = 4) -> list[Path]:
     return paths
 
 
-def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
+def _download(cell: CellFile, path: Path, progress: tqdm | None) -> str:
+    """Download the cell's file to ``path``, verified against DANDI's checksum; the SHA-256 of its bytes."""
     from ..transport.download import fetch_file
 
     if config.offline():
@@ -175,12 +200,11 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> None:
     problems = []
     for url in cell.urls:
         try:
-            fetch_file(
+            return fetch_file(
                 url, path, checksum=cell.checksum, size=cell.size, label=cell.file_name, progress=progress,
                 check=lambda partial: _require_hdf5(cell, partial), parts=download_parts(cell.size),
                 etag=cell.asset.etag,
             )
-            return
         except ChecksumError as exc:
             raise ChecksumError(
                 f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, asset {cell.asset_id}) "
@@ -207,14 +231,19 @@ def _require_hdf5(cell: CellFile, path: Path) -> None:
 
 
 def find_local(cell: CellFile, access: Access) -> Path:
-    """The cell's file under the local root, checked against DANDI's size of it."""
+    """The cell's file under the local root, checked against DANDI's size of it.
+
+    The file must lie inside the root once every link is followed: a listing
+    path with ``..`` or an absolute one, or a link out of the root, is an
+    ``AccessError`` naming the root and the path, never read.
+    """
     root = Path(access.root) if access.root else config.local_root()
     if root is None:
         raise AccessError(
             f"access='local' needs a directory: pass root=... or set {config.LOCAL_ROOT_ENV}"
         )
     candidates = [root / cell.dandi_path, root / cell.dandiset / cell.dandi_path]
-    found = next((path for path in candidates if path.is_file()), None)
+    found = next((path for path in candidates if _inside(root, path, cell).is_file()), None)
     if found is None:
         tried = ", ".join(str(path) for path in candidates)
         raise LocalFileMissingError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
@@ -225,3 +254,13 @@ def find_local(cell: CellFile, access: Access) -> Path:
         )
     return found
 
+
+def _inside(root: Path, path: Path, cell: CellFile) -> Path:
+    """``path``, if it lies inside ``root`` with every link followed; else ``AccessError`` naming both."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise AccessError(
+            f"access='local': the path {cell.dandi_path!r} of cell {cell.specimen_id} leads to {resolved}, "
+            f"outside the root {root}; a file of the dandiset lies inside it (refused, not read)"
+        )
+    return path

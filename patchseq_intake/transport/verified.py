@@ -18,15 +18,26 @@ A file that fails is never read: a ``CacheIntegrityWarning`` names it, it is
 removed with its record, and made again. ``audit`` checks a file's full
 SHA-256 whatever its stamp says (``patchseq-intake cache verify``).
 
+Where the full SHA-256 is computed again, then: by the use that finds a
+file's stamp changed (``check``, on every ``verified_file`` and ``usable``
+call: each open of a cached NWB file, stream mode's look for a cached copy,
+``fetch()``), once, after which the renewed stamp makes it cheap again; and
+by ``audit`` for every cached file, whatever its stamp
+(``patchseq-intake cache verify``). Checking the stamp costs a ``stat`` and
+reading a record of a hundred bytes; the SHA-256 reads the whole file
+(``benchmarks/cache_check.py`` measures both against opening the file).
+
 What the stamp does not catch: bytes changed in place with the modification
-time set back and the inode kept (a deliberate forgery, not bad luck).
-``audit`` catches those.
+time set back and the inode kept (a deliberate forgery, not bad luck), or
+changed within the same tick of the file system's clock as the
+verification. ``audit`` catches those.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -35,7 +46,9 @@ from pathlib import Path
 
 from ..errors import CacheIntegrityWarning
 from .atomic import atomic_output
-from .cache import locked, remove_leftovers
+from .cache import cache_errors, locked, remove_leftovers
+
+logger = logging.getLogger(__name__)
 
 HASH_CHUNK_BYTES = 1024 * 1024
 RECORD_MAX_BYTES = 4096
@@ -72,7 +85,7 @@ def record(path: Path, sha256: str) -> Record:
     """Record ``path`` as verified with this SHA-256 (computed by the caller from the bytes it checked)."""
     status = path.stat()
     made = Record(status.st_size, sha256.lower(), status.st_mtime_ns, status.st_ino)
-    with atomic_output(record_path(path)) as partial:
+    with cache_errors(record_path(path), "write"), atomic_output(record_path(path)) as partial:
         partial.write_text(json.dumps(asdict(made)))
     return made
 
@@ -107,7 +120,10 @@ def check(path: Path, expected_sha256: str | None = None) -> bool:
         return False
     if sha256_of(path) != wanted.lower():
         return False
-    record(path, wanted)
+    try:
+        record(path, wanted)  # the stamp renewed: the next check is cheap again
+    except OSError as exc:  # a cache one may read but not write (shared, read-only): checked in full each time
+        logger.debug("could not renew the record of %s: %s", path, exc)
     return True
 
 
@@ -120,8 +136,9 @@ def audit(path: Path) -> bool:
 def discard(path: Path, why: str) -> None:
     """Remove ``path`` and its record, warning once that ``why`` (it is made again when next needed)."""
     warnings.warn(f"{path}: {why}; it was removed and will be fetched or derived again", CacheIntegrityWarning, stacklevel=3)
-    path.unlink(missing_ok=True)
-    record_path(path).unlink(missing_ok=True)
+    with cache_errors(path, "remove"):
+        path.unlink(missing_ok=True)
+        record_path(path).unlink(missing_ok=True)
 
 
 def verified_file(
@@ -130,18 +147,45 @@ def verified_file(
     """``dest``, checked (``check``) or made by ``make(dest)``, which writes it atomically and returns its SHA-256.
 
     ``what`` names the file in the warning given when a cached copy fails its
-    check and is made again. Made once across processes (see ``cache``).
+    check and is made again. Made once across processes (see ``cache``);
+    ``CacheError`` if the cache cannot be written (see ``cache.cache_errors``).
     """
     if check(dest, expected_sha256):
         return dest
     with locked(dest):
-        if dest.exists():
-            if check(dest, expected_sha256):  # made meanwhile by another process
-                return dest
-            discard(dest, f"this {what} is not the one that was verified (changed, truncated or unrecorded)")
+        if _settled(dest, expected_sha256, what):  # made meanwhile by another process
+            return dest
         remove_leftovers(dest)
-        record(dest, make(dest))
+        with cache_errors(dest, "write"):
+            sha256 = make(dest)
+        record(dest, sha256)
     return dest
+
+
+def usable(dest: Path, expected_sha256: str | None = None, what: str = "cached file") -> bool:
+    """Whether the cache holds ``dest`` as it was verified (``check``); one that fails is removed (``discard``).
+
+    For callers that would rather do without a cached file than make it
+    (stream mode, which reads ranges instead). Takes ``dest``'s lock only to
+    remove it, so that a file another process is recording is never taken
+    for a bad one.
+    """
+    if check(dest, expected_sha256):
+        return True
+    if not dest.exists():
+        return False
+    with locked(dest):
+        return _settled(dest, expected_sha256, what)
+
+
+def _settled(dest: Path, expected_sha256: str | None, what: str) -> bool:
+    """Under ``dest``'s lock: True if it is there as verified; if it is there otherwise, it is discarded."""
+    if not dest.exists():
+        return False
+    if check(dest, expected_sha256):
+        return True
+    discard(dest, f"this {what} is not the one that was verified (changed, truncated or unrecorded)")
+    return False
 
 
 def _well_formed(found: Record) -> bool:

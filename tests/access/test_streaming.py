@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import re
 import shutil
+import warnings
 
 import h5py
 import numpy as np
@@ -22,7 +23,7 @@ from patchseq_intake.access import cell_reader
 from patchseq_intake.access.cell_index import DOWNLOADED, STREAMED, build_index, index_path, load_index
 from patchseq_intake.access.opening import cached_path
 from patchseq_intake.access.stored_arrays import StoredArray
-from patchseq_intake.errors import ChecksumError, FetchError, OfflineError
+from patchseq_intake.errors import CacheIntegrityWarning, ChecksumError, FetchError, OfflineError
 from patchseq_intake.nwb.mies_series import recorded_sweeps
 from patchseq_intake.nwb.sweep_table import read_sweep_table
 from patchseq_intake.nwb.sweeps import read_sweep
@@ -79,7 +80,7 @@ def test_download_mode_builds_the_index_from_the_verified_file(cat, world, cache
 
 
 @pytest.mark.parametrize("damage", ["edited", "truncated", "outside the file"])
-def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, world, streamed, caplog, damage):
+def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, world, streamed, damage):
     table = _source(cat, access="stream").read()
     path = index_path(_source(cat).cells[0].checksum.value)
     data = json.loads(path.read_text())
@@ -97,10 +98,9 @@ def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, wor
         wrong = CellIndex(index.checksum, index.size, index.provenance, index.tables, index.sweeps,
                           {**index.arrays, next(p for p, a in index.arrays.items() if a is array): bad})
         path.write_text(json.dumps(wrong.to_json()))
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
+    with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: this index .* does not match its file"):
         again = _source(cat, access="stream").read()
     assert again.equals(table)
-    assert "does not match its file; building it again" in caplog.text
     assert json.loads(path.read_text())["tables"]["0"][0]["sweep_number"] == table["sweep_number"][0]
 
 
@@ -192,13 +192,13 @@ def test_a_streamed_index_with_no_etag_to_check_is_not_cached(cat, world, stream
 
 
 @pytest.mark.parametrize("content", ["null", "[]", '"x"'])
-def test_an_index_file_that_is_not_an_object_is_rebuilt(cat, world, streamed, caplog, content):
+def test_an_index_file_that_is_not_an_object_is_rebuilt(cat, world, streamed, content):
     table = _source(cat, access="stream").read()
     path = index_path(_source(cat).cells[0].checksum.value)
     path.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
+    with pytest.warns(CacheIntegrityWarning, match="does not match its file"):
         assert _source(cat, access="stream").read().equals(table)
-    assert "building it again" in caplog.text and _index_of(cat) is not None
+    assert _index_of(cat) is not None
 
 
 def test_an_index_derived_by_other_code_is_replaced_quietly(cat, world, streamed, caplog, monkeypatch):
@@ -207,7 +207,8 @@ def test_an_index_derived_by_other_code_is_replaced_quietly(cat, world, streamed
     table = _source(cat, access="stream").read()
     monkeypatch.setattr(cell_index, "builder", lambda: "another version")
     world.server.log.clear()
-    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"):
+    with caplog.at_level(logging.WARNING, logger="patchseq_intake.access.cell_index"), warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
         assert _source(cat, access="stream").read().equals(table)
     assert caplog.text == "" and _blobs(world)  # built again, from the file
     assert json.loads(index_path(_source(cat).cells[0].checksum.value).read_text())["builder"] == "another version"
