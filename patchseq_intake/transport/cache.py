@@ -11,8 +11,9 @@ Waiting: a process that finds the lock held waits for as long as the other
 holds it (a download may take minutes; the lock goes when its holder ends,
 even killed). If that takes more than ``WAIT_NOTICE_S`` seconds, it says so
 once, as a ``UserWarning`` (shown by default, in a terminal, a notebook or
-the command's stderr): ``waiting for another process to finish <dest> (it
-holds the lock <lock file>) ...``. Waits that end sooner say nothing.
+the command's stderr): ``waiting for another process or thread to finish
+with <dest> (it holds the lock <lock file>) ...``. Waits that end sooner say
+nothing.
 
 What the cache's file system refuses (no space, no permission, a file where
 a folder should be) is a ``CacheError`` naming the path and what to do, at
@@ -70,8 +71,8 @@ def locked(dest: Path) -> Iterator[None]:
             lock.acquire(timeout=WAIT_NOTICE_S)
         except Timeout:
             warnings.warn(
-                f"waiting for another process to finish {dest} (it holds the lock {lock_path(dest)}); "
-                "this goes on when that process is done with it",
+                f"waiting for another process or thread to finish with {dest} (it holds the lock "
+                f"{lock_path(dest)}); this goes on when that one is done",
                 UserWarning,
                 stacklevel=4,
             )

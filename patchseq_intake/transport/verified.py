@@ -108,7 +108,7 @@ def check(path: Path, expected_sha256: str | None = None) -> bool:
     """Whether ``path`` is the file that was verified (see the module docstring); False if it is absent."""
     try:
         status = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a file stands where its folder should
         return False
     found = read_record(path)
     if found is not None and expected_sha256 is not None and found.sha256 != expected_sha256.lower():
