@@ -142,7 +142,7 @@ def open_answer(
         try:
             reply = session.get(
                 location, params=query, headers=headers, stream=True, timeout=(timeout_s, timeout_s),
-                allow_redirects=False,
+                allow_redirects=False, hooks={"response": _close_if_redirect},
             )
         except requests.Timeout as exc:
             raise TransientProblem(f"no answer within {timeout_s:g} s ({type(exc).__name__})", stalled=True) from None
@@ -153,7 +153,6 @@ def open_answer(
         via = "" if location == url else f" (redirected to {location})"
         if reply.is_redirect:
             location, query = requests.utils.requote_uri(urljoin(reply.url, reply.headers["Location"])), None
-            reply.close()
             continue
         if reply.status_code in RETRY_STATUSES:
             reply.close()
@@ -172,6 +171,13 @@ def open_answer(
     raise FetchError(
         f"{url}: more than {MAX_REDIRECTS} redirects (the last to {location}): the server redirects in a loop"
     )
+
+
+def _close_if_redirect(reply: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    """Close a redirect unread: requests reads (and decodes) its body, even when not following it."""
+    if reply.is_redirect:
+        reply.close()
+    return reply
 
 
 def body_chunks(

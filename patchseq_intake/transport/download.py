@@ -239,26 +239,6 @@ def _resumes_at(reply: requests.Response, offset: int) -> bool:
     return reply.status_code == 206 and _content_range(reply.headers.get("Content-Range", ""))[0] == offset
 
 
-def get(
-    url: str,
-    *,
-    params: dict[str, str | int] | None = None,
-    headers: dict[str, str] | None = None,
-    retry: RetryPolicy | None = None,
-) -> requests.Response:
-    """The answer to GET ``url``, its body unread: retried on 429, 5xx, failed connections and timeouts.
-
-    ``FetchError`` (with ``status``) on other HTTP errors, as
-    ``answers.open_answer`` says. Read its body with ``answers.body_chunks``
-    or ``answers.read_body``, which bound it, and close it.
-    """
-    retry = retry or DEFAULT_RETRY
-    return retrying(
-        url, retry,
-        lambda: open_answer(_thread_session(), url, params=params, headers=headers, timeout_s=retry.timeout()),
-    )
-
-
 def get_range(
     url: str,
     start: int,
@@ -315,7 +295,7 @@ def get_json(
 ) -> Any:
     """The JSON value ``url`` answers with (``params``: its query), read to at most ``max_bytes`` bytes.
 
-    Retried as ``get`` is, and when the body is cut or stalls. ``FetchError``
+    Retried on 429, 5xx, failed connections, cuts and stalls (see ``answers``). ``FetchError``
     (with ``status``) for an HTTP error; ``ServerAnswerError`` naming the URL
     for a body larger than ``max_bytes``, encoded (gzip, ...), not JSON (the
     message shows its type and first bytes), or nested too deeply.

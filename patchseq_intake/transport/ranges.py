@@ -6,7 +6,9 @@ touch or nearly touch (within ``MERGE_GAP``: a series' chunks, written one
 after the other) and sends the merged requests at once, so that the whole
 list comes back in one round trip, moving little more than its bytes. Every answer is checked by
 ``download.get_range``: its ``Content-Range``, its length, the file's size,
-and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where that is known.
+and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where that is known; and
+it is read with ``answers``' bounds: at most the range's length (one byte
+more, and it is refused), never decompressed, given up when it stalls.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, etag
     """The bytes of each ``(offset, length)`` range of the file at ``urls``, in order.
 
     ``urls`` are places to read the same bytes from, best first: a merged range
-    that fails at one (after ``download.get``'s retries) is asked of the next.
+    that fails at one (after ``download.get_range``'s retries) is asked of the next.
     ``size`` is the file's size and ``etag`` its dandi-etag, which every answer
 must carry as its ``ETag`` (None: not checked).
     ``FetchError`` if no URL answers; ``ChecksumError`` if an answer is of another file.

@@ -32,11 +32,13 @@ class RemoteFile(io.RawIOBase):
     """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
 
     ``urls`` are places to read the same bytes from, best first: when one fails
-    after its retries (see ``download.get``), the next one takes over. A
+    after its retries (see ``download.get_range``), the next one takes over. A
     server whose file is not ``size`` bytes long, or (with ``etag``, DANDI's
     dandi-etag of the file) whose answer does not carry that ``ETag``, raises
-    ``ChecksumError``: every block is then the file's. Blocks
-    stay in memory until the file is closed. Reads and prefetches may come
+    ``ChecksumError``: every block is then the file's. A server that sends
+    more than a block's range, encodes it, or stalls is refused after at most
+    one byte more than the range (see ``answers``), and the next URL takes
+    over. Blocks stay in memory until the file is closed. Reads and prefetches may come
     from several threads.
     """
 
