@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import socket
+import warnings
 from pathlib import Path
 
 import pytest
@@ -111,10 +112,21 @@ def table_server(cells: list[Cell]):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def quiet_unpinned_tables_warning() -> None:
+    """The warning that made-up tables are taken unpinned is not shown: tests serve them on purpose.
+
+    Tests that check the warning catch it themselves (``simplefilter("always")``).
+    Pytest restores the filters after each test.
+    """
+    warnings.filterwarnings("ignore", message=r"the release tables from .* are taken unverified", category=UserWarning)
+
+
 @pytest.fixture
 def served_tables(table_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> LocalServer:
-    """The catalog reads its tables from ``table_server``."""
+    """The catalog reads its tables from ``table_server``: made-up tables, so taken unpinned, by choice."""
     monkeypatch.setenv(config.TABLES_ENV, f"{table_server.url}/tables")
+    monkeypatch.setenv(config.UNPINNED_TABLES_ENV, "1")
     return table_server
 
 

@@ -1,15 +1,31 @@
 """Release tables in the cache: fetched once, verified, normalised, stored as parquet.
 
 The first use of a table downloads its CSV (from upstream, or from
-``PATCHSEQ_INTAKE_TABLES``), checks the pinned SHA-256, normalises it (see
-``schema``) and writes it atomically as parquet under ``<cache>/tables/``.
-Later uses find the parquet file and touch no network at all.
+``PATCHSEQ_INTAKE_TABLES``, a mirror's base URL or a local directory) and
+checks it against the SHA-256 the catalog pins, wherever it came from: a
+mirror of the release holds the release's bytes. Bytes that differ are a
+``ChecksumError`` and nothing is cached. The CSV is then normalised (see
+``schema``) and written atomically as parquet under ``<cache>/tables/``,
+recorded with the parquet's own SHA-256 (see ``transport.verified``).
+
+Later uses find the parquet file, check its stamp (one ``stat``; its bytes
+are hashed again only if the stamp changed) and touch no network at all. A
+parquet file that is not what was written (bytes changed, truncated, emptied)
+is never read: a ``CacheIntegrityWarning`` names it, it is removed and built
+again from the CSV, fetched and verified again.
+
+One's own edited tables are not the release's: with
+``PATCHSEQ_INTAKE_UNPINNED_TABLES=1``, the tables from
+``PATCHSEQ_INTAKE_TABLES`` are taken unverified, with a warning once per
+process naming their source, and cached apart (``<name>.unpinned.<key>.parquet``):
+a pinned read never finds an unpinned table in the cache, nor the other way round.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .. import config
-from ..errors import FetchError, OfflineError
+from ..errors import ChecksumError, FetchError, OfflineError
 from .schema import SCHEMA_VERSION, TableKind
 
 if TYPE_CHECKING:
@@ -65,12 +81,18 @@ class Archive:
 
 @dataclass(frozen=True)
 class TableQuery:
-    """A query checked against a cached table: where it is, its schema, the filters and columns."""
+    """A query checked against a cached table: the table, its schema, the filters and columns."""
 
-    path: Path
+    spec: TableSpec
     schema: pa.Schema
     filters: list[Filter]
     columns: list[str] | None
+
+    @property
+    def path(self) -> Path:
+        """The table's parquet file, checked on every use (``table_path``): a source kept for long never
+        reads a file changed since, which is rebuilt instead."""
+        return table_path(self.spec)
 
     def parquet_options(self) -> dict[str, Any]:
         """``filters`` and ``columns`` as pandas, Dask and intake-parquet take them."""
@@ -100,7 +122,7 @@ def query_table(
     schema = pq.read_schema(path)
     types = dict(zip(schema.names, schema.types))
     return TableQuery(
-        path=path,
+        spec=spec,
         schema=schema,
         filters=check_filters(filters, types, spec.title),
         columns=check_columns(columns, types, spec.title),
@@ -108,31 +130,71 @@ def query_table(
 
 
 def table_path(spec: TableSpec) -> Path:
-    """The local parquet file of ``spec``, fetched and normalised on first use."""
-    from ..transport.cache import cached_file
+    """The local parquet file of ``spec``: checked if cached (see the module docstring), else fetched and built.
+
+    ``ChecksumError`` if the CSV is not the one the catalog pins, or the
+    catalog pins none; ``OfflineError`` and ``FetchError`` as for any fetch.
+    """
+    from ..transport.verified import verified_file
 
     source, sha256 = _source(spec)
-    return cached_file(_cache_path(spec, source, sha256), lambda path: _build(spec, source, sha256, path))
+    return verified_file(
+        _cache_path(spec, source, sha256),
+        lambda path: _build(spec, source, sha256, path),
+        what=f"cached parquet of {spec.title}",
+    )
+
+
+_warned_unpinned: set[str] = set()
+"""The unpinned table sources already warned of in this process."""
 
 
 def _source(spec: TableSpec) -> tuple[str, str | None]:
-    """Where to read the CSV from, and the digest it must have (None: unpinned)."""
+    """Where to read the CSV from, and the SHA-256 it must have (None: unpinned, by the user's choice)."""
     base = config.tables_source()
-    if base is None:
-        return spec.url, spec.sha256
-    return f"{base.rstrip('/')}/{spec.file_name}", None
+    source = spec.url if base is None else f"{base.rstrip('/')}/{spec.file_name}"
+    if base is not None and config.unpinned_tables():
+        if base not in _warned_unpinned:
+            _warned_unpinned.add(base)
+            warnings.warn(
+                f"the release tables from {base} are taken unverified ({config.UNPINNED_TABLES_ENV} is set): "
+                "the catalog's SHA-256 pins are not checked, and they are cached apart from the release's tables",
+                UserWarning,
+                stacklevel=2,
+            )
+        return source, None
+    if spec.sha256 is None:
+        raise ChecksumError(
+            f"{spec.title} ({source}) has no SHA-256 in its catalog entry to check it against: give the table's "
+            f"sha256 in the entry. {_own_tables_hint(base)}"
+        )
+    return source, spec.sha256.lower()
+
+
+def _own_tables_hint(base: str | None) -> str:
+    if base is not None:
+        return f"If these are your own edited tables, set {config.UNPINNED_TABLES_ENV}=1 to take them unverified."
+    return (
+        f"If these are your own edited tables, set {config.TABLES_ENV} to the directory or base URL holding them "
+        f"and {config.UNPINNED_TABLES_ENV}=1 to take them unverified."
+    )
 
 
 def _cache_path(spec: TableSpec, source: str, sha256: str | None) -> Path:
-    key = hashlib.sha256(f"{source}\n{sha256}\n{SCHEMA_VERSION}".encode()).hexdigest()[:16]
+    """Pinned tables are named by their SHA-256 (the same bytes from any source), unpinned ones by their source."""
     stem = spec.file_name.removesuffix(".csv")
-    return config.cache_dir() / config.TABLES_DIR / f"{stem}.{key}.parquet"
+    if sha256 is not None:
+        key = hashlib.sha256(f"pinned\n{spec.kind}\n{sha256}\n{SCHEMA_VERSION}".encode()).hexdigest()[:16]
+        return config.cache_dir() / config.TABLES_DIR / f"{stem}.{key}.parquet"
+    key = hashlib.sha256(f"unpinned\n{spec.kind}\n{source}\n{SCHEMA_VERSION}".encode()).hexdigest()[:16]
+    return config.cache_dir() / config.TABLES_DIR / f"{stem}.unpinned.{key}.parquet"
 
 
-def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None:
+def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> str:
+    """Fetch the CSV, check it against ``sha256`` (unless None), write ``path`` atomically; the parquet's SHA-256."""
     from ..transport.atomic import atomic_output
-    from ..transport.checksums import Checksum
     from ..transport.download import fetch_file, is_remote
+    from ..transport.verified import sha256_of
     from .schema import normalise
 
     if is_remote(source) and config.offline():
@@ -143,13 +205,18 @@ def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> None
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.", suffix=".part") as scratch:
         csv_path = Path(scratch) / spec.file_name
         try:
-            pinned = Checksum.sha256(sha256) if sha256 else None
-            fetch_file(source, csv_path, checksum=pinned, label=spec.file_name)
+            found = fetch_file(source, csv_path, label=spec.file_name)
         except FetchError as exc:
             raise FetchError(f"could not fetch {spec.title}: {exc}. {_ways_out(spec)}") from exc
+        if sha256 is not None and found != sha256:
+            raise ChecksumError(
+                f"{spec.title} ({spec.file_name}) from {source} is not the release's: SHA-256 expected {sha256} "
+                f"(the catalog's pin), found {found}; nothing was cached. {_own_tables_hint(config.tables_source())}"
+            )
         table = normalise(csv_path.read_bytes(), spec.kind, source)
     with atomic_output(path) as parquet_path:
         table.to_parquet(parquet_path, index=False)
+        return sha256_of(parquet_path)
 
 
 def _ways_out(spec: TableSpec) -> str:

@@ -7,7 +7,8 @@ as the normalized depth (0.42 for every cell) and the t-type, are made up in
 ``tables``), release tables that describe them, and serves both from one
 ``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API under
 ``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
-environment variables that point the shipped catalog at it.
+environment variables that point the shipped catalog at it (its made-up
+tables taken unpinned, with ``PATCHSEQ_INTAKE_UNPINNED_TABLES``).
 
 Given ``listings`` (a folder of ``<dandiset>.csv`` listings, such as
 ``shared/reference/dandi-assets/`` or the catalogs' ``dandi-assets/``), the
@@ -106,8 +107,16 @@ class World:
     """Whether the replica lists every real asset of both dandisets."""
 
     def environment(self) -> dict[str, str]:
-        """Environment variables that point the shipped catalogs at this world."""
-        return {config.TABLES_ENV: f"{self.server.url}/tables", config.DANDI_API_ENV: self.replica.api_url}
+        """Environment variables that point the shipped catalogs at this world.
+
+        Its tables are made up, not the release's: they are taken unpinned
+        (``PATCHSEQ_INTAKE_UNPINNED_TABLES``), as one's own edited tables are.
+        """
+        return {
+            config.TABLES_ENV: f"{self.server.url}/tables",
+            config.UNPINNED_TABLES_ENV: "1",
+            config.DANDI_API_ENV: self.replica.api_url,
+        }
 
     @contextmanager
     def active(self, cache: Path) -> Iterator[World]:

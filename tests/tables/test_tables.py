@@ -143,6 +143,7 @@ def test_offline_may_read_tables_from_a_local_directory(cat, cells, tmp_path, mo
     for name, content in release_tables(cells).items():
         (tmp_path / name).write_bytes(content)
     monkeypatch.setenv(config.TABLES_ENV, str(tmp_path))
+    monkeypatch.setenv(config.UNPINNED_TABLES_ENV, "1")  # made-up tables, not the release's
     monkeypatch.setenv(config.OFFLINE_ENV, "1")
     assert len(cat.mouse.metadata.read()) == 3
 
