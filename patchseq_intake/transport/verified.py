@@ -129,8 +129,23 @@ def check(path: Path, expected_sha256: str | None = None) -> bool:
 
 def audit(path: Path) -> bool:
     """Whether ``path``'s bytes have the SHA-256 its record gives, read in full whatever the stamp says."""
+    return audit_problem(path) is None
+
+
+def audit_problem(path: Path) -> str | None:
+    """What is wrong with ``path`` against its record, its bytes read in full whatever the stamp says; None if
+    nothing (then a changed stamp is renewed, so that the next ``check`` is cheap)."""
     found = read_record(path)
-    return found is not None and path.is_file() and path.stat().st_size == found.size and sha256_of(path) == found.sha256
+    if found is None:
+        return "its record of verification is missing or unreadable"
+    status = path.stat()
+    if status.st_size != found.size:
+        return f"{status.st_size} bytes, but {found.size} were verified"
+    if sha256_of(path) != found.sha256:
+        return f"its SHA-256 is not the {found.sha256} it was verified with"
+    if not found.stamp_matches(status):
+        record(path, found.sha256)
+    return None
 
 
 def discard(path: Path, why: str) -> None:

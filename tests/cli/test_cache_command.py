@@ -1,0 +1,143 @@
+"""``patchseq-intake cache verify``, and the cache's errors as the command reports them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from patchseq_intake import config
+from patchseq_intake.cli import main
+from patchseq_intake.transport import progress, verified
+
+HUMAN_CELL = 569835804
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The report's table rows, as {part: [checked, good, bad (removed), size...]}."""
+    rows = {}
+    for line in out.splitlines():
+        found = re.match(r"  (tables|dandi asset indexes|nwb files|nwb file indexes) +(\d.*)$", line)
+        if found:
+            rows[found[1]] = found[2].split()
+    return rows
+
+
+def _cached_cell(capsys, cache_dir: Path) -> tuple[Path, Path]:
+    """Read a cell's sweep table by download: its NWB file and its index are cached; their paths."""
+    status, _, err = run(capsys, "sweeps", "human", str(HUMAN_CELL))
+    assert status == 0, err
+    [nwb] = (cache_dir / config.NWB_DIR).glob("*.nwb")
+    [index] = (cache_dir / config.INDEX_DIR).glob("*.json")
+    return nwb, index
+
+
+def _forge(path: Path, offset: int) -> None:
+    """Change a byte of ``path`` and put its stamp back: what only a full check can see."""
+    status = path.stat()
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        byte = stream.read(1)
+        stream.seek(offset)
+        stream.write(bytes([byte[0] ^ 0x01]))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert verified.check(path)  # the stamp cannot see it
+
+
+def test_verify_of_a_sound_cache_checks_everything_and_says_nothing_else(capsys, world, cache_dir):
+    nwb, index = _cached_cell(capsys, cache_dir)
+    status, out, err = run(capsys, "cache", "verify")
+    assert status == 0 and err == ""
+    assert out.splitlines()[0] == f"cache: {cache_dir}"
+    rows = _rows(out)
+    assert rows["nwb files"][:3] == ["1", "1", "0"]
+    assert rows["nwb file indexes"][:3] == ["1", "1", "0"]
+    assert re.search(r"not checked here: 1 dandi asset indexes \(", out)
+    assert nwb.exists() and index.exists()
+
+
+def test_verify_finds_a_forged_nwb_file_removes_it_and_fails(capsys, world, cache_dir):
+    nwb, _ = _cached_cell(capsys, cache_dir)
+    _forge(nwb, nwb.stat().st_size // 2)
+    status, out, err = run(capsys, "cache", "verify")
+    assert status == 1
+    assert f"removed {nwb}: its SHA-256 is not the {nwb.stem} it was verified with" in out
+    assert _rows(out)["nwb files"][:3] == ["1", "0", "1"]
+    checked = sum(int(row[0]) for row in _rows(out).values())
+    assert err.splitlines() == [
+        f"patchseq-intake: 1 of {checked} cached files failed their check and were removed (listed above); "
+        "each is fetched or built again when next needed"
+    ]
+    assert not nwb.exists() and not verified.record_path(nwb).exists()
+    status, _, err = run(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "4")
+    assert status == 0, err
+    assert nwb.read_bytes() == world.written[HUMAN_CELL].path.read_bytes()  # downloaded again when needed
+    assert run(capsys, "cache", "verify")[0] == 0
+
+
+def test_verify_finds_an_edited_index(capsys, world, cache_dir):
+    _, index = _cached_cell(capsys, cache_dir)
+    data = json.loads(index.read_text())
+    data["size"] += 1
+    index.write_text(json.dumps(data))
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 1
+    assert f"removed {index}: its digest is not of its content" in out
+    assert not index.exists()
+
+
+def test_verify_adopts_a_file_cached_before_records_were_kept(capsys, world, cache_dir):
+    nwb, _ = _cached_cell(capsys, cache_dir)
+    verified.record_path(nwb).unlink()
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 0 and _rows(out)["nwb files"][:3] == ["1", "1", "0"]
+    assert verified.read_record(nwb).sha256 == nwb.stem
+
+
+def test_verify_removes_an_unrecorded_file_not_named_by_its_sha256(capsys, world, cache_dir):
+    nwb, _ = _cached_cell(capsys, cache_dir)
+    stranger = nwb.with_name(f"{'ab' * 16}-3.nwb")  # as a file named by a dandi-etag, without its record
+    stranger.write_bytes(b"not verified")
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 1
+    assert f"removed {stranger}: no record of its verification" in out
+    assert not stranger.exists() and nwb.exists()
+
+
+def test_verify_shows_progress_when_someone_watches(capsys, world, cache_dir, monkeypatch):
+    _cached_cell(capsys, cache_dir)
+    monkeypatch.setattr(progress, "interactive", lambda: True)
+    status, _, err = run(capsys, "cache", "verify")
+    assert status == 0 and "verifying the cache" in err
+
+
+def test_verify_of_an_empty_cache(capsys, cache_dir):
+    assert run(capsys, "cache", "verify") == (0, f"cache: {cache_dir} (empty: nothing to verify)\n", "")
+
+
+def test_the_help_says_what_verify_checks(capsys):
+    with pytest.raises(SystemExit):
+        main(["cache", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "verify: check every cached file in full" in text and "exit status is then 1" in text
+    assert "DANDI asset indexes (and tables without a record) are not checked here" in text
+
+
+def test_a_cache_under_a_file_is_one_line_naming_it(capsys, world, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(config.CACHE_ENV, str(blocker / "cache"))
+    status, out, err = run(capsys, "cells", "human")
+    assert status == 1 and out == ""
+    [line] = err.splitlines()
+    assert line.startswith(f"patchseq-intake: cannot make the folder {blocker / 'cache'}")
+    assert "a file stands where a folder of the cache should be" in line and config.CACHE_ENV in line
