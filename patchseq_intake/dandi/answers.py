@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .. import config
 from ..errors import ServerAnswerError
 
 SHA256_KEY, ETAG_KEY = "dandi:sha2-256", "dandi:dandi-etag"
@@ -43,7 +44,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 SHA256_FORMAT = "64 hexadecimal digits (a SHA-256)"
-ETAG_FORMAT = "32 hexadecimal digits, '-' and the number of upload parts (a dandi-etag, such as '0123456789abcdef0123456789abcdef-1')"
+ETAG_FORMAT = (
+    "32 hexadecimal digits, '-' and the number of upload parts (a dandi-etag, such as "
+    "'0123456789abcdef0123456789abcdef-1')"
+)
 UUID_FORMAT = "a UUID (8-4-4-4-12 hexadecimal digits)"
 PATH_FORMAT = (
     "a relative POSIX path: names joined by '/', none empty, '.' or '..', "
@@ -86,19 +90,19 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "sha256": _matches(_HEX64, SHA256_FORMAT),
     "etag": _matches(_ETAG, ETAG_FORMAT),
 }
-OPTIONAL = frozenset({"sha256", "etag"})
+_OPTIONAL = frozenset({"sha256", "etag"})
 """The asset fields that may be None: DANDI gives no such digest."""
 
 
 def problem(field: str, value: Any) -> str | None:
     """What ``value`` of an asset's ``field`` (``path``, ``asset_id``, ``blob``, ``size``, ``sha256``, ``etag``)
     should be, if it is not that; None if it is well formed."""
-    if value is None and field in OPTIONAL:
+    if value is None and field in _OPTIONAL:
         return None
     return _CHECKS[field](value)
 
 
-SERVER_FIELDS = {
+_SERVER_FIELDS = {
     "path": "path",
     "asset_id": "asset_id",
     "blob": "blob",
@@ -114,7 +118,7 @@ def refuse(url: str, what: str, value: Any, valid: str) -> ServerAnswerError:
     found = "missing (or null)" if value is None else shown(value)
     return ServerAnswerError(
         f"the DANDI API answered {url} with {what} {found}, where DANDI's API gives {valid}; "
-        "nothing of this answer was used (is PATCHSEQ_INTAKE_DANDI_API a DANDI API?)"
+        f"nothing of this answer was used ({config.DANDI_API_ENV} names the API to ask; by default DANDI's own)"
     )
 
 
@@ -149,7 +153,7 @@ def asset_fields(item: Any, url: str, position: int) -> tuple[dict[str, Any], li
     for field, value in fields.items():
         valid = problem(field, value)
         if valid is not None:
-            raise refuse(url, f"{where} {SERVER_FIELDS[field]}", value, valid)
+            raise refuse(url, f"{where} {_SERVER_FIELDS[field]}", value, valid)
     content_urls = metadata.get("contentUrl")
     if content_urls is None:
         content_urls = []

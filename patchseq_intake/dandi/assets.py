@@ -337,7 +337,8 @@ def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str])
     if not intact:
         raise ValueError("fails its own digest (its content changed, or was cut short)")
     if body.get("format") != INDEX_FORMAT or (body.get("api"), body.get("dandiset"), body.get("version")) != source:
-        raise ValueError(f"is not an index of {source[1]} version {source[2]} from {source[0]} in format {INDEX_FORMAT}")
+        api, dandiset, version = source
+        raise ValueError(f"is not an index of dandiset {dandiset} version {version} from {api}, format {INDEX_FORMAT}")
     try:
         assets = [Asset(**item) for item in body["assets"]]
         index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets})

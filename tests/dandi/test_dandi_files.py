@@ -41,8 +41,9 @@ def _blob_path(world, specimen_id):
 
 
 def _nwb_files_in(cache_dir: Path) -> list[str]:
+    """The NWB files in the cache, without their hidden companions (locks, verification records)."""
     folder = cache_dir / config.NWB_DIR
-    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
 
 
 # --- against the replica ----------------------------------------------------------------------------
