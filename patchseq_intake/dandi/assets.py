@@ -124,9 +124,7 @@ class DandisetVersion:
             return _pinned_index(self.dandiset, self.version, self.pinned.path)
         if self.version == DRAFT:
             return _draft_index(api, self.dandiset)
-        api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
-        path = config.cache_dir() / config.DANDI_DIR / api_key / self.dandiset / f"{self.version}.v{INDEX_FORMAT}.json"
-        return _cached_index(path, api, self.dandiset, self.version)
+        return _cached_index(index_path(api, self.dandiset, self.version), api, self.dandiset, self.version)
 
 
 @dataclass(frozen=True)
@@ -318,16 +316,50 @@ def _stamp(path: Path) -> tuple[int, int, int]:
     return status.st_size, status.st_mtime_ns, status.st_ino
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str]) -> AssetIndex:
-    """The index saved at ``path``; memoised while its ``stamp`` is unchanged.
+def index_path(api: str, dandiset: str, version: str) -> Path:
+    """Where the cache keeps the index of ``dandiset`` at ``version`` as the API at ``api`` lists it."""
+    api_key = hashlib.sha256(api.encode()).hexdigest()[:8]
+    return config.cache_dir() / config.DANDI_DIR / api_key / dandiset / f"{version}.v{INDEX_FORMAT}.json"
 
-    ``ValueError`` saying why it is not to be trusted: not JSON (truncated,
-    nested too deep), not an object, failing its digest, of another layout
-    or version, or holding a value not of DANDI's format.
+
+def cached_index_problem(path: Path) -> str | None:
+    """What is wrong with the asset index cached at ``path``; None if nothing (for ``patchseq-intake cache verify``).
+
+    The checks of every use (see ``_read_index``), and that it lies where
+    its API, dandiset and version put it. ``OSError`` if it cannot be read.
     """
     try:
-        data = json.loads(path.read_bytes())
+        index = _read_index(path)
+    except ValueError as exc:
+        return f"this cached DANDI asset index {exc}"
+    if path.parts[-3:] != index_path(index.api, index.dandiset, index.version).parts[-3:]:
+        return f"it holds the index of dandiset {index.dandiset} version {index.version} from {index.api}"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str]) -> AssetIndex:
+    """The index saved at ``path`` from ``source`` (api, dandiset, version); memoised while its ``stamp`` is unchanged.
+
+    ``ValueError`` saying why it is not to be trusted (see ``_read_index``), or that it is another version's.
+    """
+    index = _read_index(path)
+    if (index.api, index.dandiset, index.version) != source:
+        api, dandiset, version = source
+        raise ValueError(f"is not the index of dandiset {dandiset} version {version} from {api}")
+    return index
+
+
+def _read_index(path: Path) -> AssetIndex:
+    """The index saved at ``path`` by ``_save``.
+
+    ``ValueError`` saying why it is not to be trusted: not JSON (truncated,
+    nested too deep), not an object, failing its digest, of another layout,
+    or holding a value not of DANDI's format. ``OSError`` if it cannot be read.
+    """
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw)
         body = {name: value for name, value in data.items() if name != "digest"} if isinstance(data, dict) else None
         intact = body is not None and data.get("digest") == _digest(body)
     except (ValueError, RecursionError) as exc:  # a UnicodeDecodeError is a ValueError
@@ -336,14 +368,16 @@ def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str])
         raise ValueError(f"is a JSON {type(data).__name__}, not an object")
     if not intact:
         raise ValueError("fails its own digest (its content changed, or was cut short)")
-    if body.get("format") != INDEX_FORMAT or (body.get("api"), body.get("dandiset"), body.get("version")) != source:
-        api, dandiset, version = source
-        raise ValueError(f"is not an index of dandiset {dandiset} version {version} from {api}, format {INDEX_FORMAT}")
+    if body.get("format") != INDEX_FORMAT:
+        raise ValueError(f"is of format {answers.shown(body.get('format'))}, not {INDEX_FORMAT}")
     try:
+        source = [body["api"], body["dandiset"], body["version"]]
+        if not all(isinstance(part, str) for part in source):
+            raise TypeError(f"api, dandiset and version are {answers.shown(source)}, not text")
         assets = [Asset(**item) for item in body["assets"]]
         index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets})
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"does not hold an asset index ({exc})") from None
+        raise ValueError(f"does not hold an asset index ({type(exc).__name__}: {exc})") from None
     if len(index.assets) != len(assets):
         raise ValueError("lists a path twice")
     return index

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import re
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,14 @@ import pytest
 import patchseq_intake
 from patchseq_intake import config
 from patchseq_intake.dandi.answers import shown
-from patchseq_intake.dandi.assets import INDEX_FORMAT, Asset, DandisetVersion, fetch_dandi_etag, read_listing
+from patchseq_intake.dandi.assets import (
+    INDEX_FORMAT,
+    Asset,
+    DandisetVersion,
+    cached_index_problem,
+    fetch_dandi_etag,
+    read_listing,
+)
 from patchseq_intake.errors import CacheIntegrityWarning, ServerAnswerError, TableFormatError
 from patchseq_intake.tables.shipped import shipped_dandiset
 from patchseq_intake.testing.server import LocalServer, Reply, Request
@@ -451,6 +459,13 @@ def _forged_unsafe(raw: bytes) -> bytes:
     return json.dumps({**body, "digest": _canonical_digest(body)}).encode()
 
 
+def _another_versions(raw: bytes) -> bytes:
+    """A sound index of another version (its digest recomputed), in this version's place."""
+    body = {name: value for name, value in json.loads(raw).items() if name != "digest"}
+    body["version"] = "0.200101.0000"
+    return json.dumps({**body, "digest": _canonical_digest(body)}).encode()
+
+
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
     "truncated": _truncate,
     "empty": lambda raw: b"",
@@ -462,6 +477,7 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
     "a checksum altered": _altered_checksum,
     "no digest": _without_digest,
     "a forged unsafe value": _forged_unsafe,
+    "another version's": _another_versions,
 }
 
 
@@ -501,3 +517,23 @@ def test_a_cached_listing_whose_checksum_was_altered_no_longer_blames_dandi(cat,
         "it was removed and will be fetched or derived again"
     ]
     assert world.replica.index_listings(DANDISET, VERSION) == 2
+
+
+def test_a_cached_index_is_judged_in_full_for_cache_verify(cat, world, cache_dir):
+    _nwb_files()
+    path = _cached_listing(cache_dir)
+    assert cached_index_problem(path) is None
+    elsewhere = path.with_name(f"0.200101.0000.v{INDEX_FORMAT}.json")
+    shutil.copy(path, elsewhere)
+    assert cached_index_problem(elsewhere) == (
+        f"it holds the index of dandiset {DANDISET} version {VERSION} from {world.replica.api_url}"
+    )
+    path.write_bytes(_altered_checksum(path.read_bytes()))
+    assert cached_index_problem(path) == (
+        "this cached DANDI asset index fails its own digest (its content changed, or was cut short)"
+    )
+    path.write_bytes(_forged_unsafe(path.read_bytes()))
+    assert cached_index_problem(path) == (
+        "this cached DANDI asset index does not hold an asset index (ValueError: asset sha256 "
+        "'../../outside/PWNED': not 64 hexadecimal digits (a SHA-256))"
+    )
