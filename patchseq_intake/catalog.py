@@ -1,4 +1,4 @@
-"""The shipped catalogs, and the catalog class that lets an entry be called ``metadata``.
+"""The shipped catalogs; the catalog class that lets an entry be called ``metadata``; entries that take values.
 
 Intake catalogs keep their own metadata in the attribute ``metadata``, which
 hides an entry of that name: ``cat.human.metadata`` would be a dict, not the
@@ -8,16 +8,21 @@ so everything intake reads from it (``describe``, ``serialize``, the GUI) is
 unchanged, that also stands for the entry named ``metadata``: calling it or
 asking it for anything a dict does not have (``read``, ``to_dask``,
 ``discover``...) goes to the entry.
+
+Its entries are ``ValueEntry``s: a user's parameters reach the driver as the
+values given, not through intake's templates (see ``ValueEntry``).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
 import yaml
-from intake.catalog.local import YAMLFileCatalog
+from intake.catalog.local import LocalCatalogEntry, UserParameter, YAMLFileCatalog
 
+from .errors import InvalidQueryError
 from .tables.shipped import catalog_dir
 
 ENTRY_NAME = "metadata"
@@ -78,10 +83,95 @@ for _dumper in (yaml.Dumper, yaml.SafeDumper):
     yaml.add_representer(CatalogMetadata, _represent_as_dict, Dumper=_dumper)
 
 
+_TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _templated_name(template: Any) -> str | None:
+    """``NAME`` of an argument written ``"{{ NAME }}"``; None for anything else."""
+    match = _TEMPLATE.fullmatch(template) if isinstance(template, str) else None
+    return match.group(1) if match else None
+
+
+class ValueEntry(LocalCatalogEntry):
+    """A catalog entry whose user parameters reach its driver as the values given, never as template text.
+
+    Intake renders each argument of an entry as a jinja template: a user
+    parameter's value is written out with ``str()``, read back by the
+    parameter's type, and a text value is searched for ``env(NAME)`` and
+    ``shell(...)`` first (``version="env(SECRET)"`` gave the secret). A value
+    that does not survive the round trip arrives as something else (``None``
+    as the template's own text, ``"{{ filters }}"``).
+
+    Here each parameter sets the argument of its name, which the catalog
+    writes as ``NAME: "{{ NAME }}"`` (checked when the catalog is read: a
+    ``ValueError`` names the entry otherwise). The value given is passed as
+    it is; None, or none given, is the parameter's default from the YAML as
+    written (a default of null: the driver's own default). A value outside
+    the parameter's ``allowed`` list, or a name that is not a parameter of
+    the entry, is an ``InvalidQueryError`` naming the parameters. The
+    drivers check the values themselves. The entry's other arguments
+    (``{{ CATALOG_DIR }}``) are rendered by intake, from the catalog alone.
+    """
+
+    def __init__(self, *, name: str, args: dict[str, Any] | None = None,
+                 parameters: list[UserParameter] | None = None, **more: Any):
+        args, parameters = dict(args or {}), list(parameters or [])
+        for parameter in parameters:
+            template = args.get(parameter.name)
+            if _templated_name(template) != parameter.name:
+                raise ValueError(
+                    f"catalog entry {name!r}: parameter {parameter.name!r} must set the argument of its name, "
+                    f"written {parameter.name}: \"{{{{ {parameter.name} }}}}\", not {template!r}"
+                )
+        self._parameters = {parameter.name: parameter for parameter in parameters}
+        self._args_as_written = args
+        rendered = {key: value for key, value in args.items() if key not in self._parameters}
+        super().__init__(name=name, args=rendered, parameters=parameters, **more)
+
+    def describe(self) -> dict[str, Any]:
+        """Intake's description of the entry, with its arguments as the catalog writes them."""
+        return {**super().describe(), "args": self._args_as_written}
+
+    def _create_open_args(self, user_parameters: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        unknown = [name for name in user_parameters if name not in self._parameters]
+        if unknown:
+            raise InvalidQueryError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} for {self._title()}; "
+                f"its parameters: {', '.join(self._parameters) or 'none'}"
+            )
+        plugin, open_args = super()._create_open_args({})
+        for name, parameter in self._parameters.items():
+            value = user_parameters.get(name)
+            if value is None:
+                value = parameter.default
+            elif parameter.allowed is not None and value not in parameter.allowed:
+                from .tables.filters import brief  # pyarrow: not on ``import patchseq_intake``
+
+                raise InvalidQueryError(
+                    f"{name} of {self._title()} must be one of {', '.join(map(str, parameter.allowed))}, "
+                    f"not {brief(value)}"
+                )
+            if value is not None:
+                open_args[name] = value
+        return plugin, open_args
+
+    def _title(self) -> str:
+        catalog = getattr(self._catalog, "name", None)
+        return f"{catalog}.{self.name}" if catalog else self.name
+
+
 class ArchiveCatalog(YAMLFileCatalog):
     """The YAML catalog of one archive (human or mouse); see the module docstring."""
 
     name = "patchseq_archive"
+
+    def parse(self, text: str) -> None:
+        """Read the catalog's entries from ``text`` (see intake's ``YAMLFileCatalog.parse``), as ``ValueEntry``s."""
+        super().parse(text)
+        for name, entry in self._entries.items():
+            taking_values = ValueEntry(**entry._captured_init_kwargs)
+            taking_values._catalog, taking_values._filesystem = self, entry._filesystem
+            self._entries[name] = taking_values
 
     @property
     def metadata(self) -> CatalogMetadata:

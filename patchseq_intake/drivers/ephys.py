@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -16,9 +15,10 @@ from .. import config
 from ..access.modes import Access
 from ..dandi.assets import DandisetVersion
 from ..errors import InvalidQueryError, UnknownCellError
+from ..tables.filters import brief
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import PlainParameters, plain
+from .parameters import VERSION, PlainParameters, flag, list_of, plain, text, whole_number
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import dask.bag
@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # the modules that read NWB files are imported when first use
 
 
 KEPT_REMOTE_FILES = 4
+CELL_ID = "a cell id (cell_specimen_id: a whole number, e.g. 541549258)"
+SWEEP_NUMBER = "a sweep number (a whole number, e.g. 42)"
 
 
 class EphysSource(PlainParameters, DataSource):
@@ -50,6 +52,7 @@ class EphysSource(PlainParameters, DataSource):
         that version when the DANDI API is DANDI's own; None for none.
     specimen_id:
         One cell id or a list of them (``cell_specimen_id``); empty for all.
+        Whole numbers, as ``parameters`` says (``"541549258"`` too).
     filters:
         ``[[column, op, value], ...]`` on the cell metadata, as for the tables.
     access:
@@ -58,7 +61,7 @@ class EphysSource(PlainParameters, DataSource):
         For ``access="local"``: the directory holding the dandiset.
     headstage:
         The headstage whose recordings to read (default 0; the release's
-        files have one).
+        files have one), 0 to 7.
 
     Constructing the source does no I/O; cells are resolved on first use:
     each to its asset in the version (see ``nwb_files``), whose size and
@@ -78,19 +81,20 @@ class EphysSource(PlainParameters, DataSource):
         manifest_table: dict[str, str],
         version: str,
         dandi_assets: dict[str, str] | None = None,
-        specimen_id: int | Sequence[int] | str | None = None,
+        specimen_id: int | Sequence[int] | None = None,
         filters: Sequence[Sequence[Any]] | None = None,
         access: str = "download",
         root: str | None = None,
         headstage: int | str = 0,
         metadata: dict | None = None,
     ):
-        self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
+        self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
+        root = None if root is None else text(root, "root", "a directory (text or a path)")
         self.access = Access(access, root or None)
-        self.headstage = _headstage(headstage)
+        self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
         self.specimen_ids = _specimen_ids(specimen_id)
-        self._filters = list(filters or [])
+        self._filters = plain(filters) or []
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
         super().__init__(metadata=metadata)
 
@@ -143,27 +147,33 @@ class EphysSource(PlainParameters, DataSource):
 
         ``sweep_numbers``: the same numbers for every cell, ``{cell_specimen_id:
         numbers}`` (only those cells, which must be among the selected ones:
-        ``ValueError`` names the others), or None for every sweep. Each
-        partition reads its cell's sweeps as ``sweeps`` does (in stream mode,
-        one wave of range requests).
+        ``InvalidQueryError``, a ``ValueError``, names a few others), or
+        None for every sweep (also as a cell's numbers). Each partition reads
+        its cell's sweeps as ``sweeps`` does (in stream mode, one wave of
+        range requests). ``InvalidQueryError`` for what is not a sweep number.
         """
         import dask
         import dask.bag as db
 
+        trim = flag(trim, "trim")
+        numbers = plain(sweep_numbers)
+        by_cell = isinstance(numbers, dict)
+        chosen = {
+            whole_number(cell, "a cell of sweep_numbers", CELL_ID): _sweep_numbers(sweeps)
+            for cell, sweeps in (numbers.items() if by_cell else [])
+        }
+        every_cell = None if by_cell else _sweep_numbers(numbers)
         self._load_metadata()
         settings = config.snapshot()
-        numbers = plain(sweep_numbers)
-        if isinstance(numbers, dict):
-            chosen = {int(cell): list(sweeps) for cell, sweeps in numbers.items()}
-            unknown = sorted(set(chosen) - {cell.specimen_id for cell in self.cells})
-            if unknown:
-                raise ValueError(
-                    f"to_dask_sweeps: cells {unknown} are not among this source's "
-                    f"{sorted(cell.specimen_id for cell in self.cells)}"
-                )
+        unknown = set(chosen) - set(self._ids())
+        if unknown:
+            raise InvalidQueryError(
+                f"to_dask_sweeps: cells {brief(sorted(unknown))} are not among this source's {brief(self._ids())}"
+            )
+        if by_cell:
             work = [(cell, chosen[cell.specimen_id]) for cell in self.cells if cell.specimen_id in chosen]
         else:
-            work = [(cell, numbers) for cell in self.cells]
+            work = [(cell, every_cell) for cell in self.cells]
         parts = [
             dask.delayed(read_cell_sweep_list, pure=True)(cell, self.access, settings, wanted, self.headstage, trim)
             for cell, wanted in work
@@ -178,16 +188,19 @@ class EphysSource(PlainParameters, DataSource):
         """
         from ..access.opening import fetch_all
 
+        concurrent = whole_number(max_concurrent, "max_concurrent", "a whole number from 1 to 64", 1, 64)
         self._load_metadata()
-        return fetch_all(self.cells, max_concurrent)
+        return fetch_all(self.cells, concurrent)
 
     def sweep(self, sweep_number: int, specimen_id: int | None = None, trim: bool = True) -> Sweep:
         """One sweep of one cell (``specimen_id`` when the source has several), loading its data only.
 
         As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
         last recorded response sample; without, every stored sample.
+        ``InvalidQueryError`` for a ``sweep_number`` that is not a whole number.
         """
-        return self.sweeps([sweep_number], specimen_id, trim)[0]
+        number = whole_number(sweep_number, "sweep_number", SWEEP_NUMBER)
+        return self.sweeps([number], specimen_id, trim)[0]
 
     def sweeps(
         self, sweep_numbers: Sequence[int] | None = None, specimen_id: int | None = None, trim: bool = True
@@ -195,12 +208,15 @@ class EphysSource(PlainParameters, DataSource):
         """Several sweeps of one cell (default: every sweep of its table), in the order asked.
 
         In stream mode their bytes come in one wave of range requests, or from
-        a verified download where they are most of the file.
+        a verified download where they are most of the file. ``sweep_numbers``
+        is a list (tuple, array, Series) of whole numbers.
         """
+        trim = flag(trim, "trim")
+        numbers = _sweep_numbers(sweep_numbers)
         reader = self._reader(self._cell(specimen_id))
-        if sweep_numbers is None:
+        if numbers is None:
             return reader.every_sweep(self.headstage, trim)
-        return reader.sweeps([int(number) for number in plain(sweep_numbers)], self.headstage, trim)
+        return reader.sweeps(numbers, self.headstage, trim)
 
     def _reader(self, cell: CellFile) -> CellReader:
         from ..access.cell_reader import CellReader
@@ -222,18 +238,21 @@ class EphysSource(PlainParameters, DataSource):
             yield nwb
 
     def _cell(self, specimen_id: int | None) -> CellFile:
+        wanted = None if specimen_id is None else whole_number(specimen_id, "specimen_id", CELL_ID)
         self._load_metadata()
-        if specimen_id is None:
+        if wanted is None:
             if len(self.cells) != 1:
                 raise InvalidQueryError(
                     f"this source selects {len(self.cells)} cells: name one with specimen_id=..."
                 )
             return self.cells[0]
         for cell in self.cells:
-            if cell.specimen_id == int(specimen_id):
+            if cell.specimen_id == wanted:
                 return cell
-        selected = [cell.specimen_id for cell in self.cells]
-        raise UnknownCellError(f"cell {specimen_id} is not among this source's cells {selected}")
+        raise UnknownCellError(f"cell {wanted} is not among this source's cells {brief(self._ids())}")
+
+    def _ids(self) -> list[int]:
+        return [cell.specimen_id for cell in self.cells]
 
     def _remote(self, cell: CellFile) -> RemoteFile | None:
         """In stream mode, the cell's remote file, kept so that fetched blocks are reused.
@@ -310,31 +329,18 @@ def _empty_sweep_table() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
-def _specimen_ids(value: int | Sequence[int] | str | None) -> list[int]:
-    """Distinct cell ids, in order, from an id, a list of them, or their text."""
+def _specimen_ids(value: int | Sequence[int] | None) -> list[int]:
+    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none."""
     value = plain(value)
-    if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value.strip() or "[]")
-        except (ValueError, SyntaxError):
-            value = [value]  # refused below, with the value in the message
     values = [] if value is None else value if isinstance(value, list) else [value]
-    if not all(_is_whole_number(item) for item in values):
-        raise InvalidQueryError(f"specimen_id must be a cell id or a list of them, not {value!r}")
-    return list(dict.fromkeys(int(item) for item in values))
+    valid = "a cell id or a list of them (cell_specimen_id: whole numbers, e.g. 541549258)"
+    return list(dict.fromkeys(whole_number(item, "specimen_id", valid) for item in values))
 
 
-def _headstage(value: int | str) -> int:
-    """A headstage number (0 to 7, as MIES has eight), from an int or its text."""
-    value = plain(value)
-    try:
-        number = int(str(value).strip()) if isinstance(value, str) else value
-    except ValueError:
-        number = None
-    if not (isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 7):
-        raise InvalidQueryError(f"headstage must be a whole number from 0 to 7, not {value!r}")
-    return number
+def _sweep_numbers(value: Sequence[int] | None) -> list[int] | None:
+    """Sweep numbers from a list (tuple, array, Series) of whole numbers; None stays None (every sweep)."""
+    if value is None:
+        return None
+    numbers = list_of(value, "sweep_numbers", "a list of sweep numbers (e.g. [4, 5]), or None for every sweep")
+    return [whole_number(number, "each of sweep_numbers", SWEEP_NUMBER) for number in numbers]
 
-
-def _is_whole_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()

@@ -11,7 +11,7 @@ from intake.source.base import DataSource, Schema
 from ..dandi.assets import DandisetVersion
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import PlainParameters
+from .parameters import VERSION, PlainParameters, plain, text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,10 +52,10 @@ class NwbFilesSource(PlainParameters, DataSource):
         columns: Sequence[str] | None = None,
         metadata: dict | None = None,
     ):
-        self.dandi = DandisetVersion.from_catalog(dandiset, version, dandi_assets)
+        self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
-        self._filters = list(filters or [])
-        self._columns = list(columns or [])
+        self._filters = plain(filters) or []
+        self._columns = plain(columns) or []
         super().__init__(metadata=metadata)
 
     @cached_property

@@ -1,15 +1,29 @@
-"""User parameters as plain Python, before intake's templates turn them into text.
+"""User parameters as plain Python values, checked before use.
 
-Intake renders every templated argument with ``str()`` and parses it back, which
-works for plain lists and numbers but not for ``np.int64(5)`` (numpy 2 writes it
-so) or a pandas Series. Sources built on ``PlainParameters`` convert such values
-to plain Python first, so ``cat.mouse.ephys(specimen_id=table.cell_specimen_id)``
-works.
+The catalogs hand a user's parameters to the drivers as the values given
+(``catalog.ValueEntry``: never rendered as template text). Sources built on
+``PlainParameters`` make numpy scalars and arrays and pandas Series plain
+Python first, so ``cat.mouse.ephys(specimen_id=table.cell_specimen_id)``
+works and the source's arguments stay comparable and serialisable.
+
+The drivers' integer parameters (``specimen_id``, ``headstage``, sweep
+numbers) take whole numbers as ``tables.filters.as_whole_number`` defines
+them: an int, a numpy integer, a float with no fraction (``42.0``), or text
+of ASCII digits; never a bool, ``1.5``, NaN, infinity, other scripts'
+digits or an empty text. Anything else is an ``InvalidQueryError`` that
+names the parameter and what it takes.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from ..errors import InvalidQueryError
+from ..tables.filters import as_whole_number, brief
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+VERSION = "a dandiset version: a published version id or 'draft'"
 
 
 def plain(value: Any) -> Any:
@@ -20,6 +34,40 @@ def plain(value: Any) -> Any:
         return {key: plain(item) for key, item in value.items()}
     if hasattr(value, "tolist"):  # numpy scalars and arrays, pandas Series and Index
         return plain(value.tolist())
+    return value
+
+
+def whole_number(value: Any, parameter: str, valid: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """``value`` as an int from ``low`` to ``high``; ``InvalidQueryError`` "``parameter`` must be ``valid``" otherwise."""
+    number = as_whole_number(plain(value))
+    if number is None or not low <= number <= high:
+        out_of_range = "" if number is None else f" (out of range: {low} to {high})"
+        raise InvalidQueryError(f"{parameter} must be {valid}, not {brief(value)}{out_of_range}")
+    return number
+
+
+def list_of(value: Any, parameter: str, valid: str) -> list[Any]:
+    """``value`` (a list, tuple, set, numpy array or pandas Series) as a plain list; ``InvalidQueryError`` otherwise."""
+    value = plain(value)
+    if not isinstance(value, list):
+        raise InvalidQueryError(f"{parameter} must be {valid}, not {brief(value)}")
+    return value
+
+
+def text(value: Any, parameter: str, valid: str) -> str:
+    """``value`` if it is text (a path-like's text too); ``InvalidQueryError`` otherwise."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InvalidQueryError(f"{parameter} must be {valid}, not {brief(value)}")
+    return value
+
+
+def flag(value: Any, parameter: str) -> bool:
+    """``value`` if it is True or False (numpy's too); ``InvalidQueryError`` otherwise."""
+    value = plain(value)
+    if not isinstance(value, bool):
+        raise InvalidQueryError(f"{parameter} must be True or False, not {brief(value)}")
     return value
 
 

@@ -12,7 +12,7 @@ from ..errors import InvalidQueryError
 from ..tables.release import TableQuery, TableSpec, query_table
 from ..tables.schema import TABLE_KINDS, TableKind
 from ..version import __version__
-from .parameters import PlainParameters
+from .parameters import PlainParameters, plain
 
 ALL_TECHNIQUES = "all"
 TECHNIQUES = (ALL_TECHNIQUES, "intracellular_electrophysiology", "morphology", "transcriptomics")
@@ -63,10 +63,11 @@ class ReleaseTableSource(PlainParameters, DataSource):
         if technique != ALL_TECHNIQUES and table != "manifest":
             raise InvalidQueryError("technique selects files: it applies to the manifest only")
         self.spec = TableSpec(url=url, sha256=sha256, kind=table, archive=archive)
-        self._filters = list(filters or [])
-        if technique != ALL_TECHNIQUES:
-            self._filters.append(["technique", "==", technique])
-        self._columns = list(columns or [])
+        filters = plain(filters) or []
+        if technique != ALL_TECHNIQUES and isinstance(filters, list):  # other filters are refused when read
+            filters = [*filters, ["technique", "==", technique]]
+        self._filters = filters
+        self._columns = plain(columns) or []
         super().__init__(metadata=metadata)
 
     @cached_property

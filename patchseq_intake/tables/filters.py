@@ -6,10 +6,22 @@ of them is combined with AND. Values are converted to the column's type, so
 finds the integer id, and ``"false"`` a boolean. Tables cached as parquet are
 filtered as they are read (``release.TableQuery``); a table built in memory,
 with the same rules, by ``query_frame``.
+
+What a whole number is, for a filter on an integer column and for the
+drivers' integer parameters (``as_whole_number``): an int, a float with no
+fraction (``42.0``, as a float column gives), their numpy kinds, or text of
+ASCII digits with an optional sign (``"42"``, as typed on a command line);
+not a bool, ``1.5``, NaN, infinity or other digits (``"１２"``). A value
+outside the column's integer type is refused as out of range. User values
+are named in messages through ``brief``, which shows a few items of a long
+list and a bounded part of a long text.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,28 +36,89 @@ OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 SET_OPERATORS = ("in", "not in")
 
 Filter = tuple[str, str, Any]
+_WHOLE_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit takes other scripts' digits too
+
+
+class _Brief(reprlib.Repr):
+    """``reprlib``'s bounded repr, with the length of every list, tuple, set or dict it shortens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 5
+        self.maxstring = self.maxother = 80
+
+    def _counted(self, items: Any, shown: str) -> str:
+        return f"{shown} ({len(items)} in all)" if len(items) > self.maxlist else shown
+
+    def repr_list(self, x: list, level: int) -> str:
+        return self._counted(x, super().repr_list(x, level))
+
+    def repr_tuple(self, x: tuple, level: int) -> str:
+        return self._counted(x, super().repr_tuple(x, level))
+
+    def repr_set(self, x: set, level: int) -> str:
+        return self._counted(x, super().repr_set(x, level))
+
+    def repr_frozenset(self, x: frozenset, level: int) -> str:
+        return self._counted(x, super().repr_frozenset(x, level))
+
+    def repr_dict(self, x: dict, level: int) -> str:
+        return self._counted(x, super().repr_dict(x, level))
+
+
+def brief(value: Any) -> str:
+    """``repr(value)`` for a message, bounded: a long list shows its first items, ``...`` and its length; a long
+    text its ends. A list of a million ids costs what one of six does."""
+    return _Brief().repr(value)
+
+
+def as_whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (see the module docstring), else None."""
+    value = _python_scalar(value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # NaN and infinity are not integers
+    if isinstance(value, str) and _WHOLE_NUMBER_TEXT.fullmatch(value.strip()):
+        try:
+            return int(value)
+        except ValueError:  # more digits than Python converts
+            return None
+    return None
+
+
+def _python_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (``np.bool_`` a bool); anything else as it is."""
+    return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
 
 
 def check_filters(
     filters: Sequence[Sequence[Any]] | None, schema: Mapping[str, pa.DataType], table: str
 ) -> list[Filter]:
     """Validate ``filters`` against ``schema`` (column -> arrow type); return them as tuples."""
+    if filters is not None and (isinstance(filters, str) or not isinstance(filters, Sequence)):
+        raise InvalidQueryError(
+            f"filters for {table} must be a list of [column, op, value], e.g. [[\"structure\", \"==\", \"MTG\"]], "
+            f"not {brief(filters)}"
+        )
     checked = []
     for item in filters or []:
         if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 3:
             raise InvalidQueryError(
-                f"bad filter {item!r} for {table}: each filter is [column, op, value], "
+                f"bad filter {brief(item)} for {table}: each filter is [column, op, value], "
                 'e.g. ["structure", "==", "MTG"]'
             )
         column, op, value = item
-        if column not in schema:
+        if not isinstance(column, str) or column not in schema:
             raise InvalidQueryError(
-                f"unknown column {column!r} in filter {list(item)!r} for {table}; "
+                f"unknown column {brief(column)} in filter {brief(list(item))} for {table}; "
                 f"valid columns: {', '.join(schema)}"
             )
-        if op not in OPERATORS:
+        if not isinstance(op, str) or op not in OPERATORS:
             raise InvalidQueryError(
-                f"unknown operator {op!r} in filter {list(item)!r} for {table}; "
+                f"unknown operator {brief(op)} in filter {brief(list(item))} for {table}; "
                 f"valid operators: {', '.join(OPERATORS)}"
             )
         checked.append((column, op, _coerce(value, op, schema[column], column, table)))
@@ -60,10 +133,12 @@ def check_columns(
         return None
     if isinstance(columns, str):
         columns = [columns]
-    unknown = [name for name in columns if name not in schema]
+    if not isinstance(columns, Sequence):
+        raise InvalidQueryError(f"columns for {table} must be a list of column names, not {brief(columns)}")
+    unknown = [name for name in columns if not isinstance(name, str) or name not in schema]
     if unknown:
         raise InvalidQueryError(
-            f"unknown column(s) {unknown} for {table}; valid columns: {', '.join(schema)}"
+            f"unknown column(s) {brief(unknown)} for {table}; valid columns: {', '.join(schema)}"
         )
     return list(columns)
 
@@ -93,37 +168,49 @@ def _coerce(value: Any, op: str, dtype: pa.DataType, column: str, table: str) ->
     if op in SET_OPERATORS:
         if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
             raise InvalidQueryError(
-                f"filter on {column!r} for {table}: {op!r} takes a list of values, got {value!r}"
+                f"filter on {column!r} for {table}: {op!r} takes a list of values, got {brief(value)}"
             )
         return [_coerce_one(item, dtype, column, table) for item in value]
     return _coerce_one(value, dtype, column, table)
 
 
 def _coerce_one(value: Any, dtype: pa.DataType, column: str, table: str) -> Any:
+    where = f"filter on {column!r} for {table}"
+    value = _python_scalar(value)
+    if pa.types.is_integer(dtype):
+        number = as_whole_number(value)
+        if number is None:
+            raise InvalidQueryError(f"{where}: {brief(value)} is not a valid {dtype} value (a whole number)")
+        bits = dtype.bit_width
+        low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if pa.types.is_signed_integer(dtype) else (0, 2**bits - 1)
+        if not low <= number <= high:
+            raise InvalidQueryError(f"{where}: {number} is out of range for {column} ({dtype}: {low} to {high})")
+        return number
     try:
-        if pa.types.is_integer(dtype):
-            return _as_int(value)
+        if value is None:
+            raise ValueError(value)  # missing values match no comparison: a filter for one is a mistake
         if pa.types.is_floating(dtype):
-            return float(value)
+            return _as_float(value)
         if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
             return str(value)
         if pa.types.is_boolean(dtype):
             return _as_bool(value)
     except (TypeError, ValueError):
         raise InvalidQueryError(
-            f"filter on {column!r} for {table}: {value!r} is not a valid {dtype} value"
+            f"{where}: {brief(value)} is not a valid {dtype} value"
             + (" (true or false)" if pa.types.is_boolean(dtype) else "")
         ) from None
     return value
 
 
-def _as_int(value: Any) -> int:
-    if isinstance(value, str):
-        return int(value.strip())
-    number = float(value)
-    if not number.is_integer():
+def _as_float(value: Any) -> float:
+    """A number, or its text in ASCII (``float`` would take other scripts' digits); not a bool, not NaN."""
+    if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
         raise ValueError(value)
-    return int(value)
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError(value)
+    return number
 
 
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
