@@ -53,7 +53,9 @@ STAMP_CALLS = 2000
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--long-squares", type=int, default=180, help="long-square sweeps in the file (size grows with them)")
+    parser.add_argument(
+        "--long-squares", type=int, default=180, help="long-square sweeps in the file (its size grows with them)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="times each slow case runs; the median is shown")
     parser.add_argument("--dir", type=Path, help="where to write the file (default: a temporary directory)")
     args = parser.parse_args(argv)
@@ -96,7 +98,8 @@ def run(scratch: Path, long_squares: int, repeat: int) -> None:
 
     def open_and_sweep() -> None:
         with h5py.File(path, "r") as h5:
-            assert read_sweep(h5, sweeps[4].sweep_number, 0, True, "benchmark cell").sweep_number == sweeps[4].sweep_number
+            number = sweeps[4].sweep_number
+            assert read_sweep(h5, number, 0, True, "benchmark cell").sweep_number == number
 
     sha256_warm()  # the file's pages in memory, as after its download
     opened = _median(open_and_table, repeat)
@@ -106,7 +109,8 @@ def run(scratch: Path, long_squares: int, repeat: int) -> None:
         ("full SHA-256, file in the page cache", _median(sha256_warm, repeat), size),
     ]
     if hasattr(os, "posix_fadvise"):
-        rows.append(("full SHA-256, file's pages dropped first (read from the disk)", _median(sha256_from_disk, repeat), size))
+        from_disk = _median(sha256_from_disk, repeat)
+        rows.append(("full SHA-256, file's pages dropped first (read from the disk)", from_disk, size))
     rows += [
         ("open with h5py only", _median(open_only, repeat), None),
         ("open with h5py + read its sweep table", opened, None),

@@ -163,7 +163,11 @@ def _verify_cache(root: Path) -> None:
     if not root.is_dir():
         print(f"cache: {root} (empty: nothing to verify)")
         return
-    files = [(part, path, path.stat().st_size) for part in CACHE_PARTS for path in _files(root / part.directory, part.pattern)]
+    files = [
+        (part, path, path.stat().st_size)
+        for part in CACHE_PARTS
+        for path in _files(root / part.directory, part.pattern)
+    ]
     tallies = {part: _Tally() for part in CACHE_PARTS}
     removed: list[str] = []
     with progress_bar(sum(size for _, _, size in files), "verifying the cache") as bar:

@@ -128,7 +128,10 @@ def cache_error(exc: OSError, path: Path, doing: str) -> CacheError:
     elif exc.errno in _FORBIDDEN:
         advice = f"permission denied on {where}: fix the permissions of {where.parent} (or of the file), {move}"
     elif exc.errno in _NOT_A_FOLDER:
-        advice = f"a file stands where a folder of the cache should be ({where} or one of its parents): remove it, {move}"
+        advice = (
+            f"a file stands where a folder of the cache should be ({where} or one of its parents): "
+            f"remove it, {move}"
+        )
     else:
         advice = f"{exc.strerror or exc}: {move}"
     error = CacheError(f"cannot {doing} {path} in the cache: {advice}")

@@ -79,7 +79,8 @@ def test_a_damaged_cached_file_is_found_removed_downloaded_again_and_read_right(
         with path.open("r+b") as stream:
             stream.truncate(path.stat().st_size // 2)
     before = _blob_requests(world)
-    with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: this NWB file is not the one that was verified") as caught:
+    expected = rf"{re.escape(str(path))}: this NWB file is not the one that was verified"
+    with pytest.warns(CacheIntegrityWarning, match=expected) as caught:
         again = _source(cat).sweep(4)
     assert len([w for w in caught if issubclass(w.category, CacheIntegrityWarning)]) == 1
     assert _blob_requests(world) > before  # downloaded again
@@ -150,8 +151,10 @@ def test_a_local_path_out_of_the_root_is_refused(tmp_path, how):
     (root / "000023").mkdir(parents=True)
     outside = tmp_path / "outside.nwb"
     outside.write_bytes(b"x" * 10)
-    dandi_path = {"dot-dot": "../outside.nwb", "absolute": str(outside), "dot-dot inside": "sub-1/../../outside.nwb"}[how]
-    with pytest.raises(AccessError, match=rf"{re.escape(repr(dandi_path))} .* leads to {re.escape(str(outside))}, outside the root {re.escape(str(root))}"):
+    dandi_path = {"dot-dot": "../outside.nwb", "absolute": str(outside), "dot-dot inside": "sub-1/../../outside.nwb"}
+    dandi_path = dandi_path[how]
+    expected = rf"{re.escape(repr(dandi_path))} .* leads to {re.escape(str(outside))}, outside the root {re.escape(str(root))}"
+    with pytest.raises(AccessError, match=expected):
         find_local(_local_cell(dandi_path, 10), Access("local", str(root)))
 
 
@@ -197,7 +200,8 @@ def test_a_bad_index_file_is_removed_with_a_warning_and_built_again(cat, world, 
     good = path.read_text()
     path.write_text(_damaged(good, how))
     assert index_problem(path) is not None
-    with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: this index of an NWB file does not match"):
+    expected = rf"{re.escape(str(path))}: this index of an NWB file does not match"
+    with pytest.warns(CacheIntegrityWarning, match=expected):
         assert load_index(cell.checksum.value, cell.size) is None
     assert not path.exists()
     assert _source(cat).read().equals(table)  # built again, from the cached file

@@ -69,7 +69,8 @@ def test_a_lock_held_by_another_process_is_waited_for_and_said_once(tmp_path, mo
     assert waited > 0.5  # it did wait for the holder...
     said = _waits(caught)
     assert len(said) == 1  # ...and said so once, naming the file being made and the lock
-    assert f"waiting for another process or thread to finish with {dest} (it holds the lock {cache.lock_path(dest)})" in said[0]
+    lock = cache.lock_path(dest)
+    assert f"waiting for another process or thread to finish with {dest} (it holds the lock {lock})" in said[0]
     assert dest.read_bytes() == CONTENT
 
 
@@ -104,7 +105,11 @@ def test_a_file_where_the_caches_folder_should_be(tmp_path):
     blocker = tmp_path / "cache"
     blocker.write_text("a file, not a folder")
     dest = blocker / "nwb" / "file.nwb"
-    with pytest.raises(CacheError, match=rf"cannot make the folder {re.escape(str(dest.parent))} .*a file stands where a folder of the cache should be.*{config.CACHE_ENV}") as raised:
+    expected = (
+        rf"cannot make the folder {re.escape(str(dest.parent))} .*"
+        rf"a file stands where a folder of the cache should be.*{config.CACHE_ENV}"
+    )
+    with pytest.raises(CacheError, match=expected) as raised:
         verified.verified_file(dest, _make)
     assert raised.value.errno == errno.ENOTDIR
 
@@ -124,7 +129,11 @@ def test_a_full_disk_names_the_file_and_what_to_do(tmp_path):
     def full(path: Path) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(CacheError, match=rf"cannot write {re.escape(str(dest))} in the cache: no space left on the device that holds {re.escape(str(dest.parent))}: free some space there, or set {config.CACHE_ENV}") as raised:
+    expected = (
+        rf"cannot write {re.escape(str(dest))} in the cache: no space left on the device that holds "
+        rf"{re.escape(str(dest.parent))}: free some space there, or set {config.CACHE_ENV}"
+    )
+    with pytest.raises(CacheError, match=expected) as raised:
         verified.verified_file(dest, full)
     assert raised.value.errno == errno.ENOSPC
     assert not dest.exists()
@@ -140,7 +149,8 @@ def test_a_full_disk_while_recording(tmp_path, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(verified, "atomic_output", full)
-    with pytest.raises(CacheError, match=rf"cannot write {re.escape(str(verified.record_path(dest)))} in the cache: no space left"):
+    expected = rf"cannot write {re.escape(str(verified.record_path(dest)))} in the cache: no space left"
+    with pytest.raises(CacheError, match=expected):
         verified.verified_file(dest, _make)
     monkeypatch.setattr(verified, "atomic_output", real)
     assert not verified.check(dest)  # made but never recorded: not taken as verified
@@ -156,7 +166,11 @@ def test_a_lock_file_that_may_not_be_written(tmp_path, monkeypatch):
 
     monkeypatch.setattr(FileLock, "acquire", refused)
     lock = cache.lock_path(dest)
-    with pytest.raises(CacheError, match=rf"cannot take the lock {re.escape(str(lock))} in the cache: permission denied on {re.escape(str(lock))}: fix the permissions of {re.escape(str(dest.parent))}.*{config.CACHE_ENV}") as raised:
+    expected = (
+        rf"cannot take the lock {re.escape(str(lock))} in the cache: permission denied on {re.escape(str(lock))}: "
+        rf"fix the permissions of {re.escape(str(dest.parent))}.*{config.CACHE_ENV}"
+    )
+    with pytest.raises(CacheError, match=expected) as raised:
         verified.verified_file(dest, _make)
     assert raised.value.errno == errno.EACCES
 
