@@ -15,8 +15,10 @@ cached file only after ``check``:
   named by it), which is then checked and recorded.
 
 A file that fails is never read: a ``CacheIntegrityWarning`` names it, it is
-removed with its record, and made again. ``audit`` checks a file's full
-SHA-256 whatever its stamp says (``patchseq-intake cache verify``).
+removed with its record, and made again (``verified_file``), or done without
+(``usable``, for stream mode, which can read ranges instead). ``audit``
+checks a file's full SHA-256 whatever its stamp says (``patchseq-intake
+cache verify``).
 
 Where the full SHA-256 is computed again, then: by the use that finds a
 file's stamp changed (``check``, on every ``verified_file`` and ``usable``
@@ -150,7 +152,9 @@ def audit_problem(path: Path) -> str | None:
 
 def discard(path: Path, why: str) -> None:
     """Remove ``path`` and its record, warning once that ``why`` (it is made again when next needed)."""
-    warnings.warn(f"{path}: {why}; it was removed and will be fetched or derived again", CacheIntegrityWarning, stacklevel=3)
+    warnings.warn(
+        f"{path}: {why}; it was removed and will be fetched or derived again", CacheIntegrityWarning, stacklevel=3
+    )
     with cache_errors(path, "remove"):
         path.unlink(missing_ok=True)
         record_path(path).unlink(missing_ok=True)

@@ -110,3 +110,36 @@ def test_audit_reads_every_byte_whatever_the_stamp(tmp_path: Path) -> None:
     os.utime(dest, ns=(status.st_atime_ns, status.st_mtime_ns))  # a forgery: the stamp is kept
     assert verified.check(dest)  # the stamp cannot see it...
     assert not verified.audit(dest)  # ...the full digest does
+
+
+def test_usable_does_without_a_file_rather_than_make_it(tmp_path: Path) -> None:
+    dest = tmp_path / "nwb" / "file.bin"
+    assert not verified.usable(dest)
+    assert not dest.parent.exists()  # nothing made, not even a lock, for a file that is not there
+    verified.verified_file(dest, _maker([]))
+    assert verified.usable(dest)
+    with dest.open("r+b") as stream:
+        stream.truncate(3)
+    with pytest.warns(CacheIntegrityWarning, match="file.bin: this cached file is not the one that was verified"):
+        assert not verified.usable(dest)
+    assert not dest.exists() and not verified.record_path(dest).exists()
+
+
+def test_audit_says_what_is_wrong_and_renews_a_sound_files_stamp(tmp_path: Path) -> None:
+    dest = tmp_path / "file.bin"
+    verified.verified_file(dest, _maker([]))
+    os.utime(dest, ns=(5, 5))
+    assert verified.audit_problem(dest) is None
+    assert verified.read_record(dest).mtime_ns == 5  # the next check is a stamp check again
+    with dest.open("ab") as stream:
+        stream.write(b"more")
+    assert verified.audit_problem(dest) == f"{len(CONTENT) + 4} bytes, but {len(CONTENT)} were verified"
+    dest.write_bytes(CONTENT[:-1] + b"!")
+    assert verified.audit_problem(dest) == f"its SHA-256 is not the {SHA} it was verified with"
+    verified.record_path(dest).unlink()
+    assert verified.audit_problem(dest) == "its record of verification is missing or unreadable"
+
+
+def test_a_file_standing_where_a_folder_should_is_no_cached_file(tmp_path: Path) -> None:
+    (tmp_path / "nwb").write_text("a file")
+    assert not verified.check(tmp_path / "nwb" / "file.bin")
