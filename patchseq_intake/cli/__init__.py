@@ -44,6 +44,7 @@ from .options import (
     filters_given,
     port_number,
     subcommand,
+    whole_number,
 )
 from .output import chosen_format, emit, sweep_samples
 
@@ -173,12 +174,12 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
         run=_run_sweeps,
     )
     add_archive_argument(sub)
-    sub.add_argument("specimen_id", type=int, metavar="SPECIMEN_ID", help="the cell's cell_specimen_id")
-    sub.add_argument("--sweep", type=int, metavar="N", help="give the samples of sweep N, not the table")
+    sub.add_argument("specimen_id", type=whole_number(), metavar="SPECIMEN_ID", help="the cell's cell_specimen_id")
+    sub.add_argument("--sweep", type=whole_number(), metavar="N", help="give the samples of sweep N, not the table")
     sub.add_argument(
         "--all-samples", action="store_true", help="with --sweep: every stored sample, not cut at the recording's end"
     )
-    sub.add_argument("--headstage", type=int, metavar="H", help="the headstage to read (default 0)")
+    sub.add_argument("--headstage", type=whole_number(7), metavar="H", help="the headstage to read, 0 to 7 (default 0)")
     sub.add_argument(
         "--access",
         choices=ACCESS_MODES,
@@ -232,7 +233,9 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         run=_run_fetch,
     )
     add_archive_argument(sub)
-    sub.add_argument("specimen_ids", type=int, nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell")
+    sub.add_argument(
+        "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
+    )
     add_filter_option(sub)
     add_version_option(sub)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Any
 
+from ..drivers.parameters import INT64_MAX
 from ..errors import PatchseqError
 from ..tables.filters import OPERATORS, SET_OPERATORS
 from ..tables.shipped import ARCHIVES
@@ -118,6 +120,20 @@ def access_given(access: str | None, root: str | None) -> str | None:
     if root and access not in (None, "local"):
         raise UsageError(f"--root is for --access local, not --access {access}")
     return "local" if root else access
+
+
+def whole_number(high: int = INT64_MAX) -> Callable[[str], int]:
+    """An argparse type: a whole number from 0 to ``high`` in ASCII digits; argparse's usage error otherwise.
+
+    (``int`` would take ``1_000``, spaces and other scripts' digits, ``１２``.)
+    """
+
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {high} (ASCII digits, e.g. 7)")
+        return int(text)
+
+    return parse
 
 
 def port_number(text: str) -> int:

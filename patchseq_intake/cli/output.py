@@ -1,14 +1,27 @@
-"""What the command writes: tables in a chosen format, to stdout or to a file written atomically."""
+"""What the command writes: tables in a chosen format, to stdout or to ``-o PATH``.
+
+``-o PATH``: a regular file, or a path where there is nothing yet, is written
+atomically (a temporary file beside it, renamed over it when complete); a
+symbolic link is followed, as the shell's ``>`` does, and the file it points
+to is written so (the link stays); a character device or a FIFO
+(``/dev/null``, ``/dev/stdout``, a named pipe) is written to directly, never
+replaced; a directory, block device or socket is refused. Any failure to
+write is one line naming the path (``cannot write /dev/full: No space left
+on device``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..transport.atomic import atomic_output
-from .options import FORMATS, UsageError
+from .options import FORMATS, CommandError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,16 +47,46 @@ def chosen_format(args: argparse.Namespace) -> str:
 
 
 def emit(frame: pd.DataFrame, output_format: str, output: str | None) -> None:
-    """Write ``frame`` in ``output_format`` to the file ``output`` (atomically), or to stdout."""
+    """Write ``frame`` in ``output_format`` to ``output`` (see the module docstring), or to stdout.
+
+    ``CommandError`` names the path when it cannot be written.
+    """
     if output is None:
         sys.stdout.write(_render(frame, output_format))
         sys.stdout.flush()
         return
-    with atomic_output(Path(output)) as partial:
-        if output_format == "parquet":
-            frame.to_parquet(partial, index=False)
-        else:
-            partial.write_text(_render(frame, output_format))
+    data = _encoded(frame, output_format)
+    try:
+        _write(Path(output), data)
+    except OSError as error:
+        raise CommandError(f"cannot write {output}: {error.strerror or error}") from None
+
+
+_NOT_WRITTEN = {stat.S_IFDIR: "a directory", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        mode = path.stat().st_mode  # of what a symbolic link points to
+    except FileNotFoundError:
+        mode = None
+    if mode is None or stat.S_ISREG(mode):
+        with atomic_output(Path(os.path.realpath(path))) as partial:
+            partial.write_bytes(data)
+    elif stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        with open(path, "wb") as stream:
+            stream.write(data)
+    else:
+        raise CommandError(f"cannot write {path}: it is {_NOT_WRITTEN.get(stat.S_IFMT(mode), 'not a file')}; "
+                           "give the path of a file")
+
+
+def _encoded(frame: pd.DataFrame, output_format: str) -> bytes:
+    if output_format == "parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return _render(frame, output_format).encode()
 
 
 def _render(frame: pd.DataFrame, output_format: str) -> str:

@@ -266,7 +266,7 @@ def test_unknown_access_is_a_usage_error(capsys):
 
 
 def test_specimen_id_must_be_a_number(capsys):
-    assert "invalid int value: 'abc'" in misused(capsys, "sweeps", "human", "abc")
+    assert "argument SPECIMEN_ID: 'abc' is not a whole number" in misused(capsys, "sweeps", "human", "abc")
 
 
 def test_unknown_cell(capsys, world):
