@@ -111,7 +111,7 @@ def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
         except TransientProblem as failure:
             problem = failure.problem
             stalls += failure.stalled
-            if failure.stalled and stalls >= retry.stall_attempts:
+            if failure.stalled and (stalls >= retry.stall_attempts or number == retry.attempts):
                 raise UnresponsiveServerError(
                     f"{url}: the server is not answering ({problem}; {stalls} attempts); try again later, "
                     f"or for a slow link raise {config.TIMEOUT_ENV} (now {retry.timeout():g} s)"
@@ -184,18 +184,18 @@ def body_chunks(
     reply: requests.Response,
     url: str,
     *,
-    limit: int | None,
+    limit: int,
     timeout_s: float,
     too_long: type[PatchseqError] = ServerAnswerError,
 ) -> Iterator[bytes]:
-    """``reply``'s body as it arrives, undecoded, at most ``limit`` bytes (None: no limit).
+    """``reply``'s body as it arrives, undecoded, at most ``limit`` bytes.
 
     ``too_long`` as soon as the body is longer than ``limit`` (no chunk past
     it is yielded; a ``Content-Length`` above it is refused before reading);
     ``TransientProblem`` if it is cut or stalls (see the module's docstring).
     """
     declared = reply.headers.get("Content-Length", "").strip()
-    if limit is not None and declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > limit:
         raise too_long(f"{url}: sent more than the {limit} bytes expected (Content-Length {declared}): refused")
     received = since = 0
     deadline = time.monotonic() + timeout_s
@@ -203,23 +203,23 @@ def body_chunks(
         if since >= MIN_PROGRESS_BYTES:
             deadline, since = time.monotonic() + timeout_s, 0
         _wait_at_most(reply, deadline - time.monotonic())
-        wanted = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - received + 1)
+        wanted = min(CHUNK_BYTES, limit - received + 1)
         try:
             chunk = reply.raw.read1(wanted, decode_content=False)
         except urllib3.exceptions.ReadTimeoutError:
             chunk = None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientProblem(f"connection cut after {received} bytes ({type(exc).__name__})") from None
+        if chunk == b"":
+            return
         if chunk is None or (time.monotonic() > deadline and since + len(chunk) < MIN_PROGRESS_BYTES):
             raise TransientProblem(
                 f"stalled after {received} bytes: fewer than {MIN_PROGRESS_BYTES} bytes in {timeout_s:g} s",
                 stalled=True,
             )
-        if not chunk:
-            return
         received += len(chunk)
         since += len(chunk)
-        if limit is not None and received > limit:
+        if received > limit:
             raise too_long(f"{url}: sent more than the {limit} bytes expected: refused")
         yield chunk
 

@@ -50,6 +50,8 @@ from .progress import progress_bar
 
 JSON_MAX_BYTES = 64 * 1024 * 1024
 """The most a JSON answer may hold (``get_json``): a page of 1000 DANDI assets with their metadata is a few MB."""
+UNSIZED_MAX_BYTES = 256 * 1024 * 1024
+"""The most a download of no known size may hold (``fetch_file``): the release's largest table is 6 MB."""
 
 DEFAULT_RETRY = RetryPolicy()
 _local = threading.local()
@@ -89,13 +91,15 @@ def fetch_file(
     check: Callable[[Path], None] | None = None,
     parts: int = 1,
     etag: str | None = None,
+    max_bytes: int = UNSIZED_MAX_BYTES,
 ) -> str:
     """Copy ``source`` (URL or local path) to ``dest`` and return its SHA-256.
 
     ``checksum`` and ``size``, when given, must match or ``ChecksumError`` is
     raised and nothing is written; a server that sends more than ``size``
     bytes is refused (``ChecksumError``) as soon as it does, its partial
-    file never larger than ``size``. ``check``, when given, is called on the
+    file never larger than ``size``. Without ``size``, more than
+    ``max_bytes`` is refused so (``ServerAnswerError``). ``check``, when given, is called on the
     verified bytes before they take ``dest``'s name, and what it raises
     leaves nothing written either. ``label`` names the file in its progress
     bar, or ``progress`` is a bar shared with other transfers to count bytes
@@ -120,7 +124,7 @@ def fetch_file(
                         except FetchError:  # e.g. a server that answers no Range: one stream, then
                             digest = None
                     if digest is None:
-                        digest = _download(source, partial, counter, retry, size)
+                        digest = _download(source, partial, counter, retry, size, max_bytes)
             else:
                 digest = _copy_local(source, partial)
             _verify(source, partial, digest, checksum=checksum, size=size)
@@ -179,9 +183,10 @@ def _copy_local(source: str, partial: Path) -> str:
     return hasher.hexdigest()
 
 
-def _download(url: str, partial: Path, bar: tqdm, retry: RetryPolicy, size: int | None) -> str:
-    """Stream ``url`` (at most ``size`` bytes, if given) into ``partial``, resuming after cuts; return the SHA-256."""
+def _download(url: str, partial: Path, bar: tqdm, retry: RetryPolicy, size: int | None, max_bytes: int) -> str:
+    """Stream ``url`` (at most ``size`` bytes, else ``max_bytes``) into ``partial``, resuming after cuts; its SHA-256."""
     timeout = retry.timeout()
+    most, too_long = (max_bytes, ServerAnswerError) if size is None else (size, ChecksumError)
     hasher, received = hashlib.sha256(), 0
     with partial.open("wb") as out:
 
@@ -196,8 +201,7 @@ def _download(url: str, partial: Path, bar: tqdm, retry: RetryPolicy, size: int 
                     hasher = hashlib.sha256()
                     bar.update(-received)
                     received = 0
-                limit = None if size is None else size - received
-                for chunk in body_chunks(reply, url, limit=limit, timeout_s=timeout, too_long=ChecksumError):
+                for chunk in body_chunks(reply, url, limit=most - received, timeout_s=timeout, too_long=too_long):
                     out.write(chunk)
                     hasher.update(chunk)
                     received += len(chunk)

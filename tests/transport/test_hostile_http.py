@@ -104,6 +104,15 @@ def test_an_endless_body_stops_at_the_files_size(hostile, tmp_path, framing):
     assert len(hostile.requests) == 1  # refused, not retried
 
 
+def test_a_download_of_no_known_size_is_capped(hostile, tmp_path):
+    url = hostile.on("/table.csv", endless(200))
+    with _largest_part_file(tmp_path) as largest, pytest.raises(ServerAnswerError) as refused:
+        fetch_file(url, tmp_path / "table.csv", max_bytes=SIZE, retry=FAST)
+    assert str(refused.value) == f"{url}: sent more than the {SIZE} bytes expected: refused"
+    assert largest[0] <= SIZE and os.listdir(tmp_path) == []
+    assert download.UNSIZED_MAX_BYTES >= 16 * MIB  # room for the release's tables (6 MB at most)
+
+
 @pytest.mark.parametrize("reader", ["get_range", "fetch_ranges", "RemoteFile"])
 def test_an_endless_206_is_refused_having_read_little_more_than_the_range(hostile, reader):
     total = 10 * MIB
