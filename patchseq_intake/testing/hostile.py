@@ -9,7 +9,8 @@ redirects in a loop, and any status, headers and body.
 
 Each path answers with a ``Behaviour``, made by the functions below
 (``answer``, ``endless``, ``endless_range``, ``gzip_bomb``, ``drip``,
-``paced``, ``silent``, ``redirect_loop``). Everything it does is bounded:
+``paced``, ``silent``, ``redirect_loop``); ``full_backlog`` is a port that
+never completes a connection at all. Everything it does is bounded:
 each connection stops when the client leaves, when the server stops, or
 after ``max_seconds`` or ``max_bytes``, whichever comes first. The server
 logs every request (with its headers), counts connections and body bytes.
@@ -24,7 +25,8 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -247,6 +249,20 @@ def redirect_loop(status: int = 302) -> Behaviour:
         return answer(status, b"round and round", {"Location": request.target})(request, wire)
 
     return behave
+
+
+@contextmanager
+def full_backlog() -> Iterator[str]:
+    """The URL of a listener on 127.0.0.1 whose connections never complete: it accepts none, its queue is full.
+
+    The kernel drops the SYNs of a listener whose queue (of one) is taken,
+    as a host behind a firewall that drops packets does.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        with socket.create_connection(listener.getsockname(), timeout=5):  # takes the queue's only place
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 class HostileServer:

@@ -12,17 +12,18 @@ are read only through ``body_chunks``:
   answer with any other ``Content-Encoding`` is refused unread, and bytes are
   never decompressed (``decode_content=False``);
 - **with progress**: the timeout ``t`` (``RetryPolicy.timeout()``:
-  ``$PATCHSEQ_INTAKE_TIMEOUT``, 15 s by default) bounds the connection, the
-  wait for the answer's headers, and the body: each ``MIN_PROGRESS_BYTES``
-  of it (or its end) must arrive within ``t`` seconds of the previous ones,
-  so a server that goes silent or drips bytes is found stalled ``t`` seconds
-  after its last real progress, while a slow transfer that keeps moving
-  (above ``MIN_PROGRESS_BYTES / t``: 550 bytes/s by default) goes on.
+  ``$PATCHSEQ_INTAKE_TIMEOUT``, 15 s by default) bounds each wait: to
+  connect, for the answer's headers, and in the body, where each
+  ``MIN_PROGRESS_BYTES`` (or the end) must arrive within ``t`` seconds of the
+  previous ones. A server that goes silent or drips bytes is found stalled
+  ``t`` seconds after its last real progress, while a slow transfer that
+  keeps moving (above ``MIN_PROGRESS_BYTES / t``: 550 bytes/s by default)
+  goes on.
 
-A server that times out or stalls is given ``RetryPolicy.stall_attempts``
-attempts (2: given up within about ``2 t``, 30 s, by default); 429, 5xx and
-cut connections get ``RetryPolicy.attempts``, with backoff honouring
-``Retry-After``. ``parse_json`` turns a body into JSON, or says what came
+A server that does not connect, answer or keep sending is given
+``RetryPolicy.stall_attempts`` attempts: 2, so one that never answers is
+given up after ``2 t``, 30 s, by default. 429, 5xx and cut connections get
+``RetryPolicy.attempts`` (5), with backoff honouring ``Retry-After``. ``parse_json`` turns a body into JSON, or says what came
 instead.
 """
 
@@ -100,9 +101,9 @@ class UnresponsiveServerError(FetchError):
 def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
     """``attempt()``'s result, calling it again after each ``TransientProblem`` as ``retry`` allows.
 
-    ``UnresponsiveServerError`` after ``retry.stall_attempts`` stalls,
-    ``FetchError`` after ``retry.attempts`` problems; both name ``url``, and
-    the last problem. What else ``attempt`` raises goes through at once.
+    ``UnresponsiveServerError`` after ``retry.stall_attempts`` stalls (or
+    one on the last attempt), ``FetchError`` after ``retry.attempts``
+    problems; both name ``url``, and the last problem. What else ``attempt`` raises goes through at once.
     """
     problem, stalls = "no attempt made", 0
     for number in range(1, retry.attempts + 1):
@@ -144,8 +145,10 @@ def open_answer(
                 location, params=query, headers=headers, stream=True, timeout=(timeout_s, timeout_s),
                 allow_redirects=False, hooks={"response": _close_if_redirect},
             )
-        except requests.Timeout as exc:
-            raise TransientProblem(f"no answer within {timeout_s:g} s ({type(exc).__name__})", stalled=True) from None
+        except requests.ConnectTimeout:
+            raise TransientProblem(f"no connection within {timeout_s:g} s", stalled=True) from None
+        except requests.Timeout:
+            raise TransientProblem(f"no answer within {timeout_s:g} s", stalled=True) from None
         except requests.ConnectionError as exc:
             raise TransientProblem(f"connection failed or cut ({type(exc).__name__})") from None
         except requests.RequestException as exc:

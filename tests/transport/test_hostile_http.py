@@ -27,6 +27,7 @@ from patchseq_intake.testing.hostile import (
     drip,
     endless,
     endless_range,
+    full_backlog,
     gzip_bomb,
     paced,
     redirect_loop,
@@ -233,6 +234,18 @@ def test_a_silent_or_dripping_server_is_given_up_twice_the_timeout(hostile, tmp_
     assert 2 * TIMEOUT_S <= elapsed < 2 * TIMEOUT_S + 1.0
     assert len(hostile.requests) == FAST.stall_attempts == 2
     assert os.listdir(tmp_path) == []
+
+
+def test_a_host_that_never_connects_is_given_up_twice_the_timeout(monkeypatch):
+    monkeypatch.setenv(config.TIMEOUT_ENV, str(TIMEOUT_S))
+    with full_backlog() as base:
+        started = time.monotonic()
+        with pytest.raises(UnresponsiveServerError) as refused:
+            get_json(f"{base}/assets", retry=FAST)
+        elapsed = time.monotonic() - started
+    expected = f"{base}/assets: the server is not answering (no connection within 0.5 s; 2 attempts)"
+    assert str(refused.value).startswith(expected)
+    assert 2 * TIMEOUT_S <= elapsed < 2 * TIMEOUT_S + 1.0
 
 
 @pytest.mark.parametrize("reader", ["fetch_file", "get_range"])
