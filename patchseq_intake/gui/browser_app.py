@@ -7,11 +7,19 @@ cached tables, a cell's sweep table is read when the cell is selected
 (stream mode, or the cached file), one sweep's samples when the sweep is.
 Loads run in a worker thread while the page stays usable; a newer selection
 supersedes an older load. Errors show as a message in the page.
+
+Text from the tables, the files and errors is shown as text, never as HTML:
+escaped in the filters' choices (whose labels the page renders as HTML), in
+the Markdown panes (``markdown_text``) and in the message; the tables'
+cells are drawn by formatters that escape (bokeh's ``StringFormatter``,
+Tabulator's ``plaintext``); plot titles and labels are drawn as text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -135,8 +143,8 @@ class CellBrowser:
         self._cell_load += 1  # a cell of the other archive, still loading, is not shown
         self._sweep_load += 1
         self.cells, self.shown_archive = cells, archive
-        for column, options in choices(cells).items():
-            self.choice_widgets[column].param.update(options=options, value=[])
+        for column, options in choices(cells).items():  # label -> value: the page renders labels as HTML
+            self.choice_widgets[column].param.update(options={html.escape(v): v for v in options}, value=[])
         found = spans(cells)
         for column, widget in self.range_widgets.items():
             low, high = found.get(column, (0.0, 0.0))
@@ -269,7 +277,7 @@ class CellBrowser:
             try:
                 await load()
             except Exception as exc:  # shown, not raised: the page keeps working
-                self.message.object = f"{type(exc).__name__}: {exc}"
+                self.message.object = markdown_text(f"{type(exc).__name__}: {exc}")
                 self.message.visible = True
 
         pn.state.execute(run)
@@ -289,10 +297,20 @@ def _describe_cell(row: pd.Series, source: Any, file: Any) -> str:
     facts = ", ".join(f"{name}: {row[name]}" for name in ("structure", "dendrite_type", "t_type", "age", "donor_id")
                       if pd.notna(row[name]))
     return (
-        f"### Cell {int(row['cell_specimen_id'])}\n{facts}\n\n"
-        f"File: `{links.dandi_path}` ({file.size / 1e6:.1f} MB) · "
-        f"[DANDI]({links.dandi_page}) · [neurosift]({links.neurosift})"
+        f"### Cell {int(row['cell_specimen_id'])}\n{markdown_text(facts)}\n\n"
+        f"File: {markdown_text(links.dandi_path)} ({file.size / 1e6:.1f} MB) · "
+        f"[DANDI](<{html.escape(links.dandi_page)}>) · [neurosift](<{html.escape(links.neurosift)}>)"
     )
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:<>])")
+
+
+def markdown_text(value: Any) -> str:
+    """``value`` as text that a Markdown pane shows as written: on one line, HTML escaped, Markdown's marks
+    backslashed (no heading, emphasis, link, autolink or raw HTML can come of it)."""
+    one_line = " ".join(str(value).split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
 def sweep_figure(sweep: Sweep, overlaid: list[Sweep] = ()):

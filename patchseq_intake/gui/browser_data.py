@@ -103,9 +103,10 @@ class CellLinks:
 
 
 def cell_links(dandiset: str, version: str, dandi_path: str, asset_id: str) -> CellLinks:
-    """The links of a file of ``dandiset`` at ``version`` (URLs only: nothing is fetched)."""
+    """The links of a file of ``dandiset`` at ``version`` (URLs only: nothing is fetched); each value quoted."""
     folder = dandi_path.rsplit("/", 1)[0]
-    download = f"{DANDI_API}/assets/{asset_id}/download/"
+    dandiset, version = quote(dandiset, safe=""), quote(version, safe="")
+    download = f"{DANDI_API}/assets/{quote(asset_id, safe='')}/download/"
     return CellLinks(
         dandi_page=f"{DANDI_WEB}/dandiset/{dandiset}/{version}/files?location={quote(folder)}",
         dandi_path=dandi_path,
