@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 PART_BYTES = 4 * 1024 * 1024
 MAX_PARTS = 8
 """A download comes as up to ``MAX_PARTS`` concurrent ranges of at least ``PART_BYTES``: one connection is slower."""
+NWB_FILE = "NWB file"
+"""How integrity warnings name a cached copy."""
 
 
 @contextmanager
@@ -148,10 +150,6 @@ def verified_copy(cell: CellFile) -> Path | None:
 
     path = cached_path(cell)
     return path if usable(path, cell.sha256, NWB_FILE) else None
-
-
-NWB_FILE = "NWB file"
-"""How integrity warnings name a cached copy."""
 
 
 def cached_path(cell: CellFile) -> Path:
