@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import patchseq_intake
-from patchseq_intake.catalog import CatalogMetadata
+from patchseq_intake.catalog import CatalogMetadata, ValueEntry
 
 PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913.1639")}
 
@@ -34,6 +34,14 @@ def test_three_ways_to_open_give_the_same_catalog():
     for cat in (by_function, by_entry_point):
         assert list(cat) == list(by_path)
         assert cat.mouse.metadata["dandiset"] == by_path.mouse.metadata["dandiset"]
+
+
+def test_every_way_to_open_takes_parameters_as_values(monkeypatch):
+    monkeypatch.setenv("PATCHSEQ_TEST_SECRET", "s3cr3t")
+    for cat in (intake.open_catalog(patchseq_intake.CATALOG), patchseq_intake.open_catalog(), intake.cat.patchseq):
+        assert all(isinstance(cat[archive]._entries[name], ValueEntry) for archive in cat for name in cat[archive])
+        source = cat.human.ephys(root="env(PATCHSEQ_TEST_SECRET)", access="local", specimen_id=None)
+        assert (source.access.root, source.specimen_ids) == ("env(PATCHSEQ_TEST_SECRET)", [])
 
 
 def test_metadata_attribute_reads_the_cell_table(cat, served_tables, cells):

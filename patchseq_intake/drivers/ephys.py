@@ -94,7 +94,7 @@ class EphysSource(PlainParameters, DataSource):
         self.access = Access(access, root or None)
         self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
         self.specimen_ids = _specimen_ids(specimen_id)
-        self._filters = plain(filters) or []
+        self._filters = [] if filters is None else plain(filters)
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
         super().__init__(metadata=metadata)
 
@@ -114,6 +114,12 @@ class EphysSource(PlainParameters, DataSource):
     def _get_partition(self, i: int) -> pd.DataFrame:
         cell = self.cells[i]
         return read_cell_sweeps(cell, self.access, remote=lambda: self._remote(cell), headstage=self.headstage)
+
+    def read_partition(self, i: int) -> pd.DataFrame:
+        """The sweep table of the ``i``-th selected cell (0 to ``npartitions - 1``)."""
+        self._load_metadata()
+        last = len(self.cells) - 1
+        return self._get_partition(whole_number(i, "i", f"a partition number from 0 to {last}", 0, last))
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""

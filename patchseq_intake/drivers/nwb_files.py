@@ -54,8 +54,8 @@ class NwbFilesSource(PlainParameters, DataSource):
     ):
         self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
-        self._filters = plain(filters) or []
-        self._columns = plain(columns) or []
+        self._filters = [] if filters is None else plain(filters)
+        self._columns = [] if columns is None else plain(columns)
         super().__init__(metadata=metadata)
 
     @cached_property

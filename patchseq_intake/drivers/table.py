@@ -63,11 +63,11 @@ class ReleaseTableSource(PlainParameters, DataSource):
         if technique != ALL_TECHNIQUES and table != "manifest":
             raise InvalidQueryError("technique selects files: it applies to the manifest only")
         self.spec = TableSpec(url=url, sha256=sha256, kind=table, archive=archive)
-        filters = plain(filters) or []
+        filters = [] if filters is None else plain(filters)
         if technique != ALL_TECHNIQUES and isinstance(filters, list):  # other filters are refused when read
             filters = [*filters, ["technique", "==", technique]]
         self._filters = filters
-        self._columns = plain(columns) or []
+        self._columns = [] if columns is None else plain(columns)
         super().__init__(metadata=metadata)
 
     @cached_property

@@ -128,13 +128,15 @@ def check_filters(
 def check_columns(
     columns: Sequence[str] | None, schema: Mapping[str, pa.DataType], table: str
 ) -> list[str] | None:
-    """Validate a column selection; None or empty means every column."""
-    if not columns:
+    """Validate a column selection (a list of names, or one name); None or an empty list means every column."""
+    if columns is None:
         return None
     if isinstance(columns, str):
         columns = [columns]
     if not isinstance(columns, Sequence):
         raise InvalidQueryError(f"columns for {table} must be a list of column names, not {brief(columns)}")
+    if not columns:
+        return None
     unknown = [name for name in columns if not isinstance(name, str) or name not in schema]
     if unknown:
         raise InvalidQueryError(

@@ -186,6 +186,10 @@ def test_filters_and_columns_of_the_wrong_form_are_refused(cat, served_tables):
         cat.human.metadata(filters=[["depth_from_pia_um", ">", "nan"]]).read()
     with pytest.raises(InvalidQueryError, match=r"^columns for .* must be a list of column names, not 5$"):
         cat.human.metadata(columns=5).read()
+    with pytest.raises(InvalidQueryError, match=r"^filters for .* must be a list of \[column, op, value\].*, not 0$"):
+        cat.human.metadata(filters=0).read()
+    with pytest.raises(InvalidQueryError, match=r"^unknown column\(s\) \[''\]"):
+        cat.human.metadata(columns="").read()
 
 
 def test_whole_numbers_of_every_kind_read_the_same_sweep(cat, world):
@@ -193,6 +197,10 @@ def test_whole_numbers_of_every_kind_read_the_same_sweep(cat, world):
     for number in (4, np.int64(4), 4.0, "4"):
         assert source.sweep(number).sweep_number == 4
     assert [s.sweep_number for s in source.sweeps(np.array([5, 4]))] == [5, 4]
+    assert list(source.read_partition(np.int64(0))["cell_specimen_id"].unique()) == [HUMAN_CELL]
+    for partition in (1, -1, 0.5, True, "x"):
+        with pytest.raises(InvalidQueryError, match=r"^i must be a partition number from 0 to 0, not "):
+            source.read_partition(partition)
 
 
 # --- many ids -------------------------------------------------------------------------------------------------
