@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config
 from ..access.modes import ACCESS_MODES
 from ..errors import ManifestMismatchWarning, PatchseqError
+from ..gui.serving import port_number
 from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
@@ -42,7 +43,6 @@ from .options import (
     add_version_option,
     columns_given,
     filters_given,
-    port_number,
     subcommand,
     whole_number,
 )

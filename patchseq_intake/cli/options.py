@@ -134,14 +134,3 @@ def whole_number(high: int = INT64_MAX) -> Callable[[str], int]:
         return int(text)
 
     return parse
-
-
-def port_number(text: str) -> int:
-    """A TCP port, 0 to 65535 (0: any free one); argparse's usage error otherwise."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to 65535 (0: any free one)")
-    return port

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..catalog import open_catalog
 from ..errors import PatchseqError
-from .serving import free_port, require_gui, serve_app
+from .serving import free_port, port_number, require_gui, serve_app
 
 TITLE = "Patch-seq catalog"
 DESCRIPTION_WIDTH = 760  # pixels: YAML lines of 80 characters, and the line numbers
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m patchseq_intake.gui", description="Serve intake's GUI on the Patch-seq catalog."
     )
-    parser.add_argument("--port", type=int, default=5006, help="port (0: any free one); default 5006")
+    parser.add_argument("--port", type=port_number, default=5006, help="port (0: any free one); default 5006")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on; default 127.0.0.1")
     parser.add_argument("--show", action="store_true", help="open a browser tab on it")
     args = parser.parse_args(argv)

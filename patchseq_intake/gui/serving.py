@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import socket
 import warnings
 from collections.abc import Callable
@@ -33,6 +35,13 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((address, 0))
         return probe.getsockname()[1]
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535 (0: any free one), in ASCII digits; argparse's usage error otherwise."""
+    if not re.fullmatch(r"[0-9]{1,5}", text) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to 65535 (0: any free one)")
+    return int(text)
 
 
 def serve_app(

@@ -125,3 +125,13 @@ def test_a_missing_directory_names_the_path_asked_for(capsys, world, tmp_path):
     assert fails(capsys, "cells", "human", "-o", str(target)) == (
         f"patchseq-intake: cannot write {target}: No such file or directory"
     )
+
+
+@pytest.mark.parametrize("port", ["５００６", "99999", "-1", "80.0"])
+def test_a_port_is_ascii_digits_from_0_to_65535_for_both_guis(capsys, port):
+    from patchseq_intake.gui.catalog_gui import main as catalog_gui_main
+
+    assert f"argument --port: {port!r} is not a port: give a number from 0 to 65535" in misused(capsys, "gui", "--port", port)
+    with pytest.raises(SystemExit) as exit_:
+        catalog_gui_main(["--port", port])
+    assert exit_.value.code == 2 and f"argument --port: {port!r} is not a port" in capsys.readouterr().err
