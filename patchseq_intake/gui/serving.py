@@ -1,4 +1,4 @@
-"""Serving a panel app on a local address: one fresh app per browser session."""
+"""Serving a panel app on a local address: one fresh app per browser session; the ``--port`` both GUIs take."""
 
 from __future__ import annotations
 
