@@ -37,10 +37,10 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "DANDI asset indexes and NWB files, with their counts and sizes. verify: check every cached "
         "file in full, whatever its stamp: each file recorded as verified (NWB files; tables, where "
         "recorded) against the size and SHA-256 it was verified with, an NWB file cached before records "
-        "were kept against the SHA-256 it is named by, each NWB file's index against its own digest; "
-        "a bad one is removed (each named) and fetched or built again when next needed, and the exit "
-        "status is then 1. DANDI asset indexes (and tables without a record) are not checked here: "
-        "they are counted as such. Every use checks a cached NWB file's stamp (size, modification "
+        "were kept against the SHA-256 it is named by, each NWB file's index and each DANDI asset index "
+        "against its own digest and values; a bad one is removed (each named) and fetched or built again "
+        "when next needed, and the exit status is then 1. Tables cached without a record are not "
+        "checked here: they are counted as such. Every use checks a cached NWB file's stamp (size, modification "
         "time, inode) and its SHA-256 again when the stamp changed; verify also finds bytes changed "
         "behind an unchanged stamp. Shows progress in a terminal, nothing else until its report. "
         "clear: delete them, without asking (everything in the cache is fetched again when needed); "
@@ -121,6 +121,7 @@ NOT_CHECKED = _Verdict(None, checked=False)
 def _judge(part: CachePart, path: Path) -> _Verdict:
     """One cached file, checked in full: by its record, by the SHA-256 it is named by, or by its own digest."""
     from ..access.cell_index import index_problem
+    from ..dandi.assets import cached_index_problem
     from ..transport import verified
 
     named = path.stem if part.directory == config.NWB_DIR and _is_sha256(path.stem) else None
@@ -135,6 +136,8 @@ def _judge(part: CachePart, path: Path) -> _Verdict:
         return _Verdict("no record of its verification, and its name is no SHA-256 to check it by")
     if part.directory == config.INDEX_DIR:
         return _Verdict(index_problem(path))
+    if part.directory == config.DANDI_DIR:
+        return _Verdict(cached_index_problem(path))
     if verified.record_path(path).exists():
         return _Verdict("its record of verification is unreadable")
     return NOT_CHECKED

@@ -61,7 +61,8 @@ def test_verify_of_a_sound_cache_checks_everything_and_says_nothing_else(capsys,
     rows = _rows(out)
     assert rows["nwb files"][:3] == ["1", "1", "0"]
     assert rows["nwb file indexes"][:3] == ["1", "1", "0"]
-    assert re.search(r"not checked here: 1 dandi asset indexes \(", out)
+    assert rows["dandi asset indexes"][:3] == ["1", "1", "0"]
+    assert "not checked here" not in out
     assert nwb.exists() and index.exists()
 
 
@@ -93,6 +94,18 @@ def test_verify_finds_an_edited_index(capsys, world, cache_dir):
     assert status == 1
     assert f"removed {index}: its digest is not of its content" in out
     assert not index.exists()
+
+
+def test_verify_finds_an_edited_dandi_asset_index(capsys, world, cache_dir):
+    _cached_cell(capsys, cache_dir)
+    [listing] = (cache_dir / config.DANDI_DIR).rglob("*.json")
+    listing.write_text(listing.read_text()[:-40])  # truncated
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 1
+    assert f"removed {listing}: this cached DANDI asset index" in out
+    assert not listing.exists()
+    assert run(capsys, "sweeps", "human", str(HUMAN_CELL))[0] == 0  # listed again when next needed
+    assert listing.exists() and run(capsys, "cache", "verify")[0] == 0
 
 
 def test_verify_adopts_a_file_cached_before_records_were_kept(capsys, world, cache_dir):
@@ -129,7 +142,8 @@ def test_the_help_says_what_verify_checks(capsys):
         main(["cache", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "verify: check every cached file in full" in text and "exit status is then 1" in text
-    assert "DANDI asset indexes (and tables without a record) are not checked here" in text
+    assert "each DANDI asset index against its own digest and values" in text
+    assert "Tables cached without a record are not checked here" in text
 
 
 def test_a_cache_under_a_file_is_one_line_naming_it(capsys, world, tmp_path, monkeypatch):
