@@ -179,8 +179,7 @@ def _tables(bench: Bench) -> None:
 
     print("1. release tables", file=sys.stderr)
     real = REFERENCE_TABLES.is_dir()
-    tables = bench.replica.environment[config.TABLES_ENV]
-    os.environ[config.TABLES_ENV] = f"{bench.replica.url}/release" if real else tables
+    _use_tables(bench, real)
     section = f"1 tables ({'real' if real else 'synthetic'} mouse)"
     with bench.cache():
         mouse = patchseq_intake.open_catalog().mouse
@@ -198,7 +197,18 @@ def _tables(bench: Bench) -> None:
             ipfx = _median_process(f"import pandas; pandas.read_csv({str(csv)!r})", runs=5)
             note = f"{ours / ipfx:.2f}x a process reading the local CSV with pandas (the IPFX way); target <= 1.5x"
         bench.rows.append(Row(section, "new process: open catalog, read mouse metadata (warm)", ours, note=note))
-    os.environ[config.TABLES_ENV] = tables
+    _use_tables(bench, real=False)
+
+
+def _use_tables(bench: Bench, real: bool) -> None:
+    """The catalog reads the real release's tables from the replica, checked against the catalog's pins,
+    or (``real`` False) the replica's made-up ones, taken unpinned."""
+    made_up = bench.replica.environment
+    os.environ[config.TABLES_ENV] = f"{bench.replica.url}/release" if real else made_up[config.TABLES_ENV]
+    if real:
+        os.environ.pop(config.UNPINNED_TABLES_ENV, None)
+    else:
+        os.environ[config.UNPINNED_TABLES_ENV] = made_up[config.UNPINNED_TABLES_ENV]
 
 
 # --- 2. one cell --------------------------------------------------------------------------------------
@@ -414,8 +424,7 @@ def _finding_files(bench: Bench) -> None:
 
     section = "5 every mouse cell's file (4435, tables cached)"
     api = os.environ[config.DANDI_API_ENV]
-    tables = os.environ[config.TABLES_ENV]
-    os.environ[config.TABLES_ENV] = f"{bench.replica.url}/release"
+    _use_tables(bench, real=True)
     read: list = []
     files = lambda: read.append(patchseq_intake.open_catalog().mouse.nwb_files.read())  # noqa: E731
     with bench.cache():
@@ -440,7 +449,7 @@ def _finding_files(bench: Bench) -> None:
 
     row = bench.measure(section, f"today: the dandi client's lookups, {LOOKED_UP} cells (path, then metadata)", one_by_one)
     row.note = f"{row.seconds / LOOKED_UP * 4435 / 60:.1f} min and {row.requests // LOOKED_UP * 4435} requests for 4435 cells"
-    os.environ[config.TABLES_ENV] = tables
+    _use_tables(bench, real=False)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
