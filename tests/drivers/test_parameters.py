@@ -245,3 +245,16 @@ def test_to_dask_sweeps_names_a_few_of_the_cells_it_does_not_hold(cat, world):
     assert str(refused.value) == (
         "to_dask_sweeps: cells [1, 2, 3, 4, 5, ...] (10000 in all) are not among this source's [541549258]"
     )
+
+
+def test_many_cells_without_a_file_are_described_five_and_counted():
+    from types import SimpleNamespace
+
+    from patchseq_intake.dandi.cells import _no_file_message
+    from patchseq_intake.dandi.nwb_files import Unresolved
+
+    missing = {cell: Unresolved(session_id=cell + 1, manifest_path=None) for cell in range(10, 4010)}
+    message = _no_file_message(SimpleNamespace(name="mouse"), "dandiset 000020 version draft", missing)
+    assert message.startswith("no NWB file for 4000 mouse cell(s): cell 10 (ephys_session_id 11): neither")
+    assert message.count("neither the release manifest") == 5
+    assert message.endswith("; and 3995 more: [15, 16, 17, 18, 19, ...] (3995 in all)") and len(message) < 1000
