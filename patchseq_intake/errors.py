@@ -20,6 +20,10 @@ class ServerAnswerError(FetchError):
     a path, an encoding not asked for, or more bytes than asked. The message names the server and the value."""
 
 
+class UnresponsiveServerError(FetchError):
+    """A server that did not connect, answer or keep sending within ``PATCHSEQ_INTAKE_TIMEOUT``, on every attempt."""
+
+
 class CacheError(PatchseqError, OSError):
     """The cache cannot be written or read where it is: the message names the path and what to do
     (free space, permissions, or ``PATCHSEQ_INTAKE_CACHE`` to move the cache)."""

@@ -1,5 +1,7 @@
 """From a cell to its NWB file on DANDI.
 
+- ``answers``: what a DANDI API answers (pages, checksums, ids, paths,
+  sizes), checked against DANDI's formats before any of it is used;
 - ``assets``: a dandiset version's asset listing (shipped, or fetched once
   from the DANDI API), its checksums and blob URLs;
 - ``nwb_files``: each cell's file as DANDI holds it, found by the manifest's

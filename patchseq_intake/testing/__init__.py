@@ -1,6 +1,8 @@
 """Local stand-ins for the network services the package talks to, and synthetic NWB files, for tests and the demo.
 
-``server`` (an HTTP server on 127.0.0.1 with faults), ``dandi`` (a DANDI API
+``server`` (an HTTP server on 127.0.0.1 with faults), ``hostile`` (one on raw
+sockets that misbehaves as no honest server does: endless, compressed or
+dripping bodies, silence, redirect loops), ``dandi`` (a DANDI API
 replica), ``physiology`` and ``traces`` (what synthetic cells hold),
 ``mies`` and ``nwb`` (files written as MIES wrote the release's, or with
 pynwb), ``labnotebook``, ``tables`` and ``world`` (all of it together).

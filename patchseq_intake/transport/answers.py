@@ -40,7 +40,7 @@ import requests
 import urllib3
 
 from .. import config
-from ..errors import FetchError, PatchseqError, ServerAnswerError
+from ..errors import FetchError, PatchseqError, ServerAnswerError, UnresponsiveServerError
 
 CHUNK_BYTES = 256 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -92,10 +92,6 @@ class TransientProblem(Exception):
         self.problem = problem
         self.stalled = stalled
         self.retry_after = retry_after
-
-
-class UnresponsiveServerError(FetchError):
-    """A server that did not connect, answer or keep sending within the timeout, on every attempt it was given."""
 
 
 def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:

@@ -17,7 +17,6 @@ should be) is a ``CacheError`` naming the path and what to do.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import re
 import threading
@@ -31,13 +30,11 @@ from urllib.request import url2pathname
 import requests
 from tqdm import tqdm
 
-from .. import config
-from ..errors import CacheError, ChecksumError, FetchError, PatchseqError, ServerAnswerError
+from ..errors import ChecksumError, FetchError, ServerAnswerError, UnresponsiveServerError
 from .answers import (
     CHUNK_BYTES,
     RetryPolicy,
     TransientProblem,
-    UnresponsiveServerError,
     body_chunks,
     open_answer,
     parse_json,
@@ -45,6 +42,7 @@ from .answers import (
     retrying,
 )
 from .atomic import atomic_output
+from .cache import cache_errors
 from .checksums import Checksum
 from .progress import progress_bar
 
@@ -109,7 +107,7 @@ def fetch_file(
     ``CacheError`` if ``dest`` cannot be written.
     """
     retry = retry or DEFAULT_RETRY
-    try:
+    with cache_errors(dest, "write"):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as partial:
             if is_remote(source):
@@ -130,28 +128,7 @@ def fetch_file(
             _verify(source, partial, digest, checksum=checksum, size=size)
             if check is not None:
                 check(partial)
-    except OSError as exc:
-        if isinstance(exc, (PatchseqError, requests.RequestException)):
-            raise  # requests' errors are OSErrors too, but not the file system's
-        raise _cache_error(dest, exc) from exc
     return digest
-
-
-def _cache_error(dest: Path, exc: OSError) -> CacheError:
-    """What to do about ``exc``, raised while writing ``dest`` (or its partial file, or a folder above it)."""
-    where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != dest else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        remedy = f"free space on the disk that holds {dest.parent}"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        remedy = f"make {dest.parent} writable for this user"
-    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        remedy = f"a file stands where a folder of {dest.parent} should be: move it away"
-    else:
-        remedy = f"check {dest.parent}"
-    return CacheError(
-        f"cannot write {dest}{where}: {exc.strerror or exc}; {remedy}, "
-        f"or set {config.CACHE_ENV} to a folder elsewhere (the cache is now {config.cache_dir()})"
-    )
 
 
 def _verify(source: str, path: Path, sha256: str, *, checksum: Checksum | None, size: int | None) -> None:
