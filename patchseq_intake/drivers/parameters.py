@@ -38,7 +38,7 @@ def plain(value: Any) -> Any:
 
 
 def whole_number(value: Any, parameter: str, valid: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
-    """``value`` as an int from ``low`` to ``high``; ``InvalidQueryError`` "``parameter`` must be ``valid``" otherwise."""
+    """``value`` as an int from ``low`` to ``high``; otherwise ``InvalidQueryError``: "``parameter`` must be ``valid``"."""
     number = as_whole_number(plain(value))
     if number is None or not low <= number <= high:
         out_of_range = "" if number is None else f" (out of range: {low} to {high})"

@@ -34,7 +34,8 @@ def test_a_number_that_is_not_ascii_digits_is_a_usage_error_naming_the_flag(caps
 def test_a_headstage_past_7_and_a_bad_id_to_fetch_are_usage_errors(capsys):
     assert "argument --headstage: '8' is not a whole number from 0 to 7" in misused(
         capsys, "sweeps", "human", str(HUMAN_CELL), "--headstage", "8")
-    assert "argument SPECIMEN_ID: '５４１' is not a whole number" in misused(capsys, "fetch", "human", "1", "５４１")
+    err = misused(capsys, "fetch", "human", "1", "５４１")
+    assert "argument SPECIMEN_ID: '５４１' is not a whole number" in err
 
 
 def test_a_filter_value_out_of_its_columns_range_is_one_line(capsys, world):
@@ -74,7 +75,8 @@ def test_writing_to_a_null_device_writes_to_it_and_leaves_it_a_device(capsys, wo
 
 def test_a_full_device_is_one_line_naming_it_and_stays_a_device(capsys, world, tmp_path):
     full = _device(tmp_path, "full", 7)
-    assert fails(capsys, "cells", "human", "-o", full) == f"patchseq-intake: cannot write {full}: No space left on device"
+    message = fails(capsys, "cells", "human", "-o", full)
+    assert message == f"patchseq-intake: cannot write {full}: No space left on device"
     assert stat.S_ISCHR(os.stat(full).st_mode)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["full"]  # no temporary file left
 
@@ -131,7 +133,8 @@ def test_a_missing_directory_names_the_path_asked_for(capsys, world, tmp_path):
 def test_a_port_is_ascii_digits_from_0_to_65535_for_both_guis(capsys, port):
     from patchseq_intake.gui.catalog_gui import main as catalog_gui_main
 
-    assert f"argument --port: {port!r} is not a port: give a number from 0 to 65535" in misused(capsys, "gui", "--port", port)
+    err = misused(capsys, "gui", "--port", port)
+    assert f"argument --port: {port!r} is not a port: give a number from 0 to 65535" in err
     with pytest.raises(SystemExit) as exit_:
         catalog_gui_main(["--port", port])
     assert exit_.value.code == 2 and f"argument --port: {port!r} is not a port" in capsys.readouterr().err

@@ -95,7 +95,8 @@ def test_a_default_of_null_in_yaml_is_the_drivers_default(tmp_path, filters_type
 
 def test_a_parameter_must_set_the_argument_of_its_name(tmp_path):
     path = tmp_path / "cells.yaml"
-    path.write_text(_ENTRY.format(filters_type="list").replace('filters: "{{ filters }}"', 'filters: "[{{ filters }}]"'))
+    entry = _ENTRY.format(filters_type="list")
+    path.write_text(entry.replace('filters: "{{ filters }}"', 'filters: "[{{ filters }}]"'))
     with pytest.raises(ValueError, match="catalog entry 'cells': parameter 'filters' must set the argument of its "
                                          'name, written filters: "{{ filters }}"'):
         list(ArchiveCatalog(str(path)))
@@ -121,7 +122,7 @@ def test_a_sweep_number_must_be_a_whole_number(cat, number):
 def test_sweep_numbers_must_be_a_list_and_trim_a_flag(cat):
     source = cat.human.ephys(specimen_id=HUMAN_CELL)
     for numbers in (4, "4", "[4, 5]"):
-        with pytest.raises(InvalidQueryError, match=r"^sweep_numbers must be a list of sweep numbers \(e.g. \[4, 5\]\)"):
+        with pytest.raises(InvalidQueryError, match=r"^sweep_numbers must be a list of sweep numbers \(e.g. \[4, 5"):
             source.sweeps(numbers)
     with pytest.raises(InvalidQueryError, match=r"^a cell of sweep_numbers must be a cell id"):
         source.to_dask_sweeps({"abc": [4]})
