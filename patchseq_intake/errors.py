@@ -94,5 +94,9 @@ class CacheIntegrityWarning(UserWarning):
     """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
 
 
+class UnpinnedTablesWarning(UserWarning):
+    """Release tables taken unverified from ``PATCHSEQ_INTAKE_TABLES``, as ``PATCHSEQ_INTAKE_UNPINNED_TABLES`` asks."""
+
+
 class ManifestMismatchWarning(UserWarning):
     """The release manifest's size or SHA-256 of selected NWB files differs from DANDI's."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import socket
-import warnings
 from pathlib import Path
 
 import pytest
@@ -110,16 +109,6 @@ def table_server(cells: list[Cell]):
         for name, content in release_tables(cells, unassigned_files=2).items():
             server.serve_file(f"/tables/{name}", content)
         yield server
-
-
-@pytest.fixture(autouse=True)
-def quiet_unpinned_tables_warning() -> None:
-    """The warning that made-up tables are taken unpinned is not shown: tests serve them on purpose.
-
-    Tests that check the warning catch it themselves (``simplefilter("always")``).
-    Pytest restores the filters after each test.
-    """
-    warnings.filterwarnings("ignore", message=r"the release tables from .* are taken unverified", category=UserWarning)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .. import config
-from ..errors import ChecksumError, FetchError, OfflineError
+from ..errors import ChecksumError, FetchError, OfflineError, UnpinnedTablesWarning
 from .schema import SCHEMA_VERSION, TableKind
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def _source(spec: TableSpec) -> tuple[str, str | None]:
             warnings.warn(
                 f"the release tables from {base} are taken unverified ({config.UNPINNED_TABLES_ENV} is set): "
                 "the catalog's SHA-256 pins are not checked, and they are cached apart from the release's tables",
-                UserWarning,
+                UnpinnedTablesWarning,
                 stacklevel=2,
             )
         return source, None

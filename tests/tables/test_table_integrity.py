@@ -20,7 +20,7 @@ import pytest
 
 from patchseq_intake import config
 from patchseq_intake.drivers.table import ReleaseTableSource
-from patchseq_intake.errors import CacheIntegrityWarning, ChecksumError, OfflineError
+from patchseq_intake.errors import CacheIntegrityWarning, ChecksumError, OfflineError, UnpinnedTablesWarning
 from patchseq_intake.tables import release
 from patchseq_intake.tables.shipped import shipped_table
 from patchseq_intake.testing.server import LocalServer
@@ -69,7 +69,7 @@ def _parquet(cache: Path) -> Path:
 
 
 def _unpinned_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in caught if config.UNPINNED_TABLES_ENV in str(w.message)]
+    return [str(w.message) for w in caught if issubclass(w.category, UnpinnedTablesWarning)]
 
 
 @pytest.fixture
