@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -202,6 +203,12 @@ class LocalServer:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # many concurrent connections, as S3 takes; 5 would drop SYNs
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that leaves mid-answer (as one that refuses what it reads does) is no error of the server's."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
