@@ -48,7 +48,10 @@ def test_to_dask_on_a_local_cluster_of_two_worker_processes(cat, world, cache_di
     many = cat.mouse.ephys(specimen_id=MOUSE_CELLS)
     elsewhere = tmp_path / "worker-cache"
     # The workers' own environment points at another cache: the tasks must carry ours.
-    with distributed.LocalCluster(
+    import dask
+
+    scratch = {"temporary-directory": str(tmp_path / "dask-scratch")}  # not the system's temporary folder
+    with dask.config.set(scratch), distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
         worker_dashboard_address=None, env={config.CACHE_ENV: str(elsewhere)},
     ) as cluster, distributed.Client(cluster) as client:
