@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING
 
 from .. import config
 from ..dandi.nwb_files import CellFile
-from ..errors import AccessError, ChecksumError, FetchError, LocalFileMissingError, NwbFormatError, OfflineError
+from ..errors import (
+    AccessError,
+    ChecksumError,
+    FetchError,
+    LocalFileMissingError,
+    NwbFormatError,
+    OfflineError,
+    UnresponsiveServerError,
+)
 from ..transport.remote_file import RemoteFile
 from .modes import Access
 from .table_prefetch import prefetch_sweep_table
@@ -208,6 +216,8 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> str:
                 f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, asset {cell.asset_id}) "
                 f"are not the ones its listing describes: {exc}"
             ) from exc
+        except UnresponsiveServerError:
+            raise  # the other URL leads to the same store (the API redirects to the blob): it would wait as long
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
