@@ -245,7 +245,7 @@ def _run_fetch(args: argparse.Namespace) -> None:
         raise UsageError("name the cells: SPECIMEN_ID ... or --filter COLUMN OP VALUE")
     source = _ephys(
         args.archive,
-        specimen_id=args.specimen_ids,
+        specimen_id=args.specimen_ids or None,
         filters=filters_given(args.filters),
         version=args.dandi_version,
     )

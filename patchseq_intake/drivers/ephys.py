@@ -51,7 +51,7 @@ class EphysSource(PlainParameters, DataSource):
         published version that the catalog ships (see ``dandi``), used for
         that version when the DANDI API is DANDI's own; None for none.
     specimen_id:
-        One cell id or a list of them (``cell_specimen_id``); empty for all.
+        One cell id or a non-empty list of them (``cell_specimen_id``); None (the default) for every cell.
         Whole numbers, as ``parameters`` says (``"541549258"`` too).
     filters:
         ``[[column, op, value], ...]`` on the cell metadata, as for the tables.
@@ -336,10 +336,20 @@ def _empty_sweep_table() -> pd.DataFrame:
 
 
 def _specimen_ids(value: int | Sequence[int] | None) -> list[int]:
-    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none."""
+    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none named (all).
+
+    ``InvalidQueryError`` for an empty list: it names no cell, and would
+    otherwise read as "every cell" (an empty selection computed upstream
+    must not fetch a whole archive).
+    """
     value = plain(value)
     values = [] if value is None else value if isinstance(value, list) else [value]
     valid = "a cell id or a list of them (cell_specimen_id: whole numbers, e.g. 541549258)"
+    if value is not None and not values:
+        raise InvalidQueryError(
+            "specimen_id=[] names no cell: give one or more cell ids, or leave specimen_id out (None) "
+            "for every cell the filters select"
+        )
     return list(dict.fromkeys(whole_number(item, "specimen_id", valid) for item in values))
 
 

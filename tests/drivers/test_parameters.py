@@ -141,6 +141,13 @@ def test_a_specimen_id_must_be_a_whole_number_or_a_list_of_them(cat, specimen_id
         cat.human.ephys(specimen_id=specimen_id)
 
 
+@pytest.mark.parametrize("empty", [[], (), np.array([], dtype=np.int64), pd.Series([], dtype="int64")], ids=repr)
+def test_an_empty_list_of_cells_is_refused_not_taken_for_every_cell(cat, empty):
+    with pytest.raises(InvalidQueryError, match=r"^specimen_id=\[\] names no cell: give one or more cell ids"):
+        cat.human.ephys(specimen_id=empty)
+    assert cat.human.ephys().specimen_ids == [] and cat.human.ephys(specimen_id=None).specimen_ids == []
+
+
 @pytest.mark.parametrize("headstage", [True, 8, -1, 1.5, "x", "１", math.nan, [0]], ids=repr)
 def test_a_headstage_is_a_whole_number_from_0_to_7(cat, headstage):
     with pytest.raises(InvalidQueryError, match=r"^headstage must be a whole number from 0 to 7, not .*$"):
