@@ -205,12 +205,22 @@ def _object_in(container: dict[str, Any], key: str, url: str, what: str) -> dict
     return value
 
 
+MAX_LISTED_ASSETS = 100_000
+"""The most assets one version's listing may count: bounds set here, not by the server (the largest
+Allen Patch-seq dandiset, 000020, has 4435)."""
+MAX_PAGES = 1_000
+"""The most pages one listing may have (100 000 assets in pages of 100, the smallest DANDI's API gives)."""
+
+
 class Paging:
     """Follows a listing's ``next`` links, refusing those that would never end.
 
     A ``next`` must be a URL on the API's own server (scheme, host and port of
-    ``api``), not one fetched before (a loop), and the pages may not
-    outnumber what page 1's ``count`` and length imply, by more than one.
+    ``api``), not one fetched before (a loop), and follow a page with results;
+    the pages may not outnumber what page 1's ``count`` and length imply, by
+    more than one, nor ``MAX_PAGES``, and ``count`` may not pass
+    ``MAX_LISTED_ASSETS``: a server that lies in ``count`` cannot make the
+    listing endless.
     """
 
     def __init__(self, api: str, first: str) -> None:
@@ -228,13 +238,17 @@ class Paging:
             count = page.get("count")
             if _size_problem(count) is not None:
                 raise refuse(url, "page 1's 'count'", count, "the number of assets listed, a whole number")
+            if count > MAX_LISTED_ASSETS:
+                raise refuse(url, "page 1's 'count'", count, f"at most {MAX_LISTED_ASSETS} assets in one version")
             self.count = count
-            self.allowed = max(1, math.ceil(count / max(len(results), 1))) + 1
+            self.allowed = min(max(1, math.ceil(count / max(len(results), 1))) + 1, MAX_PAGES)
         following = page.get("next")
         if following is None:
             return None
         if not isinstance(following, str):
             raise refuse(url, "'next'", following, "the URL of the next page, or null after the last")
+        if not results:
+            raise refuse(url, "'next'", following, "null after a page with no results (the last)")
         if _server(following) != _server(self.api):
             raise refuse(url, "'next'", following, f"a URL on the API's own server, {_server_name(self.api)}")
         if _same_page(following) in self._seen:
@@ -245,7 +259,8 @@ class Paging:
         if self.pages >= self.allowed:
             raise ServerAnswerError(
                 f"the DANDI API's listing {self.first} goes on past page {self.pages} (next: {shown(following)}), "
-                f"but the {self.count} assets its page 1 counts imply at most {self.allowed - 1} pages; refused"
+                f"but the {self.count} assets its page 1 counts imply at most {self.allowed - 1} pages"
+                f"{' (a listing has at most ' + str(MAX_PAGES) + ')' if self.allowed == MAX_PAGES else ''}; refused"
             )
         self._seen.add(_same_page(following))
         return following

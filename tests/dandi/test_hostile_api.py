@@ -357,6 +357,38 @@ def test_more_pages_than_the_count_implies_stop(hostile_api):
     assert len(hostile_api.log) == 3  # one page of slack
 
 
+def test_a_count_no_version_could_have_is_refused_at_page_1(hostile_api):
+    """The probe's listing: every page a new URL with 1000 results, counting 10**12 assets (RSS grew without end)."""
+    _serve_pages(hostile_api, lambda request, n: {
+        "count": 10**12, "next": _page_url(hostile_api, request, page=str(n + 1)),
+        "results": [_synthetic(n, hostile_api)]})
+    with pytest.raises(ServerAnswerError, match=r"with page 1's 'count' 1000000000000, where DANDI's API gives at most "
+                                                r"100000 assets in one version"):
+        _index()
+    assert len(hostile_api.log) == 1
+
+
+def test_an_empty_page_with_a_next_is_refused(hostile_api):
+    _serve_pages(hostile_api, lambda request, n: {
+        "count": 50_000, "next": _page_url(hostile_api, request, page=str(n + 1)), "results": []})
+    with pytest.raises(ServerAnswerError, match=r"with 'next' .*, where DANDI's API gives null after a page with no "
+                                                r"results \(the last\)"):
+        _index()
+    assert len(hostile_api.log) == 1
+
+
+def test_pages_of_one_asset_stop_at_the_page_cap(hostile_api, monkeypatch):
+    from patchseq_intake.dandi import answers
+
+    monkeypatch.setattr(answers, "MAX_PAGES", 5)
+    _serve_pages(hostile_api, lambda request, n: {
+        "count": 90_000 if n == 1 else None, "next": _page_url(hostile_api, request, page=str(n + 1)),
+        "results": [_synthetic(n, hostile_api)]})
+    with pytest.raises(ServerAnswerError, match=r"goes on past page 5 .*imply at most 4 pages \(a listing has at most 5\); refused"):
+        _index()
+    assert len(hostile_api.log) == 5
+
+
 @pytest.mark.parametrize("elsewhere", ["https://127.0.0.1:{port}", "http://localhost:{port}",
                                        "http://127.0.0.1:{other}"])
 def test_a_next_link_to_another_server_is_refused_and_not_followed(hostile_api, elsewhere):
