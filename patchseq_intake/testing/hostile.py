@@ -4,13 +4,14 @@
 breaks HTTP on purpose, where ``http.server`` would not let it: bodies that
 never end (with or without a ``Content-Length``), a ``Content-Range`` whose
 body goes on past it, gzip bombs sent to a client that asked for identity,
-bytes dripped one at a time, a connection accepted and never answered,
-redirects in a loop, and any status, headers and body.
+bytes of a body or of the headers dripped one at a time, a connection
+accepted and never answered, redirects in a loop, and any status, headers
+and body.
 
 Each path answers with a ``Behaviour``, made by the functions below
 (``answer``, ``endless``, ``endless_range``, ``gzip_bomb``, ``drip``,
-``paced``, ``silent``, ``redirect_loop``); ``full_backlog`` is a port that
-never completes a connection at all. Everything it does is bounded:
+``drip_head``, ``slow_head``, ``paced``, ``silent``, ``redirect_loop``);
+``full_backlog`` is a port that never completes a connection at all. Everything it does is bounded:
 each connection stops when the client leaves, when the server stops, or
 after ``max_seconds`` or ``max_bytes``, whichever comes first. The server
 logs every request (with its headers), counts connections and body bytes.
@@ -216,6 +217,31 @@ def drip(body: bytes, every_s: float, status: int = 200, headers: dict[str, str]
         if not wire.head(status, {**(headers or {}), "Content-Length": str(len(body))}):
             return False
         return all(wire.wait(every_s) and wire.send(body[at : at + 1]) for at in range(len(body)))
+
+    return behave
+
+
+def drip_head(every_s: float) -> Behaviour:
+    """A status line and the start of a header (``X-Slow: ``) at once, then one more byte of it every ``every_s`` seconds, never ending."""
+
+    def behave(request: Request, wire: Wire) -> bool:
+        if wire.send(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+            while wire.wait(every_s) and wire.send(b"x"):
+                pass
+        return False
+
+    return behave
+
+
+def slow_head(body: bytes, every_s: float, status: int = 200, headers: dict[str, str] | None = None) -> Behaviour:
+    """The status line and headers (with the body's ``Content-Length``) one byte every ``every_s`` seconds, then the body."""
+
+    def behave(request: Request, wire: Wire) -> bool:
+        fields = {**(headers or {}), "Content-Length": str(len(body))}
+        lines = [f"HTTP/1.1 {status} Slow"] + [f"{name}: {value}" for name, value in fields.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sent = all(wire.send(head[at : at + 1]) and wire.wait(every_s) for at in range(len(head)))
+        return sent and wire.send(body)
 
     return behave
 

@@ -13,31 +13,43 @@ are read only through ``body_chunks``:
   never decompressed (``decode_content=False``);
 - **with progress**: the timeout ``t`` (``RetryPolicy.timeout()``:
   ``$PATCHSEQ_INTAKE_TIMEOUT``, 15 s by default) bounds each wait: to
-  connect, for the answer's headers, and in the body, where each
-  ``MIN_PROGRESS_BYTES`` (or the end) must arrive within ``t`` seconds of the
-  previous ones. A server that goes silent or drips bytes is found stalled
-  ``t`` seconds after its last real progress, while a slow transfer that
-  keeps moving (above ``MIN_PROGRESS_BYTES / t``: 550 bytes/s by default)
-  goes on.
+  connect; for the answer's status line and headers, all of them within
+  ``t`` seconds of the request (wall clock: a server dripping its headers a
+  byte at a time is cut, see ``HeaderDeadlineAdapter``); and in the body,
+  where each ``MIN_PROGRESS_BYTES`` (or the end) must arrive within ``t``
+  seconds of the previous ones. A server that goes silent or drips bytes is
+  found stalled ``t`` seconds after its last real progress, while a slow
+  transfer that keeps moving (above ``MIN_PROGRESS_BYTES / t``: 550 bytes/s
+  by default) goes on.
 
 A server that does not connect, answer or keep sending is given
 ``RetryPolicy.stall_attempts`` attempts: 2, so one that never answers is
 given up after ``2 t``, 30 s, by default. 429, 5xx and cut connections get
-``RetryPolicy.attempts`` (5), with backoff honouring ``Retry-After``. ``parse_json`` turns a body into JSON, or says what came
-instead.
+``RetryPolicy.attempts`` (5), with backoff honouring ``Retry-After``: a
+server asking for more than ``RetryPolicy.max_wait_s`` (30 s) is given up at
+once, and one call waits at most ``RetryPolicy.max_total_wait_s`` (60 s) in
+all; a wait longer than ``RETRY_NOTICE_S`` is said once (a ``UserWarning``).
+``parse_json`` turns a body into JSON, or says what came instead.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 
 from .. import config
 from ..errors import FetchError, PatchseqError, ServerAnswerError, UnresponsiveServerError
@@ -49,6 +61,8 @@ MIN_PROGRESS_BYTES = 8 * 1024
 """A body must bring this many bytes (or end) within every timeout, or it is stalled."""
 MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this in a JSON answer are refused (DANDI's go 6 deep)."""
+RETRY_NOTICE_S = 2.0
+"""A wait before a retry longer than this many seconds is said (once per call)."""
 _SHOWN_BYTES = 120
 _T = TypeVar("_T")
 
@@ -61,22 +75,29 @@ class RetryPolicy:
     (None: ``config.timeout_s()``, read at each request). ``attempts``: for
     429, 5xx, cut connections and answers other than the one asked for;
     ``stall_attempts`` (at most ``attempts``): for a server that does not
-    connect, answer or keep sending within the timeout.
+    connect, answer or keep sending within the timeout. Between attempts:
+    ``backoff_s`` doubled each time, or what the server's ``Retry-After``
+    asks; a server asking for more than ``max_wait_s`` seconds is given up
+    at once, and one call waits ``max_total_wait_s`` seconds at most in all.
     """
 
     attempts: int = 5
     backoff_s: float = 0.5
-    max_wait_s: float = 60.0
+    max_wait_s: float = 30.0
     timeout_s: float | None = None
     stall_attempts: int = 2
+    max_total_wait_s: float = 60.0
 
     def wait(self, attempt: int, retry_after: str | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            try:
-                return min(max(float(retry_after), 0.0), self.max_wait_s)
-            except ValueError:
-                pass  # an HTTP date: fall back to our own backoff
+        """Seconds to wait before retry number ``attempt`` (1-based).
+
+        What ``retry_after`` (a ``Retry-After`` value: seconds, or an HTTP
+        date) asks, as asked, even above ``max_wait_s``; else the backoff,
+        at most ``max_wait_s``.
+        """
+        asked = _retry_after_s(retry_after)
+        if asked is not None:
+            return asked
         return min(self.backoff_s * 2 ** (attempt - 1), self.max_wait_s)
 
     def timeout(self) -> float:
@@ -84,14 +105,34 @@ class RetryPolicy:
         return self.timeout_s if self.timeout_s is not None else config.timeout_s()
 
 
+def _retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (0 for a time past), or None if absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
 class TransientProblem(Exception):
     """An attempt that failed in a way worth another: a cut, a stall, a 429 or 5xx, an answer not as asked."""
 
-    def __init__(self, problem: str, *, stalled: bool = False, retry_after: str | None = None):
+    def __init__(
+        self, problem: str, *, stalled: bool = False, retry_after: str | None = None, status: int | None = None
+    ):
         super().__init__(problem)
         self.problem = problem
         self.stalled = stalled
         self.retry_after = retry_after
+        self.status = status
 
 
 def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
@@ -99,14 +140,19 @@ def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
 
     ``UnresponsiveServerError`` after ``retry.stall_attempts`` stalls (or
     one on the last attempt), ``FetchError`` after ``retry.attempts``
-    problems; both name ``url``, and the last problem. What else ``attempt`` raises goes through at once.
+    problems, or at once when the next wait would be longer than
+    ``retry.max_wait_s`` (a ``Retry-After`` asking for it) or take the call's
+    waits past ``retry.max_total_wait_s``; each names ``url`` and the last
+    problem (the ``FetchError`` its HTTP ``status``, if any). A wait longer
+    than ``RETRY_NOTICE_S`` is said once, as a ``UserWarning`` naming the
+    server, the problem and the wait. What else ``attempt`` raises goes through at once.
     """
-    problem, stalls = "no attempt made", 0
+    problem, stalls, status, waited, announced = "no attempt made", 0, None, 0.0, False
     for number in range(1, retry.attempts + 1):
         try:
             return attempt()
         except TransientProblem as failure:
-            problem = failure.problem
+            problem, status = failure.problem, failure.status
             stalls += failure.stalled
             if failure.stalled and (stalls >= retry.stall_attempts or number == retry.attempts):
                 raise UnresponsiveServerError(
@@ -114,9 +160,143 @@ def retrying(url: str, retry: RetryPolicy, attempt: Callable[[], _T]) -> _T:
                     f"or for a slow link raise {config.TIMEOUT_ENV} (now {retry.timeout():g} s)"
                 ) from None
             retry_after = failure.retry_after
-        if number < retry.attempts:
-            time.sleep(retry.wait(number, retry_after))
-    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}")
+        if number == retry.attempts:
+            break
+        pause = retry.wait(number, retry_after)
+        if pause > retry.max_wait_s:
+            raise FetchError(
+                f"{url}: {problem}, and the server asks to retry in {pause:g} s "
+                f"(more than the {retry.max_wait_s:g} s this waits): try again later",
+                status,
+            )
+        if waited + pause > retry.max_total_wait_s:
+            raise FetchError(
+                f"{url}: {problem} after {number} attempts and {waited:g} s of waiting; another {pause:g} s "
+                f"would pass the {retry.max_total_wait_s:g} s one call waits: try again later",
+                status,
+            )
+        if pause > RETRY_NOTICE_S and not announced:
+            announced = True
+            why = "as its Retry-After asks" if retry_after is not None else "backing off"
+            server = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+            warnings.warn(
+                f"{server}: {problem}; waiting {pause:g} s before trying again ({why})", UserWarning, stacklevel=3
+            )
+        time.sleep(pause)
+        waited += pause
+    raise FetchError(f"{url}: gave up after {retry.attempts} attempts; last problem: {problem}", status)
+
+
+def new_session() -> requests.Session:
+    """A requests session for ``open_answer``: it asks for bodies as stored, and bounds each answer's headers in time.
+
+    ``Accept-Encoding: identity`` (requests asks for gzip by default), and
+    ``HeaderDeadlineAdapter`` for http and https.
+    """
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = "identity"
+    adapter = HeaderDeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _HeaderDeadline:
+    """Mixed into urllib3's connections: an answer's status line and headers all arrive within the read timeout.
+
+    http.client reads them line by line, and each read waits at most the
+    socket's timeout: a server sending a byte every few seconds would never
+    be given up. Here a watchdog (``threading.Timer``, one per request) shuts
+    the socket down if ``getresponse`` has not returned the read timeout
+    after it was called (wall clock, from the request sent to the last
+    header line), and ``getresponse`` then raises ``TimeoutError``, which
+    urllib3 and requests report as a read timeout: ``open_answer`` counts it
+    as a stall. Without a read timeout nothing is bounded.
+    """
+
+    timeout: Any
+    sock: Any
+
+    def getresponse(self) -> Any:
+        seconds = self.timeout
+        if not isinstance(seconds, (int, float)) or self.sock is None:
+            return super().getresponse()  # type: ignore[misc]
+        watchdog = _Watchdog(self.sock, seconds)
+        try:
+            response = super().getresponse()  # type: ignore[misc]
+        except Exception:
+            if not watchdog.stop():
+                raise
+        else:
+            if not watchdog.stop():
+                return response
+        raise TimeoutError(f"the status line and headers did not all arrive within {seconds:g} s")
+
+
+class _Watchdog:
+    """Shuts ``sock`` down ``seconds`` from now, unless ``stop()`` comes first."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._fired = self._stopped = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._fired = True
+            try:  # the plain socket's shutdown, also under TLS: ssl's own would drop its state under the reader
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+            except (OSError, TypeError):
+                pass  # already closed, or not a socket (TLS inside a TLS proxy): its own timeout still holds
+
+    def stop(self) -> bool:
+        """Stop the watchdog; True if it had already cut the socket."""
+        self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            return self._fired
+
+
+class _HTTPConnection(_HeaderDeadline, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeaderDeadline, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class HeaderDeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections whose answers' headers must all arrive within the read timeout.
+
+    Its pool managers (direct, and through an http(s) proxy) make the pools
+    of ``_HTTPConnection`` and ``_HTTPSConnection`` (see ``_HeaderDeadline``).
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS proxies bring their own pools
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 def open_answer(
@@ -144,7 +324,7 @@ def open_answer(
         except requests.ConnectTimeout:
             raise TransientProblem(f"no connection within {timeout_s:g} s", stalled=True) from None
         except requests.Timeout:
-            raise TransientProblem(f"no answer within {timeout_s:g} s", stalled=True) from None
+            raise TransientProblem(f"no status line and headers within {timeout_s:g} s", stalled=True) from None
         except requests.ConnectionError as exc:
             raise TransientProblem(f"connection failed or cut ({type(exc).__name__})") from None
         except requests.RequestException as exc:
@@ -155,7 +335,9 @@ def open_answer(
             continue
         if reply.status_code in RETRY_STATUSES:
             reply.close()
-            raise TransientProblem(f"HTTP {reply.status_code}{via}", retry_after=reply.headers.get("Retry-After"))
+            raise TransientProblem(
+                f"HTTP {reply.status_code}{via}", retry_after=reply.headers.get("Retry-After"), status=reply.status_code
+            )
         if reply.status_code >= 400:
             reply.close()
             raise FetchError(f"{url}: HTTP {reply.status_code} {reply.reason}{via}", reply.status_code)

@@ -36,6 +36,7 @@ from .answers import (
     RetryPolicy,
     TransientProblem,
     body_chunks,
+    new_session,
     open_answer,
     parse_json,
     read_body,
@@ -56,11 +57,9 @@ _local = threading.local()
 
 
 def _thread_session() -> requests.Session:
-    """One HTTP session per thread, so that connections are reused; it asks for bodies as they are stored."""
+    """One HTTP session per thread, so that connections are reused (see ``answers.new_session``)."""
     if not hasattr(_local, "session"):
-        session = requests.Session()
-        session.headers["Accept-Encoding"] = "identity"  # requests asks for gzip by default
-        _local.session = session
+        _local.session = new_session()
     return _local.session
 
 

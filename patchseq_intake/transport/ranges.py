@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import FetchError
+from ..errors import FetchError, UnresponsiveServerError
 
 MERGE_GAP = 4096
 MAX_CONCURRENT = 32
@@ -33,9 +33,11 @@ def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, etag
     """The bytes of each ``(offset, length)`` range of the file at ``urls``, in order.
 
     ``urls`` are places to read the same bytes from, best first: a merged range
-    that fails at one (after ``download.get_range``'s retries) is asked of the next.
+    that fails at one (after ``download.get_range``'s retries) is asked of the next,
+    unless that one did not answer in time: ``UnresponsiveServerError`` at once
+    (DANDI's other URL, its download URL, redirects to the same store).
     ``size`` is the file's size and ``etag`` its dandi-etag, which every answer
-must carry as its ``ETag`` (None: not checked).
+    must carry as its ``ETag`` (None: not checked).
     ``FetchError`` if no URL answers; ``ChecksumError`` if an answer is of another file.
     """
     merged = merge(ranges)
@@ -62,6 +64,8 @@ def _fetch(urls: Sequence[str], span: Span, size: int, etag: str | None) -> byte
     for url in urls:
         try:
             return get_range(url, offset, offset + length, size=size, etag=etag, require_etag=etag is not None)
+        except UnresponsiveServerError:
+            raise  # a dead store: the next URL leads to it too, and would cost as long again
         except FetchError as exc:
             problems.append(str(exc))
     raise FetchError("; ".join(problems))

@@ -32,14 +32,16 @@ class RemoteFile(io.RawIOBase):
     """A remote file of ``size`` bytes as a seekable binary file (pass it to ``h5py.File``).
 
     ``urls`` are places to read the same bytes from, best first: when one fails
-    after its retries (see ``download.get_range``), the next one takes over. A
+    after its retries (see ``download.get_range``), the next one takes over,
+    unless it did not answer in time: that ``UnresponsiveServerError`` is
+    raised at once (DANDI's download URL redirects to the same store). A
     server whose file is not ``size`` bytes long, or (with ``etag``, DANDI's
     dandi-etag of the file) whose answer does not carry that ``ETag``, raises
     ``ChecksumError``: every block is then the file's. A server that sends
-    more than a block's range, encodes it, or stalls is refused after at most
-    one byte more than the range (see ``answers``), and the next URL takes
-    over. Blocks stay in memory until the file is closed. Reads and prefetches may come
-    from several threads.
+    more than a block's range or encodes it is refused after at most one
+    byte more than the range (see ``answers``), and the next URL takes over.
+    Blocks stay in memory until the file is closed. Reads and prefetches may
+    come from several threads.
     """
 
     def __init__(
@@ -145,13 +147,15 @@ class RemoteFile(io.RawIOBase):
 
     def _read_range(self, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive), from the first URL that gives them."""
-        from ..errors import FetchError
+        from ..errors import FetchError, UnresponsiveServerError
         from .download import get_range
 
         problems = []
         for url in list(self.urls):
             try:
                 return get_range(url, start, end, size=self.size, etag=self.etag, require_etag=self.etag is not None)
+            except UnresponsiveServerError:
+                raise  # a dead store: the next URL leads to it too, and would cost as long again
             except FetchError as exc:
                 problems.append(str(exc))
             with self._lock:

@@ -25,6 +25,7 @@ from patchseq_intake.testing.hostile import (
     Wire,
     answer,
     drip,
+    drip_head,
     endless,
     endless_range,
     full_backlog,
@@ -32,6 +33,7 @@ from patchseq_intake.testing.hostile import (
     paced,
     redirect_loop,
     silent,
+    slow_head,
 )
 from patchseq_intake.transport import answers, download
 from patchseq_intake.errors import UnresponsiveServerError
@@ -237,6 +239,46 @@ def test_a_silent_or_dripping_server_is_given_up_twice_the_timeout(hostile, tmp_
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("reader", ["fetch_file", "get_range", "get_json"])
+def test_headers_dripped_a_byte_at_a_time_are_given_up_twice_the_timeout(hostile, tmp_path, monkeypatch, reader):
+    monkeypatch.setenv(config.TIMEOUT_ENV, "1")
+    url = hostile.on("/slow", drip_head(0.3))  # each byte well within the timeout: only a deadline stops it
+    read = {
+        "fetch_file": lambda: fetch_file(url, tmp_path / "out.nwb", size=1000, retry=FAST),
+        "get_range": lambda: get_range(url, 0, 1000, FAST, size=SIZE),
+        "get_json": lambda: get_json(url, retry=FAST),
+    }[reader]
+    started = time.monotonic()
+    with pytest.raises(UnresponsiveServerError) as refused:
+        read()
+    elapsed = time.monotonic() - started
+    assert str(refused.value).startswith(url)
+    assert "not answering (no status line and headers within 1 s; 2 attempts)" in str(refused.value)
+    assert 2.0 <= elapsed < 3.0  # it went on until the server's own cap (here 15 s; the probe's: 250 s)
+    assert len(hostile.requests) == 2 and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("reader", ["get_range", "get_json"])
+def test_headers_sent_slowly_within_the_timeout_are_read(hostile, monkeypatch, reader):
+    monkeypatch.setenv(config.TIMEOUT_ENV, "3")
+    body = PAYLOAD[:100] if reader == "get_range" else b"[1]"
+    headers = {"Content-Range": f"bytes 0-99/{SIZE}"} if reader == "get_range" else {}
+    url = hostile.on("/slow", slow_head(body, 0.02, 206 if headers else 200, headers))
+    started = time.monotonic()
+    found = get_range(url, 0, 100, FAST, size=SIZE) if reader == "get_range" else get_json(url, retry=FAST)
+    assert found == (body if reader == "get_range" else [1])
+    assert time.monotonic() - started > 0.7 and len(hostile.requests) == 1  # slow (> 35 bytes), taken at once
+
+
+def test_the_header_deadline_holds_for_http_and_https_direct_and_through_a_proxy():
+    adapter = answers.HeaderDeadlineAdapter()
+    for manager in (adapter.poolmanager, adapter.proxy_manager_for("http://127.0.0.1:3128")):
+        for scheme in ("http", "https"):
+            assert issubclass(manager.pool_classes_by_scheme[scheme].ConnectionCls, answers._HeaderDeadline)
+    session = download._thread_session()
+    assert all(isinstance(session.get_adapter(f"{scheme}://x/"), answers.HeaderDeadlineAdapter) for scheme in ("http", "https"))
+
+
 def test_a_host_that_never_connects_is_given_up_twice_the_timeout(monkeypatch):
     monkeypatch.setenv(config.TIMEOUT_ENV, str(TIMEOUT_S))
     with full_backlog() as base:
@@ -262,6 +304,34 @@ def test_a_slow_transfer_that_progresses_goes_on(hostile, tmp_path, monkeypatch,
     else:
         assert get_range(url, 0, len(body), FAST, size=SIZE) == body
     assert time.monotonic() - started >= 1.8 and len(hostile.requests) == 1
+
+
+@pytest.mark.parametrize("reader", ["fetch_ranges", "RemoteFile"])
+def test_a_dead_store_is_not_asked_again_through_the_next_url(hostile, reader):
+    dead = hostile.on("/blob", silent())
+    spare = hostile.on("/download", answer(206, PAYLOAD[:1000], {"Content-Range": "bytes 0-999/1000"}))
+    read = {
+        "fetch_ranges": lambda: fetch_ranges([dead, spare], [(0, 1000)], size=1000),
+        "RemoteFile": lambda: RemoteFile([dead, spare], 1000).read_at(0, 1000),
+    }[reader]
+    started = time.monotonic()
+    with pytest.raises(UnresponsiveServerError) as refused:
+        read()
+    assert str(refused.value).startswith(f"{dead}: bytes=0-999: the server is not answering")
+    assert time.monotonic() - started < 2 * TIMEOUT_S + 1.0  # once, not once per URL
+    assert {request.path for request in hostile.requests} == {"/blob"}
+
+
+@pytest.mark.parametrize("reader", ["fetch_ranges", "RemoteFile"])
+def test_a_url_that_refuses_still_falls_back_to_the_next(hostile, reader):
+    gone = hostile.on("/blob", answer(403, b"forbidden"))
+    spare = hostile.on("/download", answer(206, PAYLOAD[:1000], {"Content-Range": "bytes 0-999/1000"}))
+    read = {
+        "fetch_ranges": lambda: fetch_ranges([gone, spare], [(0, 1000)], size=1000)[0],
+        "RemoteFile": lambda: RemoteFile([gone, spare], 1000).read_at(0, 1000),
+    }[reader]
+    assert read() == PAYLOAD[:1000]
+    assert [request.path for request in hostile.requests] == ["/blob", "/download"]
 
 
 def test_a_stall_is_retried_once(hostile):
