@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from intake.source.base import DataSource, Schema
@@ -75,34 +76,33 @@ class ReleaseTableSource(PlainParameters, DataSource):
         """The cached table's path and schema, with the user's query checked against it."""
         return query_table(self.spec, self._filters, self._columns)
 
-    @property
-    def _parquet(self):
+    def _parquet(self, path: Path):
+        """intake-parquet's source of the table's parquet file at ``path``, with the query's filters and columns."""
         from intake_parquet import ParquetSource
 
-        return ParquetSource(str(self._query.path), **self._query.parquet_options())
+        return ParquetSource(str(path), **self._query.parquet_options())
 
     def _get_schema(self) -> Schema:
         import pyarrow.parquet as pq
 
         query = self._query
         selected = query.columns or query.schema.names
-        pandas_types = query.schema.empty_table().to_pandas().dtypes
-        dtypes = {name: str(pandas_types[name]) for name in selected}
-        rows = None if query.filters else pq.read_metadata(query.path).num_rows
+        dtypes = {name: query.dtypes[name] for name in selected}
+        rows = None if query.filters else query.reading(lambda path: pq.read_metadata(path).num_rows)
         return Schema(dtype=dtypes, shape=(rows, len(selected)), npartitions=1, extra_metadata={})
 
     def read(self):
         """The whole (filtered) table as a pandas DataFrame."""
         self._load_metadata()
-        return self._parquet.read()
+        return self._query.reading(lambda path: self._parquet(path).read())
 
     def _get_partition(self, i: int):
         return self.read()
 
     def to_dask(self):
-        """The table as a lazy Dask DataFrame."""
+        """The table as a lazy Dask DataFrame (its parquet file's footer read now, its rows when computed)."""
         self._load_metadata()
-        return self._parquet.to_dask()
+        return self._query.reading(lambda path: self._parquet(path).to_dask())
 
     def _close(self) -> None:
         self.__dict__.pop("_query", None)

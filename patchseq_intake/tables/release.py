@@ -12,7 +12,12 @@ Later uses find the parquet file, check its stamp (one ``stat``; its bytes
 are hashed again only if the stamp changed) and touch no network at all. A
 parquet file that is not what was written (bytes changed, truncated, emptied)
 is never read: a ``CacheIntegrityWarning`` names it, it is removed and built
-again from the CSV, fetched and verified again.
+again from the CSV, fetched and verified again. A read of it that fails
+(pyarrow or pandas cannot make sense of its bytes: changed in place behind
+a restored modification time, which the stamp cannot see) audits it in full
+(``transport.verified.read_checked``): a file that is not what was written
+is removed and built again, the same way; one that is gives a
+``TableFormatError`` naming it.
 
 One's own edited tables are not the release's: with
 ``PATCHSEQ_INTAKE_UNPINNED_TABLES=1``, the tables from
@@ -26,14 +31,14 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from .. import config
-from ..errors import ChecksumError, FetchError, OfflineError, UnpinnedTablesWarning
+from ..errors import ChecksumError, FetchError, OfflineError, TableFormatError, UnpinnedTablesWarning
 from .schema import SCHEMA_VERSION, TableKind
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 
     from .filters import Filter
 
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -81,18 +87,14 @@ class Archive:
 
 @dataclass(frozen=True)
 class TableQuery:
-    """A query checked against a cached table: the table, its schema, the filters and columns."""
+    """A query checked against a cached table: the table, its schema and its columns' pandas dtypes (by name),
+    the filters and columns."""
 
     spec: TableSpec
     schema: pa.Schema
+    dtypes: dict[str, str]
     filters: list[Filter]
     columns: list[str] | None
-
-    @property
-    def path(self) -> Path:
-        """The table's parquet file, checked on every use (``table_path``): a source kept for long never
-        reads a file changed since, which is rebuilt instead."""
-        return table_path(self.spec)
 
     def parquet_options(self) -> dict[str, Any]:
         """``filters`` and ``columns`` as pandas, Dask and intake-parquet take them."""
@@ -107,7 +109,12 @@ class TableQuery:
         """The selected rows and columns."""
         import pandas as pd
 
-        return pd.read_parquet(self.path, **self.parquet_options())
+        return self.reading(lambda path: pd.read_parquet(path, **self.parquet_options()))
+
+    def reading(self, read: Callable[[Path], T]) -> T:
+        """``read(path)`` of the table's parquet file, checked on every use (``read_table``): a source kept for
+        long never reads a file changed since, which is rebuilt instead."""
+        return read_table(self.spec, read)
 
 
 def query_table(
@@ -118,12 +125,16 @@ def query_table(
 
     from .filters import check_columns, check_filters
 
-    path = table_path(spec)
-    schema = pq.read_schema(path)
+    def schema_and_dtypes(path: Path) -> tuple[pa.Schema, dict[str, str]]:
+        schema = pq.read_schema(path)  # and its pandas metadata, by which every read turns the rows into pandas
+        return schema, {name: str(dtype) for name, dtype in schema.empty_table().to_pandas().dtypes.items()}
+
+    schema, dtypes = read_table(spec, schema_and_dtypes)
     types = dict(zip(schema.names, schema.types))
     return TableQuery(
         spec=spec,
         schema=schema,
+        dtypes=dtypes,
         filters=check_filters(filters, types, spec.title),
         columns=check_columns(columns, types, spec.title),
     )
@@ -141,6 +152,34 @@ def table_path(spec: TableSpec) -> Path:
     return verified_file(
         _cache_path(spec, source, sha256),
         lambda path: _build(spec, source, sha256, path),
+        what=f"cached parquet of {spec.title}",
+    )
+
+
+def read_table(spec: TableSpec, read: Callable[[Path], T]) -> T:
+    """``read(path)`` of the table's parquet file (``table_path``), which pandas, pyarrow or Dask reads.
+
+    A read that fails with an error of the parquet format audits the file in
+    full: one that is not what was written is removed with a
+    ``CacheIntegrityWarning``, built again and read once more; one that is
+    gives a ``TableFormatError`` naming it (see ``transport.verified.read_checked``).
+    """
+    import pyarrow as pa
+
+    from ..transport.verified import read_checked
+
+    def format_error(path: Path, exc: BaseException) -> TableFormatError:
+        return TableFormatError(
+            f"{path}, the cached parquet of {spec.title}, cannot be read ({type(exc).__name__}: {exc}), yet its "
+            "bytes are those written and verified; run `patchseq-intake cache clear` to build it again, and "
+            "report it if that does not help"
+        )
+
+    return read_checked(
+        lambda: table_path(spec),
+        read,
+        (pa.ArrowException, LookupError, TypeError, ValueError, OSError),
+        format_error,
         what=f"cached parquet of {spec.title}",
     )
 

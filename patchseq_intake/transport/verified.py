@@ -20,12 +20,19 @@ removed with its record, and made again (``verified_file``), or done without
 checks a file's full SHA-256 whatever its stamp says (``patchseq-intake
 cache verify``).
 
+A read of a checked file that fails with an error of the file's format
+(``read_checked``: pyarrow's on a parquet, h5py's on an NWB file) audits it
+in full: the stamp cannot see bytes changed in place behind a restored
+modification time, the audit can. A file that fails the audit is discarded,
+made again and read once more; one that passes is what was verified, and
+the error is the file's own (the caller's format error, naming the file).
+
 Where the full SHA-256 is computed again, then: by the use that finds a
 file's stamp changed (``check``, on every ``verified_file`` and ``usable``
 call: each open of a cached NWB file, stream mode's look for a cached copy,
 ``fetch()``), once, after which the renewed stamp makes it cheap again; and
 by ``audit`` for every cached file, whatever its stamp
-(``patchseq-intake cache verify``). Checking the stamp costs a ``stat`` and
+(``patchseq-intake cache verify``), and for a file whose read failed (``read_checked``). Checking the stamp costs a ``stat`` and
 reading a record of a hundred bytes; the SHA-256 reads the whole file
 (``benchmarks/cache_check.py`` measures both against opening the file).
 
@@ -45,8 +52,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from ..errors import CacheIntegrityWarning
+from ..errors import CacheIntegrityWarning, PatchseqError
 from .atomic import atomic_output
 from .cache import cache_errors, locked, remove_leftovers
 
@@ -54,6 +62,8 @@ logger = logging.getLogger(__name__)
 
 HASH_CHUNK_BYTES = 1024 * 1024
 RECORD_MAX_BYTES = 4096
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,8 @@ def read_record(path: Path) -> Record | None:
 def check(path: Path, expected_sha256: str | None = None) -> bool:
     """Whether ``path`` is the file that was verified (see the module docstring); False if it is absent."""
     try:
-        status = path.stat()
+        with cache_errors(path, "read"):  # a name the file system refuses (too long, a loop): a CacheError
+            status = path.stat()
     except (FileNotFoundError, NotADirectoryError):  # not there, or a file stands where its folder should
         return False
     found = read_record(path)
@@ -195,6 +206,61 @@ def usable(dest: Path, expected_sha256: str | None = None, what: str = "cached f
         return False
     with locked(dest):
         return _settled(dest, expected_sha256, what)
+
+
+def read_checked(
+    locate: Callable[[], Path],
+    read: Callable[[Path], T],
+    errors: tuple[type[BaseException], ...],
+    format_error: Callable[[Path, BaseException], Exception],
+    what: str = "cached file",
+) -> T:
+    """``read(locate())``, where ``locate`` gives a checked file (``verified_file``), made again if need be.
+
+    If ``read`` fails with one of ``errors`` (those of the file's format), the
+    file is audited in full (``audit_problem``): if it is not what was
+    verified, it is discarded (a ``CacheIntegrityWarning`` naming it), made
+    again by ``locate`` and read once more; if it is, the error is the file's
+    own: ``format_error(path, error)`` is raised (the package's own errors
+    pass unchanged). The package's errors count only where ``errors`` names
+    their class (an unknown sweep is the caller's, not the file's); what the
+    file system refuses while reading (no permission) is a ``CacheError``
+    naming the file, never audited.
+    """
+    for attempt in range(2):
+        path = locate()
+        try:
+            with cache_errors(path, "read"):
+                return read(path)
+        except errors as exc:
+            if not _of_the_format(exc, errors):
+                raise
+            if attempt == 0 and _discarded_unless_verified(path, what, exc):
+                continue
+            if isinstance(exc, PatchseqError):
+                raise
+            raise format_error(path, exc) from exc
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _of_the_format(exc: BaseException, errors: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` may come of the file's bytes: not one of the package's errors, unless ``errors`` names it."""
+    if not isinstance(exc, PatchseqError):
+        return True
+    return any(issubclass(kind, PatchseqError) and isinstance(exc, kind) for kind in errors)
+
+
+def _discarded_unless_verified(path: Path, what: str, error: BaseException) -> bool:
+    """Under ``path``'s lock: whether it is gone, or discarded now for failing its audit (reading it gave
+    ``error``); False if it is what was verified."""
+    with locked(path):
+        if not path.exists():  # removed meanwhile by another process: made again when next located
+            return True
+        problem = audit_problem(path)
+        if problem is None:
+            return False
+        discard(path, f"reading this {what} failed ({type(error).__name__}: {error}), and {problem}")
+    return True
 
 
 def _settled(dest: Path, expected_sha256: str | None, what: str) -> bool:

@@ -16,11 +16,18 @@ import struct
 import warnings
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from patchseq_intake import config
 from patchseq_intake.drivers.table import ReleaseTableSource
-from patchseq_intake.errors import CacheIntegrityWarning, ChecksumError, OfflineError, UnpinnedTablesWarning
+from patchseq_intake.errors import (
+    CacheIntegrityWarning,
+    ChecksumError,
+    OfflineError,
+    TableFormatError,
+    UnpinnedTablesWarning,
+)
 from patchseq_intake.tables import release
 from patchseq_intake.tables.shipped import shipped_table
 from patchseq_intake.testing.server import LocalServer
@@ -257,3 +264,87 @@ def test_a_mirror_of_the_real_release_passes_with_the_shipped_pins(cat, release_
         warnings.simplefilter("always")
         assert len(cat.human.metadata.read()) == 318
     assert _unpinned_warnings(caught) == []
+
+
+# --- bytes changed behind a restored stamp: the failed read audits the file --------------------------------
+
+
+def _failing_flip(path: Path, error: type[Exception], after: bytes, scratch: Path) -> int:
+    """The first offset past ``after`` (the footer's start: ``PAR1`` at the file's end) whose flipped bit makes
+    pandas' read of ``path`` raise ``error`` (exactly that type), tried on a copy in ``scratch``."""
+    import pandas as pd
+
+    data = path.read_bytes()
+    trial = scratch / "trial.parquet"
+    start = len(data) - 4 if after == b"PAR1" else data.index(after)
+    for offset in range(start, len(data)):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x01
+        trial.write_bytes(flipped)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pd.read_parquet(trial)
+        except Exception as exc:  # noqa: BLE001: looking for one kind
+            if type(exc) is error:
+                return offset
+    raise AssertionError(f"no flipped bit of {path} after {after!r} makes pandas raise {error.__name__}")
+
+
+def _forge(path: Path, offset: int) -> None:
+    """Flip a bit at ``offset`` and put the file's stamp back: the stamp cannot see it."""
+    status = path.stat()
+    data = path.read_bytes()
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        stream.write(bytes([data[offset] ^ 0x01]))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert verified.check(path)
+
+
+FORGERIES = {  # where the bit lies, and what pandas raises on reading the file
+    "pandas metadata in the arrow schema (KeyError)": (b"ARROW:schema", KeyError),
+    "a column's dtype name (TypeError)": (b"ARROW:schema", TypeError),
+    "the footer's magic bytes (ArrowInvalid)": (b"PAR1", pa.ArrowInvalid),
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=FORGERIES.keys())
+@pytest.mark.parametrize("how", ["read", "to_dask", "discover"])
+def test_a_forged_parquet_that_fails_to_read_is_audited_removed_and_rebuilt(
+    pinned, table_server, cache_dir, tmp_path, forgery, how
+):
+    pinned.read()
+    parquet = _parquet(cache_dir)
+    after, error = forgery
+    _forge(parquet, _failing_flip(parquet, error, after, tmp_path))
+    source = _source(pinned.spec.url, pinned.spec.sha256)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if how == "discover":
+            assert source.discover()["shape"][0] == 3
+        else:
+            frame = source.read() if how == "read" else source.to_dask().compute()
+            assert sorted(frame["cell_specimen_id"]) == [541549258, 541557114, 569835804]
+    (said,) = [str(w.message) for w in caught if w.category is CacheIntegrityWarning]
+    assert said.startswith(f"{parquet}: reading this cached parquet of the human metadata table failed (")
+    assert "its SHA-256 is not the" in said and "removed and will be fetched or derived again" in said
+    assert len(table_server.log) == 2  # the CSV fetched again, and verified against the pin
+    assert verified.audit(parquet)
+
+
+def test_a_verified_parquet_that_cannot_be_read_is_a_table_format_error_naming_it(
+    pinned, table_server, cache_dir, tmp_path
+):
+    pinned.read()
+    parquet = _parquet(cache_dir)
+    _forge(parquet, _failing_flip(parquet, KeyError, b"ARROW:schema", tmp_path))
+    verified.record(parquet, verified.sha256_of(parquet))  # as if these bytes were the ones written
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
+        with pytest.raises(TableFormatError) as caught:
+            _source(pinned.spec.url, pinned.spec.sha256).read()
+    message = str(caught.value)
+    assert message.startswith(f"{parquet}, the cached parquet of the human metadata table, cannot be read (KeyError")
+    assert "patchseq-intake cache clear" in message
+    assert parquet.exists() and len(table_server.log) == 1  # the file is what was verified: kept, not fetched again
