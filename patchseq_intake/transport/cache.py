@@ -15,16 +15,18 @@ the command's stderr): ``waiting for another process or thread to finish
 with <dest> (it holds the lock <lock file>) ...``. Waits that end sooner say
 nothing.
 
-What the cache's file system refuses (no space, no permission, a file where
-a folder should be) is a ``CacheError`` naming the path and what to do, at
-the cache's edges: making its folders, taking a lock, writing a file
-(``cache_errors``).
+What the cache's file system refuses (no space, no permission, a read-only
+file system, a file or a device where a folder should be, a path too long)
+is a ``CacheError`` naming the path and what to do, at the cache's edges:
+making its folders, taking a lock, writing a file (``cache_errors``).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -125,18 +127,35 @@ def cache_error(exc: OSError, path: Path, doing: str) -> CacheError:
     move = f"or set {config.CACHE_ENV} to put the cache elsewhere"
     if exc.errno in _FULL:
         advice = f"no space left on the device that holds {path.parent}: free some space there, {move}"
+    elif exc.errno == errno.EROFS:
+        advice = f"{where} is on a read-only file system: set {config.CACHE_ENV} to a folder on a writable one"
     elif exc.errno in _FORBIDDEN:
         advice = f"permission denied on {where}: fix the permissions of {where.parent} (or of the file), {move}"
     elif exc.errno in _NOT_A_FOLDER:
-        advice = (
-            f"a file stands where a folder of the cache should be ({where} or one of its parents): "
-            f"remove it, {move}"
-        )
+        advice = _not_a_folder(where, move)
+    elif exc.errno == errno.ENAMETOOLONG:
+        advice = f"the path is too long for the file system: set {config.CACHE_ENV} to a shorter folder"
     else:
         advice = f"{exc.strerror or exc}: {move}"
     error = CacheError(f"cannot {doing} {path} in the cache: {advice}")
     error.errno = exc.errno
     return error
+
+
+def _not_a_folder(where: Path, move: str) -> str:
+    """What to do when ``where``, or the first of its parents that exists, is not a folder."""
+    blocker = next((p for p in (where, *where.parents) if os.path.lexists(p)), where)
+    if stat.S_ISREG(_mode(blocker)) and not blocker.is_relative_to("/dev"):
+        return f"a file stands where a folder of the cache should be ({blocker}): remove it, {move}"
+    return f"{blocker} is not a folder: set {config.CACHE_ENV} to a folder"
+
+
+def _mode(path: Path) -> int:
+    """``path``'s file type and mode, links followed; 0 if it cannot be read."""
+    try:
+        return path.stat().st_mode
+    except OSError:
+        return 0
 
 
 def _concerns(exc: OSError, path: Path) -> bool:

@@ -1,14 +1,16 @@
 """The cache's lock and what its file system refuses: a wait is said once; errors name the path and what to do.
 
 Tests run as root, so permissions do not stop them: a refused lock file is
-simulated (filelock raising ``PermissionError``), as is a full disk; a file
-where a folder of the cache should be is real.
+simulated (filelock raising ``PermissionError``), as are a full disk and a
+read-only file system; a file, a FIFO or a device where a folder of the
+cache should be is real, as is a name too long.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -105,12 +107,12 @@ def test_a_file_where_the_caches_folder_should_be(tmp_path):
     blocker = tmp_path / "cache"
     blocker.write_text("a file, not a folder")
     dest = blocker / "nwb" / "file.nwb"
-    expected = (
-        rf"cannot make the folder {re.escape(str(dest.parent))} .*"
-        rf"a file stands where a folder of the cache should be.*{config.CACHE_ENV}"
+    with pytest.raises(CacheError) as raised:
+        verified.verified_file(dest, _make)  # its first look at dest already meets the file
+    assert str(raised.value) == (
+        f"cannot read {dest} in the cache: a file stands where a folder of the cache should be ({blocker}): "
+        f"remove it, or set {config.CACHE_ENV} to put the cache elsewhere"
     )
-    with pytest.raises(CacheError, match=expected) as raised:
-        verified.verified_file(dest, _make)
     assert raised.value.errno == errno.ENOTDIR
 
 
@@ -184,3 +186,60 @@ def test_an_error_outside_the_cache_stays_its_own(tmp_path):
     with pytest.raises(PermissionError) as raised:
         verified.verified_file(tmp_path / "cache" / "table.parquet", unreadable)
     assert not isinstance(raised.value, CacheError)
+
+
+def test_a_read_only_file_system_is_named_as_such(tmp_path):
+    dest = tmp_path / "nwb" / "file.nwb"
+
+    def read_only(path: Path) -> str:
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    expected = (
+        rf"cannot write {re.escape(str(dest))} in the cache: {re.escape(str(dest))} is on a read-only file system: "
+        rf"set {config.CACHE_ENV} to a folder on a writable one"
+    )
+    with pytest.raises(CacheError, match=expected) as raised:
+        verified.verified_file(dest, read_only)
+    assert "permission" not in str(raised.value) and raised.value.errno == errno.EROFS
+
+
+@pytest.mark.parametrize("cache_path", ["/dev/null", "/dev/null/tables"])
+def test_a_device_as_the_cache_is_not_a_folder_and_is_not_to_be_removed(cache_path):
+    folder = Path(cache_path)
+    if not Path("/dev/null").is_char_device():
+        pytest.skip("no /dev/null here")
+    with pytest.raises(CacheError) as raised:
+        cache.make_folder(folder)  # fails before writing anything: /dev/null is no folder
+    assert str(raised.value) == (
+        f"cannot make the folder {folder} in the cache: /dev/null is not a folder: set {config.CACHE_ENV} to a folder"
+    )
+    assert raised.value.errno in (errno.EEXIST, errno.ENOTDIR)
+
+
+def test_a_fifo_where_the_caches_folder_should_be_is_not_a_folder(tmp_path):
+    fifo = tmp_path / "cache"
+    os.mkfifo(fifo)
+    dest = fifo / "nwb" / "file.nwb"
+    with pytest.raises(CacheError) as raised:
+        cache.cached_file(dest, lambda path: path.write_text("{}"))
+    assert str(raised.value).endswith(f": {fifo} is not a folder: set {config.CACHE_ENV} to a folder")
+    assert "remove" not in str(raised.value)
+
+
+def test_a_file_in_the_way_is_named_exactly(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file")
+    with pytest.raises(CacheError) as raised:
+        cache.make_folder(blocker / "nwb" / "sub")
+    assert f"a file stands where a folder of the cache should be ({blocker}): remove it" in str(raised.value)
+
+
+def test_a_path_too_long_for_the_file_system(tmp_path):
+    folder = tmp_path / ("x" * 300) / "nwb"  # a name longer than any Linux file system takes (255 bytes)
+    with pytest.raises(CacheError) as raised:
+        cache.make_folder(folder)
+    assert str(raised.value) == (
+        f"cannot make the folder {folder} in the cache: the path is too long for the file system: "
+        f"set {config.CACHE_ENV} to a shorter folder"
+    )
+    assert raised.value.errno == errno.ENAMETOOLONG
