@@ -73,7 +73,8 @@ def test_the_default_policy_waits_30_s_at_most_each_time_and_60_s_in_all():
     assert (policy.max_wait_s, policy.max_total_wait_s) == (30.0, 60.0)
     assert policy.wait(1, "3600") == 3600  # as asked: more than max_wait_s, so given up
     assert policy.wait(10) == 30.0 and policy.wait(1) == 0.5
-    assert policy.wait(1, "a date that is not one") == 0.5
+    assert policy.wait(1, "a date that is not one") == policy.wait(1, "nan") == 0.5
+    assert policy.wait(1, "inf") == float("inf") and policy.wait(1, "-5") == 0.0
     past = format_datetime(datetime.now(timezone.utc) - timedelta(minutes=1), usegmt=True)
     assert policy.wait(1, past) == 0.0
 
