@@ -20,6 +20,13 @@
 ``local``
     A copy laid out by ``dandi download``, read with h5py; no index is kept,
     as the copy is checked against DANDI's size only, not its checksum.
+
+A read of the cached copy (a sweep, or building the index) that fails with
+an HDF5 error audits the copy in full (``transport.verified.read_checked``):
+bytes changed behind a restored modification time, which its stamp cannot
+see, are warned of (``CacheIntegrityWarning``), the copy is downloaded again
+and read once more; a copy that is DANDI's bytes, as verified, gives an
+``NwbFormatError`` naming it.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from .. import config
 from ..errors import ChecksumError, NwbFormatError, OfflineError
@@ -36,6 +43,7 @@ from ..nwb.sweep import Sweep
 from ..nwb.sweep_table import read_sweep_table
 from ..nwb.sweeps import assemble, read_sweep
 from ..transport.ranges import fetch_ranges
+from ..transport.verified import read_checked
 from .cell_index import (
     DOWNLOADED,
     STREAMED,
@@ -47,9 +55,10 @@ from .cell_index import (
     save_index,
 )
 from .modes import Access
-from .opening import asset_etag, local_copy, open_h5, open_remote, verified_copy
+from .opening import NWB_FILE, asset_etag, local_copy, open_h5, open_remote, verified_copy
 
 if TYPE_CHECKING:
+    import h5py
     import numpy as np
     import pandas as pd
 
@@ -63,6 +72,10 @@ SMALL_FILE_BYTES = 8 * 1024 * 1024
 """Files up to this size are downloaded whole on first contact in stream mode: a crawl would cost more."""
 MOST_OF_THE_FILE = 0.5
 """Sweeps whose bytes are more than this share of the file are read from a verified download."""
+HDF5_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, NwbFormatError)
+"""What reading an HDF5 file whose bytes are not what h5py expects raises (h5py's errors, and the readers' own)."""
+
+T = TypeVar("T")
 
 
 class CellReader:
@@ -79,15 +92,13 @@ class CellReader:
         index = self.index()
         if index is not None:
             return index.sweep_table(headstage, self.cell.label)
-        with self._h5(for_sweep_table=True) as h5:
-            return read_sweep_table(h5, headstage, self.cell.label)
+        return self._read(lambda h5: read_sweep_table(h5, headstage, self.cell.label), for_sweep_table=True)
 
     def sweeps(self, numbers: Sequence[int], headstage: int = 0, trim: bool = True) -> list[Sweep]:
         """These sweeps of ``headstage``, in order (see ``sweeps.read_sweep``); their data only."""
         index = self.index()
         if index is None or self._local_file_ready():
-            with self._h5() as h5:
-                return [read_sweep(h5, int(n), headstage, trim, self.cell.label) for n in numbers]
+            return self._read(lambda h5: [read_sweep(h5, int(n), headstage, trim, self.cell.label) for n in numbers])
         wanted = [index.sweep(int(n), headstage, self.cell.label) for n in numbers]
         for entry in wanted:
             entry.parts.check(self.cell.label, entry.names)
@@ -114,8 +125,8 @@ class CellReader:
         checksum, size = self.cell.checksum.value, self.cell.size
         etag = self.cell.asset.etag
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or self._cached():
-            with self._h5_downloaded() as h5:
-                self._index = save_index(build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+            built = self._read_cached(lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+            self._index = save_index(built)
             return self._index
         if config.offline():
             raise OfflineError(
@@ -188,22 +199,33 @@ class CellReader:
         """Whether the cache holds the file as it was verified (one that fails its check is removed, warned of)."""
         return verified_copy(self.cell) is not None
 
-    @contextmanager
-    def _h5(self, for_sweep_table: bool = False):
-        """The file with h5py: the verified cached copy where there is one, else as the access mode reaches it."""
-        if self.access.mode == "stream" and self._cached():
-            with self._h5_downloaded() as h5:
-                yield h5
-            return
+    def _read(self, read: Callable[[h5py.File], T], for_sweep_table: bool = False) -> T:
+        """``read(h5)`` of the file: the verified cached copy in download mode, and in stream mode where the cache
+        holds it; else as the access mode reaches it."""
+        if self.access.mode == "download" or (self.access.mode == "stream" and self._cached()):
+            return self._read_cached(read)
         remote = self._remote() if self.access.mode == "stream" else None
         with open_h5(self.cell, self.access, remote, for_sweep_table) as h5:
-            yield h5
+            return read(h5)
 
-    @contextmanager
-    def _h5_downloaded(self):
-        """The verified copy in the cache, downloaded first if need be."""
-        with open_h5(self.cell, Access("download"), None) as h5:
-            yield h5
+    def _read_cached(self, read: Callable[[h5py.File], T]) -> T:
+        """``read(h5)`` of the verified copy in the cache (downloaded first if need be), audited if it fails
+        (see the module docstring)."""
+        import h5py
+
+        def read_file(path: Path) -> T:
+            with h5py.File(path, "r") as h5:
+                return read(h5)
+
+        return read_checked(lambda: local_copy(self.cell), read_file, HDF5_READ_ERRORS, self._format_error, NWB_FILE)
+
+    def _format_error(self, path: Path, exc: BaseException) -> NwbFormatError:
+        """That the cached copy at ``path``, DANDI's bytes as verified, cannot be read: ``exc``."""
+        return NwbFormatError(
+            f"{self.cell.label}: its NWB file, cached at {path}, cannot be read ({type(exc).__name__}: {exc}), yet "
+            "its bytes are DANDI's, as verified: the file on DANDI is malformed there; other sweeps may still be "
+            "read, and access='stream' reads the same bytes"
+        )
 
 
 def _share(arrays: Sequence[StoredArray], size: int) -> float:

@@ -8,7 +8,8 @@ holds; clear it, in ``cache_command``), ``gui`` (the cell browser) and
 the arguments subcommands share, ``output`` what they write.
 
 A bad input is one line on stderr, ``patchseq-intake: <message>``, and exit
-status 1; a usage error is argparse's, with exit status 2.
+status 1 (what the file system refuses in the cache names the file and what
+to do); a usage error is argparse's, with exit status 2.
 
 The top of the pipeline: may import anything in the package (the catalog,
 the drivers, ``gui``, and ``testing`` for the demo); nothing imports it.
@@ -22,6 +23,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()  # the reader went away, as `| head` does
         return 1
     except (PatchseqError, OSError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {_in_the_cache(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -328,6 +330,18 @@ def _ephys(archive: str, **parameters: Any) -> EphysSource:
 def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
     """Warnings as one line of the command's own, without the source location."""
     print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _in_the_cache(exc: BaseException) -> BaseException:
+    """``exc``; an ``OSError`` about a path inside the cache as a ``CacheError`` (the full path, what to do)."""
+    from ..transport.cache import cache_error
+
+    if isinstance(exc, PatchseqError) or not isinstance(exc, OSError):
+        return exc
+    if not exc.filename or not isinstance(exc.filename, (str, bytes, os.PathLike)):
+        return exc
+    path, cache = Path(os.fsdecode(exc.filename)).absolute(), config.cache_dir().absolute()
+    return cache_error(exc, path, "use") if path.is_relative_to(cache) else exc
 
 
 def _silence_stdout() -> None:

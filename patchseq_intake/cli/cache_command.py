@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -12,19 +12,49 @@ from .. import config
 from .options import CommandError, subcommand
 
 
+CHECKSUM = r"(?:[0-9a-f]{64}|[0-9a-f]{32}-[0-9]+)"
+"""How the cache names an NWB file and its index: DANDI's SHA-256 of it, else its dandi-etag."""
+COMPANION = re.compile(r"\.(?P<name>.+)\.(?:verified|lock|[^/]*\.part)")
+"""The hidden files the package keeps beside a file ``<name>``: its record, its lock, and partial writes."""
+
+
 class CachePart(NamedTuple):
-    """A subdirectory of the cache, the files in it that count, and what they are."""
+    """A subdirectory of the cache, the files the package writes in it, and what they are.
+
+    ``name`` is a regular expression of their names; ``folders`` one for each
+    level of folders between ``directory`` and them (none: they lie in it).
+    """
 
     directory: str
-    pattern: str
+    folders: tuple[str, ...]
+    name: str
     label: str
+
+    def owns(self, relative: str, companions: bool = True) -> bool:
+        """Whether the package writes the file (or scratch folder) at ``relative``, a path under ``directory``
+        with ``/``: one of the part's files or, with ``companions``, one's record, lock or partial write."""
+        *folders, name = relative.split("/")
+        if len(folders) != len(self.folders) or not self.made_folder("/".join(folders)):
+            return False
+        companion = COMPANION.fullmatch(name) if companions else None
+        return re.fullmatch(self.name, companion["name"] if companion else name) is not None
+
+    def made_folder(self, relative: str) -> bool:
+        """Whether the package makes folders such as ``relative`` under ``directory`` (``""``: itself)."""
+        levels = relative.split("/") if relative else []
+        return len(levels) <= len(self.folders) and all(map(re.fullmatch, self.folders, levels))
+
+    def files(self, root: Path) -> list[Path]:
+        """The part's own files under ``root`` (not their companions)."""
+        base = root / self.directory
+        return [path for path in _files(base) if self.owns(path.relative_to(base).as_posix(), companions=False)]
 
 
 CACHE_PARTS = (
-    CachePart(config.TABLES_DIR, "*.parquet", "tables"),
-    CachePart(config.DANDI_DIR, "*.json", "dandi asset indexes"),
-    CachePart(config.NWB_DIR, "*.nwb", "nwb files"),
-    CachePart(config.INDEX_DIR, "*.json", "nwb file indexes"),
+    CachePart(config.TABLES_DIR, (), r".+\.(?:unpinned\.)?[0-9a-f]{16}\.parquet", "tables"),
+    CachePart(config.DANDI_DIR, ("[0-9a-f]{8}", "[0-9]{6}"), r"[0-9A-Za-z.]+\.v[0-9]+\.json", "dandi asset indexes"),
+    CachePart(config.NWB_DIR, (), rf"{CHECKSUM}\.nwb", "nwb files"),
+    CachePart(config.INDEX_DIR, (), rf"{CHECKSUM}\.v[0-9]+\.json", "nwb file indexes"),
 )
 
 
@@ -43,9 +73,12 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "checked here: they are counted as such. Every use checks a cached NWB file's stamp (size, modification "
         "time, inode) and its SHA-256 again when the stamp changed; verify also finds bytes changed "
         "behind an unchanged stamp. Shows progress in a terminal, nothing else until its report. "
-        "clear: delete them, without asking (everything in the cache is fetched again when needed); "
-        f"files that patchseq-intake did not put there are left alone. Set ${config.CACHE_ENV} to "
-        "move the cache.",
+        "clear: delete them, without asking (everything in the cache is fetched again when needed): "
+        "only the files patchseq-intake writes, by their names (tables/*.<key>.parquet, "
+        "dandi/<api>/<dandiset>/<version>.v<n>.json, nwb/<checksum>.nwb, index/<checksum>.v<n>.json, "
+        "and beside each its hidden record, lock and partial files), then the folders left empty; "
+        "any other file is left alone, and named. Set "
+        f"${config.CACHE_ENV} to move the cache.",
         examples=["patchseq-intake cache", "patchseq-intake cache verify", "patchseq-intake cache clear"],
         run=_run_cache,
     )
@@ -81,8 +114,8 @@ class _Usage:
         return cls(len(paths), sum(path.stat().st_size for path in paths))
 
 
-def _files(directory: Path, pattern: str = "*") -> list[Path]:
-    return [path for path in directory.rglob(pattern) if path.is_file()] if directory.is_dir() else []
+def _files(directory: Path) -> list[Path]:
+    return [path for path in directory.rglob("*") if path.is_file()] if directory.is_dir() else []
 
 
 def _print_cache_info(root: Path) -> None:
@@ -92,20 +125,51 @@ def _print_cache_info(root: Path) -> None:
     print(f"cache: {root}")
     print(f"  {'':<20} {'files':>6} {'size':>10}")
     for part in CACHE_PARTS:
-        usage = _Usage.of(_files(root / part.directory, part.pattern))
+        usage = _Usage.of(part.files(root))
         print(f"  {part.label:<20} {usage.files:>6} {_human_size(usage.size):>10}")
     print(f"  {'total':<20} {'':>6} {_human_size(_Usage.of(_files(root)).size):>10}")
 
 
 def _clear_cache(root: Path) -> None:
-    """Delete the cache's parts; the directory too if nothing else is left in it."""
-    parts = [root / part.directory for part in CACHE_PARTS if (root / part.directory).is_dir()]
-    size = _Usage.of([path for part in parts for path in _files(part)]).size
-    for part in parts:
-        shutil.rmtree(part)
-    if root.is_dir() and not any(root.iterdir()):
-        root.rmdir()
-    print(f"removed {_human_size(size)} from {root}")
+    """Delete what the package wrote in the cache (``CachePart.owns``), then the folders of the cache it leaves
+    empty; report the size removed, and what was left (files the package did not write)."""
+    from ..transport.cache import cache_errors
+
+    removed = 0
+    for part in CACHE_PARTS:
+        base = root / part.directory
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*"), reverse=True):  # what lies in a folder before the folder
+            relative = path.relative_to(base).as_posix()
+            with cache_errors(path, "remove"):
+                if path.is_dir() and not path.is_symlink():
+                    if part.owns(relative) or (part.made_folder(relative) and not any(path.iterdir())):
+                        _remove_folder(path)  # a partial write's scratch folder, or a folder of the part left empty
+                elif part.owns(relative):
+                    removed += path.lstat().st_size
+                    path.unlink()
+        with cache_errors(base, "remove"):
+            if not any(base.iterdir()):
+                base.rmdir()
+    with cache_errors(root, "remove"):
+        if root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+    print(f"removed {_human_size(removed)} from {root}")
+    left = _files(root)
+    if left:
+        named = ", ".join(str(path) for path in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        print(f"left {len(left)} files that patchseq-intake did not write: {named}")
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove ``folder`` and what it holds, each path named in the error if one cannot be removed."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink()
+    folder.rmdir()
 
 
 class _Verdict(NamedTuple):
@@ -169,7 +233,7 @@ def _verify_cache(root: Path) -> None:
     files = [
         (part, path, path.stat().st_size)
         for part in CACHE_PARTS
-        for path in _files(root / part.directory, part.pattern)
+        for path in part.files(root)
     ]
     tallies = {part: _Tally() for part in CACHE_PARTS}
     removed: list[str] = []

@@ -32,14 +32,17 @@ file's stamp changed (``check``, on every ``verified_file`` and ``usable``
 call: each open of a cached NWB file, stream mode's look for a cached copy,
 ``fetch()``), once, after which the renewed stamp makes it cheap again; and
 by ``audit`` for every cached file, whatever its stamp
-(``patchseq-intake cache verify``), and for a file whose read failed (``read_checked``). Checking the stamp costs a ``stat`` and
-reading a record of a hundred bytes; the SHA-256 reads the whole file
+(``patchseq-intake cache verify``), and for a file whose read failed
+(``read_checked``). Checking the stamp costs a ``stat`` and reading a
+record of a hundred bytes; the SHA-256 reads the whole file
 (``benchmarks/cache_check.py`` measures both against opening the file).
 
 What the stamp does not catch: bytes changed in place with the modification
 time set back and the inode kept (a deliberate forgery, not bad luck), or
 changed within the same tick of the file system's clock as the
-verification. ``audit`` catches those.
+verification. ``audit`` catches those; so does a read that they make fail
+(``read_checked``). Changed bytes that still read, as other values, only
+``audit`` finds.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from typing import TypeVar
 
 from ..errors import CacheIntegrityWarning, PatchseqError
 from .atomic import atomic_output
-from .cache import cache_errors, locked, remove_leftovers
+from .cache import cache_error, cache_errors, locked, remove_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +122,11 @@ def read_record(path: Path) -> Record | None:
 def check(path: Path, expected_sha256: str | None = None) -> bool:
     """Whether ``path`` is the file that was verified (see the module docstring); False if it is absent."""
     try:
-        with cache_errors(path, "read"):  # a name the file system refuses (too long, a loop): a CacheError
-            status = path.stat()
+        status = path.stat()
     except (FileNotFoundError, NotADirectoryError):  # not there, or a file stands where its folder should
         return False
+    except OSError as exc:  # a name the file system refuses (too long, a loop of links): named, with what to do
+        raise cache_error(exc, path, "read") from exc
     found = read_record(path)
     if found is not None and expected_sha256 is not None and found.sha256 != expected_sha256.lower():
         return False

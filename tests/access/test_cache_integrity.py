@@ -23,7 +23,7 @@ from patchseq_intake.access import cell_index
 from patchseq_intake.access.cell_index import index_path, index_problem, load_index
 from patchseq_intake.access.modes import Access
 from patchseq_intake.access.opening import cached_path, find_local
-from patchseq_intake.errors import AccessError, CacheIntegrityWarning
+from patchseq_intake.errors import AccessError, CacheIntegrityWarning, NwbFormatError
 from patchseq_intake.transport import verified
 
 HUMAN_CELL = 569835804
@@ -135,6 +135,83 @@ def test_fetch_downloads_a_damaged_cached_file_again(cat, world):
     with pytest.warns(CacheIntegrityWarning, match=re.escape(str(path))):
         assert [Path(p) for p in _source(cat, MOUSE_CELL).fetch()] == [path]
     assert path.read_bytes() == world.written[MOUSE_CELL].path.read_bytes()
+
+
+# --- bytes changed behind a restored stamp: a read that fails audits the copy -----------------------------
+
+
+def _forge(path: Path, offset: int) -> None:
+    """Flip a byte at ``offset`` and put the file's stamp back (size, modification time, inode): unseen by it."""
+    status = path.stat()
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        byte = stream.read(1)
+        stream.seek(offset)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert verified.check(path)
+
+
+def _inside_a_chunk(path: Path, response_name: str) -> int:
+    """A byte in the middle of the first stored (compressed) chunk of a series' samples."""
+    with h5py.File(path, "r") as h5:
+        chunk = h5[response_name]["data"].id.get_chunk_info(0)
+        return chunk.byte_offset + chunk.size // 2
+
+
+@pytest.mark.parametrize("access", ["download", "stream"])
+def test_a_forged_copy_whose_sweep_fails_to_decode_is_audited_downloaded_again_and_read_right(cat, world, access):
+    good = _source(cat).sweep(5)  # download mode: the file and its index cached
+    path = cached_path(_source(cat).cells[0])
+    _forge(path, _inside_a_chunk(path, world.written[HUMAN_CELL].sweep(5).response_name))
+    before = _blob_requests(world)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = _source(cat, access=access).sweep(5)
+    (said,) = [str(w.message) for w in caught if issubclass(w.category, CacheIntegrityWarning)]
+    assert said.startswith(f"{path}: reading this NWB file failed (OSError: ")
+    assert f"its SHA-256 is not the {path.stem} it was verified with" in said
+    assert _blob_requests(world) > before  # downloaded again
+    assert path.read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
+    np.testing.assert_array_equal(again.v, good.v)
+    np.testing.assert_array_equal(again.i, good.i)
+
+
+def test_a_forged_copy_that_fails_to_open_while_indexing_is_downloaded_again(cat, world):
+    source = _source(cat)
+    table = source.read()
+    path = cached_path(source.cells[0])
+    index_path(path.stem).unlink()  # the index is built again from the copy
+    _forge(path, 0)  # the HDF5 signature
+    with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: reading this NWB file failed"):
+        again = _source(cat).read()
+    assert again.equals(table) and index_path(path.stem).exists()
+    assert path.read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
+
+
+def test_a_verified_copy_that_cannot_be_read_is_an_nwb_format_error_naming_it(cat, world, monkeypatch):
+    from patchseq_intake.access import cell_reader
+
+    _source(cat).sweep(5)
+    path = cached_path(_source(cat).cells[0])
+
+    def malformed(h5, number, *rest):  # DANDI's own bytes, as h5py finds a bad chunk in them
+        if number == 5:
+            raise OSError("Can't synchronously read data (filter returned failure during read)")
+        return read_sweep(h5, number, *rest)
+
+    read_sweep = cell_reader.read_sweep
+    monkeypatch.setattr(cell_reader, "read_sweep", malformed)
+    before = _blob_requests(world)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
+        with pytest.raises(NwbFormatError) as caught:
+            _source(cat).sweep(5)
+    message = str(caught.value)
+    assert f"{HUMAN_CELL}" in message and f"cached at {path}, cannot be read (OSError: Can't synchronously" in message
+    assert "its bytes are DANDI's, as verified" in message
+    assert path.exists() and _blob_requests(world) == before  # audited, kept: not fetched again
+    assert _quiet(lambda: _source(cat).sweep(4).sweep_number) == 4  # the other sweeps still read
 
 
 # --- local mode: only files inside the root ----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -155,3 +156,121 @@ def test_a_cache_under_a_file_is_one_line_naming_it(capsys, world, tmp_path, mon
     [line] = err.splitlines()
     assert line.startswith(f"patchseq-intake: cannot make the folder {blocker / 'cache'}")
     assert "a file stands where a folder of the cache should be" in line and config.CACHE_ENV in line
+
+
+# --- cache clear: only what the package wrote ----------------------------------------------------------------
+
+
+def test_clear_in_a_project_folder_deletes_only_what_the_package_wrote(capsys, world, cache_dir):
+    theirs = {
+        "tables/my_results.csv": "cell,value\n",
+        "tables/results.parquet": "their parquet",
+        "index/index.html": "<html></html>",
+        "index/notes.json": "{}",
+        "nwb/my_recording.nwb": "their recording",
+        "dandi/mine/000023/0.1.v3.json": "{}",
+        "README.md": "a project",
+    }
+    _cached_cell(capsys, cache_dir)
+    for name, text in theirs.items():
+        (cache_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (cache_dir / name).write_text(text)
+    assert run(capsys, "cells", "human")[0] == 0 and run(capsys, "fetch", "human", str(HUMAN_CELL))[0] == 0
+    scratch = cache_dir / config.TABLES_DIR / ".20200625_patchseq_metadata_human.0123456789abcdef.parquet.ab_c9.part"
+    scratch.mkdir()  # a killed table build's scratch folder
+    (scratch / "20200625_patchseq_metadata_human.csv").write_text("partial")
+    (cache_dir / config.NWB_DIR / f".{'0' * 64}.nwb.{'f' * 32}.part").write_bytes(b"partial")  # a killed download
+    ours = [p for p in cache_dir.rglob("*") if p.is_file() and p.relative_to(cache_dir).as_posix() not in theirs]
+    assert any(p.name.endswith(".verified") for p in ours) and any(p.name.endswith(".lock") for p in ours)
+    status, out, err = run(capsys, "cache", "clear")
+    assert status == 0 and err == ""
+    left = sorted(path.relative_to(cache_dir).as_posix() for path in cache_dir.rglob("*") if path.is_file())
+    assert left == sorted(theirs)
+    assert not scratch.exists() and not (cache_dir / config.DANDI_DIR / "1544f326").exists()
+    removed, said_left = out.splitlines()
+    assert removed.startswith("removed ") and removed.endswith(f" MB from {cache_dir}")
+    assert said_left.startswith(f"left {len(theirs)} files that patchseq-intake did not write: ")
+    assert str(cache_dir / "nwb" / "my_recording.nwb") in said_left
+
+
+def test_clear_of_a_cache_with_nothing_else_removes_every_folder(capsys, world, cache_dir):
+    _cached_cell(capsys, cache_dir)
+    (cache_dir / config.INDEX_DIR / "stale.v1.json").write_text("{}")  # not a checksum's name: not ours
+    status, out, _ = run(capsys, "cache", "clear")
+    assert status == 0 and "left 1 files" in out
+    assert sorted(path.relative_to(cache_dir).as_posix() for path in cache_dir.rglob("*")) == [
+        config.INDEX_DIR, f"{config.INDEX_DIR}/stale.v1.json"
+    ]
+
+
+def test_info_and_verify_count_only_what_the_package_wrote(capsys, world, cache_dir):
+    _cached_cell(capsys, cache_dir)
+    (cache_dir / config.NWB_DIR / "my_recording.nwb").write_text("their recording")
+    (cache_dir / config.INDEX_DIR / "notes.json").write_text("not an index")
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 0 and _rows(out)["nwb files"][:3] == ["1", "1", "0"]
+    assert (cache_dir / config.NWB_DIR / "my_recording.nwb").exists()
+    assert (cache_dir / config.INDEX_DIR / "notes.json").exists()
+    status, out, _ = run(capsys, "cache")
+    assert _rows(out)["nwb files"][0] == "1" and _rows(out)["nwb file indexes"][0] == "1"
+
+
+def test_clear_that_may_not_remove_a_file_names_its_full_path(capsys, world, cache_dir, monkeypatch):
+    nwb, _ = _cached_cell(capsys, cache_dir)
+    unlink = Path.unlink
+
+    def refused(path: Path, missing_ok: bool = False) -> None:
+        if path == nwb:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    status, out, err = run(capsys, "cache", "clear")
+    assert status == 1
+    [line] = err.splitlines()
+    assert line.startswith(f"patchseq-intake: cannot remove {nwb} in the cache: permission denied on {nwb}")
+    assert config.CACHE_ENV in line
+
+
+def test_an_os_error_about_a_file_in_the_cache_is_one_line_naming_it(capsys, world, cache_dir, monkeypatch):
+    from patchseq_intake.cli import cache_command
+
+    inside = cache_dir / config.NWB_DIR / f"{'a' * 64}.nwb"
+
+    def refused(root: Path) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(inside))
+
+    monkeypatch.setattr(cache_command, "_print_cache_info", refused)
+    status, _, err = run(capsys, "cache")
+    assert status == 1
+    [line] = err.splitlines()
+    assert line.startswith(f"patchseq-intake: cannot use {inside} in the cache: permission denied on {inside}")
+    assert config.CACHE_ENV in line
+
+
+def test_a_cache_name_too_long_is_one_line_naming_it(capsys, world, tmp_path, monkeypatch):
+    cache = tmp_path / ("c" * 300)
+    monkeypatch.setenv(config.CACHE_ENV, str(cache))
+    status, out, err = run(capsys, "cells", "human")
+    assert status == 1 and out == ""
+    [line] = [line for line in err.splitlines() if "warning:" not in line]
+    assert line.startswith(f"patchseq-intake: cannot read {cache}/") and config.CACHE_ENV in line
+    assert "Traceback" not in err
+
+
+# --- a failed read of a cached file, through the command -----------------------------------------------------
+
+
+def test_a_forged_chunk_of_a_cached_file_is_warned_of_and_the_sweep_read_right(capsys, world, cache_dir):
+    import h5py
+
+    status, good, _ = run(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "5", "--format", "csv")
+    assert status == 0
+    [nwb] = (cache_dir / config.NWB_DIR).glob("*.nwb")
+    with h5py.File(nwb, "r") as h5:
+        chunk = h5[world.written[HUMAN_CELL].sweep(5).response_name]["data"].id.get_chunk_info(0)
+    _forge(nwb, chunk.byte_offset + chunk.size // 2)
+    status, out, err = run(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "5", "--format", "csv")
+    assert status == 0 and out == good
+    assert f"patchseq-intake: warning: {nwb}: reading this NWB file failed (OSError: " in err
+    assert "Traceback" not in err
