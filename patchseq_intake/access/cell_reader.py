@@ -223,8 +223,8 @@ class CellReader:
         """That the cached copy at ``path``, DANDI's bytes as verified, cannot be read: ``exc``."""
         return NwbFormatError(
             f"{self.cell.label}: its NWB file, cached at {path}, cannot be read ({type(exc).__name__}: {exc}), yet "
-            "its bytes are DANDI's, as verified: the file on DANDI is malformed there; other sweeps may still be "
-            "read, and access='stream' reads the same bytes"
+            "its bytes are DANDI's, as verified: the file DANDI holds is malformed there, not the copy (another "
+            "access mode reads the same bytes)"
         )
 
 
