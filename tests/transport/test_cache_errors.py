@@ -108,9 +108,9 @@ def test_a_file_where_the_caches_folder_should_be(tmp_path):
     blocker.write_text("a file, not a folder")
     dest = blocker / "nwb" / "file.nwb"
     with pytest.raises(CacheError) as raised:
-        verified.verified_file(dest, _make)  # its first look at dest already meets the file
+        verified.verified_file(dest, _make)
     assert str(raised.value) == (
-        f"cannot read {dest} in the cache: a file stands where a folder of the cache should be ({blocker}): "
+        f"cannot make the folder {dest.parent} in the cache: a file stands where a folder of the cache should be ({blocker}): "
         f"remove it, or set {config.CACHE_ENV} to put the cache elsewhere"
     )
     assert raised.value.errno == errno.ENOTDIR
