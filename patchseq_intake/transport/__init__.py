@@ -3,6 +3,8 @@
 - ``answers``: one request and its answer read with bounds (at most the
   bytes asked for, no encoding not asked for, a stall rule from
   ``PATCHSEQ_INTAKE_TIMEOUT``), retries, JSON with a size and depth cap;
+  ``sessions``: the HTTP sessions they are sent with (identity encoding, an
+  answer's headers bounded in time);
 - ``download``: GET with retries, resume and a SHA-256 / dandi-etag check;
   single range requests with their ``Content-Range`` checked;
 - ``ranges``: many ranges merged and fetched concurrently, in one wave;

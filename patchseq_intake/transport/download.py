@@ -36,7 +36,6 @@ from .answers import (
     RetryPolicy,
     TransientProblem,
     body_chunks,
-    new_session,
     open_answer,
     parse_json,
     read_body,
@@ -46,6 +45,7 @@ from .atomic import atomic_output
 from .cache import cache_errors
 from .checksums import Checksum
 from .progress import progress_bar
+from .sessions import new_session
 
 JSON_MAX_BYTES = 64 * 1024 * 1024
 """The most a JSON answer may hold (``get_json``): a page of 1000 DANDI assets with their metadata is a few MB."""
@@ -57,7 +57,7 @@ _local = threading.local()
 
 
 def _thread_session() -> requests.Session:
-    """One HTTP session per thread, so that connections are reused (see ``answers.new_session``)."""
+    """One HTTP session per thread, so that connections are reused (see ``sessions.new_session``)."""
     if not hasattr(_local, "session"):
         _local.session = new_session()
     return _local.session

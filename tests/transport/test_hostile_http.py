@@ -35,7 +35,7 @@ from patchseq_intake.testing.hostile import (
     silent,
     slow_head,
 )
-from patchseq_intake.transport import answers, download
+from patchseq_intake.transport import answers, download, sessions
 from patchseq_intake.errors import UnresponsiveServerError
 from patchseq_intake.transport.answers import MAX_REDIRECTS, RetryPolicy
 from patchseq_intake.transport.download import fetch_file, get_json, get_range
@@ -271,12 +271,12 @@ def test_headers_sent_slowly_within_the_timeout_are_read(hostile, monkeypatch, r
 
 
 def test_the_header_deadline_holds_for_http_and_https_direct_and_through_a_proxy():
-    adapter = answers.HeaderDeadlineAdapter()
+    adapter = sessions.HeaderDeadlineAdapter()
     for manager in (adapter.poolmanager, adapter.proxy_manager_for("http://127.0.0.1:3128")):
         for scheme in ("http", "https"):
-            assert issubclass(manager.pool_classes_by_scheme[scheme].ConnectionCls, answers._HeaderDeadline)
+            assert issubclass(manager.pool_classes_by_scheme[scheme].ConnectionCls, sessions._HeaderDeadline)
     session = download._thread_session()
-    assert all(isinstance(session.get_adapter(f"{scheme}://x/"), answers.HeaderDeadlineAdapter) for scheme in ("http", "https"))
+    assert all(isinstance(session.get_adapter(f"{scheme}://x/"), sessions.HeaderDeadlineAdapter) for scheme in ("http", "https"))
 
 
 def test_a_host_that_never_connects_is_given_up_twice_the_timeout(monkeypatch):
