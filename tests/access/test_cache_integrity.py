@@ -9,7 +9,6 @@ naming the file, remove it, download it again and give the right values.
 from __future__ import annotations
 
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ from patchseq_intake.access.cell_index import index_path, index_problem, load_in
 from patchseq_intake.access.modes import Access
 from patchseq_intake.access.opening import cached_path, find_local
 from patchseq_intake.errors import AccessError, CacheIntegrityWarning, NwbFormatError
+from patchseq_intake.testing.damage import flip_byte
 from patchseq_intake.transport import verified
 
 HUMAN_CELL = 569835804
@@ -46,17 +46,6 @@ def _response_chunk_offset(path: Path, response_name: str) -> int:
         return data.id.get_chunk_info(0).byte_offset if data.chunks else data.id.get_offset()
 
 
-def _flip_byte(path: Path, offset: int) -> None:
-    """Flip one byte, the file's modification time moving on as a write one second later moves it."""
-    before = path.stat().st_mtime_ns
-    with path.open("r+b") as stream:
-        stream.seek(offset)
-        byte = stream.read(1)
-        stream.seek(offset)
-        stream.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(path, ns=(before + 10**9, before + 10**9))
-
-
 def _quiet(call):
     """``call()``, failing the test on any CacheIntegrityWarning."""
     with warnings.catch_warnings():
@@ -74,7 +63,7 @@ def test_a_damaged_cached_file_is_found_removed_downloaded_again_and_read_right(
     path = cached_path(source.cells[0])
     written = world.written[HUMAN_CELL]
     if damage == "flipped byte":
-        _flip_byte(path, _response_chunk_offset(path, written.sweep(4).response_name))
+        flip_byte(path, _response_chunk_offset(path, written.sweep(4).response_name))
     else:
         with path.open("r+b") as stream:
             stream.truncate(path.stat().st_size // 2)
@@ -116,7 +105,7 @@ def test_an_unrecorded_file_with_other_bytes_is_not_adopted(cat, world):
 def test_stream_mode_drops_a_damaged_cached_copy_and_reads_ranges(cat, world, streamed):
     good = _source(cat).sweep(4)  # download mode: the file and its index cached
     path = cached_path(_source(cat).cells[0])
-    _flip_byte(path, _response_chunk_offset(path, world.written[HUMAN_CELL].sweep(4).response_name))
+    flip_byte(path, _response_chunk_offset(path, world.written[HUMAN_CELL].sweep(4).response_name))
     world.server.log.clear()
     with pytest.warns(CacheIntegrityWarning, match=re.escape(str(path))):
         again = _source(cat, access="stream").sweep(4)
@@ -140,18 +129,6 @@ def test_fetch_downloads_a_damaged_cached_file_again(cat, world):
 # --- bytes changed behind a restored stamp: a read that fails audits the copy -----------------------------
 
 
-def _forge(path: Path, offset: int) -> None:
-    """Flip a byte at ``offset`` and put the file's stamp back (size, modification time, inode): unseen by it."""
-    status = path.stat()
-    with path.open("r+b") as stream:
-        stream.seek(offset)
-        byte = stream.read(1)
-        stream.seek(offset)
-        stream.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
-    assert verified.check(path)
-
-
 def _inside_a_chunk(path: Path, response_name: str) -> int:
     """A byte in the middle of the first stored (compressed) chunk of a series' samples."""
     with h5py.File(path, "r") as h5:
@@ -163,7 +140,8 @@ def _inside_a_chunk(path: Path, response_name: str) -> int:
 def test_a_forged_copy_whose_sweep_fails_to_decode_is_audited_downloaded_again_and_read_right(cat, world, access):
     good = _source(cat).sweep(5)  # download mode: the file and its index cached
     path = cached_path(_source(cat).cells[0])
-    _forge(path, _inside_a_chunk(path, world.written[HUMAN_CELL].sweep(5).response_name))
+    flip_byte(path, _inside_a_chunk(path, world.written[HUMAN_CELL].sweep(5).response_name), keep_stamp=True)
+    assert verified.check(path)  # the stamp cannot see it
     before = _blob_requests(world)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -182,7 +160,8 @@ def test_a_forged_copy_that_fails_to_open_while_indexing_is_downloaded_again(cat
     table = source.read()
     path = cached_path(source.cells[0])
     index_path(path.stem).unlink()  # the index is built again from the copy
-    _forge(path, 0)  # the HDF5 signature
+    flip_byte(path, 0, keep_stamp=True)  # the HDF5 signature
+    assert verified.check(path)
     with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: reading this NWB file failed"):
         again = _source(cat).read()
     assert again.equals(table) and index_path(path.stem).exists()

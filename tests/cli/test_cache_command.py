@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from patchseq_intake import config
 from patchseq_intake.cli import main
+from patchseq_intake.testing.damage import flip_byte
 from patchseq_intake.transport import progress, verified
 
 HUMAN_CELL = 569835804
@@ -42,18 +42,6 @@ def _cached_cell(capsys, cache_dir: Path) -> tuple[Path, Path]:
     return nwb, index
 
 
-def _forge(path: Path, offset: int) -> None:
-    """Change a byte of ``path`` and put its stamp back: what only a full check can see."""
-    status = path.stat()
-    with path.open("r+b") as stream:
-        stream.seek(offset)
-        byte = stream.read(1)
-        stream.seek(offset)
-        stream.write(bytes([byte[0] ^ 0x01]))
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
-    assert verified.check(path)  # the stamp cannot see it
-
-
 def test_verify_of_a_sound_cache_checks_everything_and_says_nothing_else(capsys, world, cache_dir):
     nwb, index = _cached_cell(capsys, cache_dir)
     status, out, err = run(capsys, "cache", "verify")
@@ -69,7 +57,8 @@ def test_verify_of_a_sound_cache_checks_everything_and_says_nothing_else(capsys,
 
 def test_verify_finds_a_forged_nwb_file_removes_it_and_fails(capsys, world, cache_dir):
     nwb, _ = _cached_cell(capsys, cache_dir)
-    _forge(nwb, nwb.stat().st_size // 2)
+    flip_byte(nwb, nwb.stat().st_size // 2, mask=0x01, keep_stamp=True)
+    assert verified.check(nwb)  # the stamp cannot see it
     status, out, err = run(capsys, "cache", "verify")
     assert status == 1
     assert f"removed {nwb}: its SHA-256 is not the {nwb.stem} it was verified with" in out
@@ -269,7 +258,8 @@ def test_a_forged_chunk_of_a_cached_file_is_warned_of_and_the_sweep_read_right(c
     [nwb] = (cache_dir / config.NWB_DIR).glob("*.nwb")
     with h5py.File(nwb, "r") as h5:
         chunk = h5[world.written[HUMAN_CELL].sweep(5).response_name]["data"].id.get_chunk_info(0)
-    _forge(nwb, chunk.byte_offset + chunk.size // 2)
+    flip_byte(nwb, chunk.byte_offset + chunk.size // 2, mask=0x01, keep_stamp=True)
+    assert verified.check(nwb)
     status, out, err = run(capsys, "sweeps", "human", str(HUMAN_CELL), "--sweep", "5", "--format", "csv")
     assert status == 0 and out == good
     assert f"patchseq-intake: warning: {nwb}: reading this NWB file failed (OSError: " in err

@@ -30,6 +30,7 @@ from patchseq_intake.errors import (
 )
 from patchseq_intake.tables import release
 from patchseq_intake.tables.shipped import shipped_table
+from patchseq_intake.testing.damage import flip_byte
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.tables import Cell, release_tables, table_file_name
 from patchseq_intake.transport import verified
@@ -291,17 +292,6 @@ def _failing_flip(path: Path, error: type[Exception], after: bytes, scratch: Pat
     raise AssertionError(f"no flipped bit of {path} after {after!r} makes pandas raise {error.__name__}")
 
 
-def _forge(path: Path, offset: int) -> None:
-    """Flip a bit at ``offset`` and put the file's stamp back: the stamp cannot see it."""
-    status = path.stat()
-    data = path.read_bytes()
-    with path.open("r+b") as stream:
-        stream.seek(offset)
-        stream.write(bytes([data[offset] ^ 0x01]))
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
-    assert verified.check(path)
-
-
 FORGERIES = {  # where the bit lies, and what pandas raises on reading the file
     "pandas metadata in the arrow schema (KeyError)": (b"ARROW:schema", KeyError),
     "a column's dtype name (TypeError)": (b"ARROW:schema", TypeError),
@@ -317,7 +307,8 @@ def test_a_forged_parquet_that_fails_to_read_is_audited_removed_and_rebuilt(
     pinned.read()
     parquet = _parquet(cache_dir)
     after, error = forgery
-    _forge(parquet, _failing_flip(parquet, error, after, tmp_path))
+    flip_byte(parquet, _failing_flip(parquet, error, after, tmp_path), mask=0x01, keep_stamp=True)
+    assert verified.check(parquet)  # the stamp cannot see it
     source = _source(pinned.spec.url, pinned.spec.sha256)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -338,7 +329,8 @@ def test_a_verified_parquet_that_cannot_be_read_is_a_table_format_error_naming_i
 ):
     pinned.read()
     parquet = _parquet(cache_dir)
-    _forge(parquet, _failing_flip(parquet, KeyError, b"ARROW:schema", tmp_path))
+    flip_byte(parquet, _failing_flip(parquet, KeyError, b"ARROW:schema", tmp_path), mask=0x01, keep_stamp=True)
+    assert verified.check(parquet)
     verified.record(parquet, verified.sha256_of(parquet))  # as if these bytes were the ones written
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheIntegrityWarning)
