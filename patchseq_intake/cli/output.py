@@ -35,11 +35,24 @@ def sweep_samples(sweep: Sweep) -> pd.DataFrame:
     return pd.DataFrame({"t_s": sweep.t, "v_mv": sweep.v, "i_pa": sweep.i})
 
 
+TABLE_SUFFIXES = ("", "txt")
+"""Suffixes of ``-o`` that mean a text table (none: ``/dev/stdout``, ``out``)."""
+
+
 def chosen_format(args: argparse.Namespace) -> str:
-    """The asked format, else the one the suffix of ``-o`` names, else ``table``."""
+    """The asked format, else the one the suffix of ``-o`` names (``.txt`` or none: ``table``).
+
+    ``UsageError`` for another suffix (``out.xlsx``): the file would not be
+    what its name says.
+    """
     chosen = args.format
     if chosen is None:
         suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
+        if suffix not in FORMATS and suffix not in TABLE_SUFFIXES:
+            raise UsageError(
+                f"-o {args.output}: no format is written as .{suffix}; use .csv, .json, .parquet or .txt "
+                "(a text table), or give --format"
+            )
         chosen = suffix if suffix in FORMATS else "table"
     if chosen == "parquet" and not args.output:
         raise UsageError("--format parquet writes a file: give -o FILE")

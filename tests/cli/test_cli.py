@@ -145,6 +145,21 @@ def test_table_format_into_a_file(capsys, world, tmp_path):
     assert target.read_text().split() == ["cell_specimen_id", *map(str, HUMAN_CELLS)]
 
 
+@pytest.mark.parametrize("name", ["cells.xlsx", "cells.tsv", "cells.CSV.gz"])
+def test_an_output_file_of_another_format_is_refused(capsys, tmp_path, name):
+    target = tmp_path / name
+    message = misused(capsys, "cells", "human", "-o", str(target))
+    suffix = target.suffix.lower()
+    assert f"-o {target}: no format is written as {suffix}; use .csv, .json, .parquet or .txt" in message
+    assert not target.exists()
+
+
+def test_format_overrides_the_suffix(capsys, world, tmp_path):
+    target = tmp_path / "cells.data"
+    ok(capsys, "cells", "human", "--format", "csv", "-o", str(target))
+    assert list(pd.read_csv(target)["cell_specimen_id"]) == HUMAN_CELLS
+
+
 def test_parquet_needs_an_output_file(capsys):
     assert "--format parquet writes a file: give -o FILE" in misused(capsys, "cells", "human", "--format", "parquet")
 
