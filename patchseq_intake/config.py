@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from .errors import SettingError
+
 CACHE_ENV = "PATCHSEQ_INTAKE_CACHE"
 TABLES_ENV = "PATCHSEQ_INTAKE_TABLES"
 OFFLINE_ENV = "PATCHSEQ_INTAKE_OFFLINE"
@@ -35,6 +37,7 @@ TABLES_DIR, DANDI_DIR, NWB_DIR, INDEX_DIR = "tables", "dandi", "nwb", "index"
 """The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files, their indexes (JSON)."""
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV)
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
 
@@ -74,9 +77,25 @@ def tables_source() -> str | None:
     return _setting(TABLES_ENV) or None
 
 
+def _switch(name: str) -> bool:
+    """An on/off setting: ``1 true yes on`` (any case) is on; unset, empty, ``0 false no off`` off.
+
+    ``SettingError`` naming the variable and those values for anything else
+    (``PATCHSEQ_INTAKE_OFFLINE=offline`` must not silently mean online).
+    """
+    value = (_setting(name) or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingError(
+        f"{name}={_setting(name)!r}: give 1, true, yes or on to turn it on; 0, false, no, off or nothing to turn it off"
+    )
+
+
 def offline() -> bool:
-    """True when ``PATCHSEQ_INTAKE_OFFLINE`` forbids every network access."""
-    return (_setting(OFFLINE_ENV) or "").strip().lower() in _TRUE
+    """True when ``PATCHSEQ_INTAKE_OFFLINE`` forbids every network access (see ``_switch`` for its values)."""
+    return _switch(OFFLINE_ENV)
 
 
 def dandi_api() -> str:
@@ -93,7 +112,7 @@ def local_root() -> Path | None:
 def timeout_s() -> float:
     """Seconds a request may go without progress before it is given up: ``$PATCHSEQ_INTAKE_TIMEOUT``, else 15.
 
-    ``ValueError`` naming the variable if it is not a positive number of seconds.
+    ``SettingError`` naming the variable if it is not a positive number of seconds.
     """
     configured = (_setting(TIMEOUT_ENV) or "").strip()
     if not configured:
@@ -103,7 +122,7 @@ def timeout_s() -> float:
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
-        raise ValueError(f"{TIMEOUT_ENV}={configured!r}: give a positive number of seconds, e.g. 30")
+        raise SettingError(f"{TIMEOUT_ENV}={configured!r}: give a positive number of seconds, e.g. 30")
     return seconds
 
 
@@ -113,4 +132,4 @@ def unpinned_tables() -> bool:
     For one's own edited tables only: a mirror of the release holds the
     release's bytes, which are checked against the catalog's SHA-256.
     """
-    return (_setting(UNPINNED_TABLES_ENV) or "").strip().lower() in _TRUE
+    return _switch(UNPINNED_TABLES_ENV)

@@ -7,6 +7,10 @@ class PatchseqError(Exception):
     """Base class of every error raised by patchseq-intake."""
 
 
+class SettingError(PatchseqError, ValueError):
+    """A ``PATCHSEQ_INTAKE_*`` environment variable with a value it does not take; the message lists those it does."""
+
+
 class FetchError(PatchseqError):
     """A file could not be fetched from its URL; ``status`` is the HTTP status, if any."""
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from patchseq_intake import config
+from patchseq_intake.errors import SettingError
 
 
 def test_settings_come_from_the_environment(monkeypatch, tmp_path):
@@ -35,3 +38,31 @@ def test_a_snapshot_replaces_every_setting_in_its_context_only(monkeypatch, tmp_
         thread.join()
     assert seen_elsewhere == {"offline": True}  # another thread keeps the environment's settings
     assert config.offline() is True and config.local_root() == tmp_path
+
+
+@pytest.mark.parametrize("name", [config.OFFLINE_ENV, config.UNPINNED_TABLES_ENV])
+def test_a_switch_takes_the_documented_values_and_refuses_others(monkeypatch, name):
+    read = {config.OFFLINE_ENV: config.offline, config.UNPINNED_TABLES_ENV: config.unpinned_tables}[name]
+    for value in ("1", "true", "YES", " on "):
+        monkeypatch.setenv(name, value)
+        assert read() is True, value
+    for value in ("", "0", "False", "no", "OFF"):
+        monkeypatch.setenv(name, value)
+        assert read() is False, value
+    for value in ("offline", "2", "y", "enable"):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingError, match=rf"^{name}='{value}': give 1, true, yes or on to turn it on; "
+                                               r"0, false, no, off or nothing to turn it off$"):
+            read()
+
+
+def test_a_bad_setting_is_one_line_in_the_cli(monkeypatch, capsys):
+    from patchseq_intake.cli import main
+
+    monkeypatch.setenv(config.OFFLINE_ENV, "offline")
+    assert main(["cells", "human"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"patchseq-intake: {config.OFFLINE_ENV}='offline': give 1, true, yes or on to turn it on; "
+        "0, false, no, off or nothing to turn it off\n"
+    )

@@ -19,7 +19,7 @@ BASE = {"errors", "config", "version"}
 BELOW_CATALOG = BASE | {"transport", "tables", "dandi", "nwb", "access", "drivers"}
 ALLOWED = {
     "errors": set(),
-    "config": set(),
+    "config": {"errors"},
     "version": set(),
     "transport": {"errors", "config"},
     "tables": {"transport", "errors", "config"},
