@@ -1,0 +1,56 @@
+"""The README's Python examples name real cells, and the cells a selection's example reads are in that selection."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
+METADATA = {"human": "20200625_patchseq_metadata_human.csv", "mouse": "20200625_patchseq_metadata_mouse.csv"}
+SELECTION = r"^(\w+) = cat\.(\w+)\.ephys\(filters=(\[.*\])\)"
+"""``many = cat.mouse.ephys(filters=[...])``: the selection's name, its archive and its filters."""
+OPS = {"==": lambda c, v: c == v, "!=": lambda c, v: c != v, "in": lambda c, v: c.isin(v)}
+
+
+@pytest.fixture(scope="module")
+def metadata() -> dict[str, pd.DataFrame]:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"the release tables are not at {REFERENCE}")
+    return {archive: pd.read_csv(REFERENCE / name) for archive, name in METADATA.items()}
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_every_cell_id_in_the_python_examples_is_a_real_cell(metadata):
+    known = set(metadata["human"]["cell_specimen_id"]) | set(metadata["mouse"]["cell_specimen_id"])
+    ids = {int(found) for block in _python_blocks() for found in re.findall(r"specimen_id=(\d+)", block)}
+    assert ids, "the README's examples name no cell"
+    assert ids <= known, sorted(ids - known)
+
+
+def test_a_cell_read_from_a_selection_is_in_that_selection(metadata):
+    """``many = cat.<archive>.ephys(filters=...)`` then ``many.sweep(n, specimen_id=X)``: X matches the filters."""
+    checked = 0
+    for block in _python_blocks():
+        selections = {
+            name: (archive, ast.literal_eval(filters))
+            for name, archive, filters in re.findall(SELECTION, block, flags=re.M)
+        }
+        for name, cell in re.findall(r"^(\w+)\.\w+\(.*specimen_id=(\d+)", block, flags=re.M):
+            if name not in selections:
+                continue
+            archive, filters = selections[name]
+            table = metadata[archive]
+            chosen = pd.Series(True, index=table.index)
+            for column, op, value in filters:
+                chosen &= OPS[op](table[column], value)
+            assert int(cell) in set(table.loc[chosen, "cell_specimen_id"]), (name, cell, filters)
+            checked += 1
+    assert checked, "no example reads a cell of a selection"
