@@ -24,7 +24,6 @@ judges an index file by itself, for ``patchseq-intake cache verify``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import warnings
@@ -42,6 +41,7 @@ from ..nwb.mies_series import ambiguous_error, ambiguous_warning, recorded_sweep
 from ..nwb.sweep_table import SWEEP_DTYPES, read_sweep_table
 from ..nwb.sweeps import SweepParts, no_such_sweep, sweep_parts
 from . import stored_arrays
+from ..transport.sealed import seal, unseal
 from .stored_arrays import StoredArray
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class CellIndex:
             },
             "arrays": {path: array.to_json() if array else None for path, array in self.arrays.items()},
         }
-        return {**body, "digest": _digest(body)}
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellIndex:
@@ -220,23 +220,21 @@ def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | N
     ``checksum`` and ``size`` (None: any), each stored piece inside the file.
     """
     try:
-        data = json.loads(path.read_bytes())
-        if not isinstance(data, dict):
-            return None, f"a JSON {type(data).__name__}, not an object"
-        body = {name: value for name, value in data.items() if name != "digest"}
-        if data.get("digest") != _digest(body):
-            return None, "its digest is not of its content: edited or truncated"
+        body = unseal(path.read_bytes())
+    except ValueError as exc:
+        return None, f"it {exc}"
+    except OSError as exc:
+        return None, f"unreadable: {exc}"
+    try:
         if body.get("builder") != builder():
             return None, OTHER_CODE
         if (body.get("schema"), body.get("checksum")) != (INDEX_SCHEMA, checksum):
             return None, f"not an index of schema {INDEX_SCHEMA} of the file with checksum {checksum}"
         if size is not None and body.get("size") != size:
             return None, f"an index of a file of {body.get('size')} bytes, not {size}"
-        index = CellIndex.from_json(data)
+        index = CellIndex.from_json(body)
         if not _within(index):
             return None, "a stored piece lies outside the file"
-    except RecursionError:
-        return None, "nested too deeply to be an index"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return None, f"unreadable: {type(exc).__name__}: {exc}"
     return index, None
@@ -249,7 +247,7 @@ def save_index(index: CellIndex) -> CellIndex:
 
     def write(dest: Path) -> None:
         with atomic_output(dest) as partial:
-            partial.write_text(json.dumps(index.to_json(), separators=(",", ":")))
+            partial.write_text(seal(index.to_json()))
 
     cached_file(index_path(index.checksum), write)
     return index
@@ -278,7 +276,3 @@ def builder() -> str:
     for source in (__file__, *(module.__file__ for module in DERIVING_MODULES)):
         digest.update(Path(source).read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from .. import config
@@ -275,13 +273,14 @@ def _cached_index(path: Path, api: str, dandiset: str, version: str) -> AssetInd
 
 
 def _save(index: AssetIndex, path: Path) -> None:
-    """Write ``index`` to ``path`` atomically, with the SHA-256 of its content (``_digest``)."""
+    """Write ``index`` to ``path`` atomically, sealed with the SHA-256 of its content (``transport.sealed``)."""
     from ..transport.atomic import atomic_output
+    from ..transport.sealed import seal
 
     body = {"format": INDEX_FORMAT, **asdict(index)}
     body["assets"] = [asdict(asset) for asset in index.assets.values()]
     with atomic_output(path) as partial:
-        partial.write_text(json.dumps({**body, "digest": _digest(body)}))
+        partial.write_text(seal(body))
 
 
 def _trusted(path: Path, source: tuple[str, str, str]) -> AssetIndex | None:
@@ -357,17 +356,9 @@ def _read_index(path: Path) -> AssetIndex:
     nested too deep), not an object, failing its digest, of another layout,
     or holding a value not of DANDI's format. ``OSError`` if it cannot be read.
     """
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw)
-        body = {name: value for name, value in data.items() if name != "digest"} if isinstance(data, dict) else None
-        intact = body is not None and data.get("digest") == _digest(body)
-    except (ValueError, RecursionError) as exc:  # a UnicodeDecodeError is a ValueError
-        raise ValueError(f"is not JSON as saved ({type(exc).__name__})") from None
-    if body is None:
-        raise ValueError(f"is a JSON {type(data).__name__}, not an object")
-    if not intact:
-        raise ValueError("fails its own digest (its content changed, or was cut short)")
+    from ..transport.sealed import unseal
+
+    body = unseal(path.read_bytes())
     if body.get("format") != INDEX_FORMAT:
         raise ValueError(f"is of format {answers.shown(body.get('format'))}, not {INDEX_FORMAT}")
     try:
@@ -381,8 +372,3 @@ def _read_index(path: Path) -> AssetIndex:
     if len(index.assets) != len(assets):
         raise ValueError("lists a path twice")
     return index
-
-
-def _digest(body: dict[str, Any]) -> str:
-    """The SHA-256 of ``body`` as canonical JSON (keys sorted, no spaces)."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -12,6 +12,7 @@
 - ``cache``: one maker per cached file across processes, and the cache's
   OS errors named; ``verified``: cached files checked on use against what
   they were verified as; ``atomic``: files appear whole or not at all;
+  ``sealed``: JSON files carrying the SHA-256 of their own content;
   ``checksums``: SHA-256 and dandi-etag; ``progress``: progress bars for
   long transfers.
 

@@ -91,13 +91,14 @@ def test_an_index_that_does_not_match_its_file_is_rebuilt_never_trusted(cat, wor
         path.write_text(path.read_text()[:200])
     else:  # a well-formed index whose pieces lie beyond the end of the file
         from patchseq_intake.access.cell_index import CellIndex
+        from patchseq_intake.transport.sealed import seal
 
         index = CellIndex.from_json(data)
         array = next(a for a in index.arrays.values() if a is not None)
         bad = type(array)(**{**array.to_json(), "offsets": tuple(o + index.size for o in array.offsets)})
         wrong = CellIndex(index.checksum, index.size, index.provenance, index.tables, index.sweeps,
                           {**index.arrays, next(p for p, a in index.arrays.items() if a is array): bad})
-        path.write_text(json.dumps(wrong.to_json()))
+        path.write_text(seal(wrong.to_json()))
     with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(path))}: this index .* does not match its file"):
         again = _source(cat, access="stream").read()
     assert again.equals(table)

@@ -82,7 +82,7 @@ def test_verify_finds_an_edited_index(capsys, world, cache_dir):
     index.write_text(json.dumps(data))
     status, out, _ = run(capsys, "cache", "verify")
     assert status == 1
-    assert f"removed {index}: its digest is not of its content" in out
+    assert f"removed {index}: it fails its own digest (its content changed, or was cut short)" in out
     assert not index.exists()
 
 
