@@ -10,10 +10,12 @@ upload). Release tables are pinned by SHA-256.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+HASH_CHUNK_BYTES = 1024 * 1024
 Algorithm = Literal["sha2-256", "dandi-etag"]
 SHA256: Algorithm = "sha2-256"
 DANDI_ETAG: Algorithm = "dandi-etag"
@@ -49,3 +51,12 @@ class Checksum:
         from dandischema.digests.dandietag import DandiETag
 
         return DandiETag.from_file(path).as_str()
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

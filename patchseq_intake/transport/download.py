@@ -43,7 +43,7 @@ from .answers import (
 )
 from .atomic import atomic_output
 from .cache import cache_errors
-from .checksums import Checksum
+from .checksums import Checksum, sha256_of
 from .progress import progress_bar
 from .sessions import new_session
 
@@ -207,11 +207,7 @@ def _download_parts(
 
     with ThreadPoolExecutor(len(spans), thread_name_prefix="download-part") as pool:
         list(pool.map(fetch, spans))
-    hasher = hashlib.sha256()
-    with partial.open("rb") as written:
-        while chunk := written.read(4 * CHUNK_BYTES):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+    return sha256_of(partial)
 
 
 def _resumes_at(reply: requests.Response, offset: int) -> bool:

@@ -47,7 +47,6 @@ verification. ``audit`` catches those; so does a read that they make fail
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -60,10 +59,10 @@ from typing import TypeVar
 from ..errors import CacheIntegrityWarning, PatchseqError
 from .atomic import atomic_output
 from .cache import cache_error, cache_errors, locked, remove_leftovers
+from .checksums import sha256_of
 
 logger = logging.getLogger(__name__)
 
-HASH_CHUNK_BYTES = 1024 * 1024
 RECORD_MAX_BYTES = 4096
 
 T = TypeVar("T")
@@ -85,15 +84,6 @@ class Record:
 def record_path(path: Path) -> Path:
     """Where the record of ``path`` lies: ``.<name>.verified`` beside it."""
     return path.with_name(f".{path.name}.verified")
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of the file at ``path``, read a MiB at a time."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def record(path: Path, sha256: str) -> Record:
