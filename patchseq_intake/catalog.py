@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from intake.catalog.local import LocalCatalogEntry, UserParameter, YAMLFileCatalog
 
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, brief
 from .tables.shipped import catalog_dir
 
 ENTRY_NAME = "metadata"
@@ -145,8 +145,6 @@ class ValueEntry(LocalCatalogEntry):
             if value is None:
                 value = parameter.default
             elif parameter.allowed is not None and value not in parameter.allowed:
-                from .tables.filters import brief  # pyarrow: not on ``import patchseq_intake``
-
                 raise InvalidQueryError(
                     f"{name} of {self._title()} must be one of {', '.join(map(str, parameter.allowed))}, "
                     f"not {brief(value)}"

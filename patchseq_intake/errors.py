@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class PatchseqError(Exception):
     """Base class of every error raised by patchseq-intake."""
@@ -104,3 +107,36 @@ class UnpinnedTablesWarning(UserWarning):
 
 class ManifestMismatchWarning(UserWarning):
     """The release manifest's size or SHA-256 of selected NWB files differs from DANDI's."""
+
+
+class _Brief(reprlib.Repr):
+    """``reprlib``'s bounded repr, with the length of every list, tuple, set or dict it shortens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 5
+        self.maxstring = self.maxother = 80
+
+    def _counted(self, items: Any, shown: str) -> str:
+        return f"{shown} ({len(items)} in all)" if len(items) > self.maxlist else shown
+
+    def repr_list(self, x: list, level: int) -> str:
+        return self._counted(x, super().repr_list(x, level))
+
+    def repr_tuple(self, x: tuple, level: int) -> str:
+        return self._counted(x, super().repr_tuple(x, level))
+
+    def repr_set(self, x: set, level: int) -> str:
+        return self._counted(x, super().repr_set(x, level))
+
+    def repr_frozenset(self, x: frozenset, level: int) -> str:
+        return self._counted(x, super().repr_frozenset(x, level))
+
+    def repr_dict(self, x: dict, level: int) -> str:
+        return self._counted(x, super().repr_dict(x, level))
+
+
+def brief(value: Any) -> str:
+    """``repr(value)`` for a message, bounded: a long list shows its first items, ``...`` and its length; a long
+    text its ends. A list of a million ids costs what one of six does."""
+    return _Brief().repr(value)

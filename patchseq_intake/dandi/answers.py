@@ -31,11 +31,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import config
-from ..errors import ServerAnswerError
+from ..errors import ServerAnswerError, brief
 
 SHA256_KEY, ETAG_KEY = "dandi:sha2-256", "dandi:dandi-etag"
 """The keys of an asset metadata's ``digest`` that give its SHA-256 and its dandi-etag."""
-SHOWN_CHARS = 80
 """How much of a refused value a message shows (its repr, truncated)."""
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -55,12 +54,6 @@ PATH_FORMAT = (
 )
 SIZE_FORMAT = "a whole number of bytes, 0 or more"
 BLOB_STORE_FORMAT = "an http(s) URL of a server holding blobs/<b[0:3]>/<b[3:6]>/<blob id>"
-
-
-def shown(value: Any) -> str:
-    """``value``'s repr, cut to ``SHOWN_CHARS`` characters."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _matches(pattern: re.Pattern[str], valid: str) -> Callable[[Any], str | None]:
@@ -115,7 +108,7 @@ _SERVER_FIELDS = {
 
 def refuse(url: str, what: str, value: Any, valid: str) -> ServerAnswerError:
     """The error for an answer from ``url`` whose ``what`` is ``value`` where ``valid`` was due."""
-    found = "missing (or null)" if value is None else shown(value)
+    found = "missing (or null)" if value is None else brief(value)
     return ServerAnswerError(
         f"the DANDI API answered {url} with {what} {found}, where DANDI's API gives {valid}; "
         f"nothing of this answer was used ({config.DANDI_API_ENV} names the API to ask; by default DANDI's own)"
@@ -254,11 +247,11 @@ class Paging:
         if _same_page(following) in self._seen:
             raise ServerAnswerError(
                 f"the DANDI API's listing {self.first} loops: page {self.pages} ({url}) gives as the next page "
-                f"{shown(following)}, which was fetched already; refused after {self.pages} pages"
+                f"{brief(following)}, which was fetched already; refused after {self.pages} pages"
             )
         if self.pages >= self.allowed:
             raise ServerAnswerError(
-                f"the DANDI API's listing {self.first} goes on past page {self.pages} (next: {shown(following)}), "
+                f"the DANDI API's listing {self.first} goes on past page {self.pages} (next: {brief(following)}), "
                 f"but the {self.count} assets its page 1 counts imply at most {self.allowed - 1} pages"
                 f"{' (a listing has at most ' + str(MAX_PAGES) + ')' if self.allowed == MAX_PAGES else ''}; refused"
             )

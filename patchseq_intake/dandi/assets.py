@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .. import config
-from ..errors import CacheError, FetchError, OfflineError, TableFormatError, UnknownVersionError
+from ..errors import CacheError, FetchError, OfflineError, TableFormatError, UnknownVersionError, brief
 from ..transport.checksums import DANDI_ETAG, SHA256, Checksum
 from . import answers
 
@@ -70,7 +70,7 @@ class Asset:
         for field in fields(self):
             valid = answers.problem(field.name, getattr(self, field.name))
             if valid is not None:
-                raise ValueError(f"asset {field.name} {answers.shown(getattr(self, field.name))}: not {valid}")
+                raise ValueError(f"asset {field.name} {brief(getattr(self, field.name))}: not {valid}")
         for name in ("sha256", "etag"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, getattr(self, name).lower())
@@ -138,7 +138,7 @@ class AssetIndex:
     def __post_init__(self) -> None:
         """``ValueError`` for a blob store that is not an http(s) URL of a server (see ``answers``)."""
         if self.blob_base is not None and answers.blob_store_problem(self.blob_base) is not None:
-            raise ValueError(f"blob store {answers.shown(self.blob_base)}: not {answers.BLOB_STORE_FORMAT}")
+            raise ValueError(f"blob store {brief(self.blob_base)}: not {answers.BLOB_STORE_FORMAT}")
 
     def blob_url(self, asset: Asset) -> str | None:
         """The stable S3 URL of the asset's bytes (a good cache key); None if unknown."""
@@ -360,11 +360,11 @@ def _read_index(path: Path) -> AssetIndex:
 
     body = unseal(path.read_bytes())
     if body.get("format") != INDEX_FORMAT:
-        raise ValueError(f"is of format {answers.shown(body.get('format'))}, not {INDEX_FORMAT}")
+        raise ValueError(f"is of format {brief(body.get('format'))}, not {INDEX_FORMAT}")
     try:
         source = [body["api"], body["dandiset"], body["version"]]
         if not all(isinstance(part, str) for part in source):
-            raise TypeError(f"api, dandiset and version are {answers.shown(source)}, not text")
+            raise TypeError(f"api, dandiset and version are {brief(source)}, not text")
         assets = [Asset(**item) for item in body["assets"]]
         index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets})
     except (KeyError, TypeError, ValueError) as exc:

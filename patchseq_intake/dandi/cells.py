@@ -1,7 +1,7 @@
 """From cell ids or metadata filters to the cells' NWB files on DANDI (see ``nwb_files``).
 
 Messages name a few of the ids and filters they concern and how many there
-are (``tables.filters.brief``), and the work is linear in the ids asked for
+are (``errors.brief``), and the work is linear in the ids asked for
 (sets, not list scans): a million unknown ids are refused in about a second.
 """
 
@@ -17,8 +17,8 @@ from ..errors import (
     NoNwbFileError,
     PatchseqError,
     UnknownCellError,
+    brief,
 )
-from ..tables.filters import brief
 from ..tables.release import Archive, TableQuery, query_table
 from ..tables.shipped import ARCHIVES, shipped_table
 from .assets import DandisetVersion

@@ -14,8 +14,7 @@ from intake.source.base import DataSource, Schema
 from .. import config
 from ..access.modes import Access
 from ..dandi.assets import DandisetVersion
-from ..errors import InvalidQueryError, UnknownCellError
-from ..tables.filters import brief
+from ..errors import InvalidQueryError, UnknownCellError, brief
 from ..tables.release import Archive
 from ..version import __version__
 from .parameters import VERSION, PlainParameters, flag, list_of, plain, text, whole_number

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import InvalidQueryError
-from ..tables.filters import as_whole_number, brief
+from ..errors import InvalidQueryError, brief
+from ..tables.filters import as_whole_number
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 VERSION = "a dandiset version: a published version id or 'draft'"
