@@ -53,10 +53,24 @@ class InvalidQueryError(PatchseqError, ValueError):
 
 
 class UnknownCellError(PatchseqError, KeyError):
-    """A cell id that is not in the dataset."""
+    """A cell id that is not in the dataset; ``elsewhere``: the archive that holds the cells, if one does.
+
+    The message says, in Python's words, where to find them
+    (``cat.<elsewhere>.ephys``); the command line says it in its own.
+    """
+
+    def __init__(self, message: str, elsewhere: str | None = None):
+        super().__init__(message)
+        self.elsewhere = elsewhere
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        return self.without_advice + (f": use cat.{self.elsewhere}.ephys" if self.elsewhere else "")
+
+    @property
+    def without_advice(self) -> str:
+        """The message, and the archive holding the cells, without saying how to reach it."""
+        where = f"; they are cells of the {self.elsewhere} dataset" if self.elsewhere else ""
+        return str(self.args[0]) + where
 
 
 class NoNwbFileError(PatchseqError, LookupError):

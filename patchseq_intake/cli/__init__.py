@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..access.modes import ACCESS_MODES
-from ..errors import ManifestMismatchWarning, PatchseqError
+from ..errors import ManifestMismatchWarning, PatchseqError, UnknownCellError
 from ..gui.serving import port_number
 from ..tables.shipped import ARCHIVES
 from ..version import __version__
@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.usage_error(str(exc))
     except BrokenPipeError:
         _silence_stdout()  # the reader went away, as `| head` does
+        return 1
+    except UnknownCellError as exc:
+        hint = f": patchseq-intake {args.command} {exc.elsewhere} ..." if exc.elsewhere else ""
+        print(f"{PROG}: {exc.without_advice}{hint}", file=sys.stderr)
         return 1
     except (PatchseqError, OSError) as exc:
         print(f"{PROG}: {_in_the_cache(exc)}", file=sys.stderr)

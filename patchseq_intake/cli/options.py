@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .. import config
 from ..drivers.parameters import INT64_MAX
 from ..errors import PatchseqError
 from ..tables.filters import OPERATORS, SET_OPERATORS
@@ -119,6 +120,8 @@ def access_given(access: str | None, root: str | None) -> str | None:
     """The access mode: as asked, or ``local`` when only a root is given."""
     if root and access not in (None, "local"):
         raise UsageError(f"--root is for --access local, not --access {access}")
+    if access == "local" and not root and config.local_root() is None:
+        raise UsageError(f"--access local needs the folder holding the dandisets: --root DIR (or set {config.LOCAL_ROOT_ENV})")
     return "local" if root else access
 
 

@@ -104,7 +104,10 @@ def _matching_cells(
     known = set(every_cell)
     unknown = [cell for cell in specimen_ids if cell not in known]
     if unknown:
-        raise UnknownCellError(_unknown_cells_message(archive, unknown, len(every_cell)))
+        raise UnknownCellError(
+            f"cell(s) {brief(unknown)} are not in the {archive.name} Patch-seq dataset ({len(every_cell)} cells)",
+            _archive_of(unknown, exclude=archive.name),
+        )
     if filters:
         cells = _cell_ids(query_table(archive.metadata, filters, columns=["cell_specimen_id"]))
         if not cells:
@@ -125,15 +128,6 @@ def _matching_cells(
 def _cell_ids(query: TableQuery) -> list[int]:
     """The ``cell_specimen_id`` column of a table query, as Python ints."""
     return query.read()["cell_specimen_id"].tolist()
-
-
-def _unknown_cells_message(archive: Archive, unknown: list[int], cell_count: int) -> str:
-    """That ``unknown`` cells are not in the archive: a few of them, their count, and the archive holding them."""
-    message = f"cell(s) {brief(unknown)} are not in the {archive.name} Patch-seq dataset ({cell_count} cells)"
-    elsewhere = _archive_of(unknown, exclude=archive.name)
-    if elsewhere:
-        message += f"; they are cells of the {elsewhere} dataset: use cat.{elsewhere}.ephys"
-    return message
 
 
 def _archive_of(cells: list[int], exclude: str) -> str | None:

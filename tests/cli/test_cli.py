@@ -289,7 +289,9 @@ def test_unknown_cell(capsys, world):
 
 
 def test_cell_of_the_other_archive(capsys, world):
-    assert "they are cells of the mouse dataset" in fails(capsys, "sweeps", "human", str(MOUSE_CELL))
+    message = fails(capsys, "sweeps", "human", str(MOUSE_CELL))
+    assert "they are cells of the mouse dataset: patchseq-intake sweeps mouse ..." in message
+    assert "cat." not in message  # no Python advice on the command line
 
 
 def test_cell_without_nwb_file_in_the_version(capsys, world):
@@ -317,7 +319,9 @@ def test_local_root_without_the_file(capsys, world, tmp_path):
 
 def test_local_access_without_a_root(capsys, world, monkeypatch):
     monkeypatch.delenv(config.LOCAL_ROOT_ENV, raising=False)
-    assert "access='local' needs a directory" in fails(capsys, "sweeps", "human", str(HUMAN_CELL), "--access", "local")
+    message = misused(capsys, "sweeps", "human", str(HUMAN_CELL), "--access", "local")
+    assert "--access local needs the folder holding the dandisets: --root DIR" in message
+    assert "root=" not in message and "access='local'" not in message  # the CLI's words, not Python's
 
 
 def test_offline_without_the_file_cached(capsys, world, monkeypatch):
