@@ -112,7 +112,7 @@ def local_root() -> Path | None:
 def timeout_s() -> float:
     """Seconds a request may go without progress before it is given up: ``$PATCHSEQ_INTAKE_TIMEOUT``, else 15.
 
-    ``SettingError`` naming the variable if it is not a positive number of seconds.
+    ``SettingError`` naming the variable if it is not a positive, finite number of seconds.
     """
     configured = (_setting(TIMEOUT_ENV) or "").strip()
     if not configured:
@@ -122,7 +122,7 @@ def timeout_s() -> float:
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
-        raise SettingError(f"{TIMEOUT_ENV}={configured!r}: give a positive number of seconds, e.g. 30")
+        raise SettingError(f"{TIMEOUT_ENV}={configured!r}: give a positive, finite number of seconds, e.g. 30")
     return seconds
 
 
@@ -133,3 +133,15 @@ def unpinned_tables() -> bool:
     release's bytes, which are checked against the catalog's SHA-256.
     """
     return _switch(UNPINNED_TABLES_ENV)
+
+
+def check() -> None:
+    """Read every setting that has a form to check, so that a bad value is refused at once.
+
+    ``SettingError`` naming the first bad one. Without this, a bad value
+    would be refused only when it is first needed (a download), and the same
+    command would work or fail by what the cache holds.
+    """
+    offline()
+    unpinned_tables()
+    timeout_s()

@@ -66,3 +66,16 @@ def test_a_bad_setting_is_one_line_in_the_cli(monkeypatch, capsys):
         f"patchseq-intake: {config.OFFLINE_ENV}='offline': give 1, true, yes or on to turn it on; "
         "0, false, no, off or nothing to turn it off\n"
     )
+
+
+@pytest.mark.parametrize("name, value", [(config.OFFLINE_ENV, "maybe"), (config.TIMEOUT_ENV, "inf")])
+def test_a_bad_setting_is_refused_even_when_the_cache_holds_everything(cat, world, monkeypatch, capsys, name, value):
+    from patchseq_intake.cli import main
+
+    assert main(["cells", "human"]) == 0  # the table is cached now
+    capsys.readouterr()
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingError, match=rf"^{name}="):
+        cat.human.metadata.read()
+    assert main(["cells", "human"]) == 1
+    assert capsys.readouterr().err.startswith(f"patchseq-intake: {name}='{value}': give ")

@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default", ManifestMismatchWarning)  # shown even where a caller ignores it
             warnings.showwarning = _show_warning
+            config.check()
             args.run(args)
     except UsageError as exc:
         args.usage_error(str(exc))

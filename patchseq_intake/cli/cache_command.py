@@ -159,7 +159,7 @@ def _clear_cache(root: Path) -> None:
     left = _files(root)
     if left:
         named = ", ".join(str(path) for path in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        print(f"left {len(left)} files that patchseq-intake did not write: {named}")
+        print(f"left {len(left)} file{'' if len(left) == 1 else 's'} that patchseq-intake did not write: {named}")
 
 
 def _remove_folder(folder: Path) -> None:

@@ -120,8 +120,15 @@ class TableQuery:
 def query_table(
     spec: TableSpec, filters: Sequence[Sequence[Any]] = (), columns: Sequence[str] = ()
 ) -> TableQuery:
-    """Check ``filters`` and ``columns`` against the table (fetched on first use)."""
+    """Check ``filters`` and ``columns`` against the table (fetched on first use).
+
+    Every catalog entry starts here, so the settings are checked here too
+    (``config.check``): a bad ``PATCHSEQ_INTAKE_*`` value is refused whether
+    or not the cache holds what it would have governed.
+    """
     import pyarrow.parquet as pq
+
+    config.check()
 
     from .filters import check_columns, check_filters
 

@@ -136,7 +136,7 @@ def cache_error(exc: OSError, path: Path, doing: str) -> CacheError:
     elif exc.errno == errno.ENAMETOOLONG:
         advice = f"the path is too long for the file system: set {config.CACHE_ENV} to a shorter folder"
     else:
-        advice = f"{exc.strerror or exc}: {move}"
+        advice = f"{exc.strerror or exc}; {move.removeprefix('or ')}"
     error = CacheError(f"cannot {doing} {path} in the cache: {advice}")
     error.errno = exc.errno
     return error

@@ -186,7 +186,7 @@ def test_clear_of_a_cache_with_nothing_else_removes_every_folder(capsys, world, 
     _cached_cell(capsys, cache_dir)
     (cache_dir / config.INDEX_DIR / "stale.v1.json").write_text("{}")  # not a checksum's name: not ours
     status, out, _ = run(capsys, "cache", "clear")
-    assert status == 0 and "left 1 files" in out
+    assert status == 0 and "left 1 file that" in out
     assert sorted(path.relative_to(cache_dir).as_posix() for path in cache_dir.rglob("*")) == [
         config.INDEX_DIR, f"{config.INDEX_DIR}/stale.v1.json"
     ]
