@@ -1,4 +1,4 @@
-"""The README's Python examples name real cells, and the cells a selection's example reads are in that selection."""
+"""The Python examples of the README and of docs/ name real cells, and the cells a selection's example reads are in that selection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PROJECT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ipfx-data-release"
 METADATA = {"human": "20200625_patchseq_metadata_human.csv", "mouse": "20200625_patchseq_metadata_mouse.csv"}
 SELECTION = r"^(\w+) = cat\.(\w+)\.ephys\(filters=(\[.*\])\)"
@@ -25,7 +26,7 @@ def metadata() -> dict[str, pd.DataFrame]:
 
 
 def _python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    return [block for path in DOCUMENTS for block in re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)]
 
 
 def test_every_cell_id_in_the_python_examples_is_a_real_cell(metadata):
@@ -54,3 +55,24 @@ def test_a_cell_read_from_a_selection_is_in_that_selection(metadata):
             assert int(cell) in set(table.loc[chosen, "cell_specimen_id"]), (name, cell, filters)
             checked += 1
     assert checked, "no example reads a cell of a selection"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_names_a_file_and_heading_that_exist():
+    checked = 0
+    for document in DOCUMENTS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", document.read_text()):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (document.parent / path).resolve() if path else document
+            assert linked.exists(), f"{document.name}: {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", linked.read_text(), flags=re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{document.name}: {target}"
+            checked += 1
+    assert checked > 10
