@@ -232,10 +232,12 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         description="Download the NWB files of the named cells, or of the cells matching the "
         "filters (both: the named cells that match), into the cache, each verified against "
         "DANDI's SHA-256 and size of it; files already cached are not fetched again. Prints "
-        "the cached files' paths, one per line.",
+        "one line per cell: its cell_specimen_id, a tab, and the path of its cached file (named by "
+        "the file's SHA-256), in the order the cells were named (with filters alone: the metadata table's).",
         examples=[
             "patchseq-intake fetch human 541549258 569835804",
             "patchseq-intake fetch mouse --filter structure == VISp5 --filter dendrite_type == aspiny",
+            "patchseq-intake fetch human 541549258 | cut -f2   # the paths alone",
         ],
         run=_run_fetch,
     )
@@ -256,20 +258,28 @@ def _run_fetch(args: argparse.Namespace) -> None:
         filters=filters_given(args.filters),
         version=args.dandi_version,
     )
-    for path in source.fetch():
-        print(path, flush=True)
+    paths = source.fetch()
+    for cell, path in zip(source.cells, paths, strict=True):
+        print(f"{cell.specimen_id}\t{path}", flush=True)
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
-    subcommand(
+    sub = subcommand(
         commands,
         "demo",
         help="walk through the main job against a local replica (no network needed)",
         description="Start a local replica of DANDI and the release tables on 127.0.0.1, "
-        "then filter cells, resolve one to its NWB file, read its sweep table and a sweep.",
-        examples=["patchseq-intake demo"],
+        "then filter cells, resolve one to its NWB file, read its sweep table and a sweep. "
+        "With --serve, serve the replica for one's own Python instead: print the shell lines "
+        "(export ...) that point a process at it, with a throw-away cache, and serve until Ctrl-C "
+        "(or SIGTERM), then remove its files and that cache.",
+        examples=[
+            "patchseq-intake demo",
+            "patchseq-intake demo --serve   # then, in another shell: run the export lines it printed, then python",
+        ],
         run=_run_demo,
     )
+    sub.add_argument("--serve", action="store_true", help="serve the replica for another process until stopped")
 
 
 def _add_gui(commands: argparse._SubParsersAction) -> None:
@@ -315,9 +325,19 @@ def _run_gui(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    import threading
 
-    run_demo()
+    from .demo import run_demo, serve_demo
+
+    if not args.serve:
+        run_demo()
+        return
+    # SIGTERM stops the serving as Ctrl-C does, so that the replica's temporary files are removed (a flag,
+    # as in _run_gui: an exception raised in the handler could be lost).
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+    serve_demo(terminated, print_=lambda line: print(line, flush=True))
+    raise SystemExit(128 + signal.SIGTERM)
 
 
 def _archive(name: str) -> ArchiveCatalog:

@@ -5,12 +5,19 @@ It starts a stand-in for DANDI and the release tables on 127.0.0.1 (see
 the real listing of both dandisets, as the catalogs ship it), points the
 shipped catalog at it with a throw-away cache, and goes from a metadata
 filter to a sweep, printing what it finds at each step.
+
+``serve_demo`` (``demo --serve``) serves the same replica for another
+process instead: it prints the shell lines that point one's own Python at
+it and serves until stopped.
 """
 
 from __future__ import annotations
 
+import shlex
 import tempfile
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -32,6 +39,43 @@ def run_demo(print_=print) -> None:
                 _walk_through(print_, caught)
         finally:
             world.stop()
+
+
+def serve_demo(stop: threading.Event, print_: Callable[[str], None] = print) -> None:
+    """Serve the demo's replica until ``stop`` is set, after printing the lines that point a shell at it.
+
+    The lines are a shell script (``export``/``unset`` lines, the rest ``#`` comments), written at once;
+    the replica's temporary folder (its files and the cache the lines name) is removed at the end, also
+    when the wait is interrupted (Ctrl-C).
+    """
+    from ..testing.world import demo_world
+
+    with demo_world() as (world, settings):
+        print_(f"# The demo's replica of DANDI and the release tables serves at {world.server.url} (made-up "
+               "tables, taken unpinned).")
+        print_("# Run these lines in the shell that starts Python; its catalogs then read the replica:")
+        for name, value in settings.items():
+            if value is not None:
+                print_(f"export {name}={shlex.quote(value)}")
+        print_("unset " + " ".join(name for name, value in settings.items() if value is None))
+        for cell in world.cells:
+            sweeps = [sweep.sweep_number for sweep in world.written[cell.specimen_id].sweeps]
+            print_(f"# {cell.archive} cell {cell.specimen_id} ({cell.structure}): sweeps {_spans(sweeps)}")
+        print_("# Other cells are listed but have no file here. Ctrl-C stops the replica and removes its "
+               "files and that cache.")
+        while not stop.wait(0.2):
+            pass
+
+
+def _spans(numbers: list[int]) -> str:
+    """Sorted numbers as runs: ``0-2, 4-17``."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:

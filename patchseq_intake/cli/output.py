@@ -8,6 +8,12 @@ to is written so (the link stays); a character device or a FIFO
 replaced; a directory, block device or socket is refused. Any failure to
 write is one line naming the path (``cannot write /dev/full: No space left
 on device``).
+
+Float32 values (the samples MIES stores, and values read from them, such as
+the sweep table's ``gain``, widened to float64 there) are written in CSV,
+JSON and the text table as the shortest decimals that read back as the same
+float32 (``0.02``, not ``0.019999999552965164``); parquet keeps each column's
+type and bits.
 """
 
 from __future__ import annotations
@@ -103,10 +109,48 @@ def _encoded(frame: pd.DataFrame, output_format: str) -> bytes:
 
 
 def _render(frame: pd.DataFrame, output_format: str) -> str:
-    if output_format == "csv":
-        return frame.to_csv(index=False)
+    narrow = float32_columns(frame)
+    if output_format == "csv":  # pandas writes a float32 column's values as their shortest float32 decimals
+        return frame.astype({name: "float32" for name in narrow}).to_csv(index=False)
     if output_format == "json":
-        return frame.to_json(orient="records") + "\n"
-    return frame.to_string(index=False) + "\n"
+        return frame.assign(**{name: _shortest_float32(frame[name]) for name in narrow}).to_json(orient="records") + "\n"
+    return frame.to_string(index=False, formatters={name: _float32_text for name in narrow}) + "\n"
+
+
+def float32_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns holding float32 values: of type float32, or float64 with every finite value a float32 one.
+
+    A float64 value that a float32 holds exactly was, but for a chance of 2**-29 per value, a float32
+    widened (``gain``); one that differs in its last 29 bits was not, and keeps its float64 digits.
+    """
+    import numpy as np
+
+    found = []
+    for name, column in frame.items():
+        if column.dtype == np.float32:
+            found.append(name)
+        elif column.dtype == np.float64:
+            values = column.to_numpy()
+            finite = values[np.isfinite(values)]
+            with np.errstate(over="ignore"):
+                if finite.size and np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
+                    found.append(name)
+    return found
+
+
+def _float32_text(value: float) -> str:
+    """A float32 value as its shortest decimal (``0.02``, ``1e+20``, ``nan``)."""
+    import numpy as np
+
+    return str(np.float32(value))
+
+
+def _shortest_float32(column: pd.Series) -> pd.Series:
+    """The float64 values whose decimals are those of the column's float32 values: what JSON should write."""
+    import numpy as np
+    import pandas as pd
+
+    values = column.to_numpy(dtype=np.float32)
+    return pd.Series([float(_float32_text(value)) for value in values], index=column.index, dtype="float64")
 
 

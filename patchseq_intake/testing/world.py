@@ -10,6 +10,12 @@ as the normalized depth (0.42 for every cell) and the t-type, are made up in
 environment variables that point the shipped catalog at it (its made-up
 tables taken unpinned, with ``PATCHSEQ_INTAKE_UNPINNED_TABLES``).
 
+``demo_replica()`` is the demo's replica for one's own Python: a ``with``
+block in which this process (and the processes it starts) reads the
+replica, with a throw-away cache, as ``patchseq-intake demo --serve`` does
+for another shell; ``demo_world()`` the same without changing the
+environment (``demo_settings`` names the variables).
+
 Given ``listings`` (a folder of ``<dandiset>.csv`` listings, such as
 ``shared/reference/dandi-assets/`` or the catalogs' ``dandi-assets/``), the
 replica lists every real asset of both dandisets, in the published version
@@ -26,7 +32,9 @@ for it (``in_manifest=False``: as for 595 real mouse cells).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,7 +42,7 @@ from pathlib import Path
 
 from .. import config
 from ..dandi.assets import Asset, read_listing
-from ..tables.shipped import shipped_dandiset
+from ..tables.shipped import shipped_dandiset, shipped_listings
 from .dandi import DRAFT, DandiReplica, ReplicaAsset
 from .mies import write_mies_nwb
 from .physiology import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name
@@ -130,6 +138,70 @@ class World:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+@contextmanager
+def demo_world() -> Iterator[tuple[World, dict[str, str | None]]]:
+    """The demo's replica (``DEMO_CELLS``, every real asset listed) served from a temporary folder, and the
+    settings that point a process at it (``demo_settings``), for a ``with`` block.
+
+    The folder (its NWB files and the cache the settings name) is removed, and the server stopped, at the
+    block's end. Changes no environment variable.
+    """
+    with tempfile.TemporaryDirectory(prefix="patchseq-demo-") as scratch:
+        world = build_world(Path(scratch) / "files", listings=shipped_listings())
+        try:
+            yield world, demo_settings(world, Path(scratch) / "cache")
+        finally:
+            world.stop()
+
+
+def demo_settings(world: World, cache: Path) -> dict[str, str | None]:
+    """The environment variables that point a process at ``world`` with ``cache``; None: to be unset.
+
+    A local root or ``PATCHSEQ_INTAKE_OFFLINE`` would turn the replica away; ``PATCHSEQ_INTAKE_TIMEOUT``
+    is left as the caller has it.
+    """
+    return {**world.environment(), config.CACHE_ENV: str(cache), config.OFFLINE_ENV: None,
+            config.LOCAL_ROOT_ENV: None}
+
+
+@contextmanager
+def demo_replica() -> Iterator[World]:
+    """Serve the demo's replica and point this process's environment at it for a ``with`` block.
+
+    >>> from patchseq_intake.testing.world import demo_replica
+    >>> with demo_replica():                                    # doctest: +SKIP
+    ...     cat = patchseq_intake.open_catalog()
+    ...     cat.human.ephys(specimen_id=541549258).sweep(42)
+
+    Inside the block the catalogs read the replica's tables and DANDI (its cells: ``DEMO_CELLS``), with
+    a throw-away cache; processes started there (Dask's workers) inherit it. The variables it sets or
+    unsets (``demo_settings``) are given back their values at the block's end, and the replica's
+    temporary folder removed.
+    """
+    with demo_world() as (world, settings), _environment(settings):
+        yield world
+
+
+@contextmanager
+def _environment(settings: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``settings`` set (None: unset) for the block; each one's value restored after."""
+    saved = {name: os.environ.get(name) for name in settings}
+    try:
+        for name, value in settings.items():
+            _set(name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            _set(name, value)
+
+
+def _set(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def build_world(

@@ -334,11 +334,25 @@ def test_offline_without_the_file_cached(capsys, world, monkeypatch):
 # --- fetch --------------------------------------------------------------------------------------
 
 
-def test_fetch_by_id_prints_the_verified_cached_files(capsys, world, cache_dir):
-    paths = [Path(line) for line in ok(capsys, "fetch", "mouse", *map(str, DONOR_331663_ASPINY)).splitlines()]
-    assert paths == [cache_dir / "nwb" / f"{world.written[cell].sha256}.nwb" for cell in DONOR_331663_ASPINY]
-    for cell, path in zip(DONOR_331663_ASPINY, paths):
+def _fetched(out: str) -> dict[int, Path]:
+    """``fetch``'s lines, cell_specimen_id TAB path, as {cell: path}, in their order."""
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert all(len(row) == 2 for row in rows), out
+    return {int(cell): Path(path) for cell, path in rows}
+
+
+def test_fetch_by_id_prints_each_cell_and_its_verified_cached_file(capsys, world, cache_dir):
+    fetched = _fetched(ok(capsys, "fetch", "mouse", *map(str, reversed(DONOR_331663_ASPINY))))
+    assert list(fetched) == DONOR_331663_ASPINY[::-1]  # in the order named
+    for cell, path in fetched.items():
+        assert path == cache_dir / "nwb" / f"{world.written[cell].sha256}.nwb"
         assert path.read_bytes() == world.written[cell].path.read_bytes()
+
+
+def test_fetch_help_says_what_it_prints(capsys):
+    with pytest.raises(SystemExit):
+        main(["fetch", "--help"])
+    assert "its cell_specimen_id, a tab, and the path" in " ".join(capsys.readouterr().out.split())
 
 
 def test_fetch_does_not_fetch_a_cached_file_again(capsys, world):
@@ -352,7 +366,7 @@ def test_fetch_by_filter_warns_of_cells_without_a_file(capsys, world):
     status, out, err = run(capsys, "fetch", "mouse", "--filter", "donor_id", "==", "331663",
                            "--filter", "dendrite_type", "==", "aspiny", "--dandi-version", "draft")
     assert status == 0
-    assert out.splitlines() == [str(config.cache_dir() / "nwb" / f"{world.written[601790961].sha256}.nwb")]
+    assert _fetched(out) == {601790961: config.cache_dir() / "nwb" / f"{world.written[601790961].sha256}.nwb"}
     assert err == (
         "patchseq-intake: warning: 1 of the 2 mouse cells matching the filters have no NWB file in "
         "dandiset 000020 version draft and are left out\n"
@@ -362,7 +376,8 @@ def test_fetch_by_filter_warns_of_cells_without_a_file(capsys, world):
 def test_fetch_of_a_file_the_manifest_describes_otherwise_warns_once_and_verifies(capsys, world, cache_dir):
     status, out, err = run(capsys, "fetch", "human", *map(str, HUMAN_CELLS))
     assert status == 0
-    assert [Path(line).name for line in out.splitlines()] == [f"{world.written[c].sha256}.nwb" for c in HUMAN_CELLS]
+    assert {cell: path.name for cell, path in _fetched(out).items()} == {
+        cell: f"{world.written[cell].sha256}.nwb" for cell in HUMAN_CELLS}
     (warning,) = err.splitlines()
     assert warning.startswith("patchseq-intake: warning: the release manifest describes other bytes than DANDI "
                               "holds for 1 of the 2 selected human NWB files")
