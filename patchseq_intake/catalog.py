@@ -11,6 +11,11 @@ asking it for anything a dict does not have (``read``, ``to_dask``,
 
 Its entries are ``ValueEntry``s: a user's parameters reach the driver as the
 values given, not through intake's templates (see ``ValueEntry``).
+
+``open_catalog()`` gives the root catalog as a ``PatchseqCatalog``; it and
+each archive's catalog answer a name they do not hold (``cat.rat``,
+``cat["rat"]``, ``cat.human.ephsy``) with an ``UnknownEntryError`` naming
+the entries they do hold (``human``, ``mouse``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 import yaml
 from intake.catalog.local import LocalCatalogEntry, UserParameter, YAMLFileCatalog
 
-from .errors import InvalidQueryError, brief
+from .errors import InvalidQueryError, UnknownEntryError, brief
 from .tables.shipped import catalog_dir
 
 ENTRY_NAME = "metadata"
@@ -37,10 +42,34 @@ warnings.filterwarnings(
 
 
 def open_catalog() -> YAMLFileCatalog:
-    """Open the shipped root catalog, with its ``human`` and ``mouse`` archives."""
-    import intake
+    """Open the shipped root catalog, with its ``human`` and ``mouse`` archives (a ``PatchseqCatalog``)."""
+    return PatchseqCatalog(CATALOG)
 
-    return intake.open_catalog(CATALOG)
+
+class _NamingEntries(YAMLFileCatalog):
+    """A catalog whose unknown names are an ``UnknownEntryError`` listing its entries (intake: ``KeyError: 'rat'``)."""
+
+    _kind = ("entry", "entries")
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str) and "." not in key and key not in self:
+            raise UnknownEntryError(self._unknown(key))
+        return super().__getitem__(key)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name != "entry" and name not in self:
+            raise UnknownEntryError(self._unknown(name))
+        return super().__getattr__(name)
+
+    def _unknown(self, name: str) -> str:
+        one, many = self._kind
+        return f"catalog {self.name!r} has no {one} {brief(name)}; its {many}: {', '.join(self)}"
+
+
+class PatchseqCatalog(_NamingEntries):
+    """The root catalog (``patchseq``): its entries are the archives, ``human`` and ``mouse``."""
+
+    _kind = ("archive", "archives")
 
 
 class CatalogMetadata(dict):
@@ -142,6 +171,10 @@ class ValueEntry(LocalCatalogEntry):
         plugin, open_args = super()._create_open_args({})
         for name, parameter in self._parameters.items():
             value = user_parameters.get(name)
+            if name == "filters" and value is not None:  # its form checked before any table is fetched
+                from .tables.filters import check_filter_shape  # pyarrow: not loaded by import patchseq_intake
+
+                check_filter_shape(value, self._title())
             if value is None:
                 value = parameter.default
             elif parameter.allowed is not None and value not in parameter.allowed:
@@ -158,7 +191,7 @@ class ValueEntry(LocalCatalogEntry):
         return f"{catalog}.{self.name}" if catalog else self.name
 
 
-class ArchiveCatalog(YAMLFileCatalog):
+class ArchiveCatalog(_NamingEntries):
     """The YAML catalog of one archive (human or mouse); see the module docstring."""
 
     name = "patchseq_archive"

@@ -52,6 +52,16 @@ class InvalidQueryError(PatchseqError, ValueError):
     """A filter, column or parameter that the table cannot answer."""
 
 
+class UnknownEntryError(PatchseqError, KeyError, AttributeError):
+    """A name that is not an entry of a catalog (``cat.rat``, ``cat["rat"]``): the message names its entries.
+
+    A ``KeyError`` for item access and an ``AttributeError`` for attribute access (``hasattr`` is False).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnknownCellError(PatchseqError, KeyError):
     """A cell id that is not in the dataset; ``elsewhere``: the archive that holds the cells, if one does.
 

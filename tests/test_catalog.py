@@ -96,3 +96,50 @@ def test_every_entry_has_a_description_and_plots_metadata(cat):
             entry = cat[archive][name]
             assert len(entry.description) > 40
             assert "plots" in entry.metadata
+
+
+# --- a name or filters that are not the catalog's ------------------------------------------------
+
+
+@pytest.mark.parametrize("way", ["function", "entry point"])
+def test_an_unknown_archive_is_named_with_the_archives_there_are(way):
+    from patchseq_intake.errors import UnknownEntryError
+
+    cat = patchseq_intake.open_catalog() if way == "function" else intake.cat.patchseq
+    message = "catalog 'patchseq' has no archive 'rat'; its archives: human, mouse"
+    with pytest.raises(AttributeError, match=f"^{message}$") as attribute:
+        cat.rat
+    with pytest.raises(KeyError, match=f"^{message}$") as item:
+        cat["rat"]
+    assert isinstance(attribute.value, UnknownEntryError) and isinstance(item.value, UnknownEntryError)
+    assert not hasattr(cat, "rat") and getattr(cat, "rat", None) is None
+
+
+def test_an_unknown_entry_of_an_archive_is_named_with_its_entries(cat):
+    with pytest.raises(AttributeError, match="^catalog 'human' has no entry 'ephsy'; its entries: metadata, manifest, "
+                                             "nwb_files, ephys$"):
+        cat.human.ephsy
+    assert cat["human"]["ephys"].name == "ephys" and cat["human.ephys"].name == "ephys"  # known names as before
+
+
+@pytest.mark.parametrize(
+    "filters, message",
+    [
+        ("a==b", r"filters for human\.{entry} must be a list of \[column, op, value\] filters, "
+                 r'e\.g\. \[\["structure", "==", "MTG"\], .*\], not \'a==b\'$'),
+        (("structure", "==", "MTG"), r"filters for human\.{entry} is a list of filters, each \[column, op, value\]: "
+                                     r"for one filter, give a list of one, \[\['structure', '==', 'MTG'\]\]"),
+        ([["structure", "=="]], r"bad filter \['structure', '=='\] for human\.{entry}: each filter is "
+                                r'\[column, op, value\], e\.g\. \[\["structure"'),
+        ([("structure", "==", "MTG"), "dendrite_type"], r"bad filter 'dendrite_type' for human\.{entry}"),
+    ],
+)
+@pytest.mark.parametrize("entry", ["metadata", "nwb_files", "ephys"])
+def test_filters_of_the_wrong_form_are_refused_with_an_example_before_any_table_is_fetched(
+    cat, cache_dir, filters, message, entry
+):
+    from patchseq_intake.errors import InvalidQueryError
+
+    with pytest.raises(InvalidQueryError, match="^" + message.format(entry=entry)):
+        cat.human[entry](filters=filters)  # made, not read: no table is fetched
+    assert not cache_dir.exists()

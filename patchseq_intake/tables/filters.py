@@ -60,22 +60,38 @@ def _python_scalar(value: Any) -> Any:
     return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
 
 
+EXAMPLE = '[["structure", "==", "MTG"], ["dendrite_type", "==", "spiny"]]'
+
+
+def check_filter_shape(filters: Any, table: str) -> None:
+    """``InvalidQueryError`` unless ``filters`` is None or a list of ``[column, op, value]`` (their columns,
+    operators and values are checked against the table by ``check_filters``). Needs no table: the catalog
+    checks the form before any table is fetched."""
+    if filters is None:
+        return
+    if isinstance(filters, str) or not isinstance(filters, Sequence):
+        raise InvalidQueryError(
+            f"filters for {table} must be a list of [column, op, value] filters, e.g. {EXAMPLE}, not {brief(filters)}"
+        )
+    if len(filters) == 3 and all(isinstance(part, str) for part in filters[:2]) and filters[1] in OPERATORS:
+        raise InvalidQueryError(
+            f"filters for {table} is a list of filters, each [column, op, value]: for one filter, give a list of "
+            f"one, [{brief(list(filters))}], not {brief(filters)}"
+        )
+    for item in filters:
+        if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 3:
+            raise InvalidQueryError(
+                f"bad filter {brief(item)} for {table}: each filter is [column, op, value], e.g. {EXAMPLE}"
+            )
+
+
 def check_filters(
     filters: Sequence[Sequence[Any]] | None, schema: Mapping[str, pa.DataType], table: str
 ) -> list[Filter]:
     """Validate ``filters`` against ``schema`` (column -> arrow type); return them as tuples."""
-    if filters is not None and (isinstance(filters, str) or not isinstance(filters, Sequence)):
-        raise InvalidQueryError(
-            f"filters for {table} must be a list of [column, op, value], e.g. [[\"structure\", \"==\", \"MTG\"]], "
-            f"not {brief(filters)}"
-        )
+    check_filter_shape(filters, table)
     checked = []
     for item in filters or []:
-        if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 3:
-            raise InvalidQueryError(
-                f"bad filter {brief(item)} for {table}: each filter is [column, op, value], "
-                'e.g. ["structure", "==", "MTG"]'
-            )
         column, op, value = item
         if not isinstance(column, str) or column not in schema:
             raise InvalidQueryError(
