@@ -120,7 +120,7 @@ def open_remote(cell: CellFile) -> RemoteFile:
 
 
 def asset_etag(cell: CellFile) -> str | None:
-    """DANDI's dandi-etag of the cell's file: from its listing, else from the asset's metadata (one request).
+    """DANDI's dandi-etag of the cell's file: from its listing, else from the version's asset at its path (one request).
 
     None where DANDI gives none or its API does not answer: then what is
     read by ranges cannot be tied to the asset, and nothing derived from it
@@ -131,7 +131,7 @@ def asset_etag(cell: CellFile) -> str | None:
     if cell.asset.etag or cell.metadata_url is None:
         return cell.asset.etag
     try:
-        return fetch_dandi_etag(cell.metadata_url)
+        return fetch_dandi_etag(cell.metadata_url, cell.asset)
     except FetchError as exc:
         logger.info("no dandi-etag for %s: %s", cell.label, exc)
         return None
@@ -213,7 +213,7 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> str:
             )
         except ChecksumError as exc:
             raise ChecksumError(
-                f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, asset {cell.asset_id}) "
+                f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, blob {cell.asset.blob}) "
                 f"are not the ones its listing describes: {exc}"
             ) from exc
         except UnresponsiveServerError:

@@ -14,8 +14,10 @@ server's URL, the asset, the field, the value and what would be valid:
   ``size`` and, with ``metadata=1``, ``metadata`` holding ``digest`` (whose
   ``dandi:sha2-256`` and ``dandi:dandi-etag`` are taken) and ``contentUrl``;
 - the pages of a listing (``Paging``): each ``next`` link on the API's own
-  server, no page fetched twice, no more pages than page 1's ``count`` implies;
-- an asset's metadata (``etag_of``).
+  server, no page fetched twice, no more pages than page 1's ``count`` implies.
+
+A version's asset looked up by its path (``assets.fetch_dandi_etag``) is a
+listing page too, checked the same way.
 
 The formats are DANDI's (``dandischema``): a SHA-256 is 64 hexadecimal digits;
 a dandi-etag 32 hexadecimal digits, ``-`` and the number of upload parts
@@ -175,17 +177,6 @@ def blob_base(content_urls: list[str], url: str) -> str | None:
                 raise refuse(url, "a blob URL in metadata.contentUrl", content_url, BLOB_STORE_FORMAT)
             return base
     return None
-
-
-def etag_of(metadata: Any, url: str) -> str | None:
-    """The dandi-etag in an asset's metadata (as its endpoint at ``url`` gives it); None if it has none."""
-    if not isinstance(metadata, dict):
-        raise refuse(url, "asset metadata that is", metadata, "an object with the asset's 'digest'")
-    etag = _object_in(metadata, "digest", url, "metadata.digest").get(ETAG_KEY)
-    valid = problem("etag", etag)
-    if valid is not None:
-        raise refuse(url, f"metadata.digest[{ETAG_KEY!r}]", etag, valid)
-    return etag.lower() if etag is not None else None
 
 
 def _object_in(container: dict[str, Any], key: str, url: str, what: str) -> dict[str, Any]:

@@ -7,7 +7,11 @@ from, in this order:
 pinned
     The listing the catalog ships for its pinned version (``PinnedListing``,
     see ``catalogs/dandi-assets/README.md``): used for that version when
-    ``PATCHSEQ_INTAKE_DANDI_API`` is DANDI's own API. No request at all.
+    ``PATCHSEQ_INTAKE_DANDI_API`` is DANDI's own API. No request at all. A
+    listing may lack the version's asset ids (000020's: ``Asset.asset_id``
+    None) and dandi-etags; a version-scoped call that needs one finds the
+    asset by its path (``AssetIndex.metadata_url``), never by an id the
+    version may not hold.
 cache
     ``<cache>/dandi/<api hash>/<dandiset>/<version>.v3.json``: a published
     version's index, fetched from the API once, ever (a published version
@@ -56,10 +60,12 @@ class Asset:
 
     ``size`` is in bytes; ``sha256`` and ``etag`` are DANDI's digests of the
     bytes (``dandi:sha2-256``, ``dandi:dandi-etag``), None where DANDI gives none.
+    ``asset_id`` is the version's id of the asset; None where the listing does
+    not know it (a shipped listing without one: see ``read_listing``).
     """
 
     path: str
-    asset_id: str
+    asset_id: str | None
     blob: str
     size: int
     sha256: str | None = None
@@ -68,6 +74,8 @@ class Asset:
     def __post_init__(self) -> None:
         """``ValueError`` for a value that is not of DANDI's format (see ``answers.problem``); digests in lower case."""
         for field in fields(self):
+            if field.name == "asset_id" and self.asset_id is None:
+                continue  # unknown (a shipped listing); an API's answer must give it (``answers.asset_fields``)
             valid = answers.problem(field.name, getattr(self, field.name))
             if valid is not None:
                 raise ValueError(f"asset {field.name} {brief(getattr(self, field.name))}: not {valid}")
@@ -87,10 +95,7 @@ class Asset:
 
 @dataclass(frozen=True)
 class PinnedListing:
-    """A listing of every asset of ``version`` shipped with the catalog: a CSV at ``path``.
-
-    Its columns: ``path``, ``size``, ``sha256``, ``asset_id``, ``blob``.
-    """
+    """A listing of every asset of ``version`` shipped with the catalog: a CSV at ``path`` (see ``read_listing``)."""
 
     version: str
     path: str
@@ -119,7 +124,7 @@ class DandisetVersion:
         """The version's asset index: pinned, cached, or fetched (see the module docstring)."""
         api = config.dandi_api()
         if self.pinned is not None and self.pinned.version == self.version and api == config.DANDI_API:
-            return _pinned_index(self.dandiset, self.version, self.pinned.path)
+            return _pinned_index(api, config.DANDI_S3, self.dandiset, self.version, self.pinned.path)
         if self.version == DRAFT:
             return _draft_index(api, self.dandiset)
         return _cached_index(index_path(api, self.dandiset, self.version), api, self.dandiset, self.version)
@@ -147,31 +152,55 @@ class AssetIndex:
         b = asset.blob
         return f"{self.blob_base}/blobs/{b[0:3]}/{b[3:6]}/{b}"
 
-    def download_url(self, asset: Asset) -> str:
-        """The API's download URL, which redirects to a presigned URL."""
-        return f"{self.api}/assets/{asset.asset_id}/download/"
+    def download_url(self, asset: Asset) -> str | None:
+        """The API's download URL, which redirects to a presigned URL; None where the asset's id is not known.
+
+        Only an id the version lists is used: a listing's id that may not be
+        the version's (000020's shipped one's came from a DataLad annex) is no
+        address of the asset, so such a listing has none (``read_listing``).
+        """
+        return None if asset.asset_id is None else f"{self.api}/assets/{asset.asset_id}/download/"
 
     def urls(self, asset: Asset) -> tuple[str, ...]:
-        """Where to read the asset from, best first."""
+        """Where to read the asset from, best first: the blob, then the download URL (where known)."""
         return tuple(url for url in (self.blob_url(asset), self.download_url(asset)) if url)
 
     def metadata_url(self, asset: Asset) -> str:
-        """The API's URL of the asset's metadata at this version (its ``digest`` among them)."""
-        return f"{self.api}/dandisets/{self.dandiset}/versions/{self.version}/assets/{asset.asset_id}/"
+        """The API's listing of this version's asset at the asset's path, with its metadata (``digest`` among them).
+
+        By path, not by asset id, so that it needs no id from a shipped listing
+        (``?path=`` is a prefix filter: ``fetch_dandi_etag`` takes the result
+        whose path is exactly the asset's).
+        """
+        query = urlencode({"path": asset.path, "metadata": 1})
+        return f"{self.api}/dandisets/{self.dandiset}/versions/{self.version}/assets/?{query}"
 
 
 @lru_cache(maxsize=1024)
-def fetch_dandi_etag(metadata_url: str) -> str | None:
-    """DANDI's ``dandi:dandi-etag`` of an asset, from its metadata (one request, once a process).
+def fetch_dandi_etag(metadata_url: str, asset: Asset) -> str | None:
+    """DANDI's ``dandi:dandi-etag`` of ``asset``, from the version's listing at ``metadata_url`` (one request, once a process).
 
-    For assets whose listing lacks it (the catalogs' pinned listings carry
-    SHA-256 only). None if DANDI gives none; ``FetchError`` if the API does
-    not answer, ``ServerAnswerError`` if its answer is not an asset's metadata
-    or the etag not of DANDI's format.
+    For assets whose listing lacks it (000020's shipped listing carries
+    SHA-256 only). The result whose path is exactly ``asset.path`` is taken,
+    every field checked as a listing's are (``answers.asset_fields``), and
+    its blob and size must be the asset's: the etag is that of the bytes
+    read. None if DANDI gives none; ``FetchError`` if the API does not
+    answer, ``ServerAnswerError`` if its answer is not a listing holding
+    the asset, or a value is not of DANDI's format.
     """
     from ..transport.download import get_json
 
-    return answers.etag_of(get_json(metadata_url), metadata_url)
+    results = answers.results_of(get_json(metadata_url), metadata_url)
+    for position, item in enumerate(results, 1):
+        if isinstance(item, dict) and item.get("path") == asset.path:
+            values, _ = answers.asset_fields(item, metadata_url, position)
+            for name in ("blob", "size"):
+                if values[name] != getattr(asset, name):
+                    raise answers.refuse(metadata_url, f"asset {asset.path!r} {name}", values[name],
+                                         f"the {name} the catalog's listing gives, {getattr(asset, name)!r}")
+            return values["etag"].lower() if values["etag"] else None
+    raise answers.refuse(metadata_url, "results", [item.get("path") if isinstance(item, dict) else item
+                                                   for item in results], f"a result with the path {asset.path!r}")
 
 
 def _check_version(version: str, example: str | None = None) -> None:
@@ -181,24 +210,32 @@ def _check_version(version: str, example: str | None = None) -> None:
         raise UnknownVersionError(f"unknown dandiset version {version!r}: use a published version{like} or 'draft'")
 
 
-LISTING_COLUMNS = ("path", "size", "sha256", "asset_id", "blob")
+LISTING_COLUMNS = ("path", "size", "sha256", "blob")
+"""The columns every asset listing CSV has."""
+OPTIONAL_LISTING_COLUMNS = ("asset_id", "dandi_etag")
+"""Columns a listing has where it knows them: the version's asset id, DANDI's dandi-etag (empty: unknown)."""
 
 
 def read_listing(path: str | Path) -> dict[str, Asset]:
-    """The assets of a listing CSV (``LISTING_COLUMNS``), by path.
+    """The assets of a listing CSV (``LISTING_COLUMNS``, and any of ``OPTIONAL_LISTING_COLUMNS``), by path.
 
-    ``TableFormatError`` naming the file and line for a column missing or a
-    value not of DANDI's format (see ``Asset``).
+    An empty ``sha256``, ``asset_id`` or ``dandi_etag`` (or a column not
+    there) is None: not known. ``TableFormatError`` naming the file and line
+    for a column missing or a value not of DANDI's format (see ``Asset``).
     """
     assets = {}
     with open(path, newline="") as listing:
         rows = csv.DictReader(listing)
         missing = [name for name in LISTING_COLUMNS if name not in (rows.fieldnames or [])]
         if missing:
-            raise TableFormatError(f"{path}: no column(s) {missing}; an asset listing has {list(LISTING_COLUMNS)}")
+            raise TableFormatError(
+                f"{path}: no column(s) {missing}; an asset listing has {list(LISTING_COLUMNS)}, "
+                f"and may have {list(OPTIONAL_LISTING_COLUMNS)}"
+            )
         for row in rows:
             try:
-                asset = Asset(row["path"], row["asset_id"], row["blob"], int(row["size"]), row["sha256"] or None)
+                asset = Asset(row["path"], row.get("asset_id") or None, row["blob"], int(row["size"]),
+                              row["sha256"] or None, row.get("dandi_etag") or None)
             except (TypeError, ValueError) as exc:
                 raise TableFormatError(f"{path}, line {rows.line_num}: {exc}") from exc
             assets[asset.path] = asset
@@ -206,8 +243,8 @@ def read_listing(path: str | Path) -> dict[str, Asset]:
 
 
 @lru_cache(maxsize=4)
-def _pinned_index(dandiset: str, version: str, path: str) -> AssetIndex:
-    return AssetIndex(config.DANDI_API, dandiset, version, config.DANDI_S3, read_listing(path))
+def _pinned_index(api: str, blob_base: str, dandiset: str, version: str, path: str) -> AssetIndex:
+    return AssetIndex(api, dandiset, version, blob_base, read_listing(path))
 
 
 @lru_cache(maxsize=8)

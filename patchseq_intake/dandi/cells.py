@@ -33,7 +33,8 @@ def select_cells(
     With neither, every cell of the archive that has an NWB file. Cells named
     by id must all have one (``NoNwbFileError``); cells chosen otherwise that
     have none are left out with a warning. One ``ManifestMismatchWarning``
-    tells how many of the chosen files differ from what the manifest says.
+    tells how many of the chosen files differ from what the manifest says,
+    once a process (see ``_warn_of_manifest_mismatches``).
     """
     cells = _matching_cells(archive, specimen_ids, filters)
     resolution = resolve_files(archive, dandi.index())
@@ -56,6 +57,16 @@ def select_cells(
 
 
 def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> None:
+    """Say, once a process, that the release manifest describes other bytes than DANDI holds for some of ``files``.
+
+    It is information, not a fault (every file is verified against DANDI's
+    checksum), so it is said by the first selection that has such files and
+    not again: after it an ``ignore`` filter for ``ManifestMismatchWarning``
+    is appended to the warning filters, behind every filter already there
+    or set later, so ``warnings.simplefilter("always", ManifestMismatchWarning)``
+    still shows each one, and a ``warnings.catch_warnings()`` block undoes it
+    on exit. The ``nwb_files`` entry's ``manifest_matches`` column says it of every file.
+    """
     differ = [file for file in files if file.manifest_matches is False]
     if not differ:
         return
@@ -64,12 +75,14 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
         how = "it is verified against DANDI's checksum"
     else:
         which = f"{len(differ)} of the {len(files)} selected {archive.name} NWB files"
-        how = "they are verified against DANDI's checksums; nwb_files' manifest_matches column shows which"
+        how = "they are verified against DANDI's checksums"
     warnings.warn(
-        f"the release manifest describes other bytes than DANDI holds for {which} (an earlier export); {how}",
+        f"the release manifest describes other bytes than DANDI holds for {which} (an earlier export); {how}; "
+        "nwb_files' manifest_matches column shows which files of the release this concerns (said once a process)",
         ManifestMismatchWarning,
         stacklevel=3,
     )
+    warnings.filterwarnings("ignore", category=ManifestMismatchWarning, append=True)
 
 
 SEARCHES_SHOWN = 5

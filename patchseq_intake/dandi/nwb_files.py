@@ -35,7 +35,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "cell_specimen_id": ("int64", "the cell"),
     "ephys_session_id": ("int64", "the cell's electrophysiology session, named in the file's path"),
     "dandi_path": ("string", "the file's path in the dandiset"),
-    "asset_id": ("string", "DANDI's id of the asset"),
+    "asset_id": (
+        "string",
+        "DANDI's id of the asset in the version; missing where the catalog's shipped listing does not give it "
+        "(000020 at its published version: the ids of that listing came from the dandiset's DataLad mirror, "
+        "not from the version; find the file by dandi_path)",
+    ),
     "size": ("int64", "bytes, as DANDI holds them"),
     "sha256": ("string", "DANDI's SHA-256 of the bytes (dandi:sha2-256); missing where DANDI gives none"),
     "in_manifest": ("bool", "whether the release manifest has a row for the file"),
@@ -65,7 +70,8 @@ class CellFile:
     """A cell's NWB file on DANDI: its asset, where to read it, and what the manifest said of it.
 
     ``urls`` are where to read the bytes, best first (the S3 blob, then the
-    API's download URL). ``size`` (bytes) and ``checksum`` are DANDI's.
+    API's download URL where the version's asset id is known). ``size``
+    (bytes) and ``checksum`` are DANDI's.
     """
 
     specimen_id: int
@@ -75,14 +81,15 @@ class CellFile:
     urls: tuple[str, ...]
     manifest: ManifestFile | None
     metadata_url: str | None = None
-    """The API's URL of the asset's metadata (see ``assets.AssetIndex.metadata_url``)."""
+    """The API's listing of the version's asset at its path, with its metadata (see ``assets.AssetIndex.metadata_url``)."""
 
     @property
     def dandi_path(self) -> str:
         return self.asset.path
 
     @property
-    def asset_id(self) -> str:
+    def asset_id(self) -> str | None:
+        """The version's id of the asset; None where the listing does not know it (see ``COLUMNS``)."""
         return self.asset.asset_id
 
     @property

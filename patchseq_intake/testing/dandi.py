@@ -9,6 +9,13 @@ on DANDI's S3 bucket.
 Assets are added with their bytes (``add_asset``), or listed only, as a real
 listing describes them, with no bytes to serve (``add_listed_asset``, with
 assets read by ``patchseq_intake.dandi.assets.read_listing``).
+
+As on DANDI, an asset id addresses an asset of a version only if the version
+lists it: a version-scoped call (``/versions/{v}/assets/{id}/``) by any other
+id answers 404. A listed asset gets an id of the replica's own unless one is
+given, not the listing's: the ids of the shipped 000020 listing's source came
+from a DataLad annex, not from the version (``catalogs/dandi-assets/README.md``),
+so nothing may rely on them reaching the version's asset.
 """
 
 from __future__ import annotations
@@ -123,9 +130,17 @@ class DandiReplica:
         self.server.serve_file(_blob_path(asset.blob), content, etag=etag)  # S3's ETag is DANDI's dandi-etag
         return self._put(dandiset, version, asset)
 
-    def add_listed_asset(self, dandiset: str, version: str, listed: Asset) -> ReplicaAsset:
-        """List an asset as a real listing describes it, with no bytes behind it (its blob is not served)."""
-        asset = ReplicaAsset(listed.path, None, listed.asset_id, listed.blob, listed.size, listed.sha256, listed.etag)
+    def add_listed_asset(
+        self, dandiset: str, version: str, listed: Asset, *, asset_id: str | None = None
+    ) -> ReplicaAsset:
+        """List an asset as a real listing describes it, with no bytes behind it (its blob is not served).
+
+        Its id is ``asset_id``, else one derived from dandiset and path (the
+        same in every version, as DANDI's id of an asset no version changed),
+        never ``listed.asset_id``: pass that where the listing is the version's own.
+        """
+        asset_id = asset_id or str(uuid.uuid5(_NAMESPACE, f"listed/{dandiset}/{listed.path}"))
+        asset = ReplicaAsset(listed.path, None, asset_id, listed.blob, listed.size, listed.sha256, listed.etag)
         return self._put(dandiset, version, asset)
 
     def remove_asset(self, dandiset: str, version: str, path: str) -> None:

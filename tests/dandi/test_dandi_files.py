@@ -11,6 +11,8 @@ Two kinds of tests:
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -19,6 +21,7 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
+from patchseq_intake.dandi.assets import read_listing
 from patchseq_intake.dandi.nwb_files import COLUMNS
 from patchseq_intake.errors import ChecksumError, InvalidQueryError, ManifestMismatchWarning
 from patchseq_intake.tables.shipped import shipped_dandiset, shipped_listings
@@ -193,10 +196,53 @@ needs_reference = pytest.mark.skipif(
 )
 
 
+SHIPPED_LISTINGS_SHA256 = {
+    "000020": "b75a940ff34bd319a40e60d68d0455426d22daf43d33c28524b9722dcb4e804c",
+    "000023": "4dc748ccb8116317ded46a6151c4b7d176715b6a3d592a2ba79633e0fa384214",
+}
+"""The shipped listings, pinned: a change to them is made on purpose (see catalogs/dandi-assets/README.md)."""
+VERSION_LISTINGS = REFERENCE_ASSETS.parent / "allen-dandisets"
+"""The versions' own asset listings (DANDI's asset ids and dandi-etags); 000023's among them."""
+
+
 @pytest.mark.parametrize("dandiset", ["000020", "000023"])
+def test_the_shipped_listings_are_pinned(dandiset):
+    assert hashlib.sha256((shipped_listings() / f"{dandiset}.csv").read_bytes()).hexdigest() == (
+        SHIPPED_LISTINGS_SHA256[dandiset])
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as listing:
+        return list(csv.DictReader(listing))
+
+
 @needs_reference
-def test_the_shipped_listings_are_the_reference_listings(dandiset):
-    assert (shipped_listings() / f"{dandiset}.csv").read_bytes() == (REFERENCE_ASSETS / f"{dandiset}.csv").read_bytes()
+def test_000023s_listing_is_the_versions_own_with_the_annexs_bytes():
+    """Path, size, SHA-256 and blob as the annex listing had them; asset ids and dandi-etags the version's."""
+    shipped, annex = _rows(shipped_listings() / "000023.csv"), _rows(REFERENCE_ASSETS / "000023.csv")
+    bytes_of = ("path", "size", "sha256", "blob")
+    assert [[row[k] for k in bytes_of] for row in shipped] == [[row[k] for k in bytes_of] for row in annex]
+    version = _rows(VERSION_LISTINGS / "000023.csv")
+    of_version = ("path", "size", "sha256", "asset_id", "blob", "dandi_etag")
+    assert [[row[k] for k in of_version] for row in shipped] == [[row[k] for k in of_version] for row in version]
+    assert len(shipped) == 318 and not {row["asset_id"] for row in shipped} & {row["asset_id"] for row in annex}
+
+
+@needs_reference
+def test_000020s_listing_is_the_annexs_without_its_asset_ids():
+    shipped, annex = _rows(shipped_listings() / "000020.csv"), _rows(REFERENCE_ASSETS / "000020.csv")
+    assert list(shipped[0]) == ["path", "size", "sha256", "blob"]
+    assert shipped == [{k: row[k] for k in ("path", "size", "sha256", "blob")} for row in annex]
+    assert len(shipped) == 4435
+
+
+def test_the_shipped_listings_read_as_they_are_meant():
+    human = read_listing(shipped_listings() / "000023.csv")
+    assert len(human) == 318 and all(asset.asset_id and asset.etag and asset.sha256 for asset in human.values())
+    assert human["sub-541516760/sub-541516760_ses-541549227_icephys.nwb"].asset_id == (
+        "a9156bb0-baac-4393-a70c-fd8651aedf8c")  # the version's; the annex gave 379f1129-3caa-46b9-a4e6-6ec91a5986e4
+    mouse = read_listing(shipped_listings() / "000020.csv")
+    assert len(mouse) == 4435 and all(asset.asset_id is None and asset.etag is None for asset in mouse.values())
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +273,14 @@ def test_the_real_release_on_dandi(cat, real_release, archive, files, absent, di
 
 
 @needs_reference
+def test_the_asset_id_column_gives_only_the_versions_ids(cat, real_release):
+    human = cat.human.nwb_files(columns=["dandi_path", "asset_id"]).read().set_index("dandi_path")["asset_id"]
+    version = pd.read_csv(VERSION_LISTINGS / "000023.csv", dtype=str).set_index("path")["asset_id"]
+    assert human.to_dict() == version.to_dict()
+    assert cat.mouse.nwb_files(columns=["asset_id"]).read()["asset_id"].isna().all()  # not known offline
+
+
+@needs_reference
 def test_the_issues_examples_resolve_with_no_request(cat, real_release):
     table = cat.mouse.nwb_files(filters=[["cell_specimen_id", "in", [627867607, MOUSE_MANIFEST_DIFFERS]]]).read()
     by_cell = table.set_index("cell_specimen_id")
@@ -237,11 +291,12 @@ def test_the_issues_examples_resolve_with_no_request(cat, real_release):
     (cell,) = cat.mouse.ephys(specimen_id=627867607).cells
     listed = pd.read_csv(REFERENCE_ASSETS / "000020.csv").set_index("path").loc[cell.dandi_path]
     blob = listed["blob"]
-    assert cell.urls == (
-        f"https://dandiarchive.s3.amazonaws.com/blobs/{blob[:3]}/{blob[3:6]}/{blob}",
-        f"https://api.dandiarchive.org/api/assets/{listed['asset_id']}/download/",
-    )
+    # The blob only: the annex's asset id may not be the version's, so no download URL is made of it.
+    assert cell.urls == (f"https://dandiarchive.s3.amazonaws.com/blobs/{blob[:3]}/{blob[3:6]}/{blob}",)
+    assert cell.asset_id is None and listed["asset_id"] not in "".join(cell.urls)
     assert (cell.size, cell.checksum.value) == (listed["size"], listed["sha256"])
+    (human,) = cat.human.ephys(specimen_id=MANIFEST_DIFFERS).cells
+    assert human.urls[1] == "https://api.dandiarchive.org/api/assets/a9156bb0-baac-4393-a70c-fd8651aedf8c/download/"
 
 
 @needs_reference

@@ -251,17 +251,30 @@ def test_requests_are_counted_by_kind(replica: DandiReplica) -> None:
     assert len(replica.server.log) == 6
 
 
-def test_an_asset_listed_in_two_versions_answers_in_both(replica: DandiReplica) -> None:
+def test_an_asset_listed_in_two_versions_answers_in_both_by_the_replicas_id(replica: DandiReplica) -> None:
     from patchseq_intake.dandi.assets import Asset
 
-    listed = Asset("sub-1/real.nwb", "5dfc2d9e-94cb-486d-8b8d-ffa5973847f5", "37fdd4cc-d101-4cb0-884a-2997e25a6109", 10, "a" * 64)
+    annex_id = "5dfc2d9e-94cb-486d-8b8d-ffa5973847f5"  # a DataLad annex's id: not the version's
+    listed = Asset("sub-1/real.nwb", annex_id, "37fdd4cc-d101-4cb0-884a-2997e25a6109", 10, "a" * 64)
+    ids = {version: replica.add_listed_asset(DANDISET, version, listed).asset_id for version in (VERSION, "draft")}
+    assert ids[VERSION] == ids["draft"] != annex_id
     for version in (VERSION, "draft"):
-        replica.add_listed_asset(DANDISET, version, listed)
-    for version in (VERSION, "draft"):
-        url = f"{replica.api_url}/dandisets/{DANDISET}/versions/{version}/assets/{listed.asset_id}/"
+        url = f"{replica.api_url}/dandisets/{DANDISET}/versions/{version}/assets/{ids[version]}/"
         metadata = requests.get(url).json()
         assert metadata["digest"] == {"dandi:sha2-256": "a" * 64} and metadata["contentSize"] == 10
+        by_annex_id = requests.get(f"{replica.api_url}/dandisets/{DANDISET}/versions/{version}/assets/{annex_id}/")
+        assert (by_annex_id.status_code, by_annex_id.json()) == (404, {"detail": "Not found."})
+    assert requests.get(f"{replica.api_url}/assets/{annex_id}/download/", allow_redirects=False).status_code == 404
     assert requests.get(replica.blob_url(replica.assets(DANDISET, VERSION)["sub-1/real.nwb"])).status_code == 404
+
+
+def test_a_listed_asset_takes_the_id_given_as_the_versions(replica: DandiReplica) -> None:
+    from patchseq_intake.dandi.assets import Asset
+
+    listed = Asset("sub-1/real.nwb", None, "37fdd4cc-d101-4cb0-884a-2997e25a6109", 10, "a" * 64)
+    version_id = "a9156bb0-baac-4393-a70c-fd8651aedf8c"
+    assert replica.add_listed_asset(DANDISET, VERSION, listed, asset_id=version_id).asset_id == version_id
+    assert requests.get(f"{listing_url(replica)}{version_id}/").json()["identifier"] == version_id
 
 
 def test_a_listing_with_metadata_carries_each_assets_digest_and_urls(replica: DandiReplica) -> None:
