@@ -49,7 +49,19 @@ class TableFormatError(PatchseqError):
 
 
 class InvalidQueryError(PatchseqError, ValueError):
-    """A filter, column or parameter that the table cannot answer."""
+    """A filter, column or parameter that the table cannot answer.
+
+    Where it is one filter's or the column selection's fault, ``parameter`` names the parameter
+    (``filters``, ``columns``), ``given`` the filter as given, and ``problem`` what is wrong without
+    Python's form of it: for the command line to say in its own words (``--filter age_days == abc``).
+    """
+
+    def __init__(self, message: str, problem: str | None = None, parameter: str | None = None,
+                 given: Any = None):
+        super().__init__(message)
+        self.problem = problem if problem is not None else message
+        self.parameter = parameter
+        self.given = given
 
 
 class UnknownEntryError(PatchseqError, KeyError, AttributeError):

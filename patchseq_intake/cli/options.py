@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from collections.abc import Callable
 from typing import Any
 
 from .. import config
 from ..drivers.parameters import INT64_MAX
-from ..errors import PatchseqError
+from ..errors import InvalidQueryError, PatchseqError, brief
 from ..tables.filters import OPERATORS, SET_OPERATORS
 from ..tables.shipped import ARCHIVES
 
@@ -109,6 +110,38 @@ def filters_given(raw: list[list[str]]) -> list[list[Any]]:
         [column, op, [item.strip() for item in value.split(",")] if op in SET_OPERATORS else value]
         for column, op, value in raw
     ]
+
+
+def filter_words(item: list[Any]) -> str:
+    """A filter as ``--filter`` takes it (``--filter structure in VISp5,VISp4``), quoted for a shell where need be."""
+    column, op, value = item
+    if op in SET_OPERATORS and isinstance(value, list):
+        value = ",".join(map(str, value))
+    return "--filter " + " ".join(shlex.quote(str(part)) for part in (column, op, value))
+
+
+PYTHON_WORDS = (
+    ("access='local' needs a directory: pass root=... or set", "--access local needs a directory: give --root DIR or set"),
+    ("access='local': ", ""),
+)
+"""Python's words in messages of the layers below, and the command's for them (the command has no access=)."""
+
+
+def in_command_words(error: BaseException, raw_filters: list[list[str]]) -> str:
+    """The message of ``error`` in the command's words: flags (``--filter age_days == abc``, ``--columns``,
+    ``--root``) where the package's Python messages name parameters and show filters as Python lists."""
+    if isinstance(error, InvalidQueryError) and error.parameter == "filters" and isinstance(error.given, list):
+        return f"{filter_words(error.given)}: {error.problem}"
+    if isinstance(error, InvalidQueryError) and error.parameter == "columns":
+        return f"--columns: {error.problem}"
+    message = str(error)
+    filters = filters_given(raw_filters)
+    if filters:
+        words = " ".join(map(filter_words, filters))
+        message = message.replace(f"the filters {brief(filters)}", words).replace(brief(filters), words)
+    for python, command in PYTHON_WORDS:
+        message = message.replace(python, command)
+    return message
 
 
 def columns_given(raw: list[str]) -> list[str]:

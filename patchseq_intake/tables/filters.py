@@ -92,19 +92,29 @@ def check_filters(
     check_filter_shape(filters, table)
     checked = []
     for item in filters or []:
-        column, op, value = item
-        if not isinstance(column, str) or column not in schema:
-            raise InvalidQueryError(
-                f"unknown column {brief(column)} in filter {brief(list(item))} for {table}; "
-                f"valid columns: {', '.join(schema)}"
-            )
-        if not isinstance(op, str) or op not in OPERATORS:
-            raise InvalidQueryError(
-                f"unknown operator {brief(op)} in filter {brief(list(item))} for {table}; "
-                f"valid operators: {', '.join(OPERATORS)}"
-            )
-        checked.append((column, op, _coerce(value, op, schema[column], column, table)))
+        try:
+            checked.append(_checked_filter(item, schema, table))
+        except InvalidQueryError as exc:
+            exc.parameter, exc.given = "filters", item
+            raise
     return checked
+
+
+def _checked_filter(item: Sequence[Any], schema: Mapping[str, pa.DataType], table: str) -> Filter:
+    column, op, value = item
+    if not isinstance(column, str) or column not in schema:
+        problem = f"unknown column {brief(column)}; valid columns: {', '.join(schema)}"
+        raise InvalidQueryError(
+            f"unknown column {brief(column)} in filter {brief(list(item))} for {table}; "
+            f"valid columns: {', '.join(schema)}", problem
+        )
+    if not isinstance(op, str) or op not in OPERATORS:
+        problem = f"unknown operator {brief(op)}; valid operators: {', '.join(OPERATORS)}"
+        raise InvalidQueryError(
+            f"unknown operator {brief(op)} in filter {brief(list(item))} for {table}; "
+            f"valid operators: {', '.join(OPERATORS)}", problem
+        )
+    return column, op, _coerce(value, op, schema[column], column, table)
 
 
 def check_columns(
@@ -122,7 +132,9 @@ def check_columns(
     unknown = [name for name in columns if not isinstance(name, str) or name not in schema]
     if unknown:
         raise InvalidQueryError(
-            f"unknown column(s) {brief(unknown)} for {table}; valid columns: {', '.join(schema)}"
+            f"unknown column(s) {brief(unknown)} for {table}; valid columns: {', '.join(schema)}",
+            f"unknown column(s) {', '.join(map(str, unknown))}; valid columns: {', '.join(schema)}",
+            "columns", list(columns),
         )
     return list(columns)
 
@@ -152,7 +164,8 @@ def _coerce(value: Any, op: str, dtype: pa.DataType, column: str, table: str) ->
     if op in SET_OPERATORS:
         if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
             raise InvalidQueryError(
-                f"filter on {column!r} for {table}: {op!r} takes a list of values, got {brief(value)}"
+                f"filter on {column!r} for {table}: {op!r} takes a list of values, got {brief(value)}",
+                f"{op!r} takes a list of values",
             )
         return [_coerce_one(item, dtype, column, table) for item in value]
     return _coerce_one(value, dtype, column, table)
@@ -164,11 +177,13 @@ def _coerce_one(value: Any, dtype: pa.DataType, column: str, table: str) -> Any:
     if pa.types.is_integer(dtype):
         number = as_whole_number(value)
         if number is None:
-            raise InvalidQueryError(f"{where}: {brief(value)} is not a valid {dtype} value (a whole number)")
+            raise InvalidQueryError(f"{where}: {brief(value)} is not a valid {dtype} value (a whole number)",
+                                    f"{column} holds whole numbers, not {brief(value)}")
         bits = dtype.bit_width
         low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if pa.types.is_signed_integer(dtype) else (0, 2**bits - 1)
         if not low <= number <= high:
-            raise InvalidQueryError(f"{where}: {number} is out of range for {column} ({dtype}: {low} to {high})")
+            raise InvalidQueryError(f"{where}: {number} is out of range for {column} ({dtype}: {low} to {high})",
+                                    f"{number} is out of range for {column} ({low} to {high})")
         return number
     try:
         if value is None:
@@ -182,7 +197,8 @@ def _coerce_one(value: Any, dtype: pa.DataType, column: str, table: str) -> Any:
     except (TypeError, ValueError):
         raise InvalidQueryError(
             f"{where}: {brief(value)} is not a valid {dtype} value"
-            + (" (true or false)" if pa.types.is_boolean(dtype) else "")
+            + (" (true or false)" if pa.types.is_boolean(dtype) else ""),
+            f"{column} holds {_HOLDS.get(str(dtype), str(dtype) + ' values')}, not {brief(value)}",
         ) from None
     return value
 
@@ -196,6 +212,10 @@ def _as_float(value: Any) -> float:
         raise ValueError(value)
     return number
 
+
+_HOLDS = {"double": "numbers (e.g. 28.5)", "float": "numbers (e.g. 28.5)", "bool": "true or false",
+          "string": "text", "large_string": "text"}
+"""What a column of an arrow type holds, in a user's words."""
 
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 

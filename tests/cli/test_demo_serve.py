@@ -36,7 +36,7 @@ def _exports(process: subprocess.Popen, into: queue.Queue) -> tuple[dict[str, st
         line = into.get(timeout=START_S)
         assert line is not None, f"the command ended ({process.wait()}) before printing its lines: {lines}"
         lines.append(line.rstrip("\n"))
-        words = shlex.split(lines[-1])
+        words = shlex.split(lines[-1]) if lines[-1].startswith(("export ", "unset ")) else []
         if words and words[0] == "export":
             name, value = words[1].split("=", 1)
             exported[name] = value
