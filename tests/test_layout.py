@@ -32,7 +32,7 @@ ALLOWED = {
     "testing": {"catalog"} | BELOW_CATALOG,
     "gui": {"catalog", "testing"} | BELOW_CATALOG,
     "cli": {"catalog", "entrypoint", "testing", "gui"} | BELOW_CATALOG,
-    "__init__": {"catalog", "version"},
+    "__init__": {"catalog", "version", "drivers"},
     "__main__": {"cli"},
 }
 """What each top-level module or subpackage may import besides itself, as its docstring says: down the pipeline."""

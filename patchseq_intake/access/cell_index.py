@@ -2,7 +2,7 @@
 
 DANDI's bytes for a checksum never change, so what is derived from them
 never changes either. The index of a file holds its sweep table (per
-headstage), each sweep's parts (see ``sweeps.SweepParts``) and where the
+headstage; a row per device's sweep), each sweep's parts (see ``sweeps.SweepParts``) and where the
 samples of each sweep's series lie (see ``stored_arrays``). With it, a
 sweep table costs no request at all, and a sweep one wave of range
 requests for that sweep's bytes only.
@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import config
-from ..errors import UnknownHeadstageError
-from ..nwb import h5values, labnotebook, mies_series, stimulus, sweep_table, sweeps
-from ..nwb.mies_series import ambiguous_error, ambiguous_warning, recorded_sweeps
+from ..nwb import devices, h5values, labnotebook, mies_series, stimulus, sweep_table, sweeps
+from ..nwb.devices import choose_device
+from ..nwb.mies_series import ambiguous_error, ambiguous_warning, check_headstage, device_order, recorded_sweeps
 from ..nwb.sweep_table import SWEEP_DTYPES, read_sweep_table
 from ..nwb.sweeps import SweepParts, no_such_sweep, sweep_parts
 from . import stored_arrays
@@ -49,69 +49,96 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INDEX_SCHEMA = 2
+INDEX_SCHEMA = 3
 """Bump when the index's layout changes, so that older files are built again."""
-DERIVING_MODULES = (h5values, labnotebook, mies_series, stimulus, stored_arrays, sweep_table, sweeps)
+DERIVING_MODULES = (devices, h5values, labnotebook, mies_series, stimulus, stored_arrays, sweep_table, sweeps)
 """The modules whose code decides what an index holds, besides this one: a change to any builds indexes again."""
 DOWNLOADED, STREAMED = "verified download", "stream"
 
 
 @dataclass(frozen=True)
 class IndexedSweep:
-    """A sweep in the index: its parts and the HDF5 paths of its response and stimulus."""
+    """A sweep in the index: its parts, the HDF5 paths of its response and stimulus, and its device."""
 
     parts: SweepParts
     response: str
     stimulus: str | None
+    device: str | None = None
 
     def names(self) -> tuple[str, str | None]:
         return self.response, self.stimulus
 
 
 @dataclass(frozen=True)
+class Ambiguous:
+    """A sweep with two series of a kind on a device (None: devices not told apart): the series' paths."""
+
+    device: str | None
+    sweep_number: int
+    names: list[str]
+
+
+@dataclass(frozen=True)
 class CellIndex:
     """The index of one file: named by DANDI's ``checksum`` of its ``size`` bytes.
 
-    ``tables``: the sweep table records by headstage; ``sweeps``: by headstage
-    and sweep number; ``arrays``: where each series' samples lie, by the
-    series' path (None where they are not decoded here: such sweeps are read
-    from the verified file); ``ambiguous``: by headstage, the sweeps with two
-    series of a kind, and those series' paths; ``etag``: DANDI's dandi-etag
-    of the file, where known.
+    ``tables``: the sweep table records by headstage; ``sweeps``: by
+    headstage, each device's sweeps (by device, then number); ``arrays``:
+    where each series' samples lie, by the series' path (None where they are
+    not decoded here: such sweeps are read from the verified file);
+    ``ambiguous``: by headstage, the sweeps with two series of a kind;
+    ``etag``: DANDI's dandi-etag of the file, where known.
     """
 
     checksum: str
     size: int
     provenance: str
     tables: dict[int, list[dict[str, Any]]]
-    sweeps: dict[int, dict[int, IndexedSweep]]
+    sweeps: dict[int, list[IndexedSweep]]
     arrays: dict[str, StoredArray | None]
-    ambiguous: dict[int, dict[int, list[str]]] = field(default_factory=dict)
+    ambiguous: dict[int, list[Ambiguous]] = field(default_factory=dict)
     etag: str | None = None
 
-    def sweep_table(self, headstage: int, label: str, warn: bool = True) -> pd.DataFrame:
-        """The sweep table of ``headstage``; ``UnknownHeadstageError`` lists the headstages there are.
+    def sweep_table(self, headstage: int, label: str, warn: bool = True, device: str | None = None) -> pd.DataFrame:
+        """The sweep table of ``headstage`` (of ``device`` only, if given).
 
-        Sweeps with two series of a kind are not in it: a warning names them.
+        ``UnknownHeadstageError`` lists the headstages there are, ``InvalidQueryError`` the devices.
+        Sweeps with two series of a kind on a device not told apart are not in it: a warning names them.
         """
-        if headstage not in self.tables:
-            raise UnknownHeadstageError(
-                f"{label} has no recording on headstage {headstage}; its headstages are {sorted(self.tables)}"
-            )
-        if warn and self.ambiguous.get(headstage):
-            warnings.warn(ambiguous_warning(label, headstage, sorted(self.ambiguous[headstage])), stacklevel=3)
-        return pd.DataFrame(self.tables[headstage], columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
+        check_headstage(sorted(self.tables), headstage, label)
+        if device is not None:
+            choose_device([], self.devices(headstage), device, f"{label}, headstage {headstage}")
+        ambiguous = sorted({one.sweep_number for one in self.ambiguous.get(headstage, []) if device in (None, one.device)})
+        if warn and ambiguous:
+            warnings.warn(ambiguous_warning(label, headstage, ambiguous), stacklevel=3)
+        rows = [row for row in self.tables[headstage] if device is None or row["device"] == device]
+        return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 
-    def sweep(self, sweep_number: int, headstage: int, label: str) -> IndexedSweep:
-        """A sweep's entry; ``UnknownSweepError`` lists the sweeps there are, ``NwbFormatError`` if ambiguous."""
-        self.sweep_table(headstage, label, warn=False)  # the headstage must exist
-        names = self.ambiguous.get(headstage, {}).get(sweep_number)
-        if names is not None:
-            raise ambiguous_error(label, (headstage, sweep_number), names)
-        found = self.sweeps[headstage].get(sweep_number)
-        if found is None:
-            raise no_such_sweep(label, sweep_number, headstage, sorted(self.sweeps[headstage]))
-        return found
+    def devices(self, headstage: int) -> list[str | None]:
+        """The devices that recorded on ``headstage``, by name (None, devices not told apart, last)."""
+        found = {one.device for one in [*self.sweeps.get(headstage, []), *self.ambiguous.get(headstage, [])]}
+        return sorted(found, key=device_order)
+
+    def sweep(self, sweep_number: int, headstage: int, label: str, device: str | None = None) -> IndexedSweep:
+        """A sweep's entry (of ``device``, where several recorded the number).
+
+        ``UnknownSweepError`` lists the sweeps there are, ``NwbFormatError`` if ambiguous,
+        ``DeviceChoiceError`` if several devices recorded it and none is named.
+        """
+        self.sweep_table(headstage, label, warn=False, device=device)  # the headstage and device must exist
+        entries = self.sweeps[headstage]
+        ambiguous = self.ambiguous.get(headstage, [])
+        recorded_by = [one.device for one in [*entries, *ambiguous] if _number(one) == sweep_number]
+        what = f"{label}: sweep {sweep_number} of headstage {headstage}"
+        chosen = choose_device(recorded_by, self.devices(headstage), device, what)
+        for one in ambiguous:
+            if (one.device, one.sweep_number) == (chosen, sweep_number):
+                raise ambiguous_error(label, (headstage, chosen, sweep_number), one.names)
+        for entry in entries:
+            if (entry.device, entry.parts.sweep_number) == (chosen, sweep_number):
+                return entry
+        numbers = sorted({entry.parts.sweep_number for entry in entries if device in (None, entry.device)})
+        raise no_such_sweep(label, sweep_number, headstage, numbers, device)
 
     def to_json(self) -> dict[str, Any]:
         body = {
@@ -121,10 +148,13 @@ class CellIndex:
             "size": self.size,
             "etag": self.etag,
             "provenance": self.provenance,
-            "ambiguous": {str(hs): {str(n): names for n, names in by.items()} for hs, by in self.ambiguous.items()},
+            "ambiguous": {
+                str(hs): [[one.device, one.sweep_number, one.names] for one in found]
+                for hs, found in self.ambiguous.items()
+            },
             "tables": {str(hs): rows for hs, rows in self.tables.items()},
             "sweeps": {
-                str(hs): {str(n): [s.parts.to_json(), s.response, s.stimulus] for n, s in sweeps.items()}
+                str(hs): [[s.parts.to_json(), s.response, s.stimulus, s.device] for s in sweeps]
                 for hs, sweeps in self.sweeps.items()
             },
             "arrays": {path: array.to_json() if array else None for path, array in self.arrays.items()},
@@ -134,9 +164,9 @@ class CellIndex:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellIndex:
         sweeps = {
-            int(hs): {int(n): IndexedSweep(SweepParts.from_json(parts), response, stimulus)
-                      for n, (parts, response, stimulus) in by_number.items()}
-            for hs, by_number in data["sweeps"].items()
+            int(hs): [IndexedSweep(SweepParts.from_json(parts), response, stimulus, device)
+                      for parts, response, stimulus, device in entries]
+            for hs, entries in data["sweeps"].items()
         }
         return cls(
             checksum=data["checksum"],
@@ -145,9 +175,16 @@ class CellIndex:
             tables={int(hs): rows for hs, rows in data["tables"].items()},
             sweeps=sweeps,
             arrays={path: StoredArray.from_json(array) if array else None for path, array in data["arrays"].items()},
-            ambiguous={int(hs): {int(n): list(names) for n, names in by.items()} for hs, by in data["ambiguous"].items()},
+            ambiguous={
+                int(hs): [Ambiguous(device, int(number), list(names)) for device, number, names in found]
+                for hs, found in data["ambiguous"].items()
+            },
             etag=data["etag"],
         )
+
+
+def _number(entry: IndexedSweep | Ambiguous) -> int:
+    return entry.parts.sweep_number if isinstance(entry, IndexedSweep) else entry.sweep_number
 
 
 def build_index(
@@ -158,15 +195,15 @@ def build_index(
     tables, sweeps, arrays, ambiguous = {}, {}, {}, {}
     for headstage in recorded.headstages:
         tables[headstage] = _records(read_sweep_table(h5, headstage, label, warn=False))
-        sweeps[headstage] = {}
-        for number, series in recorded.of_headstage(headstage).items():
+        sweeps[headstage] = []
+        for series in recorded.of_headstage(headstage):
             response, stimulus = series.names()  # opened by path: names cost nothing
-            sweeps[headstage][number] = IndexedSweep(sweep_parts(series), response, stimulus)
+            sweeps[headstage].append(IndexedSweep(sweep_parts(series), response, stimulus, series.device))
             for path in (response, stimulus):
                 if path is not None and path not in arrays:
                     arrays[path] = StoredArray.of(h5[path]["data"])
-    for (headstage, number), names in recorded.ambiguous.items():
-        ambiguous.setdefault(headstage, {})[number] = names
+    for (headstage, device, number), names in recorded.ambiguous.items():
+        ambiguous.setdefault(headstage, []).append(Ambiguous(device, number, names))
     return CellIndex(checksum, size, provenance, tables, sweeps, arrays, ambiguous, etag)
 
 

@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import pandas as pd
+
 from .. import config
 from ..errors import ChecksumError, NwbFormatError, OfflineError
 from ..nwb.sweep import Sweep
@@ -60,7 +62,6 @@ from .opening import NWB_FILE, asset_etag, local_copy, open_h5, open_remote, ver
 if TYPE_CHECKING:
     import h5py
     import numpy as np
-    import pandas as pd
 
     from ..dandi.nwb_files import CellFile
     from ..transport.remote_file import RemoteFile
@@ -87,34 +88,47 @@ class CellReader:
         self._remote = remote
         self._index: CellIndex | None = None  # once loaded or built: not read and checked again in this reader
 
-    def sweep_table(self, headstage: int = 0) -> pd.DataFrame:
-        """The sweep table of ``headstage`` (see ``sweep_table.read_sweep_table``)."""
+    def sweep_table(self, headstage: int = 0, device: str | None = None) -> pd.DataFrame:
+        """The sweep table of ``headstage`` (of ``device`` only, if given; see ``sweep_table.read_sweep_table``)."""
         index = self.index()
         if index is not None:
-            return index.sweep_table(headstage, self.cell.label)
-        return self._read(lambda h5: read_sweep_table(h5, headstage, self.cell.label), for_sweep_table=True)
+            return index.sweep_table(headstage, self.cell.label, device=device)
+        return self._read(
+            lambda h5: read_sweep_table(h5, headstage, self.cell.label, device=device), for_sweep_table=True
+        )
 
-    def sweeps(self, numbers: Sequence[int], headstage: int = 0, trim: bool = True) -> list[Sweep]:
-        """These sweeps of ``headstage``, in order (see ``sweeps.read_sweep``); their data only."""
+    def sweeps(
+        self, numbers: Sequence[int], headstage: int = 0, trim: bool = True, device: str | None = None
+    ) -> list[Sweep]:
+        """These sweeps of ``headstage`` (of ``device``, where several recorded a number), in order; their data only."""
+        return self._sweeps([(int(n), device) for n in numbers], headstage, trim)
+
+    def every_sweep(self, headstage: int = 0, trim: bool = True, device: str | None = None) -> list[Sweep]:
+        """Every sweep of the headstage's sweep table (``device``'s only, if given), in its order.
+
+        In stream mode, from a verified download.
+        """
+        if self.access.mode == "stream" and self.cell.checksum is not None and not self._indexed():
+            local_copy(self.cell)  # all of the file is wanted: fetched whole, then indexed from it
+        table = self.sweep_table(headstage, device)
+        wanted = [(int(n), None if pd.isna(d) else str(d)) for n, d in zip(table["sweep_number"], table["device"])]
+        return self._sweeps(wanted, headstage, trim)
+
+    def _sweeps(self, wanted: list[tuple[int, str | None]], headstage: int, trim: bool) -> list[Sweep]:
+        """The sweeps ``(number, device)`` of ``headstage``: through the index's ranges where that is cheapest."""
         index = self.index()
+        label = self.cell.label
         if index is None or self._local_file_ready():
-            return self._read(lambda h5: [read_sweep(h5, int(n), headstage, trim, self.cell.label) for n in numbers])
-        wanted = [index.sweep(int(n), headstage, self.cell.label) for n in numbers]
-        for entry in wanted:
-            entry.parts.check(self.cell.label, entry.names)
-        arrays = [index.arrays[path] for entry in wanted for path in entry.names() if path is not None]
+            return self._read(lambda h5: [read_sweep(h5, n, headstage, trim, label, device) for n, device in wanted])
+        entries = [index.sweep(n, headstage, label, device) for n, device in wanted]
+        for entry in entries:
+            entry.parts.check(label, entry.names)
+        arrays = [index.arrays[path] for entry in entries for path in entry.names() if path is not None]
         etag = self.cell.asset.etag or index.etag or self._asset_etag()
         if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE or not etag:
             local_copy(self.cell)  # verified; then read from it
-            return self.sweeps(numbers, headstage, trim)
-        return self._fetch_sweeps(index, wanted, trim, etag)
-
-    def every_sweep(self, headstage: int = 0, trim: bool = True) -> list[Sweep]:
-        """Every sweep of the headstage's sweep table, in its order: in stream mode, from a verified download."""
-        if self.access.mode == "stream" and self.cell.checksum is not None and not self._indexed():
-            local_copy(self.cell)  # all of the file is wanted: fetched whole, then indexed from it
-        numbers = self.sweep_table(headstage)["sweep_number"].tolist()
-        return self.sweeps(numbers, headstage, trim)
+            return self._sweeps(wanted, headstage, trim)
+        return self._fetch_sweeps(index, entries, trim, etag)
 
     def index(self) -> CellIndex | None:
         """The file's index: cached, or built now the cheapest safe way; None in local mode or without a checksum."""

@@ -6,11 +6,12 @@ the lab notebook's values alone are hundreds of chunks (32 rows by 32 keys by
 32 layers each), scattered through the file. Here, in order:
 
 1. the series headers (``hdf5_layout.prefetch_series_headers``);
-2. the sweep table's columns and the lab notebook's ``numericalKeys``, whole
-   (small);
-3. the chunks of ``numericalValues`` that hold the columns of ``SweepNum``
-   and of the keys the sweep table reads (``sweep_table.NOTEBOOK_KEYS``),
-   every row and layer, and nothing of the other columns.
+2. the sweep table's columns and each device's lab notebook ``numericalKeys``,
+   whole (small);
+3. the chunks of each device's ``numericalValues`` that hold the columns of
+   ``SweepNum`` and of the keys the sweep table reads
+   (``sweep_table.NOTEBOOK_KEYS``), every row and layer, and nothing of the
+   other columns.
 
 Chunk addresses come from h5py's public API (``DatasetID.chunk_iter``,
 ``get_offset``, ``get_storage_size``). Only a speed-up: h5py then reads from
@@ -22,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..nwb.labnotebook import SWEEP_KEY, first_device, key_columns
+from ..nwb.devices import notebook_devices
+from ..nwb.labnotebook import SWEEP_KEY, device_notebook, key_columns
 from ..nwb.mies_series import SWEEP_TABLE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
 from .hdf5_layout import prefetch_series_headers
@@ -40,18 +42,21 @@ def prefetch_sweep_table(h5: h5py.File, remote: RemoteFile) -> None:
     prefetch_series_headers(h5, remote)
     table = h5.get(SWEEP_TABLE)
     columns = [item for item in table.values() if isinstance(item, h5py.Dataset)] if table is not None else []
-    device = first_device(h5)
-    small = [*columns, device["numericalKeys"]] if device is not None else columns
+    notebooks = [device_notebook(h5, name) for name in notebook_devices(h5)]
+    notebooks = [notebook for notebook in notebooks if notebook is not None]
+    small = [*columns, *(notebook["numericalKeys"] for notebook in notebooks)]
     remote.prefetch(span for dataset in small for span in stored_ranges(dataset))
-    if device is None:
-        return
-    values = device["numericalValues"]
+    remote.prefetch(span for notebook in notebooks for span in _needed_values(notebook))
+
+
+def _needed_values(notebook: h5py.Group) -> list[tuple[int, int]]:
+    """The stored ranges of a notebook's ``numericalValues`` that the sweep table reads (all, if not chunked)."""
+    values = notebook["numericalValues"]
     if values.chunks is None or values.ndim != 3:
-        remote.prefetch(stored_ranges(values))
-        return
+        return stored_ranges(values)
     width = values.chunks[1]
-    blocks = {column // width for column in key_columns(device, [SWEEP_KEY, *NOTEBOOK_KEYS]).values()}
-    remote.prefetch(stored_ranges(values, lambda start: start[1] // width in blocks))
+    blocks = {column // width for column in key_columns(notebook, [SWEEP_KEY, *NOTEBOOK_KEYS]).values()}
+    return stored_ranges(values, lambda start: start[1] // width in blocks)
 
 
 def stored_ranges(

@@ -17,7 +17,7 @@ from ..dandi.assets import DandisetVersion
 from ..errors import InvalidQueryError, UnknownCellError, brief
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import VERSION, PlainParameters, flag, list_of, plain, text, whole_number
+from .parameters import VERSION, PlainParameters, device_parameter, flag, list_of, plain, text, whole_number
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import dask.bag
@@ -61,6 +61,11 @@ class EphysSource(PlainParameters, DataSource):
     headstage:
         The headstage whose recordings to read (default 0; the release's
         files have one), 0 to 7.
+    device:
+        The device (digitizer, e.g. ``ITC18USB_Dev_0``) whose sweeps to read
+        where several recorded one headstage (see ``device_parameter``);
+        None (the default): every device's sweeps in the table, and a sweep
+        number only one device recorded.
 
     Constructing the source does no I/O; cells are resolved on first use:
     each to its asset in the version (see ``nwb_files``), whose size and
@@ -85,6 +90,7 @@ class EphysSource(PlainParameters, DataSource):
         access: str = "download",
         root: str | None = None,
         headstage: int | str = 0,
+        device: str | None = None,
         metadata: dict | None = None,
     ):
         self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
@@ -92,6 +98,7 @@ class EphysSource(PlainParameters, DataSource):
         root = None if root is None else text(root, "root", "a directory (text or a path)")
         self.access = Access(access, root or None)
         self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
+        self.device = device_parameter(device)
         self.specimen_ids = _specimen_ids(specimen_id)
         self._filters = [] if filters is None else plain(filters)
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
@@ -112,7 +119,9 @@ class EphysSource(PlainParameters, DataSource):
 
     def _get_partition(self, i: int) -> pd.DataFrame:
         cell = self.cells[i]
-        return read_cell_sweeps(cell, self.access, remote=lambda: self._remote(cell), headstage=self.headstage)
+        return read_cell_sweeps(
+            cell, self.access, remote=lambda: self._remote(cell), headstage=self.headstage, device=self.device
+        )
 
     def read_partition(self, i: int) -> pd.DataFrame:
         """The sweep table of the ``i``-th selected cell (0 to ``npartitions - 1``)."""
@@ -140,7 +149,9 @@ class EphysSource(PlainParameters, DataSource):
         self._load_metadata()
         settings = config.snapshot()
         parts = [
-            dask.delayed(read_cell_sweeps, pure=True)(cell, self.access, settings, headstage=self.headstage)
+            dask.delayed(read_cell_sweeps, pure=True)(
+                cell, self.access, settings, headstage=self.headstage, device=self.device
+            )
             for cell in self.cells
         ]
         return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
@@ -180,7 +191,9 @@ class EphysSource(PlainParameters, DataSource):
         else:
             work = [(cell, every_cell) for cell in self.cells]
         parts = [
-            dask.delayed(read_cell_sweep_list, pure=True)(cell, self.access, settings, wanted, self.headstage, trim)
+            dask.delayed(read_cell_sweep_list, pure=True)(
+                cell, self.access, settings, wanted, self.headstage, trim, self.device
+            )
             for cell, wanted in work
         ]
         return db.from_delayed(parts)
@@ -220,8 +233,8 @@ class EphysSource(PlainParameters, DataSource):
         numbers = _sweep_numbers(sweep_numbers)
         reader = self._reader(self._cell(specimen_id))
         if numbers is None:
-            return reader.every_sweep(self.headstage, trim)
-        return reader.sweeps(numbers, self.headstage, trim)
+            return reader.every_sweep(self.headstage, trim, self.device)
+        return reader.sweeps(numbers, self.headstage, trim, self.device)
 
     def _reader(self, cell: CellFile) -> CellReader:
         from ..access.cell_reader import CellReader
@@ -289,6 +302,7 @@ def read_cell_sweeps(
     settings: Mapping[str, str] | None = None,
     remote: Callable[[], RemoteFile | None] | None = None,
     headstage: int = 0,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """One cell's sweep table (of ``headstage``), led by its ``cell_specimen_id``; reads no sweep data.
 
@@ -300,7 +314,7 @@ def read_cell_sweeps(
 
     with config.using(settings) if settings is not None else nullcontext():
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
-        table = reader.sweep_table(headstage)
+        table = reader.sweep_table(headstage, device)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"})
 
@@ -312,6 +326,7 @@ def read_cell_sweep_list(
     sweep_numbers: Sequence[int] | None,
     headstage: int,
     trim: bool,
+    device: str | None = None,
 ) -> list[tuple[int, Sweep]]:
     """``(cell_specimen_id, Sweep)`` for these sweeps of one cell (None: all), with ``settings`` applied."""
     from ..access.cell_reader import CellReader
@@ -319,9 +334,9 @@ def read_cell_sweep_list(
     with config.using(settings) if settings is not None else nullcontext():
         reader = CellReader(cell, access)
         if sweep_numbers is None:
-            sweeps = reader.every_sweep(headstage, trim)
+            sweeps = reader.every_sweep(headstage, trim, device)
         else:
-            sweeps = reader.sweeps(list(sweep_numbers), headstage, trim)
+            sweeps = reader.sweeps(list(sweep_numbers), headstage, trim, device)
         return [(cell.specimen_id, sweep) for sweep in sweeps]
 
 

@@ -71,6 +71,19 @@ def flag(value: Any, parameter: str) -> bool:
     return value
 
 
+def device_parameter(value: Any) -> str | None:
+    """The ``device`` parameter: a device's name as MIES gives it (``ITC18USB_Dev_0``), or None for any.
+
+    ``InvalidQueryError`` for anything else (an empty text names no device).
+    """
+    if value is None:
+        return None
+    name = text(value, "device", "a device's name (text, e.g. 'ITC18USB_Dev_0') or None").strip()
+    if not name:
+        raise InvalidQueryError("device must be a device's name (e.g. 'ITC18USB_Dev_0') or None, not ''")
+    return name
+
+
 class PlainParameters:
     """Mixin for intake sources: parameters given to ``source(...)`` are made plain first."""
 

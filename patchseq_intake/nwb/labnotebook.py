@@ -31,14 +31,17 @@ NOTEBOOKS = "general/labnotebook"
 SWEEP_KEY = "SweepNum"
 
 
-def notebook_values(h5: h5py.File, keys: Sequence[str], headstage: int = 0) -> dict[str, dict[int, float]]:
-    """For each of ``keys``: ``{sweep number: value}``, on ``headstage``'s layer.
+def notebook_values(
+    h5: h5py.File, keys: Sequence[str], headstage: int = 0, device: str | None = None
+) -> dict[str, dict[int, float]]:
+    """For each of ``keys``: ``{sweep number: value}``, on ``headstage``'s layer, in ``device``'s notebook.
 
-    A key the notebook lacks, or a file without a notebook, gives ``{}``. The
-    first device's notebook is read, as IPFX does.
+    A key the notebook lacks, or a file without that notebook, gives ``{}``.
+    Without a ``device``, the first device's notebook is read, as IPFX does
+    (a file of one device has only that one).
     """
     found: dict[str, dict[int, float]] = {key: {} for key in keys}
-    device = first_device(h5)
+    device = device_notebook(h5, device)
     columns = key_columns(device, [SWEEP_KEY, *keys]) if device is not None else {}
     if SWEEP_KEY not in columns:
         return found
@@ -52,6 +55,14 @@ def notebook_values(h5: h5py.File, keys: Sequence[str], headstage: int = 0) -> d
         last = pd.Series(values[kept]).groupby(sweeps[kept].astype(np.int64)).last()
         found[key] = {int(sweep): float(value) for sweep, value in last.items()}
     return found
+
+
+def device_notebook(h5: h5py.File, name: str | None) -> h5py.Group | None:
+    """The notebook group of device ``name`` (None: the first device's); None if it has no numerical notebook."""
+    if name is None:
+        return first_device(h5)
+    device = h5.get(f"{NOTEBOOKS}/{name}")
+    return device if device is not None and "numericalKeys" in device and "numericalValues" in device else None
 
 
 def first_device(h5: h5py.File) -> h5py.Group | None:

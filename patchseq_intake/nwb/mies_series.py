@@ -11,9 +11,12 @@ has none). A series' headstage is its electrode's: MIES describes every
 electrode as ``Headstage <n>`` (its name, ``electrode_<n>`` by default, can
 be set by the user); a series without an electrode is taken as headstage 0.
 
-Two responses (or two stimuli) for one sweep of one headstage, as a second
-device's would be, make that sweep ambiguous: it is left out of the sweep
-table and refused when read, naming the series.
+Several devices can record one headstage, each numbering its sweeps from 0
+(see ``devices``): a sweep is keyed by headstage, device and number, and a
+number several devices recorded is read with the device named. Two responses
+(or two stimuli) for one sweep of one headstage and device (or of devices
+not told apart) make that sweep ambiguous: it is left out of the sweep table
+and refused when read, naming the series.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import NwbFormatError, UnknownHeadstageError
+from .devices import DeviceFinder, choose_device
 from .h5values import scalar, text
 
 if TYPE_CHECKING:
@@ -42,17 +46,21 @@ IZERO_TYPE = "IZeroClampSeries"
 _HEADSTAGE = re.compile(r"Headstage (\d+)")
 _ELECTRODE = re.compile(r"electrode_(\d+)$")
 
-Key = tuple[int, int]
-"""(headstage, sweep number)."""
+Key = tuple[int, "str | None", int]
+"""(headstage, device, sweep number); the device is None where it cannot be told (see ``devices``)."""
 
 
 @dataclass(frozen=True)
 class SweepSeries:
-    """A sweep of one headstage: its response series and its stimulus series (None if it has none)."""
+    """A sweep of one headstage: its response series and its stimulus series (None if it has none).
+
+    ``device``: the device that recorded it (see ``devices``), None if not known.
+    """
 
     sweep_number: int
     response: h5py.Group
     stimulus: h5py.Group | None
+    device: str | None = None
 
     @property
     def response_type(self) -> str:
@@ -68,80 +76,156 @@ class SweepSeries:
         return self.response.name, self.stimulus.name if self.stimulus is not None else None
 
 
+def device_order(device: str | None) -> tuple[bool, str]:
+    """Devices sort by name, an unknown one (None) last."""
+    return device is None, device or ""
+
+
 @dataclass
 class Sweeps:
-    """The recorded sweeps found among some series, by (headstage, sweep number)."""
+    """The recorded sweeps found among some series, by (headstage, device, sweep number)."""
 
     found: dict[Key, SweepSeries] = field(default_factory=dict)
     ambiguous: dict[Key, list[str]] = field(default_factory=dict)
-    """Sweeps with two series of a kind: the series' names."""
+    """Sweeps with two series of a kind on one device (or of devices not told apart): the series' names."""
 
-    def of_headstage(self, headstage: int) -> dict[int, SweepSeries]:
-        """The headstage's sweeps, by number, in number order."""
-        return {number: self.found[(hs, number)] for hs, number in sorted(self.found) if hs == headstage}
+    def of_headstage(self, headstage: int, device: str | None = None) -> list[SweepSeries]:
+        """The headstage's sweeps (of ``device`` only, if given), by device, then number."""
+        keys = [key for key in self.found if key[0] == headstage and (device is None or key[1] == device)]
+        return [self.found[key] for key in sorted(keys, key=lambda key: (device_order(key[1]), key[2]))]
 
     @property
     def headstages(self) -> list[int]:
-        return sorted({hs for hs, _ in self.found})
+        """The headstages with a recorded sweep (ambiguous ones too)."""
+        return sorted({key[0] for key in [*self.found, *self.ambiguous]})
 
-    def refuse_if_ambiguous(self, key: Key, label: str) -> None:
+    def devices(self, headstage: int) -> list[str | None]:
+        """The devices that recorded on ``headstage``, by name (None, devices not told, last)."""
+        found = {key[1] for key in [*self.found, *self.ambiguous] if key[0] == headstage}
+        return sorted(found, key=device_order)
+
+    def ambiguous_numbers(self, headstage: int, device: str | None = None) -> list[int]:
+        """The sweep numbers of ``headstage`` (and ``device``, if given) left out as ambiguous."""
+        return sorted({n for hs, dev, n in self.ambiguous if hs == headstage and device in (None, dev)})
+
+    def pick(self, headstage: int, sweep_number: int, device: str | None, label: str) -> SweepSeries | None:
+        """The sweep of ``device`` (if given; else of the one device that recorded it); None if there is none.
+
+        ``DeviceChoiceError`` if several devices recorded it and none is named; ``NwbFormatError`` if
+        the chosen one has two series of a kind.
+        """
+        recorded_by = [dev for hs, dev, n in [*self.found, *self.ambiguous] if (hs, n) == (headstage, sweep_number)]
+        what = f"{label}: sweep {sweep_number} of headstage {headstage}"
+        chosen = choose_device(recorded_by, self.devices(headstage), device, what)
+        key = (headstage, chosen, sweep_number)
         if key in self.ambiguous:
             raise ambiguous_error(label, key, self.ambiguous[key])
+        return self.found.get(key)
+
+    def check_device(self, headstage: int, device: str | None, label: str) -> None:
+        """``InvalidQueryError`` for a ``device`` that did not record on ``headstage`` (naming those that did)."""
+        if device is not None:
+            choose_device([], self.devices(headstage), device, f"{label}, headstage {headstage}")
 
 
 def ambiguous_error(label: str, key: Key, names: list[str]) -> NwbFormatError:
-    """The error for reading a sweep (``key``: headstage, number) that has two series of a kind, ``names``."""
+    """The error for reading a sweep (``key``: headstage, device, number) that has two series of a kind."""
+    device = f" of device {key[1]}" if key[1] is not None else ""
     return NwbFormatError(
-        f"{label}: sweep {key[1]} of headstage {key[0]} has two series of a kind, "
-        f"{' and '.join(names)} (a second device?): which is the sweep is not known"
+        f"{label}: sweep {key[2]} of headstage {key[0]}{device} has two series of a kind, "
+        f"{' and '.join(names)}, on a device not told apart: which is the sweep is not known"
     )
 
 
 def ambiguous_warning(label: str, headstage: int, numbers: list[int]) -> str:
     """The warning that sweeps ``numbers`` of ``headstage`` are left out of a sweep table as ambiguous."""
     return (
-        f"{label}: sweeps {numbers} of headstage {headstage} have two series of a kind (a second "
-        "device?) and are left out of the sweep table"
+        f"{label}: sweeps {numbers} of headstage {headstage} have two series of a kind on a device not told "
+        "apart and are left out of the sweep table"
     )
 
 
 def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
-    """Every recorded sweep of every headstage; reads each series' header, no data.
+    """Every recorded sweep of every headstage and device; reads each series' header, no data.
 
-    ``NwbFormatError`` if the file has no ``acquisition`` group: it is not an
-    NWB file of recordings (``label`` names it).
+    ``NwbFormatError`` if the file has none: an NWB 1 file (naming its
+    version), a file without an ``acquisition`` group or with no
+    patch-clamp series in it (``label`` names the file).
     """
+    check_nwb2(h5, label)
     if RESPONSE_GROUP not in h5:
         raise NwbFormatError(f"{label} is not an NWB file of recordings: it has no {RESPONSE_GROUP!r} group")
     groups = [group for parent in (RESPONSE_GROUP, STIMULUS_GROUP) if parent in h5 for group in h5[parent].values()]
-    return _classify(groups)
+    sweeps = _classify(groups, DeviceFinder(h5))
+    if not sweeps.headstages:
+        raise _no_recordings(h5, label)
+    return sweeps
 
 
-def sweep_series(h5: h5py.File, sweep_number: int, headstage: int, label: str) -> SweepSeries | None:
-    """One sweep of one headstage, None if there is no such recorded sweep.
+def check_nwb2(h5: h5py.File, label: str) -> None:
+    """``NwbFormatError`` for an NWB 1 file (its version is a root dataset, not the root's attribute)."""
+    import h5py
+
+    if "nwb_version" not in h5.attrs and h5.get("nwb_version", getclass=True) is h5py.Dataset:
+        version = text(h5["nwb_version"][()])
+        raise NwbFormatError(
+            f"{label} is an NWB 1 file (nwb_version {version!r}); only NWB 2 files are read "
+            "(MIES exports its experiments as NWB 2 too)"
+        )
+
+
+def _no_recordings(h5: h5py.File, label: str) -> NwbFormatError:
+    """That the file holds no recorded sweep: what it holds instead."""
+    version = text(h5.attrs.get("nwb_version", "")) or "of no stated version"
+    series = len(h5[RESPONSE_GROUP])
+    if not series:
+        stimsets = " (it holds stimulus sets, general/stimsets)" if "general/stimsets" in h5 else ""
+        return NwbFormatError(f"{label} (NWB {version}) has no acquisition series: no recorded sweep{stimsets}")
+    return NwbFormatError(
+        f"{label} (NWB {version}) has no recorded sweep: none of its {series} acquisition series is a "
+        f"patch-clamp response ({', '.join(sorted(RESPONSE_TYPES))}) with a sweep number"
+    )
+
+
+def sweep_series(
+    h5: h5py.File, sweep_number: int, headstage: int, label: str, device: str | None = None
+) -> SweepSeries | None:
+    """One sweep of one headstage (of ``device``, where several recorded it), None if there is no such sweep.
 
     The legacy sweep table (``general/intracellular_ephys/sweep_table``: a
     ``sweep_number`` and a ``series`` reference per row) names the series
     that carry the number, so only their headers are read; a file without
-    one is scanned. ``NwbFormatError`` if the sweep is ambiguous.
+    one is scanned. ``NwbFormatError`` if the sweep is ambiguous,
+    ``DeviceChoiceError`` if several devices recorded it and ``device`` is None.
     """
     groups = _tabled_series(h5, sweep_number)
-    sweeps = recorded_sweeps(h5, label) if groups is None else _classify(groups)
-    sweeps.refuse_if_ambiguous((headstage, sweep_number), label)
-    return sweeps.found.get((headstage, sweep_number))
+    sweeps = recorded_sweeps(h5, label) if groups is None else _classify(groups, DeviceFinder(h5))
+    if device is not None and device not in sweeps.devices(headstage):
+        return None  # the caller tells an unknown device from a sweep it did not record
+    return sweeps.pick(headstage, sweep_number, device, label)
 
 
-def headstage_sweeps(h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool) -> dict[int, SweepSeries]:
-    """The headstage's recorded sweeps by number; ``UnknownHeadstageError`` lists the headstages there are."""
+def headstage_sweeps(
+    h5: h5py.File, headstage: int, label: str, warn_of_ambiguous: bool, device: str | None = None
+) -> list[SweepSeries]:
+    """The headstage's recorded sweeps (of ``device`` only, if given), by device then number.
+
+    ``UnknownHeadstageError`` lists the headstages there are; ``InvalidQueryError`` the devices, for a
+    ``device`` that did not record on the headstage.
+    """
     recorded = recorded_sweeps(h5, label)
-    if headstage not in recorded.headstages:
-        raise UnknownHeadstageError(
-            f"{label} has no recording on headstage {headstage}; its headstages are {recorded.headstages}"
-        )
-    ambiguous = sorted(number for hs, number in recorded.ambiguous if hs == headstage)
+    check_headstage(recorded.headstages, headstage, label)
+    recorded.check_device(headstage, device, label)
+    ambiguous = recorded.ambiguous_numbers(headstage, device)
     if ambiguous and warn_of_ambiguous:
         warnings.warn(ambiguous_warning(label, headstage, ambiguous), stacklevel=3)
-    return recorded.of_headstage(headstage)
+    return recorded.of_headstage(headstage, device)
+
+
+def check_headstage(headstages: list[int], headstage: int, label: str) -> None:
+    """``UnknownHeadstageError`` if ``headstage`` is not among the file's ``headstages`` (listing them)."""
+    if headstage not in headstages:
+        raise UnknownHeadstageError(f"{label} has no recording on headstage {headstage}; its headstages are {headstages}")
 
 
 def series_type(group: h5py.Group) -> str:
@@ -149,7 +233,7 @@ def series_type(group: h5py.Group) -> str:
     return text(group.attrs.get("neurodata_type", ""))
 
 
-def _classify(groups: Iterable[h5py.Group]) -> Sweeps:
+def _classify(groups: Iterable[h5py.Group], devices: DeviceFinder) -> Sweeps:
     responses: dict[Key, list[h5py.Group]] = {}
     stimuli: dict[Key, list[h5py.Group]] = {}
     headstages: dict[str, int] = {}
@@ -158,7 +242,7 @@ def _classify(groups: Iterable[h5py.Group]) -> Sweeps:
         kinds = responses if kind in RESPONSE_TYPES else stimuli if kind in STIMULUS_TYPES else None
         if kinds is None or "sweep_number" not in group.attrs:
             continue
-        key = (_headstage(group, headstages), int(scalar(group.attrs["sweep_number"])))
+        key = (_headstage(group, headstages), devices.device(group), int(scalar(group.attrs["sweep_number"])))
         kinds.setdefault(key, []).append(group)
     sweeps = Sweeps()
     for key, found in responses.items():
@@ -166,7 +250,7 @@ def _classify(groups: Iterable[h5py.Group]) -> Sweeps:
         if len(found) > 1 or len(stimulus) > 1:
             sweeps.ambiguous[key] = [group.name for group in [*found, *stimulus]]
         else:
-            sweeps.found[key] = SweepSeries(key[1], found[0], stimulus[0] if stimulus else None)
+            sweeps.found[key] = SweepSeries(key[2], found[0], stimulus[0] if stimulus else None, key[1])
     return sweeps
 
 

@@ -16,7 +16,7 @@ from .h5values import number, text
 from .labnotebook import notebook_values
 from .mies_series import SweepSeries, headstage_sweeps
 from .stimulus import stimulus_code, stimulus_name
-from .sweep import CURRENT_CLAMP
+from .sweep import CURRENT_CLAMP, VOLTAGE_CLAMP
 from .sweeps import clamp_mode, rate, unit_name
 
 if TYPE_CHECKING:
@@ -29,25 +29,33 @@ NOTEBOOK_KEYS = (SET_SWEEP_COUNT, SCALE_FACTOR)
 
 SWEEP_DTYPES = {
     "sweep_number": "int64",
+    "stimulus_units": "string",
+    "bridge_balance_mohm": "float64",
+    "leak_pa": "float64",
+    "stimulus_scale_factor": "float64",
     "stimulus_code": "string",
     "stimulus_code_ext": "string",
-    "stimulus_name": "string",
     "clamp_mode": "string",
-    "stimulus_units": "string",
+    "stimulus_name": "string",
+    "device": "string",
     "sampling_rate": "float64",
     "duration": "float64",
     "n_samples": "int64",
     "starting_time": "float64",
-    "bridge_balance_mohm": "float64",
-    "leak_pa": "float64",
     "gain": "float64",
-    "stimulus_scale_factor": "float64",
 }
-"""The sweep table's columns: IPFX's (missing values NaN or <NA> where IPFX has None) and ours."""
+"""The sweep table's columns: IPFX's, in IPFX's order (missing values NaN or <NA> where IPFX has None), then ours."""
+CLAMP_UNITS = {CURRENT_CLAMP: "Amps", VOLTAGE_CLAMP: "Volts"}
+"""The unit of a clamp mode's command, IPFX's name for it: an I=0 sweep's, which has no stimulus series."""
 
 
-def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None, warn: bool = True) -> pd.DataFrame:
-    """One row per recorded sweep of ``headstage``: ``SWEEP_DTYPES``' columns.
+def read_sweep_table(
+    h5: h5py.File, headstage: int = 0, label: str | None = None, warn: bool = True, device: str | None = None
+) -> pd.DataFrame:
+    """One row per recorded sweep of ``headstage`` and device (``device`` only, if given): ``SWEEP_DTYPES``' columns.
+
+    Rows by device, then sweep number; a file of one device (the release's)
+    has one row per sweep, in number order, as IPFX gives them.
 
     Where each value comes from:
 
@@ -57,25 +65,32 @@ def read_sweep_table(h5: h5py.File, headstage: int = 0, label: str | None = None
     - ``stimulus_code_ext``: the code and ``[<Set Sweep Count>]``, from the
       lab notebook (``[0]`` where it has none);
     - ``stimulus_units``: the stimulus series' ``@unit`` (``Amps``/``Volts``;
-      missing for an I=0 sweep, which has no stimulus);
+      for an I=0 sweep, which has none, the clamp's: ``Amps``);
     - ``bridge_balance_mohm``, ``leak_pa``: the response's ``bridge_balance``
       (MOhm) and ``bias_current`` (pA) as stored; missing in voltage clamp or
       where not written;
     - ``stimulus_scale_factor``: the lab notebook's ``Scale Factor`` (the
-      amplifier's output gain), missing where it has none;
+      amplifier's output gain), missing where it has none; the lab notebook
+      is the sweep's device's, as IPFX reads a file of that device alone;
+    - ``device``: the device that recorded the sweep (see ``devices``;
+      missing where it cannot be told);
     - ``sampling_rate`` (Hz): the stimulus' ``starting_time/@rate`` (the
       response's without one); ``n_samples`` and ``duration`` (s): the
       stored samples; ``starting_time`` (s in the session) and ``gain``: the
       response's.
 
-    ``UnknownHeadstageError`` lists the headstages the file has. A sweep with
-    two responses (as a second device's) is left out, with a warning
-    (``warn=False``: silently).
+    ``UnknownHeadstageError`` lists the headstages the file has,
+    ``InvalidQueryError`` the devices of the headstage for another ``device``;
+    ``NwbFormatError`` for a file without recorded sweeps (see
+    ``mies_series.recorded_sweeps``). A sweep with two responses on a device
+    not told apart is left out, with a warning (``warn=False``: silently).
     """
     label = label or str(h5.filename)
-    sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=warn)
-    notebook = notebook_values(h5, NOTEBOOK_KEYS, headstage)
-    rows = [_sweep_row(series, notebook) for series in sweeps.values()]
+    sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=warn, device=device)
+    notebooks = {
+        name: notebook_values(h5, NOTEBOOK_KEYS, headstage, name) for name in {series.device for series in sweeps}
+    }
+    rows = [_sweep_row(series, notebooks[series.device]) for series in sweeps]
     return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
 
 
@@ -93,7 +108,8 @@ def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> di
         "stimulus_code_ext": f"{code}[{int(count)}]",
         "stimulus_name": stimulus_name(code),
         "clamp_mode": clamp,
-        "stimulus_units": unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else None,
+        "stimulus_units": unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else CLAMP_UNITS[clamp],
+        "device": series.device,
         "sampling_rate": sampling_rate,
         "duration": samples / sampling_rate,
         "n_samples": samples,

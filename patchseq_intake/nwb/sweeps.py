@@ -20,7 +20,14 @@ import numpy as np
 
 from ..errors import NwbFormatError, UnknownSweepError
 from .h5values import number, scalar, text
-from .mies_series import RESPONSE_GROUP, VOLTAGE_CLAMP_TYPES, SweepSeries, headstage_sweeps, sweep_series
+from .mies_series import (
+    RESPONSE_GROUP,
+    VOLTAGE_CLAMP_TYPES,
+    SweepSeries,
+    check_nwb2,
+    headstage_sweeps,
+    sweep_series,
+)
 from .stimulus import stimulus_code, stimulus_name
 from .sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Sweep
 
@@ -99,33 +106,43 @@ def sweep_parts(series: SweepSeries) -> SweepParts:
 
 
 def read_sweep(
-    h5: h5py.File, sweep_number: int, headstage: int = 0, trim: bool = True, label: str | None = None
+    h5: h5py.File,
+    sweep_number: int,
+    headstage: int = 0,
+    trim: bool = True,
+    label: str | None = None,
+    device: str | None = None,
 ) -> Sweep:
     """One sweep's samples, read with h5py: that sweep's two series only.
 
     The response's trailing exact zeros become NaN; with ``trim`` (IPFX's
     "recording" epoch) ``t``, ``v`` and ``i`` stop at the last response
     sample that is not NaN, and without it every stored sample is returned
-    as stored. ``UnknownSweepError`` lists the sweeps there are; ``label``
-    names the file (e.g. its cell) in messages. ``NwbFormatError`` for a
-    sweep with no stimulus that is not an I=0 sweep (its command is not
-    known), with two responses, or whose stimulus and response differ in
-    rate or length.
+    as stored. ``device``: the device whose sweep to read, where several
+    recorded that number (``DeviceChoiceError`` names them if it is None).
+    ``UnknownSweepError`` lists the sweeps there are; ``label`` names the
+    file (e.g. its cell) in messages. ``NwbFormatError`` for a sweep with no
+    stimulus that is not an I=0 sweep (its command is not known), with two
+    responses, or whose stimulus and response differ in rate or length.
     """
     label = label or str(h5.filename)
-    series = sweep_series(h5, sweep_number, headstage, label) if RESPONSE_GROUP in h5 else None
+    check_nwb2(h5, label)
+    series = sweep_series(h5, sweep_number, headstage, label, device) if RESPONSE_GROUP in h5 else None
     if series is None:
-        sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=False)  # what there is, for the message
-        raise no_such_sweep(label, sweep_number, headstage, sorted(sweeps))
+        sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=False, device=device)  # for the message
+        raise no_such_sweep(label, sweep_number, headstage, sorted({one.sweep_number for one in sweeps}), device)
     parts = sweep_parts(series)
     parts.check(label, series.names)
     stimulus = series.stimulus["data"][()] if series.stimulus is not None else None
     return assemble(parts, series.response["data"][()], stimulus, trim)
 
 
-def no_such_sweep(label: str, sweep_number: int, headstage: int, sweeps: list[int]) -> UnknownSweepError:
+def no_such_sweep(
+    label: str, sweep_number: int, headstage: int, sweeps: list[int], device: str | None = None
+) -> UnknownSweepError:
+    of_device = f" of device {device}" if device is not None else ""
     return UnknownSweepError(
-        f"{label} has no recorded sweep {sweep_number} on headstage {headstage}; its sweeps are {sweeps}"
+        f"{label} has no recorded sweep {sweep_number}{of_device} on headstage {headstage}; its sweeps are {sweeps}"
     )
 
 

@@ -237,8 +237,8 @@ def test_an_ambiguous_sweep_is_refused_through_the_index_as_from_the_file(tmp_pa
     with h5py.File(path, "r") as h5:
         with pytest.warns(UserWarning, match=r"sweeps \[4\]"):
             table = read_sweep_table(h5)
-        with pytest.raises(NwbFormatError, match="sweep 4 of headstage 0 has two series") as from_file:
-            recorded_sweeps(h5, str(path)).refuse_if_ambiguous((0, 4), str(path))  # as a scan of the file finds
+        with pytest.raises(NwbFormatError, match="sweep 4 of headstage 0 of device ITC18USB_Dev_0 has two series") as from_file:
+            recorded_sweeps(h5, str(path)).pick(0, 4, None, str(path))  # as a scan of the file finds
         index = build_index(h5, "x", path.stat().st_size, DOWNLOADED, str(h5.filename))
     with pytest.warns(UserWarning, match=r"sweeps \[4\]"):
         assert index.sweep_table(0, str(path)).equals(table)

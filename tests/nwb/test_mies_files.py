@@ -154,7 +154,7 @@ def _expected_row(summary) -> dict:
         "stimulus_code": summary.stimulus_code,
         "stimulus_code_ext": f"{summary.stimulus_code}[{summary.set_sweep_count or 0}]",
         "clamp_mode": summary.clamp_mode,
-        "stimulus_units": None if summary.kind == IZERO else ("Amps" if summary.clamp_mode == "CurrentClamp" else "Volts"),
+        "stimulus_units": "Amps" if summary.clamp_mode == "CurrentClamp" else "Volts",  # I=0: the clamp's unit
         "sampling_rate": summary.sampling_rate,
         "n_samples": summary.n_samples,
         "leak_pa": summary.leak_pa,
@@ -182,7 +182,7 @@ def test_the_sweep_table_gives_every_column_as_planted(written):
     assert by_number.loc[8, "stimulus_code_ext"] == "X1PS_SubThresh[4]"  # the 5th sweep of its stimset
     assert by_number.loc[1, "sampling_rate"] == 4 * RATE  # sweeps of one file differ in rate
     izero = by_number.loc[17]
-    assert izero["clamp_mode"] == "CurrentClamp" and pd.isna(izero["stimulus_units"]) and izero["stimulus_name"] == "Unknown"
+    assert izero["clamp_mode"] == "CurrentClamp" and izero["stimulus_units"] == "Amps" and izero["stimulus_name"] == "Unknown"
 
 
 def test_a_second_headstage_and_ttl_lines_do_not_change_headstage_0(everything, written):
@@ -219,7 +219,8 @@ def test_a_file_without_holding_or_bridge_balance_has_none(tmp_path):
     written = _write(tmp_path, MiesLayout(holding=False, bridge_balance=False))
     with _open(written) as h5:
         table = read_sweep_table(h5)
-    current_clamp = table[(table["clamp_mode"] == "CurrentClamp") & table["stimulus_units"].notna()]
+    izero = [summary.sweep_number for summary in written.sweeps if summary.kind == IZERO]
+    current_clamp = table[(table["clamp_mode"] == "CurrentClamp") & ~table["sweep_number"].isin(izero)]
     assert current_clamp["leak_pa"].isna().all() and current_clamp["bridge_balance_mohm"].isna().all()
 
 
@@ -425,7 +426,7 @@ def test_a_stimulus_that_is_no_patch_clamp_series_is_an_error_not_an_i_equals_ze
         with pytest.raises(NwbFormatError, match=r"sweep 4 has a response .* but no stimulus series, and is not an I=0"):
             read_sweep(h5, 4, label="cell 1")
         row = read_sweep_table(h5).set_index("sweep_number").loc[4]
-    assert pd.isna(row["stimulus_units"]) and row["clamp_mode"] == "CurrentClamp"
+    assert row["stimulus_units"] == "Amps" and row["clamp_mode"] == "CurrentClamp"  # the clamp's unit
 
 
 def test_a_sweep_with_two_responses_is_left_out_of_the_table_and_refused(tmp_path):
@@ -440,6 +441,6 @@ def test_a_sweep_with_two_responses_is_left_out_of_the_table_and_refused(tmp_pat
     with _open(written) as h5:
         with pytest.warns(UserWarning, match=r"sweeps \[4\] of headstage 0 have two series of a kind"):
             table = read_sweep_table(h5, label="cell 1")
-        with pytest.raises(NwbFormatError, match=rf"sweep 4 of headstage 0 has two series of a kind, /{response}"):
+        with pytest.raises(NwbFormatError, match=rf"sweep 4 of headstage 0 of device ITC18USB_Dev_0 has two series of a kind, /{response}"):
             read_sweep(h5, 4, label="cell 1")
     assert 4 not in set(table["sweep_number"]) and len(table) == len(written.sweeps) - 1
