@@ -127,11 +127,17 @@ def check(path: Path, expected_sha256: str | None = None) -> bool:
         return False
     if sha256_of(path) != wanted.lower():
         return False
-    try:
-        record(path, wanted)  # the stamp renewed: the next check is cheap again
-    except OSError as exc:  # a cache one may read but not write (shared, read-only): checked in full each time
-        logger.debug("could not renew the record of %s: %s", path, exc)
+    _renew(path, wanted)
     return True
+
+
+def _renew(path: Path, sha256: str) -> None:
+    """Record ``path`` again with its new stamp, so that the next check is cheap; in a cache one may read but
+    not write (shared, read-only) it stays unrenewed, and is checked in full each time."""
+    try:
+        record(path, sha256)
+    except OSError as exc:
+        logger.debug("could not renew the record of %s: %s", path, exc)
 
 
 def audit(path: Path) -> bool:
@@ -151,7 +157,7 @@ def audit_problem(path: Path) -> str | None:
     if sha256_of(path) != found.sha256:
         return f"its SHA-256 is not the {found.sha256} it was verified with"
     if not found.stamp_matches(status):
-        record(path, found.sha256)
+        _renew(path, found.sha256)
     return None
 
 
@@ -245,8 +251,12 @@ def _of_the_format(exc: BaseException, errors: tuple[type[BaseException], ...]) 
 
 
 def _discarded_unless_verified(path: Path, what: str, error: BaseException) -> bool:
-    """Under ``path``'s lock: whether it is gone, or discarded now for failing its audit (reading it gave
-    ``error``); False if it is what was verified."""
+    """Whether ``path`` is gone, or discarded now for failing its audit (reading it gave ``error``); False if it
+    is what was verified. Its lock is taken only to discard it: a verified file in a read-only cache needs none
+    (files are replaced whole, so an audit without the lock sees a whole file and, at worst, a stale record,
+    which the audit under the lock then settles)."""
+    if path.exists() and audit_problem(path) is None:
+        return False
     with locked(path):
         if not path.exists():  # removed meanwhile by another process: made again when next located
             return True

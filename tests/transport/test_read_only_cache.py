@@ -1,0 +1,117 @@
+"""A cache one may read but not write: what it holds is read, and what it lacks is named as the cache's fault.
+
+The cache is made read-only for real, in a process of its own: by ``chmod``
+for a user (whom permissions bind), and for root (whom they do not) by a
+read-only bind mount in a private mount namespace (``unshare -m``), which
+ends with that process; where neither bites, the tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import patchseq_intake
+from patchseq_intake import config
+from patchseq_intake.transport.verified import record, record_path
+
+HUMAN_CELL = 569835804
+STREAMED_CELL = 541549258
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=10).returncode == 0
+
+
+def _read_only(cache: Path, script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a Python process of its own that may read ``cache`` but not write it."""
+    command = [sys.executable, "-c", textwrap.dedent(script)]
+    if os.geteuid() != 0:
+        modes = {path: path.stat().st_mode for path in [cache, *cache.rglob("*")]}
+        for path in modes:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=120)
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+    if not _can_unshare():
+        pytest.skip("root, and no private mount namespace to make the cache read-only in (unshare -m)")
+    mount = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", mount, "sh", str(cache), *command],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _snapshot(cache: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(cache)): path.read_bytes() for path in sorted(cache.rglob("*")) if path.is_file()}
+
+
+def test_a_read_only_cache_that_holds_the_files_serves_the_reads_that_write_nothing(world, cache_dir):
+    cat = patchseq_intake.open_catalog()
+    cat.human.metadata.read()
+    cat.human.ephys(specimen_id=HUMAN_CELL).read()  # downloaded, verified and recorded
+    cat.human.ephys(specimen_id=STREAMED_CELL, access="stream").sweep(5)  # its index cached
+    for lock in cache_dir.rglob("*.lock"):  # a copied cache, or a cleared one, has none: reading needs none
+        lock.unlink()
+    before = _snapshot(cache_dir)
+
+    result = _read_only(cache_dir, f"""
+        import warnings
+        warnings.simplefilter("error")  # nothing to warn of: every file is as verified
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*unverified")  # the replica's tables
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*manifest describes other bytes")
+        import patchseq_intake
+        cat = patchseq_intake.open_catalog()
+        assert len(cat.human.metadata.read()) == 2
+        source = cat.human.ephys(specimen_id={HUMAN_CELL})
+        assert len(source.read()) > 0 and source.sweep(5).sweep_number == 5
+        assert [path.name for path in source.fetch()] == [path.name for path in source.fetch()]
+        streamed = cat.human.ephys(specimen_id={STREAMED_CELL}, access="stream")
+        assert len(streamed.read()) > 0 and streamed.sweep(5).sweep_number == 5
+        print("read")
+    """)
+    assert result.returncode == 0 and result.stdout.split() == ["read"], result.stderr
+    assert _snapshot(cache_dir) == before
+
+
+def test_a_read_only_cache_without_the_file_is_named_with_the_variable_to_move_it(world, cache_dir):
+    cache_dir.mkdir()
+    result = _read_only(cache_dir, "import patchseq_intake.cli as cli; raise SystemExit(cli.main(['cells', 'human']))")
+    assert result.returncode == 1 and result.stdout == ""
+    (message,) = [line for line in result.stderr.splitlines() if "warning" not in line]
+    assert message.startswith(f"patchseq-intake: cannot make the folder {cache_dir / config.TABLES_DIR} in the cache: ")
+    assert config.CACHE_ENV in message and "Traceback" not in result.stderr
+
+
+def test_a_verified_file_that_cannot_be_read_in_a_read_only_cache_is_the_file_s_error_not_the_lock_s(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    made = cache / "table.parquet"
+    made.write_bytes(b"not parquet")
+    import hashlib
+
+    record(made, hashlib.sha256(made.read_bytes()).hexdigest())
+    assert record_path(made).exists() and not list(cache.glob("*.lock"))
+    result = _read_only(cache, f"""
+        from pathlib import Path
+        from patchseq_intake.transport.verified import read_checked
+        path = Path({str(made)!r})
+
+        def read(found):
+            raise ValueError("not a parquet file")
+
+        try:
+            read_checked(lambda: path, read, (ValueError,), lambda found, error: KeyError(f"{{found}}: {{error}}"))
+        except KeyError as exc:
+            print("format error:", exc)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"format error: '{made}: not a parquet file'"
