@@ -230,6 +230,7 @@ BAD_RESULTS = {
     "no blob": (_drop("blob"), r"asset '{path}' blob missing \(or null\), where DANDI's API gives a UUID"),
     "blob a path": (_set("blob", "../../../api/x"), r"asset '{path}' blob '\.\./\.\./\.\./api/x', where .* a UUID"),
     "asset_id a path": (_set("asset_id", "../x"), r"asset '{path}' asset_id '\.\./x', where DANDI's API gives a UUID"),
+    "no asset_id": (_drop("asset_id"), r"asset '{path}' asset_id missing \(or null\), where DANDI's API gives a UUID"),
     "digest a list": (_set_metadata("digest", ["a"]), r"asset '{path}' metadata\.digest \['a'\], where .* an object"),
     "metadata a list": (_set("metadata", []), r"asset '{path}' metadata \[\], where DANDI's API gives an object"),
     "contentUrl a string": (
@@ -494,8 +495,29 @@ def test_a_listing_csv_with_an_unsafe_value_is_refused_naming_file_and_line(tmp_
                                                r"relative POSIX path"):
         read_listing(listing)
     listing.write_text(f"path,size,sha256,asset_id\nsub-1/a.nwb,10,{SHA},{UUID_1}\n")
-    with pytest.raises(TableFormatError, match=r"no column\(s\) \['blob'\]"):
+    with pytest.raises(TableFormatError, match=r"no column\(s\) \['blob'\]; an asset listing has \['path', 'size', "
+                                               r"'sha256', 'blob'\], and may have \['asset_id', 'dandi_etag'\]"):
         read_listing(listing)
+
+
+@pytest.mark.parametrize(("column", "value"), [("dandi_etag", "../../outside/x-1"), ("dandi_etag", SHA),
+                                               ("asset_id", "../x"), ("asset_id", UUID_1 + "/..")])
+def test_a_listings_optional_columns_are_checked_as_an_apis_answer(tmp_path, column, value):
+    listing = tmp_path / "000020.csv"
+    listing.write_text(f"path,size,sha256,blob,{column}\nsub-1/a.nwb,10,{SHA},{UUID_2},{value}\n")
+    name = {"dandi_etag": "etag"}.get(column, column)
+    with pytest.raises(TableFormatError, match=rf"{re.escape(str(listing))}, line 2: asset {name} '.*': not "):
+        read_listing(listing)
+
+
+def test_a_listings_optional_columns_may_be_absent_or_empty(tmp_path):
+    listing = tmp_path / "000020.csv"
+    listing.write_text(f"path,size,sha256,blob,asset_id,dandi_etag\nsub-1/a.nwb,10,{SHA},{UUID_2},,\n"
+                       f"sub-1/b.nwb,10,{SHA},{UUID_2},{UUID_1},{'A' * 32}-2\n")
+    a, b = read_listing(listing).values()
+    assert (a.asset_id, a.etag) == (None, None) and (b.asset_id, b.etag) == (UUID_1, "a" * 32 + "-2")
+    listing.write_text(f"path,size,sha256,blob\nsub-1/a.nwb,10,{SHA},{UUID_2}\n")
+    assert read_listing(listing)["sub-1/a.nwb"] == Asset("sub-1/a.nwb", None, UUID_2, 10, SHA)
 
 
 # --- the cached asset index ---------------------------------------------------------------------------------------
