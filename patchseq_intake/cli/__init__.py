@@ -168,26 +168,38 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "sweeps",
-        help="a cell's sweep table, or one sweep's samples",
+        help="a cell's sweep table, or one sweep's samples (or an NWB file's: --file)",
         description="The sweep table of a cell's NWB file, one row per sweep (stimulus code and "
-        "name, clamp mode, sampling rate, duration, ...), as IPFX gives it. With --sweep N, the "
+        "name, clamp mode, device, sampling rate, duration, ...), as IPFX gives it. With --sweep N, the "
         "samples of sweep N instead: t_s (s from the sweep's start), v_mv (mV) and i_pa (pA), "
-        "up to the last recorded sample (--all-samples: every stored one).",
+        "up to the last recorded sample (--all-samples: every stored one). With --file PATH, the same "
+        "of any NWB 2 file MIES wrote, read where it lies (no archive, no cell, no network).",
         examples=[
             "patchseq-intake sweeps human 541549258",
             "patchseq-intake sweeps mouse 601506507 --access stream --format csv",
             "patchseq-intake sweeps human 541549258 --sweep 42 -o sweep42.parquet",
             "patchseq-intake sweeps human 541549258 --root ~/dandi   # a local copy of the dandiset",
+            "patchseq-intake sweeps --file recording.nwb",
+            "patchseq-intake sweeps --file recording.nwb --device ITC18USB_Dev_0 --sweep 0",
         ],
         run=_run_sweeps,
     )
-    add_archive_argument(sub)
-    sub.add_argument("specimen_id", type=whole_number(), metavar="SPECIMEN_ID", help="the cell's cell_specimen_id")
+    sub.add_argument("archive", nargs="?", choices=ARCHIVES, metavar="ARCHIVE", help="human or mouse")
+    sub.add_argument(
+        "specimen_id", nargs="?", type=whole_number(), metavar="SPECIMEN_ID", help="the cell's cell_specimen_id"
+    )
+    sub.add_argument("--file", metavar="PATH", help="read this NWB file instead of a cell's (no ARCHIVE, no SPECIMEN_ID)")
     sub.add_argument("--sweep", type=whole_number(), metavar="N", help="give the samples of sweep N, not the table")
     sub.add_argument(
         "--all-samples", action="store_true", help="with --sweep: every stored sample, not cut at the recording's end"
     )
     sub.add_argument("--headstage", type=whole_number(7), metavar="H", help="the headstage to read, 0 to 7 (default 0)")
+    sub.add_argument(
+        "--device",
+        metavar="D",
+        help="the device whose sweeps to read, where several recorded the headstage (e.g. ITC18USB_Dev_0; "
+        "default: every device's in the table, and --sweep N of the one device that recorded it)",
+    )
     sub.add_argument(
         "--access",
         choices=ACCESS_MODES,
@@ -204,25 +216,49 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_sweeps(args: argparse.Namespace) -> None:
+    from ..nwb.devices import DeviceChoiceError
+
     output_format = chosen_format(args)
     if args.all_samples and args.sweep is None:
         raise UsageError("--all-samples goes with --sweep N")
-    source = _ephys(
-        args.archive,
-        specimen_id=[args.specimen_id],
-        access=access_given(args.access, args.root),
-        root=args.root,
-        version=args.dandi_version,
-        headstage=args.headstage,
-    )
-    if args.sweep is None:
-        frame = source.read()
-    else:
-        sweep = source.sweep(args.sweep, trim=not args.all_samples)
-        if sweep.izero:
-            warnings.warn(f"sweep {args.sweep} was recorded in I=0 mode, with no command: i_pa is 0", stacklevel=1)
-        frame = sweep_samples(sweep)
+    source = _sweeps_source(args)
+    try:
+        if args.sweep is None:
+            frame = source.read()
+        else:
+            sweep = source.sweep(args.sweep, trim=not args.all_samples)
+            if sweep.izero:
+                warnings.warn(f"sweep {args.sweep} was recorded in I=0 mode, with no command: i_pa is 0", stacklevel=1)
+            frame = sweep_samples(sweep)
+    except DeviceChoiceError as exc:
+        raise CommandError(f"{exc.what}: choose one with {' or '.join(f'--device {d}' for d in exc.devices)}") from None
     emit(frame, output_format, args.output)
+
+
+def _sweeps_source(args: argparse.Namespace) -> Any:
+    """The source ``sweeps`` reads: the NWB file of ``--file``, or the cell ARCHIVE SPECIMEN_ID (usage errors else)."""
+    if args.file is None:
+        if args.archive is None or args.specimen_id is None:
+            raise UsageError("name a cell, ARCHIVE SPECIMEN_ID (e.g. human 541549258), or an NWB file: --file PATH")
+        return _ephys(
+            args.archive,
+            specimen_id=[args.specimen_id],
+            access=access_given(args.access, args.root),
+            root=args.root,
+            version=args.dandi_version,
+            headstage=args.headstage,
+            device=args.device,
+        )
+    if args.archive is not None or args.specimen_id is not None:
+        raise UsageError("--file reads the NWB file named: give no ARCHIVE or SPECIMEN_ID with it")
+    given = [flag for flag, value in (("--access", args.access), ("--root", args.root),
+                                      ("--dandi-version", args.dandi_version)) if value is not None]
+    if given:
+        verb = "choose" if len(given) > 1 else "chooses"
+        raise UsageError(f"{' and '.join(given)} {verb} how a cell's file is reached: not with --file")
+    from .. import read_nwb
+
+    return read_nwb(args.file, headstage=args.headstage or 0, device=args.device)
 
 
 def _add_fetch(commands: argparse._SubParsersAction) -> None:
