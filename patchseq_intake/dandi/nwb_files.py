@@ -81,7 +81,7 @@ class CellFile:
     urls: tuple[str, ...]
     manifest: ManifestFile | None
     metadata_url: str | None = None
-    """The API's listing of the version's asset at its path, with its metadata (see ``assets.AssetIndex.metadata_url``)."""
+    """The API's listing of the version's asset at its path, with its metadata (``AssetIndex.metadata_url``)."""
 
     @property
     def dandi_path(self) -> str:

@@ -35,6 +35,8 @@ from ..conftest import REFERENCE_ASSETS
 HUMAN_CELL = 569835804
 MOUSE_CELL = 601506507
 MANIFEST_DIFFERS = (541549258, 623434306)  # a human and a mouse cell the manifest describes otherwise
+MOUSE_COLUMNS = ("path", "size", "sha256", "blob")
+"""The shipped 000020 listing's columns: no asset id, no dandi-etag."""
 
 
 def _write_listing(path: Path, assets: list[ReplicaAsset], columns: tuple[str, ...]) -> Path:
@@ -75,18 +77,20 @@ def test_000023s_pinned_etag_needs_no_request_in_stream_mode(cat, replica_as_dan
     source = _pinned(cat.human.ephys(specimen_id=HUMAN_CELL, access="stream"), "human", listing)
     (cell,) = source.cells
     assert cell.asset.etag == world.assets[HUMAN_CELL].etag
-    assert cell.urls == (world.replica.blob_url(world.assets[HUMAN_CELL]), world.replica.download_url(world.assets[HUMAN_CELL]))
+    asset = world.assets[HUMAN_CELL]
+    assert cell.urls == (world.replica.blob_url(asset), world.replica.download_url(asset))  # the version's id
     world.server.log.clear()
     assert len(source.read()) == len(world.written[HUMAN_CELL].sweeps)
     assert world.replica.requests("listing", "asset", "dandiset") == []  # the etag came with the listing
     assert world.replica.requests("blob")  # the file's headers were streamed
 
 
-def test_000020s_pinned_listing_finds_the_etag_by_path_and_sends_no_annex_id(cat, replica_as_dandi, streamed, tmp_path):
+def test_000020s_pinned_listing_finds_the_etag_by_path_and_sends_no_annex_id(cat, replica_as_dandi, streamed,
+                                                                             tmp_path):
     world = replica_as_dandi
     dandiset, version = shipped_dandiset("mouse")
     asset = world.assets[MOUSE_CELL]
-    listing = _write_listing(tmp_path / "000020.csv", _version_assets(world, "mouse"), ("path", "size", "sha256", "blob"))
+    listing = _write_listing(tmp_path / "000020.csv", _version_assets(world, "mouse"), MOUSE_COLUMNS)
     source = _pinned(cat.mouse.ephys(specimen_id=MOUSE_CELL, access="stream"), "mouse", listing)
     (cell,) = source.cells
     assert cell.asset_id is None and cell.asset.etag is None
@@ -109,7 +113,7 @@ def test_000020s_pinned_listing_finds_the_etag_by_path_and_sends_no_annex_id(cat
 
 def test_000020s_bytes_come_from_the_blob_only(cat, replica_as_dandi, tmp_path):
     world = replica_as_dandi
-    listing = _write_listing(tmp_path / "000020.csv", _version_assets(world, "mouse"), ("path", "size", "sha256", "blob"))
+    listing = _write_listing(tmp_path / "000020.csv", _version_assets(world, "mouse"), MOUSE_COLUMNS)
     blob = urlparse(world.replica.blob_url(world.assets[MOUSE_CELL])).path
     del world.server.files[blob]  # the blob store answers 404: no other address is known good
     source = _pinned(cat.mouse.ephys(specimen_id=MOUSE_CELL), "mouse", listing)
