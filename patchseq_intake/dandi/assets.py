@@ -180,9 +180,8 @@ class AssetIndex:
 def fetch_dandi_etag(metadata_url: str, asset: Asset) -> str | None:
     """DANDI's ``dandi:dandi-etag`` of ``asset``, from the version's listing at ``metadata_url``.
 
-    One request, once a process and asset.
-    For assets whose listing lacks it (000020's shipped listing carries
-    SHA-256 only). The result whose path is exactly ``asset.path`` is taken,
+    One request, once a process and asset, for assets whose listing lacks it
+    (000020's shipped listing carries SHA-256 only). The result whose path is exactly ``asset.path`` is taken,
     every field checked as a listing's are (``answers.asset_fields``), and
     its blob and size must be the asset's: the etag is that of the bytes
     read. None if DANDI gives none; ``FetchError`` if the API does not
