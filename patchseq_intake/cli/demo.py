@@ -14,7 +14,6 @@ it and serves until stopped.
 from __future__ import annotations
 
 import shlex
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable
@@ -23,22 +22,18 @@ from pathlib import Path
 
 def run_demo(print_=print) -> None:
     """Run the walk-through, printing each step."""
+    from .. import config
     from ..errors import ManifestMismatchWarning, UnpinnedTablesWarning
-    from ..tables.shipped import shipped_listings
-    from ..testing.world import build_world
+    from ..testing.world import demo_world
 
-    with tempfile.TemporaryDirectory(prefix="patchseq-demo-") as scratch:
-        print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
-        print_("(its tables hold the real cells with some values made up, so they are taken unpinned:"
-               " PATCHSEQ_INTAKE_UNPINNED_TABLES=1)")
-        world = build_world(Path(scratch) / "files", listings=shipped_listings())
-        try:
-            with world.active(cache=Path(scratch) / "cache"), warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ManifestMismatchWarning)
-                warnings.simplefilter("ignore", UnpinnedTablesWarning)  # said once, above
-                _walk_through(print_, caught)
-        finally:
-            world.stop()
+    print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
+    print_("(its tables hold the real cells with some values made up, so they are taken unpinned:"
+           " PATCHSEQ_INTAKE_UNPINNED_TABLES=1)")
+    with demo_world() as (world, settings):
+        with world.active(cache=Path(settings[config.CACHE_ENV])), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ManifestMismatchWarning)
+            warnings.simplefilter("ignore", UnpinnedTablesWarning)  # said once, above
+            _walk_through(print_, caught)
 
 
 def serve_demo(stop: threading.Event, print_: Callable[[str], None] = print) -> None:
