@@ -65,3 +65,12 @@ def test_parquet_keeps_each_column_s_type_and_bits(tmp_path):
     back = pd.read_parquet(tmp_path / "out.parquet")
     pd.testing.assert_frame_equal(back, _frame())
     assert back["gain"][0] == np.float64(GAIN) and back["v_mv"].dtype == np.float32
+
+
+def test_the_sweep_table_s_gain_is_written_as_stored(capsys, world):
+    from tests.cli.test_cli import ok
+
+    out = ok(capsys, "sweeps", "human", "569835804", "--format", "csv")
+    gains = pd.read_csv(io.StringIO(out), dtype={"gain": str})["gain"].dropna()
+    assert len(gains) > 0 and "0.019999999552965164" not in out
+    assert set(gains) == {"0.02"}  # MIES's float32 0.02, the synthetic files' gain
