@@ -138,7 +138,7 @@ def choose_device(
     if device is not None:
         if device not in devices:
             known = ", ".join(repr(one) for one in devices if one is not None) or "none named"
-            raise InvalidQueryError(f"{what}: device must be one of its devices ({known}), not {device!r}")
+            raise InvalidQueryError(f"{what}: no device {device!r} recorded there; its devices are {known}")
         return device
     distinct = list(dict.fromkeys(recorded_by))
     if len(distinct) > 1:
