@@ -323,42 +323,26 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "gui",
-        help="serve the cell browser on 127.0.0.1 (filter cells, open one, see its sweeps)",
-        description="Serve the cell browser at http://127.0.0.1:PORT/: an archive's cells with filters, "
-        "a cell's metadata, links and sweep table, a sweep's command and response. --demo serves it "
-        "on the offline demo's local replica. Needs the gui extra: pip install 'patchseq-intake[gui]'.",
-        examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007", "patchseq-intake gui --demo"],
+        help="serve the cell browser on 127.0.0.1 (find or filter cells, open one, see its sweeps)",
+        description="Serve the cell browser at http://127.0.0.1:PORT/: an archive's cells with a search box "
+        "(cell_specimen_id, donor) and filters, a cell's metadata, links and sweep table, a sweep's command and "
+        "response. --cell opens it on a cell; --demo serves it on the offline demo's local replica. Needs the gui "
+        "extra: pip install 'patchseq-intake[gui]'.",
+        examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007",
+                  "patchseq-intake gui --cell 541549258", "patchseq-intake gui --demo"],
         run=_run_gui,
     )
     sub.add_argument("--port", type=port_number, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
     sub.add_argument("--archive", choices=ARCHIVES, default="human", help="the archive shown first; default human")
+    sub.add_argument("--cell", type=whole_number(), metavar="CELL_SPECIMEN_ID",
+                     help="open the browser on this cell of the archive")
     sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
 
 
 def _run_gui(args: argparse.Namespace) -> None:
-    import threading
-    from contextlib import nullcontext
+    from ..gui.browser_server import run_browser
 
-    from ..gui.browser_server import claim_port, demo_replica, serve_browser
-    from ..gui.serving import require_gui
-
-    # SIGTERM ends the command as Ctrl-C does, so that the demo's temporary replica is removed. The handler only
-    # sets a flag: an exception raised inside it can land in a garbage-collection callback, where Python drops it.
-    terminated = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
-    require_gui()  # a missing extra and a port in use are named before the demo's replica is built
-    claim_port(args.port)
-    with demo_replica() if args.demo else nullcontext():
-        if not terminated.is_set():
-            server = serve_browser(args.port, args.archive, threaded=True)
-            print(f"Serving the cell browser at http://127.0.0.1:{server.port}/ (Ctrl-C to stop)", flush=True)
-            try:
-                while server.is_alive() and not terminated.wait(0.2):
-                    pass
-            finally:
-                server.stop()
-    if terminated.is_set():
-        raise SystemExit(128 + signal.SIGTERM)
+    run_browser(args.port, args.archive, demo=args.demo, cell=args.cell)
 
 
 def _run_demo(args: argparse.Namespace) -> None:

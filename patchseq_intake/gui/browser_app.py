@@ -1,18 +1,26 @@
-"""The cell browser: filter an archive's cells, open one, see its sweep table and its sweeps.
+"""The cell browser: find or filter an archive's cells, open one, see its sweep table and its sweeps.
 
 A panel app, one per browser session (``CellBrowser(...).layout``), so that
 two tabs never share a selection. What it shows comes from
-``browser_data``; nothing is fetched before it is needed: the page reads the
-cached tables, a cell's sweep table is read when the cell is selected
-(stream mode, or the cached file), one sweep's samples when the sweep is.
-Loads run in a worker thread while the page stays usable; a newer selection
-supersedes an older load. Errors show as a message in the page.
+``browser_data``, its plots from ``browser_plots``; nothing is fetched before
+it is needed: the page reads the cached tables, a cell's sweep table is read
+when the cell is selected (stream mode, or the cached file), one sweep's
+samples when the sweep is. Loads run in a worker thread while the page stays
+usable; a newer selection supersedes an older load. An archive's error shows
+as a message at the top (with what to try when the tables cannot be
+fetched), a cell's or a sweep's in the cell's pane.
+
+The widgets are made once per session and given new values, never replaced:
+a bokeh model added to a served page is sent back in full with the browser's
+first event on it (a click on a new table), which bokeh's server reports as
+"reference already known".
 
 Text from the tables, the files and errors is shown as text, never as HTML:
 escaped in the filters' choices (whose labels the page renders as HTML), in
-the Markdown panes (``markdown_text``) and in the message; the tables'
-cells are drawn by formatters that escape (bokeh's ``StringFormatter``,
-Tabulator's ``plaintext``); plot titles and labels are drawn as text.
+the Markdown panes (``markdown_text``) and in the messages; the tables'
+cells are drawn by formatters that escape (bokeh's ``StringFormatter`` and
+``NumberFormatter``, Tabulator's ``plaintext``); plot titles and labels are
+drawn as text.
 """
 
 from __future__ import annotations
@@ -22,33 +30,45 @@ import html
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 
+from .. import config
 from ..catalog import open_catalog
-from ..nwb.sweep import CURRENT_CLAMP, Sweep
+from ..errors import FetchError, OfflineError
 from ..nwb.sweep_table import SWEEP_DTYPES
 from ..tables.shipped import ARCHIVES, check_archive
 from .browser_data import (
     CHOICE_FILTERS,
+    DECIMALS,
+    LABELS,
     RANGE_FILTERS,
+    SHOWN_CELL_COLUMNS,
+    SHOWN_SWEEP_COLUMNS,
     cell_links,
     cells_table,
     choices,
     filter_cells,
     long_squares,
+    range_columns,
+    shown_columns,
     spans,
 )
+from .browser_plots import summary_figure, sweep_figure
 
 TITLE = "Patch-seq cells"
-PLOTTED_POINTS = 20_000
-"""A trace is drawn from at most this many points: each bin's lowest and highest sample (spikes stay)."""
 SWEEP_COLUMNS = list(SWEEP_DTYPES)
 """The sweep table as ``ephys`` reads it: IPFX's columns, then ours."""
 TABLE_PAGE = 15
 ID_FORMATS = {column: {"type": "plaintext"} for column in ("cell_specimen_id", "donor_id")}
 """Ids as written, not as numbers with thousands separators."""
+NO_NETWORK_HINT = (
+    "Without a network, `patchseq-intake gui --demo` serves the browser on the offline demo's local replica; "
+    "`PATCHSEQ_INTAKE_TABLES` and `PATCHSEQ_INTAKE_DANDI_API` point the package at a mirror of the tables and of "
+    "DANDI, and `PATCHSEQ_INTAKE_OFFLINE=1` reads only what is cached."
+)
+"""What to try when an archive's tables cannot be fetched (Markdown)."""
 
 
 class CellBrowser:
@@ -56,15 +76,17 @@ class CellBrowser:
 
     ``catalog``: default, the shipped one (``open_catalog()``); ``access``:
     how cells' NWB files are read (``stream``: a sweep table without
-    downloading the file).
+    downloading the file); ``cell``: a ``cell_specimen_id`` to open once the
+    archive's cells are read (one the archive lacks is said in the page).
     """
 
-    def __init__(self, archive: str = "human", catalog: Any = None, access: str = "stream"):
+    def __init__(self, archive: str = "human", catalog: Any = None, access: str = "stream", cell: int | None = None):
         import panel as pn
 
         check_archive(archive)
         self.catalog = catalog if catalog is not None else open_catalog()
         self.access = access
+        self.wanted = cell  # the cell to open once the cells are read
         self.cells = pd.DataFrame()
         self._read_cells: dict[str, pd.DataFrame] = {}  # by archive: switching back reads no table again
         self.sweep_table = pd.DataFrame()
@@ -77,16 +99,21 @@ class CellBrowser:
         self._reverting = False  # the archive button is being set back: no load
 
         self.archive = pn.widgets.RadioButtonGroup(label="archive", options=list(ARCHIVES), value=archive)
-        self.choice_widgets = {c: pn.widgets.MultiChoice(label=c, options=[], width=260) for c in CHOICE_FILTERS}
-        self.range_widgets = {c: pn.widgets.RangeSlider(label=c, start=0, end=1, width=260) for c in RANGE_FILTERS}
-        self.count = pn.pane.Markdown("", name="count")
+        self.search = pn.widgets.TextInput(label="find cells", placeholder="cell_specimen_id or donor", width=260)
+        # Hidden until the cells are read: a slider with no values to span would read "0 .. 1".
+        self.choice_widgets = {c: pn.widgets.MultiChoice(label=c, options=[], width=260, visible=False)
+                               for c in CHOICE_FILTERS}
+        self.range_widgets = {c: pn.widgets.RangeSlider(label=LABELS[c], start=0, end=1, width=260, visible=False)
+                              for c in RANGE_FILTERS}
+        self.count = pn.pane.Markdown("Reading the cells ...", name="count")
+        self.cell_columns = pn.widgets.MultiChoice(label="cells table", options=[], width=260)
+        self.sweep_columns = pn.widgets.MultiChoice(label="sweep table", options=SWEEP_COLUMNS, width=260,
+                                                    value=shown_columns(_no_sweeps(), SHOWN_SWEEP_COLUMNS))
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, name="message")
-        self.cell_table = pn.widgets.Tabulator(
-            pd.DataFrame(), selectable=1, disabled=True, show_index=False, formatters=ID_FORMATS,
-            pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
-        )
+        self.cell_table = self._table(pd.DataFrame(), frozen_columns=["cell_specimen_id"])
         self.cell_info = pn.pane.Markdown("Select a cell.", name="cell")
-        self.sweep_widget = self._sweep_table_widget(_no_sweeps())
+        self.cell_error = pn.pane.Alert("", alert_type="danger", visible=False, name="cell message")
+        self.sweep_widget = self._table(_no_sweeps(), frozen_columns=["sweep_number"])
         self.sweep_area = pn.Column(self.sweep_widget, sizing_mode="stretch_width")
         self.overlay = pn.widgets.Checkbox(label="overlay the cell's long squares", value=False)
         self.plot = pn.pane.Bokeh(None, name="sweep plot", sizing_mode="stretch_width")
@@ -94,28 +121,35 @@ class CellBrowser:
         # the Bokeh model outside the document's lock, which fails in a served page (panel 1.9).
         self.plot_area = pn.Column(self.plot, sizing_mode="stretch_width")
         self.summary = pn.pane.Bokeh(None, name="summary", sizing_mode="stretch_width")
+        self._hide_columns(self.sweep_widget, self.sweep_columns.value)
 
         self.archive.param.watch(self._archive_chosen, "value")
+        self.search.param.watch(lambda event: self.show_cells(), "value_input")
         for widget in [*self.choice_widgets.values(), *self.range_widgets.values()]:
             widget.param.watch(lambda event: self.show_cells(), "value")
-        self.cell_table.param.watch(lambda event: self._schedule(self.open_cell), "selection")
-        self.overlay.param.watch(lambda event: self._schedule(self.open_sweep), "value")
+        self.cell_columns.param.watch(lambda event: self._hide_columns(self.cell_table, event.new), "value")
+        self.sweep_columns.param.watch(lambda event: self._hide_columns(self.sweep_widget, event.new), "value")
+        self.cell_table.param.watch(lambda event: self._schedule(self.open_cell, self.cell_error), "selection")
+        self.sweep_widget.param.watch(lambda event: self._schedule(self.open_sweep, self.cell_error), "selection")
+        self.overlay.param.watch(lambda event: self._schedule(self.open_sweep, self.cell_error), "value")
+        columns = pn.Card(self.cell_columns, self.sweep_columns, title="Columns shown", collapsed=True, width=280)
         self.layout = pn.Row(
-            pn.Column(f"## {TITLE}", self.archive, *self.choice_widgets.values(), *self.range_widgets.values(),
-                      self.count, width=300),
-            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.sweep_area, self.overlay,
-                      self.plot_area, sizing_mode="stretch_width"),
+            pn.Column(f"## {TITLE}", self.archive, self.search, *self.choice_widgets.values(),
+                      *self.range_widgets.values(), self.count, columns, width=300),
+            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.cell_error, self.sweep_area,
+                      self.overlay, self.plot_area, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
-        pn.state.onload(lambda: self._schedule(self.load_archive))
+        pn.state.onload(lambda: self._schedule(self.load_archive, self.message))
 
     # --- loads: each in a worker thread, the page usable meanwhile ---------------------------------------
 
     async def load_archive(self) -> None:
-        """The archive's cells (cached tables), the filters' choices and spans, the summary.
+        """The archive's cells (cached tables), the filters' choices and spans, the summary; then the cell asked for.
 
         If they cannot be read, the archive shown before stays, and so does
-        the archive button.
+        the archive button; with none shown before, the page says what failed
+        and, for a fetch, what to try without a network.
         """
         self._archive_load += 1
         load, archive = self._archive_load, self.archive.value
@@ -125,7 +159,7 @@ class CellBrowser:
             cells = self._read_cells.get(archive)
             if cells is None:
                 cells = self._read_cells[archive] = await asyncio.to_thread(cells_table, self.catalog, archive)
-        except Exception:
+        except Exception as exc:
             if load != self._archive_load:
                 return  # superseded: its error is no longer the page's
             if self.shown_archive is not None:
@@ -134,6 +168,10 @@ class CellBrowser:
                     self.archive.value = self.shown_archive
                 finally:
                     self._reverting = False
+            else:
+                self.count.object = f"No cells: the {archive} tables could not be read."
+            if isinstance(exc, (FetchError, OfflineError)):
+                raise _Explained(f"{_text(exc)}\n\n{NO_NETWORK_HINT}") from exc
             raise
         finally:
             if load == self._archive_load:
@@ -144,22 +182,39 @@ class CellBrowser:
         self._sweep_load += 1
         self.cells, self.shown_archive = cells, archive
         for column, options in choices(cells).items():  # label -> value: the page renders labels as HTML
-            self.choice_widgets[column].param.update(options={html.escape(v): v for v in options}, value=[])
-        found = spans(cells)
+            self.choice_widgets[column].param.update(options={html.escape(v): v for v in options}, value=[],
+                                                     visible=True)
+        found, ranged = spans(cells), range_columns(cells)
         for column, widget in self.range_widgets.items():
             low, high = found.get(column, (0.0, 0.0))
-            widget.visible = high > low  # nothing to choose between otherwise
-            if high > low:
-                widget.param.update(start=low, end=high, value=(low, high), step=(high - low) / 100)
+            widget.visible = column in ranged and high > low  # nothing to choose between otherwise
+            if widget.visible:
+                widget.param.update(start=low, end=high, value=(low, high), step=(high - low) / 100,
+                                    format=f"0.{'0' * max(DECIMALS.get(column, 2), 1)}")
+        self.cell_columns.param.update(options=list(cells.columns), value=shown_columns(cells, SHOWN_CELL_COLUMNS))
         self._forget_cell()
         self.show_cells()
+        if self.wanted is not None:
+            await self._open_wanted()
 
-    async def open_cell(self) -> None:
-        """The selected cell: its metadata, links and sweep table."""
-        rows = self.cell_table.selection
-        if not rows:
+    async def _open_wanted(self) -> None:
+        """The cell asked for (``cell``): found by the search box and opened; one the archive lacks is said."""
+        wanted, self.wanted = self.wanted, None
+        if not (self.cells["cell_specimen_id"] == wanted).any():
+            self._show_error(self.cell_error, f"No cell {wanted} in the {self.shown_archive} archive's "
+                                              f"{len(self.cells)} cells.")
             return
-        row = self.cell_table.value.iloc[rows[0]]
+        self.search.param.update(value=str(wanted), value_input=str(wanted))
+        shown = self.cell_table.value
+        await self.open_cell(shown[shown["cell_specimen_id"] == wanted].iloc[0])
+        self.show_cells()  # selected: the row of the cell opened
+
+    async def open_cell(self, row: pd.Series | None = None) -> None:
+        """The selected cell (or ``row``'s): its metadata, links and sweep table; an error in the cell's pane."""
+        rows = self.cell_table.selection
+        if row is None and not rows:
+            return
+        row = self.cell_table.value.iloc[rows[0]] if row is None else row
         specimen_id = int(row["cell_specimen_id"])
         if specimen_id == self.cell_id:
             return  # the same cell, selected again as the filters changed
@@ -183,10 +238,10 @@ class CellBrowser:
             return
         self.source, self.sweep_table = source, table
         self.cell_info.object = _describe_cell(row, source, file)
-        self._show_sweep_table(table[SWEEP_COLUMNS])
+        self.sweep_widget.param.update(value=table[SWEEP_COLUMNS], selection=[])
 
     async def open_sweep(self) -> None:
-        """The selected sweep, drawn; with the overlay on, the cell's long squares too."""
+        """The selected sweep, drawn; with the overlay on, the cell's long squares too; an error in the cell's pane."""
         rows = self.sweep_widget.selection
         if not rows or self.source is None:
             return
@@ -199,10 +254,11 @@ class CellBrowser:
         self.plot_area.loading = True
         try:
             sweeps = await asyncio.to_thread(self.source.sweeps, numbers)
-        except Exception:
+        except Exception as exc:
             if load != self._sweep_load:
                 return  # superseded: its error is no longer the page's
-            raise
+            self.plot.object = None
+            raise _Explained(f"Sweep {number} could not be read. {_text(exc)}") from exc
         finally:
             if load == self._sweep_load:
                 self.plot_area.loading = False
@@ -211,44 +267,44 @@ class CellBrowser:
 
     def _archive_chosen(self, event: Any) -> None:
         if not self._reverting:
-            self._schedule(self.load_archive)
+            self._schedule(self.load_archive, self.message)
 
     # --- what needs no load -------------------------------------------------------------------------------
 
     def show_cells(self) -> None:
-        """The cells the filters keep, their count and the summary plots."""
+        """The cells the search and the filters keep, their count and the summary plots."""
         if self.cells.empty:
             return
         chosen = {column: widget.value for column, widget in self.choice_widgets.items()}
         ranges = {column: tuple(widget.value) for column, widget in self.range_widgets.items() if widget.visible}
-        shown = filter_cells(self.cells, chosen, ranges)
+        shown = filter_cells(self.cells, chosen, ranges, self.search.value_input or "")
         shown = shown.reset_index(drop=True)
         self.cell_table.value = shown
         # The selection is a row number: keep it on the cell opened, wherever the cell's row now is.
         where = shown.index[shown["cell_specimen_id"] == self.cell_id]
         self.cell_table.selection = [int(where[0])] if len(where) else []
         self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.shown_archive} cells"
+        if shown.empty and (self.search.value_input or "").strip():
+            self.count.object += (f": no cell_specimen_id starts with {markdown_text(self.search.value_input)}, "
+                                  "and no donor_id holds it")
         self.summary.object = summary_figure(shown)
 
-    def _sweep_table_widget(self, table: pd.DataFrame) -> Any:
+    def _table(self, table: pd.DataFrame, frozen_columns: list[str]) -> Any:
+        """A table widget of the page: one row selectable, numbers rounded for display (``DECIMALS``), ids as text."""
         import panel as pn
+        from bokeh.models import NumberFormatter
 
-        widget = pn.widgets.Tabulator(
-            table, selectable=1, disabled=True, show_index=False, frozen_columns=["sweep_number"],
-            pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
+        rounded = {column: NumberFormatter(format=f"0.{'0' * decimals}" if decimals else "0", nan_format="",
+                                           null_format="", text_align="right")
+                   for column, decimals in DECIMALS.items()}
+        return pn.widgets.Tabulator(
+            table, selectable=1, disabled=True, show_index=False, formatters={**rounded, **ID_FORMATS},
+            frozen_columns=frozen_columns, pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
         )
-        widget.param.watch(lambda event: self._schedule(self.open_sweep), "selection")
-        return widget
 
-    def _show_sweep_table(self, table: pd.DataFrame) -> None:
-        """A new widget for each cell's sweep table.
-
-        Replacing a Tabulator's rows while the browser still draws the
-        previous ones can leave it ignoring clicks (seen with panel 1.9 on a
-        loaded machine); a widget drawn once with its rows does not.
-        """
-        self.sweep_widget = self._sweep_table_widget(table)
-        self.sweep_area.objects = [self.sweep_widget]
+    @staticmethod
+    def _hide_columns(table: Any, shown: list[str]) -> None:
+        table.hidden_columns = [column for column in table.value.columns if column not in shown]
 
     def _begin_cell(self) -> int:
         """A new cell load: the previous cell's sweeps go (they cannot be chosen meanwhile), older loads are dropped."""
@@ -259,28 +315,41 @@ class CellBrowser:
 
     def _begin_sweep(self) -> int:
         self._sweep_load += 1
-        self.message.visible = False
+        self.cell_error.visible = False
         return self._sweep_load
 
     def _forget_cell(self) -> None:
         self.source, self.sweep_table, self.cell_id = None, pd.DataFrame(), None
         self.sweep_area.loading = self.plot_area.loading = False  # a load it replaces may have left them on
-        self._show_sweep_table(_no_sweeps())
+        self.sweep_widget.param.update(value=_no_sweeps(), selection=[])
         self.cell_info.object = "Select a cell."
+        self.cell_error.visible = False
         self.plot.object = None
 
-    def _schedule(self, load: Callable[[], Any]) -> None:
-        """Run ``load`` on the session's event loop; an error becomes the page's message."""
+    def _schedule(self, load: Callable[[], Any], where: Any) -> None:
+        """Run ``load`` on the session's event loop; an error becomes the message ``where`` (an Alert)."""
         import panel as pn
 
         async def run() -> None:
             try:
                 await load()
             except Exception as exc:  # shown, not raised: the page keeps working
-                self.message.object = markdown_text(f"{type(exc).__name__}: {exc}")
-                self.message.visible = True
+                self._show_error(where, str(exc) if isinstance(exc, _Explained) else _text(exc))
 
         pn.state.execute(run)
+
+    @staticmethod
+    def _show_error(where: Any, text: str) -> None:
+        where.param.update(object=text, visible=True)
+
+
+class _Explained(Exception):
+    """An error already written for the page (Markdown, values escaped), what to try added."""
+
+
+def _text(exc: BaseException) -> str:
+    """An error as the page shows it: its kind and message, as text (see ``markdown_text``)."""
+    return markdown_text(f"{type(exc).__name__}: {exc}")
 
 
 def _no_sweeps() -> pd.DataFrame:
@@ -293,13 +362,23 @@ def _sweep_table_and_file(source: Any) -> tuple[pd.DataFrame, Any]:
 
 
 def _describe_cell(row: pd.Series, source: Any, file: Any) -> str:
-    links = cell_links(source.dandi.dandiset, source.dandi.version, file.dandi_path, file.asset_id)
+    """The cell's pane: its metadata, its file and links to it (see ``browser_data.CellLinks``)."""
+    links = cell_links(source.dandi.dandiset, source.dandi.version, file.dandi_path, file.urls[0],
+                       on_dandi=config.dandi_api() == config.DANDI_API)
     facts = ", ".join(f"{name}: {row[name]}" for name in ("structure", "dendrite_type", "t_type", "age", "donor_id")
                       if pd.notna(row[name]))
+    where = f"<{html.escape(links.file_url)}>"
+    if links.on_dandi:
+        elsewhere = (f"[download]({where}) · [DANDI](<{html.escape(links.dandi_page)}>) · "
+                     f"[neurosift](<{html.escape(links.neurosift)}>)")
+    else:
+        server = markdown_text(urlsplit(links.file_url).netloc)
+        elsewhere = (f"[download]({where}): the file shown, from {server} (not DANDI) · "
+                     f"[DANDI](<{html.escape(links.dandi_page)}>): this path in the real archive, whose file is not "
+                     "the one shown; neurosift opens only files on DANDI")
     return (
         f"### Cell {int(row['cell_specimen_id'])}\n{markdown_text(facts)}\n\n"
-        f"File: {markdown_text(links.dandi_path)} ({file.size / 1e6:.1f} MB) · "
-        f"[DANDI](<{html.escape(links.dandi_page)}>) · [neurosift](<{html.escape(links.neurosift)}>)"
+        f"File: {markdown_text(links.dandi_path)} ({file.size / 1e6:.1f} MB) · {elsewhere}"
     )
 
 
@@ -311,89 +390,3 @@ def markdown_text(value: Any) -> str:
     backslashed (no heading, emphasis, link, autolink or raw HTML can come of it)."""
     one_line = " ".join(str(value).split())
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
-
-
-def sweep_figure(sweep: Sweep, overlaid: list[Sweep] = ()):
-    """Command above response, in IPFX's units against time (s), sharing the time axis; zoomable.
-
-    Current clamp: command ``i`` (pA), response ``v`` (mV); voltage clamp the
-    other way round. ``overlaid`` sweeps are drawn faintly behind.
-    """
-    from bokeh.layouts import column
-    from bokeh.plotting import figure
-
-    current_clamp = sweep.clamp_mode == CURRENT_CLAMP
-    command_label, response_label = ("Command (pA)", "Response (mV)") if current_clamp else (
-        "Command (mV)", "Response (pA)")
-    tools = "xpan,xwheel_zoom,box_zoom,reset,save"
-    top = figure(height=180, sizing_mode="stretch_width", tools=tools, y_axis_label=command_label,
-                 title=f"Sweep {sweep.sweep_number} · {sweep.stimulus_code} · {sweep.stimulus_name}")
-    bottom = figure(height=320, sizing_mode="stretch_width", tools=tools, x_range=top.x_range,
-                    x_axis_label="Time (s)", y_axis_label=response_label)
-    top.title.name, top.yaxis.name, bottom.xaxis.name, bottom.yaxis.name = "title", "command", "time", "response"
-    for other in overlaid:
-        command, response = _traces(other)
-        bottom.line(*_envelope(other.t, response), color="#999999", alpha=0.5, line_width=1)
-        top.line(*_envelope(other.t, command), color="#999999", alpha=0.5, line_width=1)
-    command, response = _traces(sweep)
-    top.line(*_envelope(sweep.t, command), color="#1f77b4", line_width=1.5)
-    bottom.line(*_envelope(sweep.t, response), color="#d62728", line_width=1.5)
-    return column(top, bottom, sizing_mode="stretch_width")
-
-
-def summary_figure(cells: pd.DataFrame):
-    """The shown cells by structure, stacked by dendrite type, and their soma depths (a histogram).
-
-    Depth is ``depth_from_pia_um`` (µm from pia) where the cells have it,
-    else ``cell_soma_normalized_depth`` (0 at pia, 1 at white matter): the
-    release's mouse table has only the latter.
-    """
-    from bokeh.layouts import row
-    from bokeh.palettes import Category10
-    from bokeh.plotting import figure
-
-    counts = cells.fillna({"structure": "unknown", "dendrite_type": "unknown"}).pivot_table(
-        index="structure", columns="dendrite_type", values="cell_specimen_id", aggfunc="count", fill_value=0)
-    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
-    structures, types = [str(s) for s in counts.index], [str(t) for t in counts.columns]
-    bars = figure(x_range=structures or [""], height=260, width=min(max(420, 18 * len(structures)), 700),
-                  title="Cells by structure and dendrite type", y_axis_label="cells", tools="")
-    if types:
-        data = {"structure": structures, **{t: counts[t].to_numpy() for t in counts.columns}}
-        colors = Category10[10][: len(types)]
-        bars.vbar_stack(types, x="structure", width=0.8, color=colors, source=data, legend_label=types)
-        bars.legend.location = "top_right"
-    bars.xaxis.major_label_orientation = 1.0
-    histogram = figure(height=260, width=420, y_axis_label="cells", tools="")
-    for column, label in (("depth_from_pia_um", "depth from pia (µm)"),
-                          ("cell_soma_normalized_depth", "normalized soma depth (0 pia, 1 white matter)")):
-        depths = cells[column].dropna().to_numpy(dtype=float)
-        if len(depths):
-            heights, edges = np.histogram(depths, bins=min(30, len(depths)))
-            histogram.quad(top=heights, bottom=0, left=edges[:-1], right=edges[1:])
-            histogram.title.text = f"Soma depth ({len(depths)} of {len(cells)} cells)"
-            histogram.xaxis.axis_label = label
-            break
-    else:
-        histogram.title.text = "Soma depth: none of these cells has one"
-    return row(bars, histogram)
-
-
-def _traces(sweep: Sweep) -> tuple[np.ndarray, np.ndarray]:
-    """(command, response) of the sweep in its clamp mode."""
-    return (sweep.i, sweep.v) if sweep.clamp_mode == CURRENT_CLAMP else (sweep.v, sweep.i)
-
-
-def _envelope(t: np.ndarray, y: np.ndarray, points: int = PLOTTED_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """``(t, y)`` with at most about ``points`` points: each bin's lowest, then highest sample, at the bin's start."""
-    if len(y) <= points:
-        return t, y
-    bins = points // 2
-    edges = np.linspace(0, len(y), bins + 1, dtype=int)
-    low = np.minimum.reduceat(np.nan_to_num(y, nan=np.inf), edges[:-1])
-    high = np.maximum.reduceat(np.nan_to_num(y, nan=-np.inf), edges[:-1])
-    starts = t[edges[:-1]]
-    times = np.repeat(starts, 2)
-    values = np.column_stack([low, high]).ravel()
-    values[~np.isfinite(values)] = np.nan
-    return times, values

@@ -10,13 +10,13 @@ its ``ephys`` entry (stream mode unless the verified file is cached).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-from ..tables.shipped import check_archive
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
+from ..tables.shipped import check_archive
 
 T_TYPE = "t_type"
 """The transcriptomic type: the release's ``corresponding_AIT2.3.1_alias``."""
@@ -32,18 +32,44 @@ CELL_COLUMNS = {
     "corresponding_AIT2.3.1_alias": T_TYPE,
 }
 """Metadata columns the browser shows, and what it calls them."""
+AGE_YEARS = "age_years"
+"""Added where every age of the table is given in years (the human table's ``28 yrs``): ``age_days / 365.25``."""
+DAYS_PER_YEAR = 365.25
+"""As the package's ``age_days`` counts a year (``28 yrs`` -> 28 x 365.25 days)."""
 CHOICE_FILTERS = ("structure", "dendrite_type", T_TYPE)
 """Columns filtered by choosing values."""
-RANGE_FILTERS = ("depth_from_pia_um", "cell_soma_normalized_depth", "age_days")
-"""Columns filtered by a range of values."""
+DEPTHS = ("depth_from_pia_um", "cell_soma_normalized_depth")
+RANGE_FILTERS = (*DEPTHS, AGE_YEARS, "age_days")
+"""Columns that may be filtered by a range of values (``range_columns``: those of a table)."""
+LABELS = {
+    "depth_from_pia_um": "soma depth from pia (µm)",
+    "cell_soma_normalized_depth": "normalized soma depth (0 pia, 1 white matter)",
+    AGE_YEARS: "age (years)",
+    "age_days": "age (days)",
+}
+"""How the range filters are labelled: the quantity and its unit."""
+SHOWN_CELL_COLUMNS = ("cell_specimen_id", "structure", "dendrite_type", T_TYPE, *DEPTHS, "donor_id", "age",
+                      "has_nwb_file", "nwb_size_mb")
+"""The cells table's columns shown at first (a depth column only where the table has values); the rest can be chosen."""
+SHOWN_SWEEP_COLUMNS = ("sweep_number", "stimulus_code", "stimulus_name", "clamp_mode", "stimulus_scale_factor",
+                       "leak_pa", "bridge_balance_mohm", "sampling_rate", "duration")
+"""The sweep table's columns shown at first; the rest can be chosen."""
+DECIMALS = {
+    "nwb_size_mb": 1, "depth_from_pia_um": 1, "cell_soma_normalized_depth": 3, "age_days": 0, AGE_YEARS: 1,
+    "sampling_rate": 0, "duration": 3, "starting_time": 3, "bridge_balance_mohm": 2, "leak_pa": 2, "gain": 4,
+    "stimulus_scale_factor": 3,
+}
+"""Decimals a number is shown with (the values themselves are not rounded)."""
+DEPTH_BIN = {"depth_from_pia_um": 50.0, "cell_soma_normalized_depth": 0.05}
+"""The soma-depth histogram's bin width, in the column's unit (µm; a fraction of the cortex's thickness)."""
 LONG_SQUARE = "Long Square"
 DANDI_WEB = "https://dandiarchive.org"
-DANDI_API = "https://api.dandiarchive.org/api"
 NEUROSIFT = "https://neurosift.app/nwb"
 
 
 def cells_table(catalog: Any, archive: str) -> pd.DataFrame:
-    """The archive's cells: ``CELL_COLUMNS``, then ``has_nwb_file`` (bool) and ``nwb_size_mb`` (MB, 1e6 bytes).
+    """The archive's cells: ``CELL_COLUMNS``, ``age_years`` where ages are in years, ``has_nwb_file`` (bool) and
+    ``nwb_size_mb`` (MB, 1e6 bytes).
 
     ``ValueError`` names the archives for an unknown one. Reads the cached
     tables and DANDI's asset listing, no NWB file.
@@ -51,6 +77,9 @@ def cells_table(catalog: Any, archive: str) -> pd.DataFrame:
     entries = catalog[check_archive(archive)]
     metadata = entries.metadata.read()
     table = metadata[list(CELL_COLUMNS)].rename(columns=CELL_COLUMNS)
+    ages = table["age"].dropna().astype(str)
+    if len(ages) and ages.str.fullmatch(r"\s*[0-9.]+\s*yrs?\s*").all():
+        table.insert(table.columns.get_loc("age_days") + 1, AGE_YEARS, table["age_days"] / DAYS_PER_YEAR)
     files = entries.nwb_files.read()[["cell_specimen_id", "size"]]
     merged = table.merge(files, on="cell_specimen_id", how="left")
     merged["has_nwb_file"] = merged["size"].notna()
@@ -58,15 +87,29 @@ def cells_table(catalog: Any, archive: str) -> pd.DataFrame:
     return merged
 
 
+def range_columns(cells: pd.DataFrame) -> list[str]:
+    """The columns of ``cells`` filtered by a range: the depths, and the age in years where the table has it, else
+    in days (the mouse table's ``P55``, ``9 wks``)."""
+    age = AGE_YEARS if AGE_YEARS in cells else "age_days"
+    return [column for column in (*DEPTHS, age) if column in cells]
+
+
+def shown_columns(table: pd.DataFrame, defaults: tuple[str, ...]) -> list[str]:
+    """The columns of ``table`` shown at first: ``defaults`` that it has, a number column only if it has a value."""
+    numeric = table.select_dtypes("number").columns
+    return [c for c in defaults if c in table and (c not in numeric or table[c].notna().any() or table.empty)]
+
+
 def filter_cells(
-    cells: pd.DataFrame, choices: dict[str, list[str]], ranges: dict[str, tuple[float, float]]
+    cells: pd.DataFrame, choices: dict[str, list[str]], ranges: dict[str, tuple[float, float]], search: str = ""
 ) -> pd.DataFrame:
-    """The rows of ``cells`` with a chosen value in every ``choices`` column (none chosen: any) and within ``ranges``.
+    """The rows of ``cells`` with a chosen value in every ``choices`` column (none chosen: any), within ``ranges``
+    and found by ``search`` (see ``search_cells``).
 
     A range keeps its ends; a row missing a ranged value is kept only while
     the range is the column's whole span (see ``spans``).
     """
-    keep = cells["cell_specimen_id"].notna()
+    keep = search_cells(cells, search)
     for column, chosen in choices.items():
         if chosen:
             keep &= cells[column].isin(chosen)
@@ -78,39 +121,78 @@ def filter_cells(
     return cells[keep.astype(bool)]
 
 
+def search_cells(cells: pd.DataFrame, text: str) -> pd.Series:
+    """Which rows ``text`` finds: a ``cell_specimen_id`` that starts with it, or a ``donor_id`` that contains it
+    (either case); every row for a blank ``text``. Several words (or commas) find any of them."""
+    words = text.replace(",", " ").lower().split()
+    found = pd.Series(not words, index=cells.index)
+    if not words:
+        return found
+    ids, donors = cells["cell_specimen_id"].astype(str), cells["donor_id"].astype(str).str.lower()
+    for word in words:
+        found |= ids.str.startswith(word) | donors.str.contains(word, regex=False)
+    return found
+
+
 def choices(cells: pd.DataFrame) -> dict[str, list[str]]:
     """The values each ``CHOICE_FILTERS`` column takes, sorted; missing values left out."""
     return {column: sorted(str(v) for v in cells[column].dropna().unique()) for column in CHOICE_FILTERS}
 
 
 def spans(cells: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """``(lowest, highest)`` of each ``RANGE_FILTERS`` column that has values."""
+    """``(lowest, highest)`` of each ``RANGE_FILTERS`` column that ``cells`` has values in."""
     found = {}
     for column in RANGE_FILTERS:
-        values = cells[column].dropna()
+        values = cells[column].dropna() if column in cells else ()
         if len(values):
             found[column] = (float(values.min()), float(values.max()))
     return found
 
 
+def depth_bins(depths: np.ndarray, column: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """The histogram's bin edges for ``depths`` of ``column`` (``DEPTH_BIN`` wide, on multiples of it), and the
+    axis' span: from the pia (0) to the deepest edge, at least to 1 for the normalized depth."""
+    step = DEPTH_BIN[column]
+    low = min(0.0, np.floor(depths.min() / step) * step)
+    high = max(low + step, np.ceil(depths.max() / step) * step)
+    edges = low + step * np.arange(round((high - low) / step) + 1)
+    if edges[-1] < depths.max():  # rounding of the division: the deepest value is always inside
+        edges = np.append(edges, edges[-1] + step)
+    reach = max(edges[-1], 1.0) if column == "cell_soma_normalized_depth" else edges[-1]
+    return edges, (float(edges[0]), float(reach))
+
+
 @dataclass(frozen=True)
 class CellLinks:
-    """Where to see a cell's file elsewhere: DANDI's page of its folder at the version, its path, neurosift."""
+    """Where to see a cell's file elsewhere.
+
+    ``file_url``: the bytes shown (the blob on DANDI's store; a replica's,
+    under ``--demo``). ``dandi_page``: DANDI's file browser at the file's
+    folder at the version, by path (the listings' asset ids need not be the
+    version's). ``neurosift``: neurosift on those bytes, only when they are
+    DANDI's (``on_dandi``): off DANDI, the page of the real archive is not
+    the file shown, and says so.
+    """
 
     dandi_page: str
     dandi_path: str
-    neurosift: str
+    file_url: str
+    neurosift: str | None
+    on_dandi: bool
 
 
-def cell_links(dandiset: str, version: str, dandi_path: str, asset_id: str) -> CellLinks:
-    """The links of a file of ``dandiset`` at ``version`` (URLs only: nothing is fetched); each value quoted."""
-    folder = dandi_path.rsplit("/", 1)[0]
+def cell_links(dandiset: str, version: str, dandi_path: str, file_url: str, on_dandi: bool) -> CellLinks:
+    """The links of a file of ``dandiset`` at ``version`` whose bytes are at ``file_url`` (URLs only: nothing is
+    fetched); each value quoted."""
+    folder = dandi_path.rsplit("/", 1)[0] if "/" in dandi_path else ""
     dandiset, version = quote(dandiset, safe=""), quote(version, safe="")
-    download = f"{DANDI_API}/assets/{quote(asset_id, safe='')}/download/"
+    neurosift = f"{NEUROSIFT}?url={quote(file_url, safe='')}&dandisetId={dandiset}&dandisetVersion={version}"
     return CellLinks(
         dandi_page=f"{DANDI_WEB}/dandiset/{dandiset}/{version}/files?location={quote(folder)}",
         dandi_path=dandi_path,
-        neurosift=f"{NEUROSIFT}?url={quote(download, safe='')}&dandisetId={dandiset}&dandisetVersion={version}",
+        file_url=file_url,
+        neurosift=neurosift if on_dandi else None,
+        on_dandi=on_dandi,
     )
 
 

@@ -1,37 +1,26 @@
 """Serving the cell browser on 127.0.0.1: on the release, or on the offline demo's local replica.
 
 ``serve_browser`` gives each browser session its own ``CellBrowser`` (two
-tabs never share a selection). ``--demo`` starts the demo's replica of DANDI
-and the release tables (``testing.world``) with a throw-away cache, and
-points this process at it.
+tabs never share a selection); ``run_browser`` is ``patchseq-intake gui``:
+``--demo`` serves it on the demo's replica of DANDI and the release tables
+(``testing.world.demo_replica``), ``--cell`` opens it on a cell, refused up
+front if the archive's table (read from the cache or fetched) lacks it.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import socket
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from .. import config
-from ..errors import PatchseqError
-from ..tables.shipped import check_archive
+from ..errors import UnknownCellError
+from ..tables.shipped import ARCHIVES, check_archive
 from .browser_app import TITLE, CellBrowser
-from .serving import require_gui, serve_app
+from .serving import ADDRESS, PortInUseError, claim_port, require_gui, run_served, serve_app
 
-ADDRESS = "127.0.0.1"
-
-
-class PortInUseError(PatchseqError):
-    """The port asked for is taken."""
+__all__ = ["PortInUseError", "run_browser", "serve_browser"]
 
 
-def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = False) -> Any:
-    """Serve the cell browser at ``http://127.0.0.1:<port>/``; ``port=0`` takes a free one.
+def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = False, cell: int | None = None) -> Any:
+    """Serve the cell browser at ``http://127.0.0.1:<port>/``, opening ``cell`` if given; ``port=0`` takes a free one.
 
     ``PortInUseError`` names a port that is taken; ``ValueError`` names the
     archives for an unknown one. With ``threaded``, returns panel's server
@@ -41,36 +30,39 @@ def serve_browser(port: int = 5006, archive: str = "human", threaded: bool = Fal
     require_gui()
     check_archive(archive)
     port = claim_port(port)
-    return serve_app(lambda: CellBrowser(archive).layout, port, ADDRESS, TITLE, threaded=threaded, verbose=False)
+    return serve_app(lambda: CellBrowser(archive, cell=cell).layout, port, ADDRESS, TITLE, threaded=threaded,
+                     verbose=False)
 
 
-@contextmanager
-def demo_replica() -> Iterator[Any]:
-    """The demo's replica of DANDI and the release tables, this process pointed at it, for a ``with`` block."""
-    from ..tables.shipped import shipped_listings
-    from ..testing.world import build_world
+def run_browser(port: int, archive: str, demo: bool = False, cell: int | None = None) -> None:
+    """``patchseq-intake gui``: serve the browser until Ctrl-C or SIGTERM (see ``serving.run_served``).
 
-    with tempfile.TemporaryDirectory(prefix="patchseq-browser-demo-") as scratch:
-        world = build_world(Path(scratch) / "files", listings=shipped_listings())
-        saved = dict(os.environ)
-        os.environ.update({**world.environment(), config.CACHE_ENV: str(Path(scratch) / "cache")})
-        os.environ.pop(config.OFFLINE_ENV, None)
+    With ``cell``, ``UnknownCellError`` if the archive's table lacks it,
+    naming the archive that has it (``--archive``); if the table cannot be
+    read, the page says so instead.
+    """
+    run_served(lambda: CellBrowser(archive, cell=cell).layout, port, TITLE, what="cell browser", demo=demo,
+               check=None if cell is None else lambda: check_cell(archive, cell))
+
+
+def check_cell(archive: str, cell: int) -> None:
+    """``UnknownCellError`` if ``archive``'s cells lack ``cell``, naming the archive that holds it, if one does.
+
+    Reads the metadata tables (cached, or fetched); a table that cannot be
+    read is no answer: the browser's page will say what failed.
+    """
+    from ..catalog import open_catalog
+
+    catalog = open_catalog()
+    holders = []
+    for name in (archive, *(a for a in ARCHIVES if a != archive)):
         try:
-            yield world
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            world.stop()
-
-
-def claim_port(port: int) -> int:
-    """``port`` if nothing listens on it at 127.0.0.1 (0: a free one); ``PortInUseError`` if something does."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((ADDRESS, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {ADDRESS} is in use: choose another with --port") from exc
-            raise PortInUseError(f"cannot listen on port {port} on {ADDRESS} ({exc.strerror}): "
-                                 "choose another with --port, above 1023") from exc
-        return probe.getsockname()[1]
+            if (catalog[name].metadata.read()["cell_specimen_id"] == cell).any():
+                holders.append(name)
+                break
+        except Exception:  # noqa: BLE001 -- not readable here: the page shows why
+            return
+    if holders == [archive]:
+        return
+    where = f": it is a {holders[0]} cell (--archive {holders[0]})" if holders else " nor in any other"
+    raise UnknownCellError(f"no cell {cell} in the {archive} archive{where}")

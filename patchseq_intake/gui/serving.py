@@ -1,15 +1,31 @@
-"""Serving a panel app on a local address: one fresh app per browser session; the ``--port`` both GUIs take."""
+"""Serving a panel app on a local address: one fresh app per browser session, the same way for both GUIs.
+
+``run_served`` is what ``patchseq-intake gui`` and ``python -m
+patchseq_intake.gui`` do: the same checks (the ``gui`` extra, the port)
+before anything is built or printed, the same messages, optionally on the
+demo's replica (``testing.world.demo_replica``), until Ctrl-C or SIGTERM.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import re
+import signal
 import socket
+import threading
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from ..errors import PatchseqError
+
+ADDRESS = "127.0.0.1"
+
+
+class PortInUseError(PatchseqError):
+    """The port asked for is taken, or cannot be listened on."""
 
 
 class GuiNotInstalledError(PatchseqError, ImportError):
@@ -30,10 +46,21 @@ def require_gui() -> None:
         ) from error
 
 
-def free_port(address: str = "127.0.0.1") -> int:
+def free_port(address: str = ADDRESS) -> int:
     """A TCP port nobody listens on at ``address`` right now."""
+    return claim_port(0, address)
+
+
+def claim_port(port: int, address: str = ADDRESS) -> int:
+    """``port`` if nothing listens on it at ``address`` (0: a free one); ``PortInUseError`` naming both if not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((address, 0))
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} on {address} is in use: choose another with --port") from exc
+            raise PortInUseError(f"cannot listen on port {port} on {address} ({exc.strerror}): "
+                                 "choose another with --port, above 1023") from exc
         return probe.getsockname()[1]
 
 
@@ -69,3 +96,38 @@ def serve_app(
     if threaded:
         server.port = port
     return server
+
+
+def run_served(
+    make: Callable[[], Any], port: int, title: str, *, what: str, demo: bool = False, address: str = ADDRESS,
+    show: bool = False, check: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``make()`` at ``http://<address>:<port>/`` until Ctrl-C or SIGTERM; print ``Serving the <what> at ...``.
+
+    Before anything is built or printed: ``GuiNotInstalledError`` without the
+    ``gui`` extra, ``PortInUseError`` for a port that is taken (0: a free
+    one). With ``demo``, on the demo's replica (removed at the end);
+    ``check()`` runs there before serving (to refuse a bad input in the
+    command's words). SIGTERM ends it as Ctrl-C does, then ``SystemExit(128 + SIGTERM)``.
+    """
+    from ..testing.world import demo_replica
+
+    # The handler only sets a flag: an exception raised inside it can land in a garbage-collection callback,
+    # where Python drops it.
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+    require_gui()
+    port = claim_port(port, address)
+    with demo_replica() if demo else nullcontext():
+        if check is not None:
+            check()
+        if not terminated.is_set():
+            server = serve_app(make, port, address, title, show=show, threaded=True, verbose=False)
+            print(f"Serving the {what} at http://{address}:{port}/ (Ctrl-C to stop)", flush=True)
+            try:
+                while server.is_alive() and not terminated.wait(0.2):
+                    pass
+            finally:
+                server.stop()
+    if terminated.is_set():
+        raise SystemExit(128 + signal.SIGTERM)

@@ -42,7 +42,8 @@ class _StandIn:
             metadata[column] = [0.5]
         sweeps = pd.DataFrame({name: pd.Series([0], dtype=dtype) if dtype != "string" else
                                pd.Series([IMG], dtype=dtype) for name, dtype in SWEEP_DTYPES.items()})
-        file = SimpleNamespace(dandi_path=f"sub-1/{IMG}.nwb", asset_id="0f1e", size=2_000_000)
+        file = SimpleNamespace(dandi_path=f"sub-1/{IMG}.nwb", asset_id="0f1e", size=2_000_000,
+                               urls=(f"https://dandiarchive.s3.amazonaws.com/blobs/{IMG}",))
 
         def ephys(**parameters: Any) -> Any:
             if failing:
@@ -110,14 +111,14 @@ def test_filter_choices_show_the_values_as_text_and_filter_by_them():
 def test_the_cells_pane_and_the_message_show_the_values_as_text():
     browser = _opened()
     shown = _rendered(browser.cell_info)
-    assert set(shown.tags) <= {"h3", "p", "a"} and shown.tags.count("a") == 2  # DANDI and neurosift
+    assert set(shown.tags) <= {"h3", "p", "a"} and shown.tags.count("a") == 3  # the file, DANDI and neurosift
     for value in (IMG, " ".join(MARKDOWN.split()), SCRIPT, "&lt;b&gt;", f"sub-1/{IMG}.nwb"):
         assert value in shown.text
     failing = CellBrowser("human", catalog=_StandIn(failing=True))
     asyncio.run(failing.load_archive())
     failing.cell_table.selection = [0]
-    message = _rendered(failing.message)
-    assert failing.message.visible and message.tags == ["p"] and f"the server sent {SCRIPT}" in message.text
+    message = _rendered(failing.cell_error)  # a cell's error shows in the cell's pane
+    assert failing.cell_error.visible and message.tags == ["p"] and f"the server sent {SCRIPT}" in message.text
 
 
 def test_the_tables_cells_are_drawn_by_formatters_that_escape():

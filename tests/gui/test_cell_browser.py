@@ -20,15 +20,19 @@ import pytest
 
 pytest.importorskip("panel", reason="the browser needs panel: pip install 'patchseq-intake[gui]'")
 
-from patchseq_intake.gui.browser_app import CellBrowser, _envelope, summary_figure, sweep_figure  # noqa: E402
+from patchseq_intake.gui.browser_app import CellBrowser  # noqa: E402
 from patchseq_intake.gui.browser_data import (  # noqa: E402
     cell_links,
     cells_table,
     choices,
+    depth_bins,
     filter_cells,
     long_squares,
+    range_columns,
+    search_cells,
     spans,
 )
+from patchseq_intake.gui.browser_plots import _envelope, summary_figure, sweep_figure  # noqa: E402
 from patchseq_intake.gui.browser_server import PortInUseError, serve_browser  # noqa: E402
 from patchseq_intake.nwb.sweep import Sweep  # noqa: E402
 from patchseq_intake.nwb.sweep_table import SWEEP_DTYPES  # noqa: E402
@@ -66,6 +70,7 @@ def test_cells_are_selected_by_choices_and_ranges():
         "depth_from_pia_um": [100.0, 200.0, np.nan, 400.0],
         "cell_soma_normalized_depth": [0.1, 0.2, 0.3, 0.4],
         "age_days": [50.0, 60.0, 70.0, 80.0],
+        "donor_id": ["H16.03.007", "H17.06.009", "H16.03.007", "H18.28.015"],
     })
     whole = spans(cells)
     assert whole["depth_from_pia_um"] == (100.0, 400.0) and choices(cells)["t_type"] == ["a", "b"]
@@ -76,13 +81,73 @@ def test_cells_are_selected_by_choices_and_ranges():
     assert list(filter_cells(cells, {}, whole)["cell_specimen_id"]) == [1, 2, 3, 4]
 
 
-def test_a_cells_links_point_at_its_asset_at_the_version():
-    links = cell_links("000020", "0.210913.1639", "sub-599387254/sub-599387254_ses-601506492_icephys.nwb", "96ab")
+BLOB = "https://dandiarchive.s3.amazonaws.com/blobs/2a3/b4c/2a3b4c5d-0000-4000-8000-000000000000"
+
+
+def test_a_search_finds_cells_by_id_or_donor():
+    cells = pd.DataFrame({"cell_specimen_id": [541549258, 601790961, 601808698],
+                          "donor_id": ["H16.03.007", "H17.06.009", "h16.03.007"]})
+    assert list(search_cells(cells, "  ")) == [True, True, True]
+    assert list(search_cells(cells, "601")) == [False, True, True]  # an id's start
+    assert list(search_cells(cells, "h16.03")) == [True, False, True]  # a donor, either case
+    assert list(search_cells(cells, "541549258, 601808698")) == [True, False, True]  # any of several
+    assert list(filter_cells(cells, {}, {}, "601790961")["cell_specimen_id"]) == [601790961]
+
+
+def test_identical_depths_make_one_bin_wide_bar_on_an_axis_from_the_pia():
+    cells = pd.DataFrame({"cell_specimen_id": [1, 2, 3], "structure": ["VISp5"] * 3, "dendrite_type": ["spiny"] * 3,
+                          "depth_from_pia_um": [np.nan] * 3, "cell_soma_normalized_depth": [0.42] * 3})
+    _, histogram = summary_figure(cells).children
+    bars = histogram.renderers[0].data_source.data
+    tall = [i for i, top in enumerate(bars["top"]) if top]
+    assert len(tall) == 1 and bars["top"][tall[0]] == 3
+    assert np.isclose(bars["right"][tall[0]] - bars["left"][tall[0]], 0.05)  # one bin, not the axis
+    assert bars["left"][tall[0]] <= 0.42 <= bars["right"][tall[0]]
+    assert (histogram.x_range.start, histogram.x_range.end) == (0.0, 1.0)  # pia to white matter
+    edges, span = depth_bins(np.array([350.0, 350.0]), "depth_from_pia_um")
+    assert np.allclose(edges, [0.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0]) and span == (0.0, 350.0)
+    edges, _ = depth_bins(np.array([351.0]), "depth_from_pia_um")
+    assert edges[-2] <= 351.0 <= edges[-1] and edges[-1] - edges[-2] == 50.0
+
+
+def test_human_ages_are_filtered_in_years_mouse_ages_in_days(cat, world):
+    human, mouse = cells_table(cat, "human"), cells_table(cat, "mouse")
+    assert np.allclose(human["age_years"], human["age_days"] / 365.25)  # "28 yrs": 28 x 365.25 days
+    assert range_columns(human)[-1] == "age_years" and "age_years" not in mouse and range_columns(mouse)[-1] == "age_days"
+    browser = CellBrowser("human")
+    asyncio.run(browser.load_archive())
+    years = browser.range_widgets["age_years"]
+    assert years.visible and not browser.range_widgets["age_days"].visible and years.label == "age (years)"
+    assert (years.start, years.end) == (human["age_years"].min(), human["age_years"].max())
+    assert years.end < 120  # years, not days
+    browser.archive.value = "mouse"
+    assert browser.range_widgets["age_days"].visible and not browser.range_widgets["age_years"].visible
+
+
+def test_a_cells_links_go_by_path_and_by_the_bytes_url_not_by_an_asset_id():
+    links = cell_links("000020", "0.210913.1639", "sub-599387254/sub-599387254_ses-601506492_icephys.nwb", BLOB,
+                       on_dandi=True)
     assert links.dandi_page == "https://dandiarchive.org/dandiset/000020/0.210913.1639/files?location=sub-599387254"
+    assert links.file_url == BLOB
     assert links.neurosift == (
-        "https://neurosift.app/nwb?url=https%3A%2F%2Fapi.dandiarchive.org%2Fapi%2Fassets%2F96ab%2Fdownload%2F"
-        "&dandisetId=000020&dandisetVersion=0.210913.1639"
+        "https://neurosift.app/nwb?url=https%3A%2F%2Fdandiarchive.s3.amazonaws.com%2Fblobs%2F2a3%2Fb4c%2F"
+        "2a3b4c5d-0000-4000-8000-000000000000&dandisetId=000020&dandisetVersion=0.210913.1639"
     )
+    elsewhere = cell_links("000020", "0.210913.1639", "sub-1/sub-1_ses-2_icephys.nwb", "http://127.0.0.1:1/s3/b",
+                           on_dandi=False)
+    assert elsewhere.neurosift is None and elsewhere.file_url == "http://127.0.0.1:1/s3/b"
+
+
+def test_in_the_demo_a_cells_links_are_the_files_shown_or_say_they_are_the_real_archives(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.cell_table.selection = [0]
+    shown = browser.cell_info.object
+    blob = browser.source.cells[0].urls[0]
+    assert blob.startswith(world.replica.api_url.split("/api")[0])  # the replica's bytes: the file shown
+    assert f"[download](<{blob}>): the file shown, from 127\\.0\\.0\\.1" in shown
+    assert "this path in the real archive, whose file is not the one shown" in shown
+    assert "neurosift.app" not in shown and browser.source.cells[0].asset_id not in shown
 
 
 def test_long_squares_are_chosen_by_ipfxs_name_and_clamp_mode():
@@ -266,15 +331,87 @@ def test_the_overlay_adds_the_long_squares_of_the_sweeps_clamp_mode(world):
     assert top.yaxis[0].axis_label == "Command (mV)" and len(top.renderers) == 1  # no pA command on a mV axis
 
 
-def test_an_error_is_a_message_in_the_page_and_the_page_keeps_working(world):
+def test_a_cells_error_shows_in_its_pane_and_the_page_keeps_working(world):
     browser = CellBrowser("mouse")
     asyncio.run(browser.load_archive())
     world.stop()  # the network goes down: the file cannot be read
     browser.cell_table.selection = [0]
-    assert browser.message.visible and "Error" in browser.message.object
+    assert browser.cell_error.visible and "Error" in browser.cell_error.object and not browser.message.visible
     assert browser.cell_info.object.endswith("Its sweep table could not be read.")
     browser.choice_widgets["structure"].value = ["VISp5"]  # filtering still works
     assert set(browser.cell_table.value["structure"]) == {"VISp5"}
+
+
+def test_a_sweeps_error_shows_in_the_cells_pane(world, monkeypatch):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.cell_table.selection = [0]
+
+    def unreadable(numbers):
+        raise OSError("the file went away")
+
+    monkeypatch.setattr(browser.source, "sweeps", unreadable)
+    browser.sweep_widget.selection = [2]
+    number = int(browser.sweep_widget.value.iloc[2]["sweep_number"])
+    assert browser.cell_error.visible and not browser.message.visible
+    assert f"Sweep {number} could not be read" in browser.cell_error.object and "went away" in browser.cell_error.object
+
+
+def test_without_a_network_the_page_says_what_failed_and_what_to_try(cache_dir, monkeypatch):
+    from patchseq_intake import config
+
+    monkeypatch.setenv(config.TABLES_ENV, "http://127.0.0.1:9/tables")  # nothing listens there
+    monkeypatch.setenv(config.TIMEOUT_ENV, "2")
+    browser = CellBrowser("human")
+    browser._schedule(browser.load_archive, browser.message)  # as the page does: the error shown, not raised
+    assert browser.message.visible and "FetchError" in browser.message.object
+    assert "`patchseq-intake gui --demo`" in browser.message.object and "PATCHSEQ_INTAKE_DANDI_API" in browser.message.object
+    assert not any(w.visible for w in [*browser.range_widgets.values(), *browser.choice_widgets.values()])  # no 0 .. 1
+    assert browser.count.object == "No cells: the human tables could not be read."
+
+
+def test_the_tables_show_a_default_set_of_columns_rounded_and_the_rest_can_be_chosen(world):
+    from bokeh.models import NumberFormatter
+
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    cells = browser.cell_table
+    shown = [c for c in cells.value.columns if c not in cells.hidden_columns]
+    assert {"t_type", "has_nwb_file", "nwb_size_mb", "cell_specimen_id", "structure"} <= set(shown)
+    assert "age_days" in cells.hidden_columns and "depth_from_pia_um" in cells.hidden_columns  # no mouse values
+    size = cells.formatters["nwb_size_mb"]
+    assert isinstance(size, NumberFormatter) and size.format == "0.0"  # shown rounded ...
+    files = browser.catalog.mouse.nwb_files.read().set_index("cell_specimen_id")["size"]
+    assert np.allclose(cells.value.set_index("cell_specimen_id")["nwb_size_mb"], files / 1e6)  # ... the data is not
+    browser.cell_columns.value = [*browser.cell_columns.value, "age_days"]
+    assert "age_days" not in cells.hidden_columns
+    browser.cell_table.selection = [0]
+    sweeps = browser.sweep_widget
+    assert [c for c in sweeps.value.columns if c not in sweeps.hidden_columns] == [
+        "sweep_number", "stimulus_code", "stimulus_name", "clamp_mode", "sampling_rate", "duration",
+        "bridge_balance_mohm", "leak_pa", "stimulus_scale_factor"]
+    assert list(sweeps.value.columns) == list(SWEEP_DTYPES)  # every column is there to be opened
+    browser.sweep_columns.value = [*browser.sweep_columns.value, "gain"]
+    assert "gain" not in sweeps.hidden_columns and sweeps.formatters["gain"].format == "0.0000"
+
+
+def test_a_cell_is_found_by_the_search_box(world):
+    browser = CellBrowser("mouse")
+    asyncio.run(browser.load_archive())
+    browser.search.value_input = str(MOUSE_CELLS[3])
+    assert list(browser.cell_table.value["cell_specimen_id"]) == [MOUSE_CELLS[3]]
+    browser.search.value_input = "999"
+    assert browser.cell_table.value.empty and "no cell_specimen_id starts with 999" in browser.count.object
+
+
+def test_the_browser_opens_on_the_cell_asked_for_or_says_the_archive_lacks_it(world):
+    browser = CellBrowser("mouse", cell=MOUSE_CELLS[2])  # outside a server, panel runs its onload load at once
+    assert browser.cell_id == MOUSE_CELLS[2] and f"### Cell {MOUSE_CELLS[2]}" in browser.cell_info.object
+    assert len(browser.sweep_widget.value) > 0 and browser.search.value == str(MOUSE_CELLS[2])
+    assert list(browser.cell_table.value["cell_specimen_id"]) == [MOUSE_CELLS[2]]
+    missing = CellBrowser("mouse", cell=123)
+    assert missing.cell_error.visible and missing.cell_error.object == f"No cell 123 in the mouse archive's {len(MOUSE_CELLS)} cells."
+    assert missing.cell_id is None and len(missing.cell_table.value) == len(MOUSE_CELLS)
 
 
 def test_a_notebook_gets_the_same_app(world):
@@ -328,7 +465,7 @@ def test_the_demo_server_stops_cleanly_on_sigterm(tmp_path, when):
             while not any(scratch.iterdir()):  # the replica's directory exists: it is being built
                 assert time.monotonic() < deadline and server.poll() is None
                 time.sleep(0.01)
-        assert [p.name.startswith("patchseq-browser-demo-") for p in scratch.iterdir()] == [True]
+        assert [p.name.startswith("patchseq-demo-") for p in scratch.iterdir()] == [True]
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
