@@ -35,6 +35,7 @@ from patchseq_intake import config  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:intake.interface")
 
 from patchseq_intake.gui import build_gui, serve  # noqa: E402
+from patchseq_intake.gui.catalog_gui import describe_entry  # noqa: E402
 
 WAIT_MS = 10_000  # for the page to show what a click asked for
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
@@ -113,8 +114,8 @@ def test_browsing_every_entry_shows_its_description_and_does_no_io(nowhere: Path
         assert gui.sourcesel.options == ENTRIES
         for entry in ENTRIES:
             gui.sourcesel.value = [entry]
-            shown = yaml.safe_load(gui.sourceinf.value)[entry]
-            assert shown["description"] == expected_description(archive, entry)
+            shown = yaml.safe_load(gui.sourceinf.value)[entry]  # intake's YAML, still made, no longer shown
+            assert gui.entry_text.object == describe_entry(entry, gui.sources[0])
             gui.plot_clicked()  # the plot panel lists the entry's plots, and draws none
             assert gui.plots.panel.visible
             assert gui.plots.select.options == ["None", *gui.sources[0].metadata["plots"]]
@@ -306,12 +307,12 @@ class Page:
         select.select_option(value=next(o for o in self.options(select) if tree_label(o) == label))
 
     def description_text(self, starts: str) -> str:
-        """The YAML shown for the selected entry, once it shows ``starts``; whitespace squeezed."""
+        """The text shown for the selected entry, once it shows ``starts``; whitespace squeezed."""
         from playwright.sync_api import expect
 
-        editor = self.page.locator(".ace_text-layer")
-        expect(editor).to_contain_text(starts, timeout=WAIT_MS)
-        return squeeze(editor.inner_text()).replace("''", "'")  # YAML's single quotes double a quote
+        pane = self.page.locator("h3").filter(has_text=re.compile(r"^(metadata|manifest|nwb_files|ephys)$")).locator("..")
+        expect(pane).to_contain_text(starts, timeout=WAIT_MS)
+        return squeeze(pane.inner_text())
 
     def hosts(self) -> set[str]:
         return {urlparse(url).netloc for url in self.requests if not url.startswith(("blob:", "data:"))}
@@ -340,7 +341,9 @@ def test_browser_shows_the_tree_and_the_descriptions(
         description = expected_description("mouse", "ephys")
         shown = page.description_text(description[:40])
         assert squeeze(description) in shown
-        assert "mouse" in shown and "000020" in shown  # the mouse entry, not the human one
+        assert "000020" in shown and "000023" not in shown  # the mouse entry, not the human one
+        assert "parameter default meaning" in shown and "headstage 0 The headstage" in shown  # a table, not YAML
+        assert page.page.locator(".ace_text-layer").count() == 0
 
         page.page.get_by_role("button", name="📊").click()  # the plot panel: for ephys, nothing to draw
         assert page.options(page.plot_chooser()) == ["None"]
@@ -386,3 +389,51 @@ def test_browser_draws_a_table_plot(
     assert page.failures == []
     assert page.console_errors == []
     assert errors_logged(caplog) == []
+
+
+# --- the text, the plot panel, the command -----------------------------------------------------
+
+
+def test_an_entry_is_described_as_text_with_a_table_of_its_parameters(nowhere: Path, connections: list):
+    import patchseq_intake
+
+    source = patchseq_intake.open_catalog().human.ephys
+    text = describe_entry("ephys", source)
+    lines = text.splitlines()
+    assert lines[0] == "### ephys" and lines[1].startswith("Electrophysiology of the selected cells")
+    assert "| parameter | default | meaning |" in lines and "cls:" not in text and "driver" not in text
+    assert any(line.startswith("| access | download | download\\: whole verified file") and
+               "one of\\: download, stream, local" in line for line in lines)
+    assert "| specimen\\_id | none |" in text and "| version | 0\\.210914\\.1900 |" in text
+
+
+def test_the_plot_panel_follows_the_entry_selected(nowhere: Path, connections: list):
+    gui = build_gui()
+    gui.catsel.value = [next(o for o in gui.catsel.options if tree_label(o) == "human")]
+    gui.sourcesel.value = ["metadata"]
+    gui.plot_clicked()
+    metadata = gui.plots.source
+    gui.sourcesel.value = ["manifest"]  # the panel stays open: on the manifest's plots now, none drawn
+    assert gui.plots.panel.visible and gui.plots.source is gui.sources[0] and gui.plots.source is not metadata
+    assert gui.plots.select.options == ["None", *gui.sources[0].metadata["plots"]] and gui.plots.select.value == "None"
+    gui.sourcesel.value = ["ephys"]
+    assert gui.plots.custom.disabled and gui.plots.select.options == ["None"]
+    assert connections == []
+
+
+def test_the_catalog_gui_refuses_a_port_in_use_as_the_cell_browser_does(capsys):
+    from patchseq_intake.cli import main as cli_main
+    from patchseq_intake.gui.catalog_gui import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_:
+            main(["--port", str(port), "--demo"])
+        out, err = capsys.readouterr()
+        assert exit_.value.code == 1 and out == ""  # no "Serving", no traceback
+        message = f"port {port} on 127.0.0.1 is in use: choose another with --port\n"
+        assert err == "python -m patchseq_intake.gui: " + message
+        assert cli_main(["gui", "--port", str(port)]) == 1
+        assert capsys.readouterr().err == "patchseq-intake: " + message
