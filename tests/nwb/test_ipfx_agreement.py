@@ -10,7 +10,10 @@ Where the package differs from IPFX on purpose, a test names the difference:
 an I=0 sweep (IPFX finds no stimulus and refuses the whole file), a second
 headstage (IPFX finds two responses and refuses), a sweep number only TTL
 series carry (IPFX finds no response and refuses), and stimulus codes IPFX's
-ontology calls Unknown that FACTS.md names.
+ontology calls Unknown that FACTS.md names. Two devices recording one
+headstage: IPFX refuses the file (two responses per sweep number); each
+device's sweeps, read from it with ``device``, agree with IPFX's on a copy
+of the file holding that device only (``testing.mies_devices.keep_device``).
 """
 
 from __future__ import annotations
@@ -225,3 +228,39 @@ def test_ipfx_refuses_a_sweep_number_only_ttl_carries_which_the_package_leaves_o
     assert "Could not find any response PatchClampSeries for sweep number 99" in result["error"]
     with h5py.File(written.path, "r") as h5:
         assert 99 not in set(read_sweep_table(h5)["sweep_number"])  # the difference: not a recorded sweep
+
+
+def _differences(ours: pd.DataFrame, theirs: pd.DataFrame) -> list[tuple]:
+    return [
+        (int(mine["sweep_number"]), column, mine[column], their[column])
+        for (_, mine), (_, their) in zip(ours.iterrows(), theirs.iterrows())
+        for column in IPFX_COLUMNS
+        if not _same(mine[column], their[column])
+    ]
+
+
+def test_each_devices_sweeps_agree_with_ipfx_on_a_copy_holding_that_device_only(ipfx_python, tmp_path):
+    from patchseq_intake.testing.mies_devices import keep_device, write_mies_devices
+
+    protocol = _protocol()
+    devices = {"ITC18USB_Dev_0": protocol, "Dev1": protocol[:6]}
+    written = write_mies_devices(tmp_path / "two.nwb", devices, layouts={"Dev1": MiesLayout(scale_factors=(2.0, 1.0))})
+    refused, _ = _ipfx_reads(ipfx_python, written.path)
+    assert "Found 2 response PatchClampSeries" in refused["error"]  # IPFX refuses the file of both devices
+    for device in devices:
+        alone = keep_device(written.path, tmp_path / f"{device}.nwb", device, written.series[device])
+        result, arrays = _ipfx_reads(ipfx_python, alone)
+        assert "table" in result, result.get("error")
+        theirs = pd.DataFrame(result["table"])
+        with h5py.File(written.path, "r") as h5:  # the file of both devices, this one's sweeps
+            ours = read_sweep_table(h5, device=device)
+            sweeps = {number: read_sweep(h5, number, device=device) for number in ours["sweep_number"]}
+        assert list(ours["sweep_number"]) == list(theirs["sweep_number"]) and len(ours) == len(devices[device])
+        expected = [(int(row.sweep_number), "stimulus_name", NAMED_BY_FACTS[row.stimulus_code], "Unknown")
+                    for row in ours.itertuples() if row.stimulus_code in NAMED_BY_FACTS]
+        assert _differences(ours, theirs) == expected
+        assert set(ours["stimulus_scale_factor"]) == {2.0 if device == "Dev1" else 0.5}
+        for number, sweep in sweeps.items():
+            np.testing.assert_array_equal(sweep.t, arrays[f"{number}_t"])
+            np.testing.assert_array_equal(sweep.v, arrays[f"{number}_v"])
+            np.testing.assert_array_equal(sweep.i, arrays[f"{number}_i"])
