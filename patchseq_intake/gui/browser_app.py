@@ -300,6 +300,7 @@ class CellBrowser:
         return pn.widgets.Tabulator(
             table, selectable=1, disabled=True, show_index=False, formatters={**rounded, **ID_FORMATS},
             frozen_columns=frozen_columns, pagination="local", page_size=TABLE_PAGE, sizing_mode="stretch_width",
+            layout="fit_columns",  # every column shown fits the page's width (1400 px: all of the defaults)
         )
 
     @staticmethod

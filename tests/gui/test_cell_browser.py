@@ -498,6 +498,16 @@ def test_a_missing_gui_extra_is_one_line_naming_what_to_install(tmp_path, capsys
     assert exit_.value.code == 1 and out == "" and err == "python -m patchseq_intake.gui: " + expected
 
 
+def test_the_command_refuses_a_cell_of_the_other_archive_naming_it(tmp_path, capsys, monkeypatch):
+    from patchseq_intake.cli import main
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert main(["gui", "--demo", "--port", "0", "--cell", str(MOUSE_CELLS[0])]) == 1
+    assert capsys.readouterr().err == (
+        f"patchseq-intake: no cell {MOUSE_CELLS[0]} in the human archive: it is a mouse cell (--archive mouse)\n")
+    assert list(tmp_path.iterdir()) == []  # the demo's replica is gone
+
+
 def test_a_port_in_use_is_named_before_the_demo_is_built(tmp_path, capsys, monkeypatch):
     from patchseq_intake.cli import main
 
@@ -529,7 +539,7 @@ def page(world, tmp_path):
         with sync_api.sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": 1500, "height": 1300},
+                viewport={"width": 1400, "height": 1300},
             )
             try:
                 tab = context.new_page()
@@ -541,11 +551,15 @@ def page(world, tmp_path):
         server.stop()
 
 
-def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world):
+def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world, recwarn):
     tab, shots = page
     count = tab.get_by_text(f"of {len(MOUSE_CELLS)} mouse cells")
     count.wait_for(timeout=WAIT_MS)
     assert f"{len(MOUSE_CELLS)} of {len(MOUSE_CELLS)}" in count.inner_text()
+    for column in ("t_type", "has_nwb_file", "nwb_size_mb"):  # at 1400 px, in view without scrolling
+        header = tab.locator(f'.tabulator-col[tabulator-field="{column}"]').first
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1400, (column, box)
     tab.screenshot(path=shots / "1-cells.png")
     assert world.replica.requests("blob") == []
 
@@ -594,6 +608,8 @@ def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world):
     tab.wait_for_function(_LINES_AT_LEAST, arg=2 * squares, timeout=WAIT_MS)
     tab.screenshot(path=shots / "5-overlay.png", full_page=True)
     assert not tab.get_by_text("Error").count()  # no message in the page on the way
+    known = [str(w.message) for w in recwarn if "reference already known" in str(w.message)]
+    assert known == []  # each click on a table that the server already sent: no model sent back in full
 
 
 _FIND_TITLE = """start => window.Bokeh && Bokeh.documents.some(
