@@ -3,9 +3,12 @@
 - ``catalog_gui``: intake's panel GUI on the shipped catalog (``build_gui``,
   ``serve``; ``python -m patchseq_intake.gui``);
 - the cell browser: ``browser_data`` (its tables and links, no widgets),
-  ``browser_app`` (the panel app, one per session), ``browser_server``
-  (serving it on 127.0.0.1, ``patchseq-intake gui``);
-- ``serving``: a panel app served on a local address, one per session.
+  ``browser_plots`` (its bokeh figures), ``browser_app`` (the panel app, one
+  per session), ``browser_server`` (serving it on 127.0.0.1,
+  ``patchseq-intake gui``);
+- ``serving``: a panel app served on a local address, one per session; both
+  GUIs' commands served one way (``run_served``: the same checks, messages
+  and ``--demo``).
 
 May import the catalog, the drivers and everything below them, and
 ``testing`` (the demo's replica, for ``--demo``); nothing imports it but the
