@@ -524,3 +524,34 @@ def test_an_hdf5_file_that_is_not_nwb_names_the_cell(cat, world, tmp_path, strea
     world.replica.add_asset("000020", "0.210913.1639", dandi_path(plan), other.read_bytes())
     with pytest.raises(NwbFormatError, match=rf"cell {MOUSE_CELL} .* is not an NWB file of recordings"):
         cat.mouse.ephys(specimen_id=MOUSE_CELL).read()
+
+
+# --- the device dimension (issue 17) ------------------------------------------------------------
+
+
+def _with_device(cat, device):
+    """The human ephys source of HUMAN_CELL with ``device`` (the shipped catalogs do not take it yet)."""
+    from patchseq_intake.drivers.ephys import EphysSource
+
+    arguments = {**cat.human.ephys._captured_init_kwargs, "specimen_id": HUMAN_CELL, "device": device}
+    return EphysSource(**arguments)
+
+
+def test_the_sweep_table_has_ipfxs_columns_first_then_the_device_of_a_release_file(cat, world):
+    from tests.nwb.test_ipfx_agreement import IPFX_COLUMNS
+
+    table = cat.human.ephys(specimen_id=HUMAN_CELL).read()
+    assert list(table.columns)[: len(IPFX_COLUMNS) + 2] == ["cell_specimen_id", *IPFX_COLUMNS, "device"]
+    assert set(table["device"]) == {"ITC18USB_Dev_0"}  # the release's one device
+    izero = table[table["sweep_number"] == 17].iloc[0]
+    assert izero["stimulus_units"] == "Amps" and izero["clamp_mode"] == "CurrentClamp"  # the clamp's unit
+
+
+def test_the_device_parameter_reads_that_devices_sweeps_and_names_the_devices_otherwise(cat, world):
+    same = _with_device(cat, "ITC18USB_Dev_0")
+    assert same.read().equals(cat.human.ephys(specimen_id=HUMAN_CELL).read())
+    assert np.array_equal(same.sweep(4).v, cat.human.ephys(specimen_id=HUMAN_CELL).sweep(4).v)
+    with pytest.raises(InvalidQueryError, match=r"no device 'Dev1' recorded there; its devices are 'ITC18USB_Dev_0'"):
+        _with_device(cat, "Dev1").read()
+    with pytest.raises(InvalidQueryError, match=r"device must be a device's name"):
+        _with_device(cat, 3)
