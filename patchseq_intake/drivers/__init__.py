@@ -3,7 +3,7 @@
 - ``table``: ``patchseq_table``, a release table (manifest or metadata);
 - ``nwb_files``: ``patchseq_nwb_files``, each cell's NWB file as DANDI holds it;
 - ``ephys``: ``patchseq_nwb``, cells' sweep tables and sweeps;
-- ``nwb_file``: ``patchseq_nwb_file``, one local NWB file's (``patchseq_intake.read_nwb``);
+- ``nwb_file``: one local NWB file's (``patchseq_intake.read_nwb``; no catalog names it);
 - ``parameters``: the user parameters they share.
 
 Each driver is thin: it checks its parameters and calls the layers below.
