@@ -108,7 +108,9 @@ class CellIndex:
         check_headstage(sorted(self.tables), headstage, label)
         if device is not None:
             choose_device([], self.devices(headstage), device, f"{label}, headstage {headstage}")
-        ambiguous = sorted({one.sweep_number for one in self.ambiguous.get(headstage, []) if device in (None, one.device)})
+        ambiguous = sorted(
+            {one.sweep_number for one in self.ambiguous.get(headstage, []) if device in (None, one.device)}
+        )
         if warn and ambiguous:
             warnings.warn(ambiguous_warning(label, headstage, ambiguous), stacklevel=3)
         rows = [row for row in self.tables[headstage] if device is None or row["device"] == device]

@@ -70,6 +70,7 @@ class DeviceFinder:
         self.h5 = h5
         self.devices = notebook_devices(h5)
         self._starts: dict[str, list[str]] | None = None
+        self._by_electrode: dict[str, str | None] = {}
 
     def device(self, series: h5py.Group) -> str | None:
         """The series' device; None where it cannot be told."""
@@ -81,13 +82,27 @@ class DeviceFinder:
             if named:
                 return named.group(1).strip()
         if not self.devices:
-            return _electrode_device(series)
+            return self._electrode_device(series)
         for line in lines:
             start = _START_LINE.fullmatch(line.strip())
             if start:
                 found = self._sweep_starts().get(start.group(1).strip(), [])
                 return found[0] if len(found) == 1 else None
         return None
+
+    def _electrode_device(self, series: h5py.Group) -> str | None:
+        """The name of the device the series' electrode links to (pynwb's files), None without one."""
+        import h5py
+
+        link = series.get("electrode", getlink=True)
+        if not isinstance(link, h5py.SoftLink):
+            return None
+        if link.path not in self._by_electrode:
+            electrode = series.file.get(link.path)
+            device = electrode.get("device", getlink=True) if electrode is not None else None
+            named = isinstance(device, h5py.SoftLink)
+            self._by_electrode[link.path] = device.path.rstrip("/").rsplit("/", 1)[-1] if named else None
+        return self._by_electrode[link.path]
 
     def _sweep_starts(self) -> dict[str, list[str]]:
         """``{sweep start text: devices whose textual notebook holds it}``; read once."""
@@ -110,18 +125,6 @@ def _notebook_texts(notebook: h5py.Group, key: str) -> set[str]:
     return {found for found in (text(value).strip() for value in values.reshape(-1)) if found}
 
 
-def _electrode_device(series: h5py.Group) -> str | None:
-    """The name of the device the series' electrode links to (pynwb's files), None without one."""
-    import h5py
-
-    link = series.get("electrode", getlink=True)
-    if not isinstance(link, h5py.SoftLink):
-        return None
-    electrode = series.file.get(link.path)
-    device_link = electrode.get("device", getlink=True) if electrode is not None else None
-    if isinstance(device_link, h5py.SoftLink):
-        return device_link.path.rstrip("/").rsplit("/", 1)[-1]
-    return None
 
 
 def choose_device(

@@ -46,7 +46,7 @@ IZERO_TYPE = "IZeroClampSeries"
 _HEADSTAGE = re.compile(r"Headstage (\d+)")
 _ELECTRODE = re.compile(r"electrode_(\d+)$")
 
-Key = tuple[int, "str | None", int]
+Key = tuple[int, str | None, int]
 """(headstage, device, sweep number); the device is None where it cannot be told (see ``devices``)."""
 
 
@@ -225,7 +225,9 @@ def headstage_sweeps(
 def check_headstage(headstages: list[int], headstage: int, label: str) -> None:
     """``UnknownHeadstageError`` if ``headstage`` is not among the file's ``headstages`` (listing them)."""
     if headstage not in headstages:
-        raise UnknownHeadstageError(f"{label} has no recording on headstage {headstage}; its headstages are {headstages}")
+        raise UnknownHeadstageError(
+            f"{label} has no recording on headstage {headstage}; its headstages are {headstages}"
+        )
 
 
 def series_type(group: h5py.Group) -> str:
