@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -123,7 +124,8 @@ def run_served(
             check()
         if not terminated.is_set():
             server = serve_app(make, port, address, title, show=show, threaded=True, verbose=False)
-            print(f"Serving the {what} at http://{address}:{port}/ (Ctrl-C to stop)", flush=True)
+            if _listening(address, port, server):  # said once a browser can connect
+                print(f"Serving the {what} at http://{address}:{port}/ (Ctrl-C to stop)", flush=True)
             try:
                 while server.is_alive() and not terminated.wait(0.2):
                     pass
@@ -131,3 +133,15 @@ def run_served(
                 server.stop()
     if terminated.is_set():
         raise SystemExit(128 + signal.SIGTERM)
+
+
+def _listening(address: str, port: int, server: Any, within_s: float = 30.0) -> bool:
+    """Whether ``server`` (a thread) accepts connections at ``address:port`` within ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    while server.is_alive() and time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
