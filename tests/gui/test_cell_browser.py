@@ -113,7 +113,8 @@ def test_identical_depths_make_one_bin_wide_bar_on_an_axis_from_the_pia():
 def test_human_ages_are_filtered_in_years_mouse_ages_in_days(cat, world):
     human, mouse = cells_table(cat, "human"), cells_table(cat, "mouse")
     assert np.allclose(human["age_years"], human["age_days"] / 365.25)  # "28 yrs": 28 x 365.25 days
-    assert range_columns(human)[-1] == "age_years" and "age_years" not in mouse and range_columns(mouse)[-1] == "age_days"
+    assert range_columns(human)[-1] == "age_years"
+    assert "age_years" not in mouse and range_columns(mouse)[-1] == "age_days"
     browser = CellBrowser("human")
     asyncio.run(browser.load_archive())
     years = browser.range_widgets["age_years"]
@@ -365,7 +366,8 @@ def test_without_a_network_the_page_says_what_failed_and_what_to_try(cache_dir, 
     browser = CellBrowser("human")
     browser._schedule(browser.load_archive, browser.message)  # as the page does: the error shown, not raised
     assert browser.message.visible and "FetchError" in browser.message.object
-    assert "`patchseq-intake gui --demo`" in browser.message.object and "PATCHSEQ_INTAKE_DANDI_API" in browser.message.object
+    shown = browser.message.object
+    assert "`patchseq-intake gui --demo`" in shown and "PATCHSEQ_INTAKE_DANDI_API" in shown
     assert not any(w.visible for w in [*browser.range_widgets.values(), *browser.choice_widgets.values()])  # no 0 .. 1
     assert browser.count.object == "No cells: the human tables could not be read."
 
@@ -411,7 +413,8 @@ def test_the_browser_opens_on_the_cell_asked_for_or_says_the_archive_lacks_it(wo
     assert len(browser.sweep_widget.value) > 0 and browser.search.value == str(MOUSE_CELLS[2])
     assert list(browser.cell_table.value["cell_specimen_id"]) == [MOUSE_CELLS[2]]
     missing = CellBrowser("mouse", cell=123)
-    assert missing.cell_error.visible and missing.cell_error.object == f"No cell 123 in the mouse archive's {len(MOUSE_CELLS)} cells."
+    assert missing.cell_error.visible
+    assert missing.cell_error.object == f"No cell 123 in the mouse archive's {len(MOUSE_CELLS)} cells."
     assert missing.cell_id is None and len(missing.cell_table.value) == len(MOUSE_CELLS)
 
 

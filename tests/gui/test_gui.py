@@ -310,7 +310,8 @@ class Page:
         """The text shown for the selected entry, once it shows ``starts``; whitespace squeezed."""
         from playwright.sync_api import expect
 
-        pane = self.page.locator("h3").filter(has_text=re.compile(r"^(metadata|manifest|nwb_files|ephys)$")).locator("..")
+        heading = self.page.locator("h3").filter(has_text=re.compile(r"^(metadata|manifest|nwb_files|ephys)$"))
+        pane = heading.locator("..")
         expect(pane).to_contain_text(starts, timeout=WAIT_MS)
         return squeeze(pane.inner_text())
 
