@@ -256,9 +256,9 @@ def _sweeps_source(args: argparse.Namespace) -> Any:
     if given:
         verb = "choose" if len(given) > 1 else "chooses"
         raise UsageError(f"{' and '.join(given)} {verb} how a cell's file is reached: not with --file")
-    from .. import read_nwb
+    from ..drivers.nwb_file import NwbFileSource
 
-    return read_nwb(args.file, headstage=args.headstage or 0, device=args.device)
+    return NwbFileSource(args.file, headstage=args.headstage or 0, device=args.device)
 
 
 def _add_fetch(commands: argparse._SubParsersAction) -> None:
