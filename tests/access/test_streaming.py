@@ -164,17 +164,17 @@ def test_an_answer_without_an_etag_cannot_be_tied_to_the_asset(cat, world, strea
     assert _index_of(cat) is None
 
 
-def test_a_listing_without_the_etag_asks_the_assets_metadata_once(cat, world, streamed):
+def test_a_listing_without_the_etag_asks_the_versions_listing_of_its_path_once(cat, world, streamed):
     from dataclasses import replace
 
     from patchseq_intake.access.cell_reader import CellReader
     from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
-    bare = replace(cell, asset=replace(cell.asset, etag=None))  # as the catalogs' pinned listings are
+    bare = replace(cell, asset=replace(cell.asset, etag=None))  # as 000020's pinned listing is
     world.server.log.clear()
     table = CellReader(bare, Access("stream")).sweep_table()
-    assert len(world.replica.requests("asset")) == 1
+    assert len(world.replica.requests("listing")) == 1 and world.replica.requests("asset") == []
     index = load_index(cell.checksum.value, cell.size)
     assert index.etag == cell.asset.etag and table.equals(index.sweep_table(0, "cell"))
 
