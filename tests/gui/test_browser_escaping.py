@@ -134,7 +134,7 @@ def test_the_tables_cells_are_drawn_by_formatters_that_escape():
 
 def test_in_chromium_no_value_runs_and_each_is_shown_as_written(tmp_path):
     from patchseq_intake.gui.serving import free_port, serve_app
-    from tests.gui.test_cell_browser import WAIT_MS, _select, _wait_for_port
+    from tests.gui.test_browser_serving import WAIT_MS, _select, _wait_for_port
     from tests.gui.test_gui import CHROMIUM_FLAGS
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
