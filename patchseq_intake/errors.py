@@ -176,3 +176,16 @@ def brief(value: Any) -> str:
     """``repr(value)`` for a message, bounded: a long list shows its first items, ``...`` and its length; a long
     text its ends. A list of a million ids costs what one of six does."""
     return _Brief().repr(value)
+
+
+class DeviceChoiceError(InvalidQueryError):
+    """A sweep number that several devices recorded, read without naming the device: ``devices`` lists them.
+
+    ``what`` is the message without the advice, for interfaces that name the
+    parameter in their own words (the CLI's ``--device``).
+    """
+
+    def __init__(self, what: str, devices: list[str]):
+        self.what, self.devices = what, devices
+        choices = " or ".join(f"device={device!r}" for device in devices)
+        super().__init__(f"{what}: choose one with {choices}")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..access.modes import ACCESS_MODES
-from ..errors import ManifestMismatchWarning, PatchseqError, UnknownCellError
+from ..errors import DeviceChoiceError, ManifestMismatchWarning, PatchseqError, UnknownCellError
 from ..gui.serving import port_number
 from ..tables.shipped import ARCHIVES
 from ..version import __version__
@@ -216,8 +216,6 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_sweeps(args: argparse.Namespace) -> None:
-    from ..nwb.devices import DeviceChoiceError
-
     output_format = chosen_format(args)
     if args.all_samples and args.sweep is None:
         raise UsageError("--all-samples goes with --sweep N")

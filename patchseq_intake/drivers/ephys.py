@@ -216,7 +216,7 @@ class EphysSource(PlainParameters, DataSource):
         As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
         last recorded response sample; without, every stored sample.
         ``InvalidQueryError`` for a ``sweep_number`` that is not a whole number;
-        ``nwb.devices.DeviceChoiceError`` (one) naming the devices where several
+        ``DeviceChoiceError`` (one) naming the devices where several
         recorded that number and the source's ``device`` is None.
         """
         number = whole_number(sweep_number, "sweep_number", SWEEP_NUMBER)

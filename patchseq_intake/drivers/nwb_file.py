@@ -134,9 +134,9 @@ def checked_path(path: str) -> Path:
 
     found = Path(path).expanduser()
     if not found.exists():
-        raise LocalFileMissingError(f"there is no file at {found}: path must be {PATH}")
+        raise LocalFileMissingError(f"there is no file at {found}")
     if found.is_dir():
-        raise InvalidQueryError(f"{found} is a directory: path must be {PATH}, the file itself")
+        raise InvalidQueryError(f"{found} is a directory, not an NWB file")
     with found.open("rb") as file:
         start = file.read(len(GZIP_MAGIC))
     if start == GZIP_MAGIC:
@@ -145,7 +145,7 @@ def checked_path(path: str) -> Path:
             f"decompress it first (gunzip -c '{found}' > '{found.with_suffix('.h5.nwb')}') and read the file it gives"
         )
     if not h5py.is_hdf5(found):
-        raise NwbFormatError(f"{found} is not an HDF5 file, so not an NWB 2 file: path must be {PATH}")
+        raise NwbFormatError(f"{found} is not an HDF5 file, so not an NWB 2 file")
     return found
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidQueryError
+from ..errors import DeviceChoiceError, InvalidQueryError
 from .h5values import text
 
 if TYPE_CHECKING:
@@ -38,19 +38,6 @@ NOTEBOOKS = "general/labnotebook"
 SWEEP_START_KEY = "High precision sweep start"
 _DEVICE_LINE = re.compile(r"Device: (.+)")
 _START_LINE = re.compile(rf"{SWEEP_START_KEY}: (.+)")
-
-
-class DeviceChoiceError(InvalidQueryError):
-    """A sweep number that several devices recorded, read without naming the device: ``devices`` lists them.
-
-    (Kept here until ``errors`` has it.) ``what`` is the message without the
-    advice, for interfaces that name the parameter in their own words.
-    """
-
-    def __init__(self, what: str, devices: list[str]):
-        self.what, self.devices = what, devices
-        choices = " or ".join(f"device={device!r}" for device in devices)
-        super().__init__(f"{what}: choose one with {choices}")
 
 
 def notebook_devices(h5: h5py.File) -> list[str]:

@@ -530,11 +530,8 @@ def test_an_hdf5_file_that_is_not_nwb_names_the_cell(cat, world, tmp_path, strea
 
 
 def _with_device(cat, device):
-    """The human ephys source of HUMAN_CELL with ``device`` (the shipped catalogs do not take it yet)."""
-    from patchseq_intake.drivers.ephys import EphysSource
-
-    arguments = {**cat.human.ephys._captured_init_kwargs, "specimen_id": HUMAN_CELL, "device": device}
-    return EphysSource(**arguments)
+    """The human ephys source of HUMAN_CELL with ``device``, a parameter of the shipped catalogs' entry."""
+    return cat.human.ephys(specimen_id=HUMAN_CELL, device=device)
 
 
 def test_the_sweep_table_has_ipfxs_columns_first_then_the_device_of_a_release_file(cat, world):

@@ -111,3 +111,12 @@ def test_the_cli_asks_for_a_cell_or_a_file(capsys):
     with pytest.raises(SystemExit) as done:
         main(["sweeps"])
     assert done.value.code == 2 and "ARCHIVE SPECIMEN_ID (e.g. human 541549258), or an NWB file: --file PATH" in capsys.readouterr().err
+
+
+def test_the_cli_names_a_file_that_is_not_an_nwb_file_without_pythons_words(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("not HDF5")
+    for path, said in ((tmp_path / "none.nwb", "there is no file at"), (text, "is not an HDF5 file")):
+        assert main(["sweeps", "--file", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert f"{path}" in err and said in err and "path must" not in err
