@@ -280,7 +280,14 @@ def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | N
 
 
 def save_index(index: CellIndex) -> CellIndex:
-    """Write ``index`` into the cache, atomically, once across processes; return it."""
+    """Write ``index`` into the cache, atomically, once across processes; return it.
+
+    A cache that cannot be written (read-only, full: a ``CacheError``) does
+    not stop the read that built the index: it is used for this process, and a
+    warning naming the cache says so once a process (the index is built again
+    by the next process).
+    """
+    from ..errors import CacheError
     from ..transport.atomic import atomic_output
     from ..transport.cache import cached_file
 
@@ -288,8 +295,17 @@ def save_index(index: CellIndex) -> CellIndex:
         with atomic_output(dest) as partial:
             partial.write_text(seal(index.to_json()))
 
-    cached_file(index_path(index.checksum), write)
+    try:
+        cached_file(index_path(index.checksum), write)
+    except CacheError as exc:
+        if not _unsaved:
+            warnings.warn(f"a file's index is kept in memory only, as the cache cannot be written: {exc}", stacklevel=3)
+        _unsaved.add(index.checksum)
     return index
+
+
+_unsaved: set[str] = set()
+"""Checksums of indexes this process could not write into the cache (the warning is said for the first)."""
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -82,6 +82,36 @@ def test_a_read_only_cache_that_holds_the_files_serves_the_reads_that_write_noth
     assert _snapshot(cache_dir) == before
 
 
+def test_a_read_only_cache_holding_a_file_but_not_its_index_reads_it_with_the_index_in_memory(world, cache_dir):
+    """An index of an older version (or none) in a read-only cache: built, used, not saved, said once."""
+    cat = patchseq_intake.open_catalog()
+    cat.human.metadata.read()
+    cat.human.ephys(specimen_id=HUMAN_CELL).read()  # downloaded and verified; its index cached
+    for index in (cache_dir / "index").iterdir():
+        index.unlink()  # as a cache whose indexes an older version of the package wrote
+    for lock in cache_dir.rglob("*.lock"):
+        lock.unlink()
+    before = _snapshot(cache_dir)
+
+    result = _read_only(cache_dir, f"""
+        import warnings
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*unverified")  # the replica's tables
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*manifest describes other bytes")
+        import patchseq_intake
+        source = patchseq_intake.open_catalog().human.ephys(specimen_id={HUMAN_CELL})
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            assert len(source.read()) > 0 and len(source.read()) > 0 and source.sweep(5).sweep_number == 5
+        ours = [str(w.message) for w in said if "index" in str(w.message)]
+        print(len(ours)); print(ours[0])
+    """)
+    assert result.returncode == 0, result.stderr
+    count, message = result.stdout.splitlines()
+    assert count == "1" and "a file's index is kept in memory only, as the cache cannot be written" in message
+    assert config.CACHE_ENV in message
+    assert _snapshot(cache_dir) == before
+
+
 def test_a_read_only_cache_without_the_file_is_named_with_the_variable_to_move_it(world, cache_dir):
     cache_dir.mkdir()
     result = _read_only(cache_dir, "import patchseq_intake.cli as cli; raise SystemExit(cli.main(['cells', 'human']))")
