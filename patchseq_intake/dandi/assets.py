@@ -43,7 +43,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .. import config
-from ..errors import CacheError, FetchError, OfflineError, TableFormatError, UnknownVersionError, brief
+from ..errors import (
+    CacheError,
+    FetchError,
+    OfflineError,
+    ServerAnswerError,
+    TableFormatError,
+    UnknownVersionError,
+    brief,
+)
 from ..transport.checksums import DANDI_ETAG, SHA256, Checksum
 from . import answers
 
@@ -275,6 +283,12 @@ def _fetch_index(api: str, dandiset: str, version: str) -> AssetIndex:
                 raise UnknownVersionError(
                     f"dandiset {dandiset} has no version {version!r} at {api}; "
                     f"use the catalog's published version or 'draft'"
+                ) from exc
+            if url == first and api != config.DANDI_API and exc.status is None and not isinstance(exc, ServerAnswerError):
+                raise type(exc)(
+                    f"{exc} (the DANDI API named by {config.DANDI_API_ENV}={api}: is that server running? "
+                    f"Unset {config.DANDI_API_ENV} for DANDI's own)",
+                    exc.status,
                 ) from exc
             raise
         results = answers.results_of(page, url)

@@ -624,3 +624,22 @@ def test_a_cached_index_is_judged_in_full_for_cache_verify(cat, world, cache_dir
         "this cached DANDI asset index does not hold an asset index (ValueError: asset sha256 "
         "'../../outside/PWNED': not 64 hexadecimal digits (a SHA-256))"
     )
+
+
+def test_an_api_named_by_the_environment_that_does_not_answer_is_named_with_its_variable(monkeypatch, cache_dir):
+    """No server at PATCHSEQ_INTAKE_DANDI_API: the error says which setting named it, and how to go back to DANDI."""
+    import socket
+
+    from patchseq_intake.errors import FetchError
+
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv(config.DANDI_API_ENV, api)
+    monkeypatch.setenv(config.TIMEOUT_ENV, "1")
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.01))
+    with pytest.raises(FetchError, match=rf"the DANDI API named by {config.DANDI_API_ENV}={re.escape(api)}: "
+                                         rf"is that server running\? Unset {config.DANDI_API_ENV}") as raised:
+        _index()
+    assert raised.value.status is None
