@@ -124,10 +124,27 @@ def _print_cache_info(root: Path) -> None:
         return
     print(f"cache: {root}")
     print(f"  {'':<20} {'files':>6} {'size':>10}")
+    everything = _files(root)
+    theirs = [path for path in everything if not _written_by_us(root, path)]
     for part in CACHE_PARTS:
         usage = _Usage.of(part.files(root))
         print(f"  {part.label:<20} {usage.files:>6} {_human_size(usage.size):>10}")
-    print(f"  {'total':<20} {'':>6} {_human_size(_Usage.of(_files(root)).size):>10}")
+    mine = _Usage.of([path for path in everything if path not in set(theirs)])
+    shown = sum(_Usage.of(part.files(root)).size for part in CACHE_PARTS)
+    print(f"  {'records, locks':<20} {'':>6} {_human_size(mine.size - shown):>10}")
+    if theirs:
+        usage = _Usage.of(theirs)
+        print(f"  {'not patchseq-intake':<20} {usage.files:>6} {_human_size(usage.size):>10}   (cache clear leaves them)")
+    print(f"  {'total':<20} {len(everything):>6} {_human_size(_Usage.of(everything).size):>10}")
+
+
+def _written_by_us(root: Path, path: Path) -> bool:
+    """Whether ``path``, a file under the cache ``root``, is one the package writes (or a record, lock, partial)."""
+    for part in CACHE_PARTS:
+        base = root / part.directory
+        if path.is_relative_to(base) and part.owns(path.relative_to(base).as_posix()):
+            return True
+    return False
 
 
 def _clear_cache(root: Path) -> None:

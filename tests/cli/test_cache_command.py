@@ -202,6 +202,11 @@ def test_info_and_verify_count_only_what_the_package_wrote(capsys, world, cache_
     assert (cache_dir / config.INDEX_DIR / "notes.json").exists()
     status, out, _ = run(capsys, "cache")
     assert _rows(out)["nwb files"][0] == "1" and _rows(out)["nwb file indexes"][0] == "1"
+    theirs = len("their recording") + len("not an index")
+    [foreign] = [line.split() for line in out.splitlines() if line.startswith("  not patchseq-intake")]
+    assert foreign[2:5] == ["2", str(theirs), "B"] and "cache clear leaves them" in out
+    [total] = [line.split() for line in out.splitlines() if line.startswith("  total")]
+    assert int(total[1]) == sum(1 for path in cache_dir.rglob("*") if path.is_file())
 
 
 def test_clear_that_may_not_remove_a_file_names_its_full_path(capsys, world, cache_dir, monkeypatch):
