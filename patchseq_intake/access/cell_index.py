@@ -27,6 +27,7 @@ import hashlib
 import logging
 import re
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -218,7 +219,7 @@ def load_index(checksum: str, size: int) -> CellIndex | None:
     """The cached index of that file, if there is one to trust.
 
     One that is not (``index_problem``) is removed with a ``CacheIntegrityWarning``; one derived by other
-    code is removed quietly. Either is built again by the caller.
+    code is removed quietly (left, in a cache that cannot be written). Either is built again by the caller.
     """
     from ..transport.verified import discard
 
@@ -228,7 +229,8 @@ def load_index(checksum: str, size: int) -> CellIndex | None:
     index, problem = _examine(path, checksum, size)
     if problem == OTHER_CODE:
         logger.debug("index %s was derived by other code; building it again", path.name)
-        path.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only cache keeps it: the index built again is used in memory
+            path.unlink(missing_ok=True)
         return None
     if problem is not None:
         discard(path, f"this index of an NWB file does not match its file ({problem})")
