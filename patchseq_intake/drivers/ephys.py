@@ -210,33 +210,42 @@ class EphysSource(PlainParameters, DataSource):
         self._load_metadata()
         return fetch_all(self.cells, concurrent)
 
-    def sweep(self, sweep_number: int, specimen_id: int | None = None, trim: bool = True) -> Sweep:
+    def sweep(
+        self, sweep_number: int, specimen_id: int | None = None, trim: bool = True, device: str | None = None
+    ) -> Sweep:
         """One sweep of one cell (``specimen_id`` when the source has several), loading its data only.
 
         As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
         last recorded response sample; without, every stored sample.
-        ``InvalidQueryError`` for a ``sweep_number`` that is not a whole number;
-        ``DeviceChoiceError`` (one) naming the devices where several
-        recorded that number and the source's ``device`` is None.
+        ``device``: the device that recorded it, where several did (default:
+        the source's ``device``). ``InvalidQueryError`` for a ``sweep_number``
+        that is not a whole number; ``DeviceChoiceError`` (one) naming the
+        devices where several recorded that number and no device is named.
         """
         number = whole_number(sweep_number, "sweep_number", SWEEP_NUMBER)
-        return self.sweeps([number], specimen_id, trim)[0]
+        return self.sweeps([number], specimen_id, trim, device)[0]
 
     def sweeps(
-        self, sweep_numbers: Sequence[int] | None = None, specimen_id: int | None = None, trim: bool = True
+        self,
+        sweep_numbers: Sequence[int] | None = None,
+        specimen_id: int | None = None,
+        trim: bool = True,
+        device: str | None = None,
     ) -> list[Sweep]:
         """Several sweeps of one cell (default: every sweep of its table), in the order asked.
 
         In stream mode their bytes come in one wave of range requests, or from
         a verified download where they are most of the file. ``sweep_numbers``
-        is a list (tuple, array, Series) of whole numbers.
+        is a list (tuple, array, Series) of whole numbers; ``device`` as for
+        ``sweep``.
         """
         trim = flag(trim, "trim")
         numbers = _sweep_numbers(sweep_numbers)
+        device = self.device if device is None else device_parameter(device)
         reader = self._reader(self._cell(specimen_id))
         if numbers is None:
-            return reader.every_sweep(self.headstage, trim, self.device)
-        return reader.sweeps(numbers, self.headstage, trim, self.device)
+            return reader.every_sweep(self.headstage, trim, device)
+        return reader.sweeps(numbers, self.headstage, trim, device)
 
     def _reader(self, cell: CellFile) -> CellReader:
         from ..access.cell_reader import CellReader

@@ -85,23 +85,33 @@ class NwbFileSource(PlainParameters, DataSource):
         part = dask.delayed(read_file_sweeps, pure=True)(self.path, self.headstage, self.device)
         return dd.from_delayed([part], meta=_empty_sweep_table(), verify_meta=False)
 
-    def sweep(self, sweep_number: int, trim: bool = True) -> Sweep:
-        """One sweep, loading its data only (see ``sweeps.read_sweep``; ``trim``: cut at the last recorded sample)."""
-        number = whole_number(sweep_number, "sweep_number", "a sweep number (a whole number, e.g. 42)")
-        return self.sweeps([number], trim)[0]
+    def sweep(self, sweep_number: int, trim: bool = True, device: str | None = None) -> Sweep:
+        """One sweep, loading its data only (see ``sweeps.read_sweep``; ``trim``: cut at the last recorded sample).
 
-    def sweeps(self, sweep_numbers: Sequence[int] | None = None, trim: bool = True) -> list[Sweep]:
-        """Several sweeps, in the order asked (default: every sweep of the table, each of its row's device)."""
+        ``device``: the device that recorded it, where several did (default: the source's ``device``);
+        ``DeviceChoiceError`` naming them where several did and none is named.
+        """
+        number = whole_number(sweep_number, "sweep_number", "a sweep number (a whole number, e.g. 42)")
+        return self.sweeps([number], trim, device)[0]
+
+    def sweeps(
+        self, sweep_numbers: Sequence[int] | None = None, trim: bool = True, device: str | None = None
+    ) -> list[Sweep]:
+        """Several sweeps, in the order asked (default: every sweep of the table, each of its row's device).
+
+        ``device`` as for ``sweep``.
+        """
         from ..nwb.sweeps import read_sweep
 
         trim = flag(trim, "trim")
+        device = self.device if device is None else device_parameter(device)
         if sweep_numbers is None:
-            table = self.read()
+            table = read_file_sweeps(self.path, self.headstage, device)
             wanted = [(int(n), None if _missing(d) else str(d)) for n, d in zip(table["sweep_number"], table["device"])]
         else:
             valid = "a list of sweep numbers (e.g. [4, 5]), or None for every sweep"
             numbers = list_of(sweep_numbers, "sweep_numbers", valid)
-            wanted = [(whole_number(n, "each of sweep_numbers", "a whole number"), self.device) for n in numbers]
+            wanted = [(whole_number(n, "each of sweep_numbers", "a whole number"), device) for n in numbers]
         with _opened(self.path) as h5:
             return [read_sweep(h5, n, self.headstage, trim, self.path, device) for n, device in wanted]
 

@@ -552,3 +552,8 @@ def test_the_device_parameter_reads_that_devices_sweeps_and_names_the_devices_ot
         _with_device(cat, "Dev1").read()
     with pytest.raises(InvalidQueryError, match=r"device must be a device's name"):
         _with_device(cat, 3)
+    every = cat.human.ephys(specimen_id=HUMAN_CELL)  # the device named in the call, not the source
+    assert np.array_equal(every.sweep(4, device="ITC18USB_Dev_0").v, same.sweep(4).v, equal_nan=True)
+    assert [s.sweep_number for s in every.sweeps([5, 4], device="ITC18USB_Dev_0")] == [5, 4]
+    with pytest.raises(InvalidQueryError, match=r"no device 'Dev1' recorded there"):
+        every.sweep(4, device="Dev1")

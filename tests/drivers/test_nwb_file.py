@@ -120,3 +120,17 @@ def test_the_cli_names_a_file_that_is_not_an_nwb_file_without_pythons_words(tmp_
         assert main(["sweeps", "--file", str(path)]) == 1
         err = capsys.readouterr().err
         assert f"{path}" in err and said in err and "path must" not in err
+
+
+def test_a_sweep_several_devices_recorded_is_read_by_naming_the_device_in_the_call(two_devices):
+    """The choice error says device='...': sweep() and sweeps() take it, over the source's own."""
+    source = patchseq_intake.read_nwb(two_devices.path)
+    with pytest.raises(DeviceChoiceError):
+        source.sweep(0)
+    for device in ("Dev1", "ITC18USB_Dev_0"):
+        alone = patchseq_intake.read_nwb(two_devices.path, device=device).sweep(0)
+        assert np.array_equal(source.sweep(0, device=device).v, alone.v, equal_nan=True)
+    assert [s.sweep_number for s in source.sweeps([1, 0], device="ITC18USB_Dev_0")] == [1, 0]
+    assert len(source.sweeps(device="Dev1")) == 2  # every sweep of that device
+    with pytest.raises(InvalidQueryError, match=r"no device 'Dev7' recorded there"):
+        source.sweep(0, device="Dev7")
