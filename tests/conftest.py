@@ -52,6 +52,14 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def a_new_process_for_once_said_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a new process for the warnings said once a process (the manifest's other bytes)."""
+    from patchseq_intake.dandi import cells
+
+    monkeypatch.setattr(cells, "_said", [])
+
+
+@pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty cache and no overrides from the caller's shell."""
     cache = tmp_path / "cache"

@@ -61,14 +61,12 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
 
     It is information, not a fault (every file is verified against DANDI's
     checksum), so it is said by the first selection that has such files and
-    not again: after it an ``ignore`` filter for ``ManifestMismatchWarning``
-    is appended to the warning filters, behind every filter already there
-    or set later, so ``warnings.simplefilter("always", ManifestMismatchWarning)``
-    still shows each one, and a ``warnings.catch_warnings()`` block undoes it
-    on exit. The ``nwb_files`` entry's ``manifest_matches`` column says it of every file.
+    not again in the process, whatever the warning filters (a served GUI
+    opens many cells under filters of its own). The ``nwb_files`` entry's
+    ``manifest_matches`` column says it of every file.
     """
     differ = [file for file in files if file.manifest_matches is False]
-    if not differ:
+    if not differ or _said:
         return
     if len(files) == 1:
         which = f"the NWB file of {archive.name} cell {files[0].specimen_id}"
@@ -82,7 +80,11 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
         ManifestMismatchWarning,
         stacklevel=3,
     )
-    warnings.filterwarnings("ignore", category=ManifestMismatchWarning, append=True)
+    _said.append(True)
+
+
+_said: list[bool] = []
+"""Not empty once the manifest's other bytes have been said in this process."""
 
 
 SEARCHES_SHOWN = 5
