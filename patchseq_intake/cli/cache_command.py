@@ -94,6 +94,10 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
 
 def _run_cache(args: argparse.Namespace) -> None:
     root = config.cache_dir()
+    if root.exists() and not root.is_dir():  # what every read of the cache would meet too
+        raise CommandError(
+            f"the cache {root} is not a folder: remove it, or set {config.CACHE_ENV} to a folder for the cache"
+        )
     if args.action == "clear":
         _clear_cache(root)
     elif args.action == "verify":

@@ -127,8 +127,12 @@ def cache_error(exc: OSError, path: Path, doing: str) -> CacheError:
     move = f"or set {config.CACHE_ENV} to put the cache elsewhere"
     if exc.errno in _FULL:
         advice = f"no space left on the device that holds {path.parent}: free some space there, {move}"
+    elif exc.errno == errno.EROFS and doing == "remove":
+        advice = f"{where} is on a read-only file system: only where it is mounted writable can it be removed"
     elif exc.errno == errno.EROFS:
         advice = f"{where} is on a read-only file system: set {config.CACHE_ENV} to a folder on a writable one"
+    elif exc.errno in _FORBIDDEN and doing == "remove":
+        advice = f"permission denied on {where}: fix the permissions of {where.parent} (or of the file)"
     elif exc.errno in _FORBIDDEN:
         advice = f"permission denied on {where}: fix the permissions of {where.parent} (or of the file), {move}"
     elif exc.errno in _NOT_A_FOLDER:

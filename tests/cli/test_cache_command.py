@@ -223,7 +223,7 @@ def test_clear_that_may_not_remove_a_file_names_its_full_path(capsys, world, cac
     assert status == 1
     [line] = err.splitlines()
     assert line.startswith(f"patchseq-intake: cannot remove {nwb} in the cache: permission denied on {nwb}")
-    assert config.CACHE_ENV in line
+    assert f"fix the permissions of {nwb.parent}" in line and config.CACHE_ENV not in line  # moving clears nothing
 
 
 def test_an_os_error_about_a_file_in_the_cache_is_one_line_naming_it(capsys, world, cache_dir, monkeypatch):
@@ -269,3 +269,29 @@ def test_a_forged_chunk_of_a_cached_file_is_warned_of_and_the_sweep_read_right(c
     assert status == 0 and out == good
     assert f"patchseq-intake: warning: {nwb}: reading this NWB file failed (OSError: " in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("action", ["info", "verify", "clear"])
+def test_a_cache_path_that_is_a_file_is_named_by_every_cache_command(capsys, cache_dir, action):
+    cache_dir.write_text("someone's notes")
+    status, out, err = run(capsys, "cache", action)
+    assert status == 1 and out == ""
+    assert err == f"patchseq-intake: the cache {cache_dir} is not a folder: remove it, or set {config.CACHE_ENV} " \
+                  "to a folder for the cache\n"
+    assert cache_dir.read_text() == "someone's notes"
+
+
+def test_a_cache_that_cannot_be_cleared_is_not_told_to_move(capsys, world, cache_dir, monkeypatch):
+    """Moving the cache does not clear this one: the advice for a refused removal is about this cache."""
+    _cached_cell(capsys, cache_dir)
+    unlink = Path.unlink
+
+    def read_only(path: Path, missing_ok: bool = False) -> None:
+        if path.suffix == ".nwb":
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    status, _, err = run(capsys, "cache", "clear")
+    assert status == 1 and "is on a read-only file system: only where it is mounted writable" in err
+    assert config.CACHE_ENV not in err
