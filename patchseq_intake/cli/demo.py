@@ -27,7 +27,7 @@ def run_demo(print_=print) -> None:
     from ..testing.world import demo_world
 
     print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
-    print_("(its tables hold the real cells with some values made up, so they are taken unpinned:"
+    print_("(its tables hold a few real cells, with some values made up, so they are taken unpinned:"
            " PATCHSEQ_INTAKE_UNPINNED_TABLES=1)")
     with demo_world() as (world, settings):
         with world.active(cache=Path(settings[config.CACHE_ENV])), warnings.catch_warnings(record=True) as caught:
@@ -56,8 +56,8 @@ def serve_demo(stop: threading.Event, print_: Callable[[str], None] = print) -> 
         for cell in world.cells:
             sweeps = [sweep.sweep_number for sweep in world.written[cell.specimen_id].sweeps]
             print_(f"# {cell.archive} cell {cell.specimen_id} ({cell.structure}): sweeps {_spans(sweeps)}")
-        print_("# Other cells are listed but have no file here. Ctrl-C stops the replica and removes its "
-               "files and that cache.")
+        print_("# The replica's tables hold these cells only; its DANDI listing names every real asset, but only "
+               "these files are served. Ctrl-C stops the replica and removes its files and that cache.")
         while not stop.wait(0.2):
             pass
 
