@@ -94,9 +94,11 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
 
 def _run_cache(args: argparse.Namespace) -> None:
     root = config.cache_dir()
-    if root.exists() and not root.is_dir():  # what every read of the cache would meet too
+    found = next(path for path in (root, *root.parents) if path.exists())  # the root folder '/' exists
+    if not found.is_dir():  # what every read of the cache would meet too
+        what = "is not a folder" if found == root else f"lies under {found}, which is not a folder"
         raise CommandError(
-            f"the cache {root} is not a folder: remove it, or set {config.CACHE_ENV} to a folder for the cache"
+            f"the cache {root} {what}: remove it, or set {config.CACHE_ENV} to a folder for the cache"
         )
     if args.action == "clear":
         _clear_cache(root)
@@ -134,8 +136,9 @@ def _print_cache_info(root: Path) -> None:
         usage = _Usage.of(part.files(root))
         print(f"  {part.label:<20} {usage.files:>6} {_human_size(usage.size):>10}")
     mine = _Usage.of([path for path in everything if path not in set(theirs)])
-    shown = sum(_Usage.of(part.files(root)).size for part in CACHE_PARTS)
-    print(f"  {'records, locks':<20} {'':>6} {_human_size(mine.size - shown):>10}")
+    parts = [_Usage.of(part.files(root)) for part in CACHE_PARTS]
+    companions = _Usage(mine.files - sum(usage.files for usage in parts), mine.size - sum(usage.size for usage in parts))
+    print(f"  {'records, locks':<20} {companions.files:>6} {_human_size(companions.size):>10}")
     if theirs:
         usage = _Usage.of(theirs)
         print(f"  {'not patchseq-intake':<20} {usage.files:>6} {_human_size(usage.size):>10}   (cache clear leaves them)")

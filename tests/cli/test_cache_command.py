@@ -207,6 +207,9 @@ def test_info_and_verify_count_only_what_the_package_wrote(capsys, world, cache_
     assert foreign[2:5] == ["2", str(theirs), "B"] and "cache clear leaves them" in out
     [total] = [line.split() for line in out.splitlines() if line.startswith("  total")]
     assert int(total[1]) == sum(1 for path in cache_dir.rglob("*") if path.is_file())
+    counted = [int(row[0]) for row in _rows(out).values()]
+    [companions] = [line.split() for line in out.splitlines() if line.startswith("  records, locks")]
+    assert sum(counted) + int(companions[2]) + int(foreign[2]) == int(total[1])  # the files column adds up too
 
 
 def test_clear_that_may_not_remove_a_file_names_its_full_path(capsys, world, cache_dir, monkeypatch):
@@ -272,13 +275,17 @@ def test_a_forged_chunk_of_a_cached_file_is_warned_of_and_the_sweep_read_right(c
 
 
 @pytest.mark.parametrize("action", ["info", "verify", "clear"])
-def test_a_cache_path_that_is_a_file_is_named_by_every_cache_command(capsys, cache_dir, action):
+def test_a_cache_path_that_is_a_file_is_named_by_every_cache_command(capsys, cache_dir, action, monkeypatch):
     cache_dir.write_text("someone's notes")
     status, out, err = run(capsys, "cache", action)
     assert status == 1 and out == ""
     assert err == f"patchseq-intake: the cache {cache_dir} is not a folder: remove it, or set {config.CACHE_ENV} " \
                   "to a folder for the cache\n"
     assert cache_dir.read_text() == "someone's notes"
+    monkeypatch.setenv(config.CACHE_ENV, str(cache_dir / "inside"))  # a cache path under that file
+    status, out, err = run(capsys, "cache", action)
+    assert status == 1 and out == ""
+    assert f"the cache {cache_dir / 'inside'} lies under {cache_dir}, which is not a folder" in err
 
 
 def test_a_cache_that_cannot_be_cleared_is_not_told_to_move(capsys, world, cache_dir, monkeypatch):
