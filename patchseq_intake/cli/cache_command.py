@@ -249,6 +249,7 @@ class _Tally:
 
 def _verify_cache(root: Path) -> None:
     """Check every cached file in full (``_judge``), remove the bad ones, and report; exit status 1 if any."""
+    from ..errors import CacheError
     from ..transport.progress import progress_bar
 
     if not root.is_dir():
@@ -261,6 +262,7 @@ def _verify_cache(root: Path) -> None:
     ]
     tallies = {part: _Tally() for part in CACHE_PARTS}
     removed: list[str] = []
+    kept: list[str] = []
     with progress_bar(sum(size for _, _, size in files), "verifying the cache") as bar:
         for part, path, size in files:
             verdict, tally = _judge(part, path), tallies[part]
@@ -274,13 +276,24 @@ def _verify_cache(root: Path) -> None:
             if verdict.problem is None:
                 tally.good += 1
                 continue
-            if _removed_if_still_bad(part, path):
+            try:
+                gone = _removed_if_still_bad(part, path)
+            except CacheError as exc:  # a cache one may read but not write: the file is named, and stays
+                tally.bad += 1
+                kept.append(f"could not remove {path} ({verdict.problem}): {exc}")
+                continue
+            if gone:
                 tally.bad += 1
                 removed.append(f"removed {path}: {verdict.problem}")
             else:  # made again meanwhile by another process, and good
                 tally.good += 1
-    _print_verification(root, tallies, removed)
+    _print_verification(root, tallies, removed + kept)
     bad = sum(tally.bad for tally in tallies.values())
+    if kept:
+        raise CommandError(
+            f"{bad} cached files failed their check; {len(kept)} of them could not be removed (listed above): "
+            "make the cache writable and run 'patchseq-intake cache verify' again"
+        )
     if bad:
         checked = sum(tally.checked for tally in tallies.values())
         raise CommandError(
@@ -305,7 +318,7 @@ def _removed_if_still_bad(part: CachePart, path: Path) -> bool:
 
 def _print_verification(root: Path, tallies: dict[CachePart, _Tally], removed: list[str]) -> None:
     print(f"cache: {root}")
-    print(f"  {'':<20} {'checked':>7} {'good':>6} {'bad (removed)':>13} {'size':>10}")
+    print(f"  {'':<20} {'checked':>7} {'good':>6} {'bad':>13} {'size':>10}")
     for part, tally in tallies.items():
         if tally.checked:
             print(

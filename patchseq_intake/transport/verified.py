@@ -51,12 +51,13 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import CacheIntegrityWarning, PatchseqError
+from ..errors import CacheError, CacheIntegrityWarning, PatchseqError
 from .atomic import atomic_output
 from .cache import cache_error, cache_errors, locked, remove_leftovers
 from .checksums import sha256_of
@@ -182,7 +183,7 @@ def verified_file(
     """
     if check(dest, expected_sha256):
         return dest
-    with locked(dest):
+    with _locked_to_replace(dest, what):
         if _settled(dest, expected_sha256, what):  # made meanwhile by another process
             return dest
         remove_leftovers(dest)
@@ -204,8 +205,29 @@ def usable(dest: Path, expected_sha256: str | None = None, what: str = "cached f
         return True
     if not dest.exists():
         return False
-    with locked(dest):
+    with _locked_to_replace(dest, what):
         return _settled(dest, expected_sha256, what)
+
+
+@contextmanager
+def _locked_to_replace(dest: Path, what: str) -> Iterator[None]:
+    """``locked(dest)``, for a ``dest`` that failed its check; a cache that cannot be written names that file.
+
+    The ``CacheError`` of a lock that cannot be taken (a read-only cache)
+    then says which cached file is not what was verified, and why, before
+    what the file system refused.
+    """
+    with ExitStack() as held:
+        try:
+            held.enter_context(locked(dest))
+        except CacheError as exc:
+            if not dest.exists():
+                raise
+            problem = audit_problem(dest) or "not the file this call expects"
+            raise CacheError(
+                f"the {what} {dest} is not what was verified ({problem}); it cannot be replaced: {exc}"
+            ) from exc
+        yield
 
 
 def read_checked(

@@ -156,3 +156,38 @@ def test_a_verified_file_that_cannot_be_read_in_a_read_only_cache_is_the_file_s_
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"format error: '{made}: not a parquet file'"
+
+
+def test_a_damaged_file_in_a_read_only_cache_is_named_by_reads_and_by_cache_verify(world, cache_dir):
+    """The cached NWB file fails its check and cannot be replaced: the read and `cache verify` name the file and
+    what is wrong with it, not only the lock the file system refused; verify says it could not remove it."""
+    from patchseq_intake.testing.damage import flip_byte
+
+    cat = patchseq_intake.open_catalog()
+    cat.human.metadata.read()
+    [nwb] = cat.human.ephys(specimen_id=HUMAN_CELL).fetch()
+    flip_byte(nwb, 4096)
+    for lock in cache_dir.rglob("*.lock"):
+        lock.unlink()
+    before = _snapshot(cache_dir)
+
+    result = _read_only(cache_dir, f"""
+        import warnings
+        warnings.simplefilter("ignore")
+        import patchseq_intake
+        from patchseq_intake.errors import CacheError
+        try:
+            patchseq_intake.open_catalog().human.ephys(specimen_id={HUMAN_CELL}).read()
+        except CacheError as exc:
+            print(exc)
+        import patchseq_intake.cli as cli
+        raise SystemExit(cli.main(["cache", "verify"]))
+    """)
+    assert result.returncode == 1, result.stderr
+    said = result.stdout.splitlines()[0]
+    assert said.startswith(f"the NWB file {nwb} is not what was verified (its SHA-256 is not the "), said
+    assert "it cannot be replaced: cannot take the lock" in said
+    assert f"could not remove {nwb} (" in result.stdout
+    assert "1 cached files failed their check; 1 of them could not be removed" in result.stderr
+    assert config.CACHE_ENV not in result.stderr.splitlines()[-1]  # moving the cache verifies nothing
+    assert _snapshot(cache_dir) == before
