@@ -190,7 +190,13 @@ class CellReader:
             for path in paths
         }
         return [
-            assemble(entry.parts, samples[entry.response], samples.get(entry.stimulus) if entry.stimulus else None, trim)
+            assemble(
+                entry.parts,
+                samples[entry.response],
+                samples.get(entry.stimulus) if entry.stimulus else None,
+                trim,
+                entry.device,
+            )
             for entry in wanted
         ]
 

@@ -25,6 +25,8 @@ class Sweep:
     ``v`` and ``i`` have the stored samples' type, as IPFX's: float32 in the
     release's files (MIES writes float64 only in its "double precision" mode).
     ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
+    ``device``: the device that recorded it (the sweep table's ``device``;
+    None where the file does not say).
     """
 
     sweep_number: int
@@ -36,12 +38,14 @@ class Sweep:
     v: np.ndarray
     i: np.ndarray
     izero: bool = False
+    device: str | None = None
 
     def __repr__(self) -> str:
         kind = f"{self.clamp_mode}, I=0" if self.izero else self.clamp_mode
+        by = f", {self.device}" if self.device is not None else ""
         return (
             f"Sweep({self.sweep_number}, {self.stimulus_code!r} ({self.stimulus_name}), "
-            f"{kind}, {len(self.t)} samples at {self.sampling_rate:g} Hz)"
+            f"{kind}, {len(self.t)} samples at {self.sampling_rate:g} Hz{by})"
         )
 
     def plot(self) -> Figure:

@@ -134,7 +134,7 @@ def read_sweep(
     parts = sweep_parts(series)
     parts.check(label, series.names)
     stimulus = series.stimulus["data"][()] if series.stimulus is not None else None
-    return assemble(parts, series.response["data"][()], stimulus, trim)
+    return assemble(parts, series.response["data"][()], stimulus, trim, series.device)
 
 
 def no_such_sweep(
@@ -146,8 +146,10 @@ def no_such_sweep(
     )
 
 
-def assemble(parts: SweepParts, response: np.ndarray, stimulus: np.ndarray | None, trim: bool) -> Sweep:
-    """The sweep, from its parts (already ``check``ed) and its series' stored samples."""
+def assemble(
+    parts: SweepParts, response: np.ndarray, stimulus: np.ndarray | None, trim: bool, device: str | None = None
+) -> Sweep:
+    """The sweep, from its parts (already ``check``ed) and its series' stored samples; ``device`` recorded it."""
     response = response * parts.response_conversion
     if stimulus is None:  # I=0: no command was given
         sampling_rate = parts.response_rate
@@ -175,6 +177,7 @@ def assemble(parts: SweepParts, response: np.ndarray, stimulus: np.ndarray | Non
         v=v,
         i=i,
         izero=parts.izero,
+        device=device,
     )
 
 

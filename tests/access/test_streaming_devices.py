@@ -53,6 +53,7 @@ def test_stream_mode_gives_download_modes_table_and_sweeps_of_two_devices(cat, t
         table[table["device"] == SECOND])
     expected = downloaded.sweeps([1, 2], device=SECOND) + downloaded.sweeps([4], device=FIRST)
     for mine, theirs in zip(from_ranges + every, expected + downloaded.every_sweep(device=FIRST)):
-        assert mine.sweep_number == theirs.sweep_number
+        assert (mine.sweep_number, mine.device) == (theirs.sweep_number, theirs.device)
         assert np.array_equal(mine.v, theirs.v) and np.array_equal(mine.i, theirs.i)
     assert len(every) == 4
+    assert [s.device for s in from_ranges] == [SECOND, SECOND, FIRST] and {s.device for s in every} == {FIRST}

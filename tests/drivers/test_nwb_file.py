@@ -132,5 +132,10 @@ def test_a_sweep_several_devices_recorded_is_read_by_naming_the_device_in_the_ca
         assert np.array_equal(source.sweep(0, device=device).v, alone.v, equal_nan=True)
     assert [s.sweep_number for s in source.sweeps([1, 0], device="ITC18USB_Dev_0")] == [1, 0]
     assert len(source.sweeps(device="Dev1")) == 2  # every sweep of that device
+    every = source.sweeps()  # each sweep says its device: sweeps 0 and 1 come twice
+    table = source.read()
+    assert [(s.device, s.sweep_number) for s in every] == list(zip(table["device"], table["sweep_number"]))
+    assert [s.device for s in every][:2] == ["Dev1", "Dev1"] and {s.device for s in every} == {"Dev1", "ITC18USB_Dev_0"}
+    assert source.sweep(0, device="Dev1").device == "Dev1" and "Dev1)" in repr(source.sweep(0, device="Dev1"))
     with pytest.raises(InvalidQueryError, match=r"no device 'Dev7' recorded there"):
         source.sweep(0, device="Dev7")
