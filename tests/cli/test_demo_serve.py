@@ -32,7 +32,7 @@ def _exports(process: subprocess.Popen, into: queue.Queue) -> tuple[dict[str, st
     """The variables the served replica's ``export`` lines set, those its ``unset`` line names, and every line
     up to its last comment (bounded in time)."""
     exported, unset, lines = {}, [], []
-    while not lines or not lines[-1].startswith("# Other cells"):
+    while not lines or "Ctrl-C stops the replica" not in lines[-1]:
         line = into.get(timeout=START_S)
         assert line is not None, f"the command ended ({process.wait()}) before printing its lines: {lines}"
         lines.append(line.rstrip("\n"))
@@ -64,6 +64,7 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
                                  config.CACHE_ENV}
         assert unset == [config.OFFLINE_ENV, config.LOCAL_ROOT_ENV]  # the caller's offline switch would refuse it
         assert any(line.startswith("# human cell 541549258 (MTG): sweeps 0-2, 4-17") for line in lines)
+        assert lines[-1].startswith("# The replica's tables hold these cells only")
         cache = Path(exported[config.CACHE_ENV])
         assert cache.is_relative_to(scratch)
 
