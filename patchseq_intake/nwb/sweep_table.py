@@ -54,8 +54,9 @@ def read_sweep_table(
 ) -> pd.DataFrame:
     """One row per recorded sweep of ``headstage`` and device (``device`` only, if given): ``SWEEP_DTYPES``' columns.
 
-    Rows by device, then sweep number; a file of one device (the release's)
-    has one row per sweep, in number order, as IPFX gives them.
+    Rows by device, in the order the devices started recording (their first
+    sweep's ``starting_time``), then sweep number; a file of one device (the
+    release's) has one row per sweep, in number order, as IPFX gives them.
 
     Where each value comes from:
 
@@ -91,7 +92,17 @@ def read_sweep_table(
         name: notebook_values(h5, NOTEBOOK_KEYS, headstage, name) for name in {series.device for series in sweeps}
     }
     rows = [_sweep_row(series, notebooks[series.device]) for series in sweeps]
-    return pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES)
+    return _in_recording_order(pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES))
+
+
+def _in_recording_order(table: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s devices in the order they started recording, each device's rows kept in number order."""
+    if table["device"].nunique(dropna=False) < 2:
+        return table
+    started = table.groupby("device", dropna=False)["starting_time"].transform("min")
+    return table.assign(_started=started).sort_values("_started", kind="stable").drop(columns="_started").reset_index(
+        drop=True
+    )
 
 
 def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> dict[str, Any]:

@@ -41,8 +41,9 @@ def _numbers(devices, device):
 def test_the_sweep_table_has_a_row_per_devices_sweep_with_its_device(devices):
     with h5py.File(devices.path, "r") as h5:
         table = read_sweep_table(h5)
-    rows = [(row.device, row.sweep_number) for row in table.itertuples()]
-    assert rows == [(SECOND, n) for n in _numbers(devices, SECOND)] + [(FIRST, n) for n in _numbers(devices, FIRST)]
+    rows = [(row.device, row.sweep_number) for row in table.itertuples()]  # devices in the order they recorded
+    assert rows == [(FIRST, n) for n in _numbers(devices, FIRST)] + [(SECOND, n) for n in _numbers(devices, SECOND)]
+    assert table.groupby("device", sort=False)["starting_time"].min().is_monotonic_increasing
     scale = table.groupby("device")["stimulus_scale_factor"].unique()  # each device's own lab notebook
     assert list(scale[FIRST]) == [0.5] and list(scale[SECOND]) == [2.0]
     rates = {device: set(part["n_samples"]) for device, part in table.groupby("device")}
