@@ -213,6 +213,21 @@ def test_http_errors_stay_fetch_errors_with_their_status(hostile):
 # 4. Timeouts: a dead or stalled server is given up; a slow one that progresses is not
 
 
+def _given_up(reader: str, url: str, tmp_path: Path) -> tuple[pytest.ExceptionInfo, float]:
+    """Read the first 1000 bytes of ``url`` with ``reader``, which must give up (``UnresponsiveServerError``,
+    naming the URL): the error and the seconds it took."""
+    read = {
+        "fetch_file": lambda: fetch_file(url, tmp_path / "out.nwb", size=1000, retry=FAST),
+        "get_range": lambda: get_range(url, 0, 1000, FAST, size=SIZE),
+        "get_json": lambda: get_json(url, retry=FAST),
+    }[reader]
+    started = time.monotonic()
+    with pytest.raises(UnresponsiveServerError) as refused:
+        read()
+    assert str(refused.value).startswith(url)
+    return refused, time.monotonic() - started
+
+
 @pytest.mark.parametrize("reader", ["fetch_file", "get_range", "get_json"])
 @pytest.mark.parametrize("behaviour", ["silent", "drip every 0.1 s", "drip every 1 s"])
 def test_a_silent_or_dripping_server_is_given_up_twice_the_timeout(hostile, tmp_path, reader, behaviour):
@@ -223,16 +238,7 @@ def test_a_silent_or_dripping_server_is_given_up_twice_the_timeout(hostile, tmp_
         "drip every 1 s": drip(PAYLOAD[:1000], 1.0, 206 if headers else 200, headers),
     }[behaviour]
     url = hostile.on("/slow", make)
-    read = {
-        "fetch_file": lambda: fetch_file(url, tmp_path / "out.nwb", size=1000, retry=FAST),
-        "get_range": lambda: get_range(url, 0, 1000, FAST, size=SIZE),
-        "get_json": lambda: get_json(url, retry=FAST),
-    }[reader]
-    started = time.monotonic()
-    with pytest.raises(UnresponsiveServerError) as refused:
-        read()
-    elapsed = time.monotonic() - started
-    assert str(refused.value).startswith(url)
+    refused, elapsed = _given_up(reader, url, tmp_path)
     assert "the server is not answering" in str(refused.value) and config.TIMEOUT_ENV in str(refused.value)
     assert 2 * TIMEOUT_S <= elapsed < 2 * TIMEOUT_S + 1.0
     assert len(hostile.requests) == FAST.stall_attempts == 2
@@ -243,16 +249,7 @@ def test_a_silent_or_dripping_server_is_given_up_twice_the_timeout(hostile, tmp_
 def test_headers_dripped_a_byte_at_a_time_are_given_up_twice_the_timeout(hostile, tmp_path, monkeypatch, reader):
     monkeypatch.setenv(config.TIMEOUT_ENV, "1")
     url = hostile.on("/slow", drip_head(0.3))  # each byte well within the timeout: only a deadline stops it
-    read = {
-        "fetch_file": lambda: fetch_file(url, tmp_path / "out.nwb", size=1000, retry=FAST),
-        "get_range": lambda: get_range(url, 0, 1000, FAST, size=SIZE),
-        "get_json": lambda: get_json(url, retry=FAST),
-    }[reader]
-    started = time.monotonic()
-    with pytest.raises(UnresponsiveServerError) as refused:
-        read()
-    elapsed = time.monotonic() - started
-    assert str(refused.value).startswith(url)
+    refused, elapsed = _given_up(reader, url, tmp_path)
     assert "not answering (no status line and headers within 1 s; 2 attempts)" in str(refused.value)
     assert 2.0 <= elapsed < 3.0  # it went on until the server's own cap (here 15 s; the probe's: 250 s)
     assert len(hostile.requests) == 2 and os.listdir(tmp_path) == []
