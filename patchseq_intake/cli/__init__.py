@@ -44,6 +44,7 @@ from .options import (
     add_table_options,
     add_version_option,
     columns_given,
+    filter_words,
     filters_given,
     in_command_words,
     subcommand,
@@ -160,7 +161,7 @@ def _emit_table(args: argparse.Namespace, entry: Callable[..., Any], row: str, *
     filters = filters_given(args.filters)
     frame = entry(filters=filters, columns=columns_given(args.columns), **parameters).read()
     if frame.empty:
-        raise CommandError(f"no {args.archive} {row} matches the filters {filters}")
+        raise CommandError(f"no {args.archive} {row} matches {' '.join(map(filter_words, filters))}")
     emit(frame, output_format, args.output)
 
 

@@ -120,10 +120,7 @@ def filter_words(item: list[Any]) -> str:
     return "--filter " + " ".join(shlex.quote(str(part)) for part in (column, op, value))
 
 
-PYTHON_WORDS = (
-    ("access='local' needs a directory: pass root=... or set", "--access local needs a directory: give --root DIR or set"),
-    ("access='local': ", ""),
-)
+PYTHON_WORDS = (("access='local': ", ""),)
 """Python's words in messages of the layers below, and the command's for them (the command has no access=)."""
 
 

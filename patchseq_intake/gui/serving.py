@@ -111,15 +111,13 @@ def run_served(
     ``check()`` runs there before serving (to refuse a bad input in the
     command's words). SIGTERM ends it as Ctrl-C does, then ``SystemExit(128 + SIGTERM)``.
     """
-    from ..testing.world import demo_replica
-
     # The handler only sets a flag: an exception raised inside it can land in a garbage-collection callback,
     # where Python drops it.
     terminated = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     require_gui()
     port = claim_port(port, address)
-    with demo_replica() if demo else nullcontext():
+    with _demo_replica() if demo else nullcontext():
         if check is not None:
             check()
         if not terminated.is_set():
@@ -131,8 +129,17 @@ def run_served(
                     pass
             finally:
                 server.stop()
+            if not terminated.is_set():
+                raise PatchseqError(f"the {what}'s server on {address}:{port} stopped by itself (see its messages above)")
     if terminated.is_set():
         raise SystemExit(128 + signal.SIGTERM)
+
+
+def _demo_replica() -> Any:
+    """The demo's replica for a ``with`` block (imported only for ``--demo``: it loads the NWB writer)."""
+    from ..testing.world import demo_replica
+
+    return demo_replica()
 
 
 def _listening(address: str, port: int, server: Any, within_s: float = 30.0) -> bool:

@@ -32,6 +32,10 @@ COLUMNS = "valid columns: project, cell_specimen_id"
         (["cells", "human", "--filter", "structure", "in", "x,y", "--filter", "age_days", ">", "1"],
          "no human cell matches --filter structure in x,y --filter age_days '>' 1"),
         (["fetch", "human", "--filter", "structure", "==", "V1"], "no human cell matches --filter structure == V1"),
+        (["cells", "human", "--filter", "structure", "in", "a,b,c,d,e,f,g"],  # more values than a message shows
+         "no human cell matches --filter structure in a,b,c,d,e,f,g"),
+        (["files", "human", "--filter", "dandi_path", "in", "a,b,c,d,e,f,g"],
+         "no human NWB file matches --filter dandi_path in a,b,c,d,e,f,g"),
         (["fetch", "human", str(HUMAN_CELL), "--filter", "structure", "==", "V1"],
          "no human cell matches --filter structure == V1"),
         (["fetch", "human", str(HUMAN_CELL), "--filter", "structure", "==", "V1", "--filter", "age_days", "<", "1"],

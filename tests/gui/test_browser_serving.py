@@ -243,3 +243,24 @@ def _wait_for_port(port: int) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def test_a_server_that_stops_by_itself_is_an_error_not_a_clean_exit(monkeypatch):
+    """panel's server thread dies (a port taken between the check and the bind): the command says so, and the
+    demo's replica is not imported for a command without --demo."""
+    import sys
+    import threading
+
+    from patchseq_intake.errors import PatchseqError
+    from patchseq_intake.gui import serving
+
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    dead.stop = lambda: None
+    monkeypatch.setattr(serving, "serve_app", lambda *args, **kwargs: dead)
+    monkeypatch.setattr(serving.signal, "signal", lambda *args: None)  # the test process keeps its SIGTERM handler
+    monkeypatch.delitem(sys.modules, "patchseq_intake.testing.world", raising=False)
+    with pytest.raises(PatchseqError, match=r"the cell browser's server on 127\.0\.0\.1:\d+ stopped by itself"):
+        serving.run_served(lambda: None, 0, "title", what="cell browser")
+    assert "patchseq_intake.testing.world" not in sys.modules
