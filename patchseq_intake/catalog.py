@@ -41,7 +41,7 @@ warnings.filterwarnings(
 )
 
 
-def open_catalog() -> YAMLFileCatalog:
+def open_catalog() -> PatchseqCatalog:
     """Open the shipped root catalog, with its ``human`` and ``mouse`` archives (a ``PatchseqCatalog``)."""
     return PatchseqCatalog(CATALOG)
 

@@ -56,7 +56,7 @@ def a_new_process_for_once_said_warnings(monkeypatch: pytest.MonkeyPatch) -> Non
     """Each test is a new process for the warnings said once a process (the manifest's other bytes)."""
     from patchseq_intake.dandi import cells
 
-    monkeypatch.setattr(cells, "_said", [])
+    monkeypatch.setattr(cells, "_said", False)
 
 
 @pytest.fixture(autouse=True)

@@ -297,17 +297,18 @@ def save_index(index: CellIndex) -> CellIndex:
         with atomic_output(dest) as partial:
             partial.write_text(seal(index.to_json()))
 
+    global _unsaved_said
     try:
         cached_file(index_path(index.checksum), write)
     except CacheError as exc:
-        if not _unsaved:
+        if not _unsaved_said:
             warnings.warn(f"a file's index is kept in memory only, as the cache cannot be written: {exc}", stacklevel=3)
-        _unsaved.add(index.checksum)
+        _unsaved_said = True
     return index
 
 
-_unsaved: set[str] = set()
-"""Checksums of indexes this process could not write into the cache (the warning is said for the first)."""
+_unsaved_said = False
+"""Whether this process has said that an index could not be written into the cache (said once)."""
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -37,7 +37,6 @@ from ..errors import ServerAnswerError, brief
 
 SHA256_KEY, ETAG_KEY = "dandi:sha2-256", "dandi:dandi-etag"
 """The keys of an asset metadata's ``digest`` that give its SHA-256 and its dandi-etag."""
-"""How much of a refused value a message shows (its repr, truncated)."""
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _ETAG = re.compile(r"[0-9a-fA-F]{32}-[0-9]{1,5}")

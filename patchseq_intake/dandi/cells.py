@@ -66,6 +66,7 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
     ``manifest_matches`` column says it of every file.
     """
     differ = [file for file in files if file.manifest_matches is False]
+    global _said
     if not differ or _said:
         return
     if len(files) == 1:
@@ -80,11 +81,11 @@ def _warn_of_manifest_mismatches(files: list[CellFile], archive: Archive) -> Non
         ManifestMismatchWarning,
         stacklevel=3,
     )
-    _said.append(True)
+    _said = True
 
 
-_said: list[bool] = []
-"""Not empty once the manifest's other bytes have been said in this process."""
+_said = False
+"""Whether the manifest's other bytes have been said in this process."""
 
 
 SEARCHES_SHOWN = 5

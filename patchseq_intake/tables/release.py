@@ -240,7 +240,7 @@ def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> str:
     """Fetch the CSV, check it against ``sha256`` (unless None), write ``path`` atomically; the parquet's SHA-256."""
     from ..transport.atomic import atomic_output
     from ..transport.download import fetch_file, is_remote
-    from ..transport.verified import sha256_of
+    from ..transport.checksums import sha256_of
     from .schema import normalise
 
     if is_remote(source) and config.offline():

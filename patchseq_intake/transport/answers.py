@@ -45,9 +45,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import requests.adapters
 import urllib3
-import urllib3.connection
 
 from .. import config
 from ..errors import FetchError, PatchseqError, ServerAnswerError, UnresponsiveServerError

@@ -279,7 +279,7 @@ def _discarded_unless_verified(path: Path, what: str, error: BaseException) -> b
     which the audit under the lock then settles)."""
     if path.exists() and audit_problem(path) is None:
         return False
-    with locked(path):
+    with _locked_to_replace(path, what):  # a read-only cache names the file and its problem, not only the lock
         if not path.exists():  # removed meanwhile by another process: made again when next located
             return True
         problem = audit_problem(path)

@@ -31,6 +31,7 @@ from patchseq_intake.errors import (
 from patchseq_intake.tables import release
 from patchseq_intake.tables.shipped import shipped_table
 from patchseq_intake.testing.damage import flip_byte
+from patchseq_intake.transport.checksums import sha256_of
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.tables import Cell, release_tables, table_file_name
 from patchseq_intake.transport import verified
@@ -331,7 +332,7 @@ def test_a_verified_parquet_that_cannot_be_read_is_a_table_format_error_naming_i
     parquet = _parquet(cache_dir)
     flip_byte(parquet, _failing_flip(parquet, KeyError, b"ARROW:schema", tmp_path), mask=0x01, keep_stamp=True)
     assert verified.check(parquet)
-    verified.record(parquet, verified.sha256_of(parquet))  # as if these bytes were the ones written
+    verified.record(parquet, sha256_of(parquet))  # as if these bytes were the ones written
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheIntegrityWarning)
         with pytest.raises(TableFormatError) as caught:

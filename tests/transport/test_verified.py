@@ -143,3 +143,32 @@ def test_audit_says_what_is_wrong_and_renews_a_sound_files_stamp(tmp_path: Path)
 def test_a_file_standing_where_a_folder_should_is_no_cached_file(tmp_path: Path) -> None:
     (tmp_path / "nwb").write_text("a file")
     assert not verified.check(tmp_path / "nwb" / "file.bin")
+
+
+def test_a_forged_file_that_fails_its_read_in_a_cache_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    """Bytes changed behind a restored stamp pass the cheap check; the read fails, the audit finds them, and the
+    lock to replace them cannot be taken (a read-only cache): the error names the file and what is wrong."""
+    from contextlib import contextmanager
+
+    from patchseq_intake.errors import CacheError
+    from patchseq_intake.testing.damage import flip_byte
+
+    dest = tmp_path / "table.parquet"
+    verified.verified_file(dest, _maker([]))
+    flip_byte(dest, 3, keep_stamp=True)
+
+    @contextmanager
+    def read_only(path):
+        raise CacheError(f"cannot take the lock {path}.lock in the cache: read-only file system")
+        yield
+
+    monkeypatch.setattr(verified, "locked", read_only)
+
+    def read(path: Path) -> bytes:
+        raise ValueError("not a parquet file")
+
+    with pytest.raises(CacheError) as refused:
+        verified.read_checked(lambda: verified.verified_file(dest, _maker([])), read, (ValueError,),
+                              lambda path, exc: exc, what="cached table")
+    assert str(refused.value).startswith(f"the cached table {dest} is not what was verified (its SHA-256 is not the ")
+    assert "it cannot be replaced: cannot take the lock" in str(refused.value)
