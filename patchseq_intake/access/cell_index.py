@@ -37,7 +37,7 @@ import pandas as pd
 
 from .. import config
 from ..nwb import devices, h5values, labnotebook, mies_series, stimulus, sweep_table, sweeps
-from ..nwb.devices import choose_device
+from ..nwb.devices import check_device, choose_device
 from ..nwb.mies_series import ambiguous_error, ambiguous_warning, check_headstage, device_order, recorded_sweeps
 from ..nwb.sweep_table import SWEEP_DTYPES, read_sweep_table
 from ..nwb.sweeps import SweepParts, no_such_sweep, sweep_parts
@@ -108,7 +108,7 @@ class CellIndex:
         """
         check_headstage(sorted(self.tables), headstage, label)
         if device is not None:
-            choose_device([], self.devices(headstage), device, f"{label}, headstage {headstage}")
+            check_device(self.devices(headstage), device, f"{label}, headstage {headstage}")
         ambiguous = sorted(
             {one.sweep_number for one in self.ambiguous.get(headstage, []) if device in (None, one.device)}
         )

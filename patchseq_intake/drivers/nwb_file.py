@@ -152,7 +152,7 @@ def checked_path(path: str) -> Path:
     if start == GZIP_MAGIC:
         raise NwbFormatError(
             f"{found} is gzip-compressed (it starts with gzip's bytes 1f 8b), as MIES's test data are: "
-            f"decompress it first (gunzip -c '{found}' > '{found.with_suffix('.h5.nwb')}') and read the file it gives"
+            f"decompress it first (gunzip -c '{found}' > '{_unzipped_name(found)}') and read the file it gives"
         )
     if not h5py.is_hdf5(found):
         raise NwbFormatError(f"{found} is not an HDF5 file, so not an NWB 2 file")
@@ -179,3 +179,8 @@ def _empty_sweep_table() -> pd.DataFrame:
     from ..nwb.sweep_table import SWEEP_DTYPES
 
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in SWEEP_DTYPES.items()})
+
+
+def _unzipped_name(path: Path) -> Path:
+    """Where the gunzip advice puts the file: ``x.nwb.gz`` -> ``x.nwb``, ``x.nwb`` -> ``x.h5.nwb``."""
+    return path.with_suffix("") if path.suffix == ".gz" else path.with_suffix(".h5.nwb")

@@ -80,7 +80,7 @@ def device_parameter(value: Any) -> str | None:
         return None
     name = text(value, "device", "a device's name (text, e.g. 'ITC18USB_Dev_0') or None").strip()
     if not name:
-        raise InvalidQueryError("device must be a device's name (e.g. 'ITC18USB_Dev_0') or None, not ''")
+        raise InvalidQueryError("device names no device (it is empty): give a name such as ITC18USB_Dev_0")
     return name
 
 

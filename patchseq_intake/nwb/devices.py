@@ -114,6 +114,13 @@ def _notebook_texts(notebook: h5py.Group, key: str) -> set[str]:
 
 
 
+def check_device(devices: list[str | None], device: str, what: str) -> None:
+    """``InvalidQueryError`` if ``device`` is not among ``devices`` (those that recorded at ``what``), naming them."""
+    if device not in devices:
+        known = ", ".join(repr(one) for one in devices if one is not None) or "none named"
+        raise InvalidQueryError(f"{what}: no device {device!r} recorded there; its devices are {known}")
+
+
 def choose_device(
     recorded_by: list[str | None], devices: list[str | None], device: str | None, what: str
 ) -> str | None:
@@ -126,9 +133,7 @@ def choose_device(
     when none recorded it.
     """
     if device is not None:
-        if device not in devices:
-            known = ", ".join(repr(one) for one in devices if one is not None) or "none named"
-            raise InvalidQueryError(f"{what}: no device {device!r} recorded there; its devices are {known}")
+        check_device(devices, device, what)
         return device
     distinct = list(dict.fromkeys(recorded_by))
     if len(distinct) > 1:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import NwbFormatError, UnknownHeadstageError
-from .devices import DeviceFinder, choose_device
+from .devices import DeviceFinder, check_device, choose_device
 from .h5values import scalar, text
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class Sweeps:
     def check_device(self, headstage: int, device: str | None, label: str) -> None:
         """``InvalidQueryError`` for a ``device`` that did not record on ``headstage`` (naming those that did)."""
         if device is not None:
-            choose_device([], self.devices(headstage), device, f"{label}, headstage {headstage}")
+            check_device(self.devices(headstage), device, f"{label}, headstage {headstage}")
 
 
 def ambiguous_error(label: str, key: Key, names: list[str]) -> NwbFormatError:

@@ -65,7 +65,7 @@ def test_read_nwb_names_the_devices_where_a_sweep_number_is_ambiguous(two_device
     assert len(source.sweeps()) == 6  # every row, each of its own device
     dev1 = patchseq_intake.read_nwb(two_devices.path, device="Dev1")
     assert list(dev1.read()["sweep_number"]) == [0, 1] and dev1.sweep(0).sweep_number == 0
-    with pytest.raises(InvalidQueryError, match=r"device must be a device's name"):
+    with pytest.raises(InvalidQueryError, match=r"device names no device \(it is empty\)"):
         patchseq_intake.read_nwb(two_devices.path, device="")
 
 
@@ -78,6 +78,9 @@ def test_read_nwb_refuses_what_is_not_an_nwb_file_naming_it(tmp_path, mies_file)
     zipped.write_bytes(gzip.compress(mies_file.path.read_bytes()))
     with pytest.raises(NwbFormatError, match=rf"{zipped} is gzip-compressed .*gunzip -c"):
         patchseq_intake.read_nwb(zipped).sweep(0)
+    with pytest.raises(NwbFormatError) as refused:  # the advice names the file gunzip makes: cell.nwb
+        patchseq_intake.read_nwb(zipped).read()
+    assert f"gunzip -c '{zipped}' > '{tmp_path / 'cell.nwb'}'" in str(refused.value)
     text = tmp_path / "notes.nwb"
     text.write_text("not HDF5")
     with pytest.raises(NwbFormatError, match=rf"{text} is not an HDF5 file"):
