@@ -378,15 +378,17 @@ def _show_warning(message: Warning | str, category: type[Warning], *where: Any, 
 
 
 def _in_the_cache(exc: BaseException) -> BaseException:
-    """``exc``; an ``OSError`` about a path inside the cache as a ``CacheError`` (the full path, what to do)."""
-    from ..transport.cache import cache_error
+    """``exc``; an ``OSError`` of the cache's place (``transport.cache.of_the_cache``: no space, no permission,
+    a file where a folder should be) about a path inside the cache as a ``CacheError`` (the full path, what to
+    do). Others (a file removed meanwhile) stay as they are."""
+    from ..transport.cache import cache_error, of_the_cache
 
     if isinstance(exc, PatchseqError) or not isinstance(exc, OSError):
         return exc
     if not exc.filename or not isinstance(exc.filename, (str, bytes, os.PathLike)):
         return exc
     path, cache = Path(os.fsdecode(exc.filename)).absolute(), config.cache_dir().absolute()
-    return cache_error(exc, path, "use") if path.is_relative_to(cache) else exc
+    return cache_error(exc, path, "use") if path.is_relative_to(cache) and of_the_cache(exc, path) else exc
 
 
 def _silence_stdout() -> None:

@@ -116,9 +116,14 @@ def cache_errors(path: Path, doing: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, PatchseqError) or exc.errno not in _CACHE_ERRNOS or not _concerns(exc, path):
+        if not of_the_cache(exc, path):
             raise
         raise cache_error(exc, path, doing) from exc
+
+
+def of_the_cache(exc: OSError, path: Path) -> bool:
+    """Whether ``exc``, met while using ``path``, is the cache's place refusing (see ``cache_errors``)."""
+    return not isinstance(exc, PatchseqError) and exc.errno in _CACHE_ERRNOS and _concerns(exc, path)
 
 
 def cache_error(exc: OSError, path: Path, doing: str) -> CacheError:

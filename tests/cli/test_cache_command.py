@@ -302,3 +302,18 @@ def test_a_cache_that_cannot_be_cleared_is_not_told_to_move(capsys, world, cache
     status, _, err = run(capsys, "cache", "clear")
     assert status == 1 and "is on a read-only file system: only where it is mounted writable" in err
     assert config.CACHE_ENV not in err
+
+
+def test_a_file_gone_from_the_cache_meanwhile_is_not_told_to_move_the_cache(capsys, world, cache_dir, monkeypatch):
+    """ENOENT is a race, not the cache's place refusing: the message is the file system's, with the path."""
+    from patchseq_intake.cli import cache_command
+
+    inside = cache_dir / config.NWB_DIR / f"{'a' * 64}.nwb"
+
+    def vanished(root: Path) -> None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(inside))
+
+    monkeypatch.setattr(cache_command, "_print_cache_info", vanished)
+    status, _, err = run(capsys, "cache")
+    assert status == 1 and str(inside) in err and "No such file or directory" in err
+    assert config.CACHE_ENV not in err and "in the cache:" not in err
