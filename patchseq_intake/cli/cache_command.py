@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -131,27 +132,32 @@ def _print_cache_info(root: Path) -> None:
     print(f"cache: {root}")
     print(f"  {'':<20} {'files':>6} {'size':>10}")
     everything = _files(root)
-    theirs = [path for path in everything if not _written_by_us(root, path)]
-    for part in CACHE_PARTS:
-        usage = _Usage.of(part.files(root))
-        print(f"  {part.label:<20} {usage.files:>6} {_human_size(usage.size):>10}")
-    mine = _Usage.of([path for path in everything if path not in set(theirs)])
-    parts = [_Usage.of(part.files(root)) for part in CACHE_PARTS]
-    companions = _Usage(mine.files - sum(usage.files for usage in parts), mine.size - sum(usage.size for usage in parts))
-    print(f"  {'records, locks':<20} {companions.files:>6} {_human_size(companions.size):>10}")
-    if theirs:
-        usage = _Usage.of(theirs)
-        print(f"  {'not patchseq-intake':<20} {usage.files:>6} {_human_size(usage.size):>10}   (cache clear leaves them)")
+    rows: dict[str, list[Path]] = {part.label: [] for part in CACHE_PARTS} | {COMPANIONS: [], FOREIGN: []}
+    for path in everything:  # one pass: each file is one part's own, a record or lock beside one, or not ours
+        rows[_row_of(root, path)].append(path)
+    for label, paths in rows.items():
+        if label != FOREIGN or paths:
+            usage = _Usage.of(paths)
+            note = "   (cache clear leaves them)" if label == FOREIGN else ""
+            print(f"  {label:<20} {usage.files:>6} {_human_size(usage.size):>10}{note}")
     print(f"  {'total':<20} {len(everything):>6} {_human_size(_Usage.of(everything).size):>10}")
 
 
-def _written_by_us(root: Path, path: Path) -> bool:
-    """Whether ``path``, a file under the cache ``root``, is one the package writes (or a record, lock, partial)."""
+COMPANIONS, FOREIGN = "records, locks", "not patchseq-intake"
+"""The rows of ``cache`` for the hidden files beside the package's, and for files it did not write."""
+
+
+def _row_of(root: Path, path: Path) -> str:
+    """The row of ``cache`` that counts ``path``, a file under the cache ``root``."""
     for part in CACHE_PARTS:
         base = root / part.directory
-        if path.is_relative_to(base) and part.owns(path.relative_to(base).as_posix()):
-            return True
-    return False
+        if path.is_relative_to(base):
+            relative = path.relative_to(base).as_posix()
+            if part.owns(relative, companions=False):
+                return part.label
+            if part.owns(relative):
+                return COMPANIONS
+    return FOREIGN
 
 
 def _clear_cache(root: Path) -> None:
@@ -169,7 +175,7 @@ def _clear_cache(root: Path) -> None:
             with cache_errors(path, "remove"):
                 if path.is_dir() and not path.is_symlink():
                     if part.owns(relative) or (part.made_folder(relative) and not any(path.iterdir())):
-                        _remove_folder(path)  # a partial write's scratch folder, or a folder of the part left empty
+                        shutil.rmtree(path)  # a partial write's scratch folder, or a folder of the part left empty
                 elif part.owns(relative):
                     removed += path.lstat().st_size
                     path.unlink()
@@ -184,16 +190,6 @@ def _clear_cache(root: Path) -> None:
     if left:
         named = ", ".join(str(path) for path in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         print(f"left {len(left)} file{'' if len(left) == 1 else 's'} that patchseq-intake did not write: {named}")
-
-
-def _remove_folder(folder: Path) -> None:
-    """Remove ``folder`` and what it holds, each path named in the error if one cannot be removed."""
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_dir() and not path.is_symlink():
-            path.rmdir()
-        else:
-            path.unlink()
-    folder.rmdir()
 
 
 class _Verdict(NamedTuple):
