@@ -37,12 +37,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import pandas as pd
-
 from .. import config
 from ..errors import ChecksumError, NwbFormatError, OfflineError
 from ..nwb.sweep import Sweep
-from ..nwb.sweep_table import read_sweep_table
+from ..nwb.sweep_table import read_sweep_table, table_sweeps
 from ..nwb.sweeps import assemble, read_sweep
 from ..transport.ranges import fetch_ranges
 from ..transport.verified import read_checked
@@ -62,6 +60,7 @@ from .opening import NWB_FILE, asset_etag, local_copy, open_h5, open_remote, ver
 if TYPE_CHECKING:
     import h5py
     import numpy as np
+    import pandas as pd
 
     from ..dandi.nwb_files import CellFile
     from ..transport.remote_file import RemoteFile
@@ -111,8 +110,7 @@ class CellReader:
         if self.access.mode == "stream" and self.cell.checksum is not None and not self._indexed():
             local_copy(self.cell)  # all of the file is wanted: fetched whole, then indexed from it
         table = self.sweep_table(headstage, device)
-        wanted = [(int(n), None if pd.isna(d) else str(d)) for n, d in zip(table["sweep_number"], table["device"])]
-        return self._sweeps(wanted, headstage, trim)
+        return self._sweeps(table_sweeps(table), headstage, trim)
 
     def _sweeps(self, wanted: list[tuple[int, str | None]], headstage: int, trim: bool) -> list[Sweep]:
         """The sweeps ``(number, device)`` of ``headstage``: through the index's ranges where that is cheapest."""

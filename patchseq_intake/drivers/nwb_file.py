@@ -101,13 +101,14 @@ class NwbFileSource(PlainParameters, DataSource):
 
         ``device`` as for ``sweep``.
         """
+        from ..nwb.sweep_table import table_sweeps
         from ..nwb.sweeps import read_sweep
 
         trim = flag(trim, "trim")
         device = self.device if device is None else device_parameter(device)
         if sweep_numbers is None:
             table = read_file_sweeps(self.path, self.headstage, device)
-            wanted = [(int(n), None if _missing(d) else str(d)) for n, d in zip(table["sweep_number"], table["device"])]
+            wanted = table_sweeps(table)
         else:
             valid = "a list of sweep numbers (e.g. [4, 5]), or None for every sweep"
             numbers = list_of(sweep_numbers, "sweep_numbers", valid)
@@ -165,12 +166,6 @@ def _opened(path: str) -> Iterator[h5py.File]:
 
     with h5py.File(checked_path(path), "r") as h5:
         yield h5
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return bool(pd.isna(value))
 
 
 def _empty_sweep_table() -> pd.DataFrame:

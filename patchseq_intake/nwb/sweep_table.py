@@ -95,6 +95,11 @@ def read_sweep_table(
     return _in_recording_order(pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES))
 
 
+def table_sweeps(table: pd.DataFrame) -> list[tuple[int, str | None]]:
+    """The ``(sweep_number, device)`` of each row of a sweep table, in its order (device None where unknown)."""
+    return [(int(n), None if pd.isna(d) else str(d)) for n, d in zip(table["sweep_number"], table["device"])]
+
+
 def _in_recording_order(table: pd.DataFrame) -> pd.DataFrame:
     """``table``'s devices in the order they started recording, each device's rows kept in number order."""
     if table["device"].nunique(dropna=False) < 2:
