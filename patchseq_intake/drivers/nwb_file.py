@@ -151,9 +151,14 @@ def checked_path(path: str) -> Path:
     with found.open("rb") as file:
         start = file.read(len(GZIP_MAGIC))
     if start == GZIP_MAGIC:
+        target = _unzipped_name(found)
+        advice = (
+            f"{target} exists already: read it if it is this file decompressed, or gunzip into another name"
+            if target.exists()
+            else f"decompress it first (gunzip -c '{found}' > '{target}') and read the file it gives"
+        )
         raise NwbFormatError(
-            f"{found} is gzip-compressed (it starts with gzip's bytes 1f 8b), as MIES's test data are: "
-            f"decompress it first (gunzip -c '{found}' > '{_unzipped_name(found)}') and read the file it gives"
+            f"{found} is gzip-compressed (it starts with gzip's bytes 1f 8b), as MIES's test data are: {advice}"
         )
     if not h5py.is_hdf5(found):
         raise NwbFormatError(f"{found} is not an HDF5 file, so not an NWB 2 file")

@@ -81,6 +81,10 @@ def test_read_nwb_refuses_what_is_not_an_nwb_file_naming_it(tmp_path, mies_file)
     with pytest.raises(NwbFormatError) as refused:  # the advice names the file gunzip makes: cell.nwb
         patchseq_intake.read_nwb(zipped).read()
     assert f"gunzip -c '{zipped}' > '{tmp_path / 'cell.nwb'}'" in str(refused.value)
+    (tmp_path / "cell.nwb").write_bytes(b"someone's file")  # the advice never overwrites a file that is there
+    with pytest.raises(NwbFormatError) as refused:
+        patchseq_intake.read_nwb(zipped).read()
+    assert f"{tmp_path / 'cell.nwb'} exists already" in str(refused.value) and "gunzip -c" not in str(refused.value)
     text = tmp_path / "notes.nwb"
     text.write_text("not HDF5")
     with pytest.raises(NwbFormatError, match=rf"{text} is not an HDF5 file"):
