@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -229,16 +230,23 @@ def test_clear_that_may_not_remove_a_file_names_its_full_path(capsys, world, cac
     assert f"fix the permissions of {nwb.parent}" in line and config.CACHE_ENV not in line  # moving clears nothing
 
 
-def test_an_os_error_about_a_file_in_the_cache_is_one_line_naming_it(capsys, world, cache_dir, monkeypatch):
+def _cache_info_meeting(error: type[OSError], number: int, capsys, cache_dir, monkeypatch) -> tuple[int, str, Path]:
+    """``patchseq-intake cache`` whose listing meets ``error(number)`` about an NWB file of the cache: its exit
+    status, its stderr, and that file."""
     from patchseq_intake.cli import cache_command
 
     inside = cache_dir / config.NWB_DIR / f"{'a' * 64}.nwb"
 
-    def refused(root: Path) -> None:
-        raise PermissionError(errno.EACCES, "Permission denied", str(inside))
+    def meets(root: Path) -> None:
+        raise error(number, os.strerror(number), str(inside))
 
-    monkeypatch.setattr(cache_command, "_print_cache_info", refused)
+    monkeypatch.setattr(cache_command, "_print_cache_info", meets)
     status, _, err = run(capsys, "cache")
+    return status, err, inside
+
+
+def test_an_os_error_about_a_file_in_the_cache_is_one_line_naming_it(capsys, world, cache_dir, monkeypatch):
+    status, err, inside = _cache_info_meeting(PermissionError, errno.EACCES, capsys, cache_dir, monkeypatch)
     assert status == 1
     [line] = err.splitlines()
     assert line.startswith(f"patchseq-intake: cannot use {inside} in the cache: permission denied on {inside}")
@@ -306,14 +314,6 @@ def test_a_cache_that_cannot_be_cleared_is_not_told_to_move(capsys, world, cache
 
 def test_a_file_gone_from_the_cache_meanwhile_is_not_told_to_move_the_cache(capsys, world, cache_dir, monkeypatch):
     """ENOENT is a race, not the cache's place refusing: the message is the file system's, with the path."""
-    from patchseq_intake.cli import cache_command
-
-    inside = cache_dir / config.NWB_DIR / f"{'a' * 64}.nwb"
-
-    def vanished(root: Path) -> None:
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(inside))
-
-    monkeypatch.setattr(cache_command, "_print_cache_info", vanished)
-    status, _, err = run(capsys, "cache")
+    status, err, inside = _cache_info_meeting(FileNotFoundError, errno.ENOENT, capsys, cache_dir, monkeypatch)
     assert status == 1 and str(inside) in err and "No such file or directory" in err
     assert config.CACHE_ENV not in err and "in the cache:" not in err
