@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .errors import SettingError
 
@@ -25,6 +26,8 @@ DANDI_API_ENV = "PATCHSEQ_INTAKE_DANDI_API"
 LOCAL_ROOT_ENV = "PATCHSEQ_INTAKE_LOCAL_ROOT"
 TIMEOUT_ENV = "PATCHSEQ_INTAKE_TIMEOUT"
 UNPINNED_TABLES_ENV = "PATCHSEQ_INTAKE_UNPINNED_TABLES"
+BIL_ENV = "PATCHSEQ_INTAKE_BIL"
+NEMO_ENV = "PATCHSEQ_INTAKE_NEMO"
 
 DEFAULT_TIMEOUT_S = 15.0
 """Seconds a request may go without progress (to connect, to its first byte, between its bytes)."""
@@ -33,12 +36,22 @@ DANDI_API = "https://api.dandiarchive.org/api"
 DANDI_S3 = "https://dandiarchive.s3.amazonaws.com"
 """Where DANDI's blobs live: ``<DANDI_S3>/blobs/<b[0:3]>/<b[3:6]>/<blob id>``."""
 
+BIL = "https://download.brainimagelibrary.org"
+"""The Brain Image Library's HTTPS file server: the release's SWC files, at the paths of its dead FTP server."""
+NEMO = "https://data.nemoarchive.org"
+"""NeMO's HTTPS file server: the release's transcriptomes (tars), under ``other/AIBS/AIBS_patchseq/`` since 2021."""
+
 TABLES_DIR, DANDI_DIR, NWB_DIR, INDEX_DIR = "tables", "dandi", "nwb", "index"
 """The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files, their indexes (JSON)."""
+FILES_DIR, STORES_DIR = "files", "stores"
+"""More parts: the release's files from BIL and NeMO (by the manifest's SHA-256), expression matrices as stores."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
-SETTINGS = (CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV)
+SETTINGS = (
+    CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV, BIL_ENV,
+    NEMO_ENV,
+)
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
 
 
@@ -103,6 +116,23 @@ def dandi_api() -> str:
     return (_setting(DANDI_API_ENV) or DANDI_API).rstrip("/")
 
 
+ARCHIVE_HOMES = {"BIL": (BIL_ENV, BIL), "NEMO": (NEMO_ENV, NEMO)}
+"""Each archive the manifest names besides DANDI (its ``archive`` column): the setting naming its base URL, the default."""
+
+
+def archive_base(archive: str) -> str:
+    """Base URL of ``archive``'s (``BIL`` or ``NEMO``) file server: ``$PATCHSEQ_INTAKE_BIL`` / ``_NEMO``, else the live home.
+
+    A mirror or a test server stands in by holding the same paths under its base.
+    ``KeyError`` for an archive that is not one of ``ARCHIVE_HOMES``.
+    """
+    setting, default = ARCHIVE_HOMES[archive]
+    base = (_setting(setting) or "").strip() or default
+    if urlparse(base).scheme not in ("http", "https") or not urlparse(base).netloc:
+        raise SettingError(f"{setting}={base!r}: give the base URL of a server, e.g. {default}")
+    return base.rstrip("/")
+
+
 def local_root() -> Path | None:
     """A local copy of the dandisets, as ``dandi download`` lays them out, if configured."""
     configured = _setting(LOCAL_ROOT_ENV)
@@ -145,3 +175,5 @@ def check() -> None:
     offline()
     unpinned_tables()
     timeout_s()
+    for archive in ARCHIVE_HOMES:
+        archive_base(archive)

@@ -133,6 +133,22 @@ class LocalFileMissingError(PatchseqError, FileNotFoundError):
     """``access="local"``: the file is not under the local root."""
 
 
+class NoReleaseFileError(PatchseqError, LookupError):
+    """A cell the release manifest lists no such file for (no reconstruction of that kind, no transcriptome)."""
+
+
+class PackedFileError(FetchError):
+    """A tar that is truncated, does not hold the file the manifest names, or holds it at another size."""
+
+
+class ReleaseFileFormatError(PatchseqError):
+    """A release file (SWC, marker, expression matrix) whose content is not laid out as its format says."""
+
+
+class OtherBytesWarning(UserWarning):
+    """A release file whose live home holds other bytes than the 2020 manifest, taken because the user asked."""
+
+
 class CacheIntegrityWarning(UserWarning):
     """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
 

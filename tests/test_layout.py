@@ -16,7 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "patchseq_intake"
 MAX_LINES = 500
 
 BASE = {"errors", "config", "version"}
-BELOW_CATALOG = BASE | {"transport", "tables", "dandi", "nwb", "access", "drivers"}
+BELOW_CATALOG = BASE | {
+    "transport", "tables", "dandi", "archives", "nwb", "morphology", "transcriptomes", "access", "drivers"
+}
 ALLOWED = {
     "errors": set(),
     "config": {"errors"},
@@ -24,9 +26,12 @@ ALLOWED = {
     "transport": {"errors", "config"},
     "tables": {"transport", "errors", "config"},
     "dandi": {"tables", "transport", "errors", "config"},
+    "archives": {"tables", "transport", "errors", "config"},
     "nwb": {"errors"},
-    "access": {"nwb", "dandi", "tables", "transport", "errors", "config"},
-    "drivers": {"access", "nwb", "dandi", "tables", "transport"} | BASE,
+    "morphology": {"errors"},
+    "transcriptomes": {"errors"},
+    "access": {"nwb", "morphology", "transcriptomes", "dandi", "archives", "tables", "transport", "errors", "config"},
+    "drivers": {"access", "nwb", "morphology", "transcriptomes", "dandi", "archives", "tables", "transport"} | BASE,
     "catalog": {"tables"} | BASE,
     "entrypoint": {"catalog"},
     "testing": {"catalog"} | BELOW_CATALOG,
