@@ -57,7 +57,7 @@ def gene_symbols(n: int, duplicated: int = 0) -> list[str]:
     generated = (f"Gm{10000 + i}" if i % 3 else f"{i // 3 % 10000:04d}{chr(65 + i % 26)}{i % 97:02d}Rik"
                  for i in range(n))
     symbols = (list(MARKER_GENES) + list(generated))[:n]
-    for k in range(duplicated):
+    for k in reversed(range(duplicated)):  # from the first position on: a copied symbol is never lost
         at = n - 1 - k * ((n - 2) // duplicated)
         symbols[at] = symbols[at - 2]
     return symbols
