@@ -1,8 +1,11 @@
 """HTTP for the whole package: GETs retried on 429, 5xx, cut connections and stalls, their answers read with bounds.
 
 ``fetch_file`` puts one file into place: retried, resumed, verified, written
-atomically. ``get_range`` reads one byte range, for streaming; ``get_json``
-one JSON answer. Every answer is read as ``answers`` says: at most the bytes
+atomically. ``download_resumable`` downloads a large file that may outlive
+its process: what an interrupted call received is kept (under a name the
+cache's sweeper of leftovers leaves) and the next call, in any process, goes
+on from there with ``Range`` and ``If-Range``. ``get_range`` reads one byte
+range, for streaming; ``get_json`` one JSON answer. Every answer is read as ``answers`` says: at most the bytes
 asked for (the file's size, the range's length, ``JSON_MAX_BYTES``), as sent
 (never decompressed), and given up when the server stops sending.
 
@@ -18,12 +21,13 @@ should be) is a ``CacheError`` naming the path and what to do.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -51,6 +55,9 @@ JSON_MAX_BYTES = 64 * 1024 * 1024
 """The most a JSON answer may hold (``get_json``): a page of 1000 DANDI assets with their metadata is a few MB."""
 UNSIZED_MAX_BYTES = 256 * 1024 * 1024
 """The most a download of no known size may hold (``fetch_file``): the release's largest table is 6 MB."""
+
+SOURCE_MAX_BYTES = 64 * 1024
+"""The most a resumable download's record of its source may hold (``source_path``)."""
 
 DEFAULT_RETRY = RetryPolicy()
 _local = threading.local()
@@ -159,32 +166,192 @@ def _copy_local(source: str, partial: Path) -> str:
     return hasher.hexdigest()
 
 
+def download_resumable(
+    url: str,
+    partial: Path,
+    *,
+    size: int | None = None,
+    max_bytes: int = UNSIZED_MAX_BYTES,
+    label: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> str:
+    """Download ``url`` into ``partial``, going on from what an earlier call left there; the SHA-256 of its bytes.
+
+    For files large enough to be interrupted (NeMO's tars, 370-870 MB): a
+    download cut by the network resumes within the call (as ``fetch_file``'s
+    does), and one stopped by Ctrl-C or a killed process resumes at the next
+    call, in any process, from the bytes ``partial`` holds: with ``Range`` and
+    ``If-Range`` (the ETag, else the Last-Modified date, of the answer that
+    started it, kept beside it in ``source_path(partial)``). A server whose
+    file changed since answers 200, and the download starts again; one whose
+    first answer gave neither validator is downloaded again from byte 0.
+
+    ``partial`` must be a name the cache's sweeper of leftovers does not take
+    (``resumable_partial(dest)`` gives one), and its caller must hold its lock
+    (``cache.locked``). Once whole, it stays there, marked whole (a later call
+    returns its SHA-256 without a request) until ``drop_partial``; the caller
+    verifies it and moves or removes it. At most ``size`` bytes where known (a
+    ``ChecksumError`` for more or fewer), else ``max_bytes`` (a
+    ``ServerAnswerError`` for more). ``ServerAnswerError`` for an answer that
+    is a web page (``Content-Type: text/html``: BIL's and NeMO's servers answer
+    missing paths and errors so). After those two errors nothing is kept;
+    after others (the server gone, Ctrl-C) the bytes received are kept for the
+    next call. ``label`` names the file in its progress bar; ``CacheError`` if
+    ``partial`` cannot be written.
+    """
+    retry = retry or DEFAULT_RETRY
+    most = max_bytes if size is None else size
+    with cache_errors(partial, "write"):
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        source = _read_source(partial, url)
+        held = partial.stat().st_size if source is not None and partial.is_file() else 0
+        if source is not None and source.get("sha256") and source.get("size") == held and size in (None, held):
+            return str(source["sha256"])
+        validator = _validator(source) if held <= most else None
+        if validator is None:
+            held = 0
+        try:
+            with progress_bar(size, label or url) as bar, partial.open("r+b" if held else "wb") as out:
+                hasher = _hashed_prefix(out, held)
+                bar.update(held)
+                stream = _Stream(
+                    url, out, bar, most=most, sized=size is not None, received=held, hasher=hasher,
+                    if_range=validator, refuse_pages=True, on_start=lambda reply: _keep_source(partial, url, reply),
+                )
+                digest = retrying(url, retry, lambda: stream.attempt(retry.timeout()))
+            if size is not None and stream.received != size:
+                raise ChecksumError(f"{url}: expected {size} bytes, received {stream.received}; nothing was kept")
+        except (ChecksumError, ServerAnswerError):
+            drop_partial(partial)
+            raise
+        _write_source(partial, {**(_read_source(partial, url) or {"url": url}), "sha256": digest, "size": stream.received})
+    return digest
+
+
+def resumable_partial(dest: Path) -> Path:
+    """Where a resumable download of ``dest`` keeps its bytes: ``.<name>.partial`` beside it (not swept as a leftover)."""
+    return dest.with_name(f".{dest.name}.partial")
+
+
+def source_path(partial: Path) -> Path:
+    """Where the URL and validators of ``partial``'s download are kept: ``<partial>.from``."""
+    return partial.with_name(f"{partial.name}.from")
+
+
+def drop_partial(partial: Path) -> None:
+    """Remove a resumable download's bytes and what it was started from."""
+    with cache_errors(partial, "remove"):
+        partial.unlink(missing_ok=True)
+        source_path(partial).unlink(missing_ok=True)
+
+
+def _read_source(partial: Path, url: str) -> dict[str, Any] | None:
+    """What ``partial``'s download was started from, if it was started from ``url`` and the record is readable."""
+    try:
+        values = json.loads(source_path(partial).read_bytes()[:SOURCE_MAX_BYTES])
+    except (OSError, ValueError):
+        return None
+    return values if isinstance(values, dict) and values.get("url") == url else None
+
+
+def _validator(source: dict[str, Any] | None) -> str | None:
+    """The ``If-Range`` value that ties a resumed download to the answer that started it: a strong ETag, else the
+    Last-Modified date; None where there is neither (the download cannot be resumed safely)."""
+    if source is None:
+        return None
+    etag, modified = source.get("etag"), source.get("last_modified")
+    if isinstance(etag, str) and etag and not etag.startswith("W/"):
+        return etag
+    return modified if isinstance(modified, str) and modified else None
+
+
+def _keep_source(partial: Path, url: str, reply: requests.Response) -> None:
+    """Record the URL and validators of the answer that starts ``partial`` from byte 0."""
+    _write_source(partial, {"url": url, "etag": reply.headers.get("ETag"), "last_modified": reply.headers.get("Last-Modified")})
+
+
+def _write_source(partial: Path, values: dict[str, Any]) -> None:
+    with atomic_output(source_path(partial)) as written:
+        written.write_text(json.dumps(values))
+
+
+def _hashed_prefix(out: BinaryIO, size: int) -> Any:
+    """The running SHA-256 of ``out``'s first ``size`` bytes, read again; ``out`` left at ``size``, cut there."""
+    hasher = hashlib.sha256()
+    out.seek(0)
+    left = size
+    while left and (chunk := out.read(min(CHUNK_BYTES, left))):
+        hasher.update(chunk)
+        left -= len(chunk)
+    out.seek(size)
+    out.truncate()
+    return hasher
+
+
 def _download(url: str, partial: Path, bar: tqdm, retry: RetryPolicy, size: int | None, max_bytes: int) -> str:
     """Stream ``url`` (at most ``size`` bytes, else ``max_bytes``) into ``partial``, resuming after cuts; its SHA-256."""
-    timeout = retry.timeout()
-    most, too_long = (max_bytes, ServerAnswerError) if size is None else (size, ChecksumError)
-    hasher, received = hashlib.sha256(), 0
     with partial.open("wb") as out:
+        stream = _Stream(url, out, bar, most=max_bytes if size is None else size, sized=size is not None)
+        return retrying(url, retry, lambda: stream.attempt(retry.timeout()))
 
-        def attempt() -> str:
-            nonlocal hasher, received
-            headers = {"Range": f"bytes={received}-"} if received else {}
-            with open_answer(_thread_session(), url, headers=headers, timeout_s=timeout) as reply:
-                if received and not _resumes_at(reply, received):
-                    # The server ignored Range, or answered another one: start again from byte 0.
-                    out.seek(0)
-                    out.truncate()
-                    hasher = hashlib.sha256()
-                    bar.update(-received)
-                    received = 0
-                for chunk in body_chunks(reply, url, limit=most - received, timeout_s=timeout, too_long=too_long):
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            return hasher.hexdigest()
 
-        return retrying(url, retry, attempt)
+class _Stream:
+    """A GET of ``url`` into the open file ``out``, resumed with ``Range`` after each cut; the bytes' running SHA-256.
+
+    ``received`` bytes already in ``out`` (hashed into ``hasher``) are asked
+    past, with ``If-Range: if_range`` where given (a server whose file changed
+    answers 200, and the stream starts again from byte 0). At most ``most``
+    bytes in all: more is a ``ChecksumError`` where that is the file's known
+    size (``sized``), else a ``ServerAnswerError``. ``refuse_pages``: an
+    answer of ``Content-Type: text/html`` is a ``ServerAnswerError`` (a web
+    page, not the file). ``on_start(reply)`` is called when a 200 starts the
+    file from byte 0, before its body is read.
+    """
+
+    def __init__(
+        self, url: str, out: BinaryIO, bar: tqdm, *, most: int, sized: bool, received: int = 0,
+        hasher: Any = None, if_range: str | None = None, refuse_pages: bool = False,
+        on_start: Callable[[requests.Response], None] | None = None,
+    ):
+        self.url, self.out, self.bar, self.most, self.sized = url, out, bar, most, sized
+        self.received, self.hasher = received, hasher or hashlib.sha256()
+        self.if_range, self.refuse_pages, self.on_start = if_range, refuse_pages, on_start
+
+    def attempt(self, timeout: float) -> str:
+        """One request for what is missing, its body appended; the SHA-256 of the whole once it has ended."""
+        headers = {"Range": f"bytes={self.received}-"} if self.received else {}
+        if self.received and self.if_range:
+            headers["If-Range"] = self.if_range
+        with open_answer(_thread_session(), self.url, headers=headers, timeout_s=timeout) as reply:
+            if self.refuse_pages:
+                _refuse_page(self.url, reply)
+            if self.received and not _resumes_at(reply, self.received):
+                # The server ignored Range, answered another one, or its file changed (If-Range): from byte 0.
+                self.out.seek(0)
+                self.out.truncate()
+                self.hasher = hashlib.sha256()
+                self.bar.update(-self.received)
+                self.received = 0
+            if not self.received and self.on_start is not None:
+                self.on_start(reply)
+            too_long = ChecksumError if self.sized else ServerAnswerError
+            limit = self.most - self.received
+            for chunk in body_chunks(reply, self.url, limit=limit, timeout_s=timeout, too_long=too_long):
+                self.out.write(chunk)
+                self.hasher.update(chunk)
+                self.received += len(chunk)
+                self.bar.update(len(chunk))
+        return self.hasher.hexdigest()
+
+
+def _refuse_page(url: str, reply: requests.Response) -> None:
+    """``ServerAnswerError`` for an answer that is a web page where a file is expected."""
+    kind = reply.headers.get("Content-Type", "")
+    if kind.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        raise ServerAnswerError(
+            f"{url}: the server answered a web page ({kind}, HTTP {reply.status_code}), not the file: the path may "
+            "be missing there, or the server failing; nothing was kept"
+        )
 
 
 def _download_parts(
