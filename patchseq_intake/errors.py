@@ -78,15 +78,17 @@ class UnknownCellError(PatchseqError, KeyError):
     """A cell id that is not in the dataset; ``elsewhere``: the archive that holds the cells, if one does.
 
     The message says, in Python's words, where to find them
-    (``cat.<elsewhere>.ephys``); the command line says it in its own.
+    (``cat.<elsewhere>.<entry>``, ``entry`` the entry asked: ``ephys`` by default); the command line says it
+    in its own.
     """
 
-    def __init__(self, message: str, elsewhere: str | None = None):
+    def __init__(self, message: str, elsewhere: str | None = None, entry: str = "ephys"):
         super().__init__(message)
         self.elsewhere = elsewhere
+        self.entry = entry
 
     def __str__(self) -> str:
-        return self.without_advice + (f": use cat.{self.elsewhere}.ephys" if self.elsewhere else "")
+        return self.without_advice + (f": use cat.{self.elsewhere}.{self.entry}" if self.elsewhere else "")
 
     @property
     def without_advice(self) -> str:

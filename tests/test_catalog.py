@@ -17,8 +17,9 @@ PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913
 
 def test_root_catalog_lists_both_archives_with_their_tables(cat):
     assert list(cat) == ["human", "mouse"]
-    for archive in ("human", "mouse"):
-        assert list(cat[archive]) == ["metadata", "manifest", "nwb_files", "ephys"]
+    both = ["metadata", "manifest", "nwb_files", "ephys", "files", "morphology"]
+    assert list(cat.human) == both  # the human release has no transcriptomes
+    assert list(cat.mouse) == [*both, "transcriptomics"]
 
 
 @pytest.mark.parametrize("archive", ["human", "mouse"])
@@ -117,8 +118,10 @@ def test_an_unknown_archive_is_named_with_the_archives_there_are(way):
 
 def test_an_unknown_entry_of_an_archive_is_named_with_its_entries(cat):
     with pytest.raises(AttributeError, match="^catalog 'human' has no entry 'ephsy'; its entries: metadata, manifest, "
-                                             "nwb_files, ephys$"):
+                                             "nwb_files, ephys, files, morphology$"):
         cat.human.ephsy
+    with pytest.raises(AttributeError, match="^catalog 'human' has no entry 'transcriptomics'; its entries: .*morphology$"):
+        cat.human.transcriptomics  # the human release has no transcriptomes
     assert cat["human"]["ephys"].name == "ephys" and cat["human.ephys"].name == "ephys"  # known names as before
 
 

@@ -191,6 +191,9 @@ def test_the_driver_entry_points_keep_their_names():
         "patchseq_archive": "ArchiveCatalog",
         "patchseq_nwb": "EphysSource",
         "patchseq_nwb_files": "NwbFilesSource",
+        "patchseq_release_files": "ReleaseFilesSource",
+        "patchseq_morphology": "MorphologySource",
+        "patchseq_transcriptomics": "TranscriptomicsSource",
     }
     (catalogs,) = [e for e in entry_points(group="intake.catalogs") if e.name == "patchseq"]
     assert catalogs.value == "patchseq_intake.entrypoint:patchseq"

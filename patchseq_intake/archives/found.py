@@ -15,6 +15,8 @@ record) whenever it is used.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,6 +66,16 @@ def read_found(manifest_sha256: str) -> Found | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def found_of(manifest_sha256s: Iterable[str]) -> dict[str, Found]:
+    """What was found for each of these files that the cache has a note of (one listing of the cache's folder)."""
+    try:
+        present = {entry.name for entry in os.scandir(config.cache_dir() / config.FILES_DIR)}
+    except OSError:
+        return {}
+    wanted = (sha256 for sha256 in manifest_sha256s if sha256.lower() in present)
+    return {sha256: found for sha256 in wanted if (found := read_found(sha256)) is not None}
 
 
 def write_found(manifest_sha256: str, found: Found) -> None:

@@ -16,7 +16,7 @@ the member that is the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -67,10 +67,11 @@ class Rewrite:
     live: str
     alternates: tuple[Alternate, ...] = ()
 
-    def locations(self, archive_uri: str, file_name: str) -> tuple[Location, ...]:
-        """Where the file the manifest names ``file_name`` at ``archive_uri`` is today, best first."""
+    def locations(self, archive_uri: str, file_name: str, base: str) -> tuple[Location, ...]:
+        """Where the file the manifest names ``file_name`` at ``archive_uri`` is today, best first; ``base``: the
+        archive's base URL (``config.archive_base``)."""
         tail = archive_uri[len(self.dead):]
-        url = f"{config.archive_base(self.archive)}/{self.live}{tail}"
+        url = f"{base}/{self.live}{tail}"
         first = Location(url, member_of(url, file_name))
         more = (alternate.applied(first) for alternate in self.alternates)
         return (first, *(location for location in more if location is not None))
@@ -79,7 +80,7 @@ class Rewrite:
 def member_of(url: str, file_name: str) -> str | None:
     """The tar member to take from ``url`` for the file ``file_name``: the file itself, where the URL is a tar
     of another name (NeMO packs each file, or a FASTQ pair, in a tar); None where the URL is the file."""
-    name = PurePosixPath(urlparse(url).path).name
+    name = url.partition("?")[0].rpartition("/")[2]
     return file_name if name.endswith(".tar") and name != file_name else None
 
 
@@ -107,12 +108,18 @@ class Homes:
             rewrites.append(Rewrite(rule["archive"], rule["dead"], rule["live"], alternates))
         return cls(tuple(rewrites))
 
-    def locations(self, archive: str, archive_uri: str, file_name: str) -> tuple[Location, ...]:
-        """The live locations of a manifest row's file, best first; empty where no rule knows its link."""
-        for rewrite in self.rewrites:
-            if rewrite.archive == archive and archive_uri.startswith(rewrite.dead):
-                return rewrite.locations(archive_uri, file_name)
-        return ()
+    def locator(self) -> Callable[[str, str, str], tuple[Location, ...]]:
+        """``locate(archive, archive_uri, file_name)``: the live locations of a manifest row's file, best first
+        (empty where no rule knows its link), with each archive's base URL read from the settings once."""
+        bases = {archive: config.archive_base(archive) for archive in {rewrite.archive for rewrite in self.rewrites}}
+
+        def locate(archive: str, archive_uri: str, file_name: str) -> tuple[Location, ...]:
+            for rewrite in self.rewrites:
+                if rewrite.archive == archive and archive_uri.startswith(rewrite.dead):
+                    return rewrite.locations(archive_uri, file_name, bases[archive])
+            return ()
+
+        return locate
 
     def describe(self) -> str:
         """The dead prefixes the rules rewrite, for messages."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ..tables.release import Archive, query_table
-from .found import read_found
+from .found import found_of
 from .homes import Homes, Location
 
 if TYPE_CHECKING:
@@ -94,12 +94,13 @@ def release_files(archive: Archive, homes: Homes, technique: str | None = None) 
     """
     techniques = [technique] if technique else list(TECHNIQUES)
     rows = query_table(archive.manifest, [("technique", "in", techniques)], _MANIFEST_COLUMNS).read()
+    specimens = rows["cell_specimen_id"].astype("Int64").astype(object).where(rows["cell_specimen_id"].notna(), None)
+    locate = homes.locator()
     files = []
-    for row in rows.itertuples(index=False):
-        specimen = row.cell_specimen_id
+    for specimen, row in zip(specimens.tolist(), rows.itertuples(index=False)):
         files.append(
             ReleaseFile(
-                specimen_id=None if specimen is None or specimen != specimen else int(specimen),
+                specimen_id=None if specimen is None else int(specimen),
                 technique=row.technique,
                 file_type=row.file_type,
                 file_name=row.file_name,
@@ -107,7 +108,7 @@ def release_files(archive: Archive, homes: Homes, technique: str | None = None) 
                 sha256=str(row.sha256_checksum).lower(),
                 archive=row.archive,
                 manifest_uri=row.archive_uri,
-                locations=homes.locations(row.archive, row.archive_uri, row.file_name),
+                locations=locate(row.archive, row.archive_uri, row.file_name),
             )
         )
     return files
@@ -117,7 +118,8 @@ def files_table(files: list[ReleaseFile]) -> pd.DataFrame:
     """The ``files`` table of ``files``: one row per file, the ``COLUMNS``, with what this cache has found of each."""
     import pandas as pd
 
-    found = [read_found(file.sha256) for file in files]
+    seen = found_of([file.sha256 for file in files])
+    found = [seen.get(file.sha256) for file in files]
     values = {
         "cell_specimen_id": [file.specimen_id for file in files],
         "technique": [file.technique for file in files],

@@ -15,12 +15,10 @@ from ..errors import (
     ManifestMismatchWarning,
     NoMatchingCellsError,
     NoNwbFileError,
-    PatchseqError,
-    UnknownCellError,
     brief,
 )
-from ..tables.release import Archive, TableQuery, query_table
-from ..tables.shipped import ARCHIVES, shipped_table
+from ..tables.cells import matching_cells
+from ..tables.release import Archive
 from .assets import DandisetVersion
 from .nwb_files import CellFile, Unresolved, resolve_files
 
@@ -36,7 +34,7 @@ def select_cells(
     tells how many of the chosen files differ from what the manifest says,
     once a process (see ``_warn_of_manifest_mismatches``).
     """
-    cells = _matching_cells(archive, specimen_ids, filters)
+    cells = matching_cells(archive, specimen_ids, filters)
     resolution = resolve_files(archive, dandi.index())
     missing = [cell for cell in cells if cell in resolution.unresolved]
     if specimen_ids and missing:
@@ -111,55 +109,3 @@ def _no_file_message(archive: Archive, dandi: DandisetVersion, missing: dict[int
     if more:
         searched.append(f"and {more} more: {brief(list(missing)[len(searched):])}")
     return f"no NWB file for {len(missing)} {archive.name} cell(s): " + "; ".join(searched)
-
-
-def _matching_cells(
-    archive: Archive, specimen_ids: Sequence[int], filters: Sequence[Sequence[Any]]
-) -> list[int]:
-    every_cell = _cell_ids(query_table(archive.metadata, columns=["cell_specimen_id"]))
-    known = set(every_cell)
-    unknown = [cell for cell in specimen_ids if cell not in known]
-    if unknown:
-        raise UnknownCellError(
-            f"cell(s) {brief(unknown)} are not in the {archive.name} Patch-seq dataset ({len(every_cell)} cells)",
-            _archive_of(unknown, exclude=archive.name),
-        )
-    if filters:
-        cells = _cell_ids(query_table(archive.metadata, filters, columns=["cell_specimen_id"]))
-        if not cells:
-            raise NoMatchingCellsError(f"no {archive.name} cell matches the filters {brief(list(filters))}")
-    else:
-        cells = every_cell
-    if specimen_ids:
-        wanted = set(cells)
-        cells = [cell for cell in specimen_ids if cell in wanted]
-        if not cells:
-            raise NoMatchingCellsError(
-                f"none of the {len(specimen_ids)} {archive.name} cells {brief(list(specimen_ids))} matches "
-                f"the filters {brief(list(filters))}"
-            )
-    return cells
-
-
-def _cell_ids(query: TableQuery) -> list[int]:
-    """The ``cell_specimen_id`` column of a table query, as Python ints."""
-    return query.read()["cell_specimen_id"].tolist()
-
-
-def _archive_of(cells: list[int], exclude: str) -> str | None:
-    """The other shipped archive whose metadata has all of ``cells``, if its table can be read.
-
-    On this error path the other archive's metadata table may be fetched (once:
-    it is cached); offline or unreachable, the hint is left out.
-    """
-    for name in ARCHIVES:
-        if name == exclude:
-            continue
-        try:
-            query = query_table(shipped_table(name, "metadata"), columns=["cell_specimen_id"])
-            ids = set(_cell_ids(query))
-        except PatchseqError:
-            continue
-        if ids.issuperset(cells):
-            return name
-    return None

@@ -17,7 +17,17 @@ from ..dandi.assets import DandisetVersion
 from ..errors import InvalidQueryError, UnknownCellError, brief
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import VERSION, PlainParameters, device_parameter, flag, list_of, plain, text, whole_number
+from .parameters import (
+    VERSION,
+    PlainParameters,
+    device_parameter,
+    flag,
+    list_of,
+    plain,
+    specimen_ids,
+    text,
+    whole_number,
+)
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import dask.bag
@@ -99,7 +109,7 @@ class EphysSource(PlainParameters, DataSource):
         self.access = Access(access, root or None)
         self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
         self.device = device_parameter(device)
-        self.specimen_ids = _specimen_ids(specimen_id)
+        self.specimen_ids = specimen_ids(specimen_id)
         self._filters = [] if filters is None else plain(filters)
         self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
         super().__init__(metadata=metadata)
@@ -358,24 +368,6 @@ def _empty_sweep_table() -> pd.DataFrame:
 
     dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-
-
-def _specimen_ids(value: int | Sequence[int] | None) -> list[int]:
-    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none named (all).
-
-    ``InvalidQueryError`` for an empty list: it names no cell, and would
-    otherwise read as "every cell" (an empty selection computed upstream
-    must not fetch a whole archive).
-    """
-    value = plain(value)
-    values = [] if value is None else value if isinstance(value, list) else [value]
-    valid = "a cell id or a list of them (cell_specimen_id: whole numbers, e.g. 541549258)"
-    if value is not None and not values:
-        raise InvalidQueryError(
-            "specimen_id=[] names no cell: give one or more cell ids, or leave specimen_id out (None) "
-            "for every cell the filters select"
-        )
-    return list(dict.fromkeys(whole_number(item, "specimen_id", valid) for item in values))
 
 
 def _sweep_numbers(value: Sequence[int] | None) -> list[int] | None:

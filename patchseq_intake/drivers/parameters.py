@@ -17,6 +17,7 @@ names the parameter and what it takes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidQueryError, brief
@@ -82,6 +83,24 @@ def device_parameter(value: Any) -> str | None:
     if not name:
         raise InvalidQueryError("device names no device (it is empty): give a name such as ITC18USB_Dev_0")
     return name
+
+
+def specimen_ids(value: int | Sequence[int] | None) -> list[int]:
+    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none named (all).
+
+    ``InvalidQueryError`` for an empty list: it names no cell, and would
+    otherwise read as "every cell" (an empty selection computed upstream
+    must not fetch a whole archive).
+    """
+    value = plain(value)
+    values = [] if value is None else value if isinstance(value, list) else [value]
+    valid = "a cell id or a list of them (cell_specimen_id: whole numbers, e.g. 541549258)"
+    if value is not None and not values:
+        raise InvalidQueryError(
+            "specimen_id=[] names no cell: give one or more cell ids, or leave specimen_id out (None) "
+            "for every cell the filters select"
+        )
+    return list(dict.fromkeys(whole_number(item, "specimen_id", valid) for item in values))
 
 
 class PlainParameters:
