@@ -33,7 +33,7 @@ dendrite-only reconstructions); the dendrites are the same samples.
 
 ``marker_bytes`` writes the neuron's Vaa3D marker file as Vaa3D writes one
 (``%5.3f, %5.3f, %5.3f, %d, %d, %s, %s, %d,%d,%d``), in raw coordinates plus
-one voxel (``SPACING_UM``: the offset Allen's neuron_morphology subtracts):
+one voxel (``ONE_VOXEL_UM``: the offset Allen's neuron_morphology subtracts):
 a soma marker (code 30) and cut dendrites (10) at dendrite tips, an end of
 the reconstructed axon (20) at an axon tip.
 """
@@ -46,14 +46,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..morphology.markers import MARKER_TYPES, ONE_VOXEL_UM
+
 SOMA, AXON, BASAL, APICAL = 1, 2, 3, 4
 NEURITE_TYPES = (AXON, BASAL, APICAL)
 KINDS = ("transformed", "raw")
 LAYOUTS = ("allen", "other")
-SPACING_UM = (0.1144, 0.1144, 0.28)
-"""One voxel of the Allen's reconstruction images (x, y, z; neuron_morphology's ``constants.SPACING``)."""
-MARKER_NAMES = {10: "cut_dendrite", 20: "no_reconstruction", 30: "type_30"}
-"""Marker codes as neuron_morphology's ``constants`` names them (30: its soma marker)."""
 
 _DECIMALS = 4
 _MARKER_DECIMALS = 3
@@ -180,7 +178,7 @@ class SyntheticNeuron:
         rows += [(*self.raw[i], 10, "cut" if n == 0 else "") for n, i in enumerate(dendrite_tips)]
         rows += [(*self.raw[i], 20, "") for i in axon_tips]
         table = pd.DataFrame(rows, columns=["x", "y", "z", "name", "comment"])
-        for axis, spacing in zip("xyz", SPACING_UM):
+        for axis, spacing in zip("xyz", ONE_VOXEL_UM):
             table[axis] = (table[axis] + spacing).round(_MARKER_DECIMALS)
         table.insert(3, "radius", 0.0)
         table.insert(4, "shape", np.int64(1))
@@ -189,7 +187,7 @@ class SyntheticNeuron:
         colors = {10: (255, 0, 0), 20: (0, 0, 255), 30: (0, 255, 0)}
         for n, channel in enumerate(("color_r", "color_g", "color_b")):
             table[channel] = np.array([colors[code][n] for code in table["name"]], dtype=np.int64)
-        table["marker_type"] = table["name"].map(MARKER_NAMES).astype("string")
+        table["marker_type"] = table["name"].map(MARKER_TYPES).astype("string")
         return table
 
 
