@@ -7,6 +7,7 @@
   answer's headers bounded in time);
 - ``download``: GET with retries, resume and a SHA-256 / dandi-etag check;
   single range requests with their ``Content-Range`` checked;
+- ``tar_members``: files taken out of a downloaded tar by name, streamed and hashed;
 - ``ranges``: many ranges merged and fetched concurrently, in one wave;
 - ``remote_file``: a read-only file over range requests, for h5py;
 - ``cache``: one maker per cached file across processes, and the cache's

@@ -192,11 +192,11 @@ def download_resumable(
     returns its SHA-256 without a request) until ``drop_partial``; the caller
     verifies it and moves or removes it. At most ``size`` bytes where known (a
     ``ChecksumError`` for more or fewer), else ``max_bytes`` (a
-    ``ServerAnswerError`` for more). ``ServerAnswerError`` for an answer that
-    is a web page (``Content-Type: text/html``: BIL's and NeMO's servers answer
-    missing paths and errors so). After those two errors nothing is kept;
-    after others (the server gone, Ctrl-C) the bytes received are kept for the
-    next call. ``label`` names the file in its progress bar; ``CacheError`` if
+    ``ServerAnswerError`` for more). ``WebPageError`` (a ``ServerAnswerError``)
+    for an answer that is a web page (``Content-Type: text/html``: BIL's and
+    NeMO's servers answer missing paths and errors so). After those two errors nothing is kept;
+    after others (the server gone, Ctrl-C) the bytes received, if any, are
+    kept for the next call. ``label`` names the file in its progress bar; ``CacheError`` if
     ``partial`` cannot be written.
     """
     retry = retry or DEFAULT_RETRY
@@ -223,6 +223,10 @@ def download_resumable(
                 raise ChecksumError(f"{url}: expected {size} bytes, received {stream.received}; nothing was kept")
         except (ChecksumError, ServerAnswerError):
             drop_partial(partial)
+            raise
+        except BaseException:
+            if partial.stat().st_size == 0:  # nothing to go on from (a 404, say): nothing kept
+                drop_partial(partial)
             raise
         _write_source(partial, {**(_read_source(partial, url) or {"url": url}), "sha256": digest, "size": stream.received})
     return digest
@@ -344,11 +348,16 @@ class _Stream:
         return self.hasher.hexdigest()
 
 
+class WebPageError(ServerAnswerError):
+    """A web page (``Content-Type: text/html``) answered where a file is expected: how BIL's and NeMO's servers
+    answer a path they do not hold, or an error of theirs."""
+
+
 def _refuse_page(url: str, reply: requests.Response) -> None:
-    """``ServerAnswerError`` for an answer that is a web page where a file is expected."""
+    """``WebPageError`` for an answer that is a web page where a file is expected."""
     kind = reply.headers.get("Content-Type", "")
     if kind.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
-        raise ServerAnswerError(
+        raise WebPageError(
             f"{url}: the server answered a web page ({kind}, HTTP {reply.status_code}), not the file: the path may "
             "be missing there, or the server failing; nothing was kept"
         )

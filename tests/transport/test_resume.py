@@ -215,3 +215,10 @@ def test_a_server_that_stops_keeps_the_bytes_for_the_next_call(served, tmp_path)
     served.log.clear()
     assert download_resumable(f"{served.url}/nemo/x.tar", partial, retry=FAST) == DIGEST
     assert [_range_start(entry) for entry in served.log] == [kept]
+
+
+def test_a_missing_file_leaves_nothing(served, tmp_path):
+    partial = tmp_path / ".x.tar.partial"
+    with pytest.raises(FetchError, match="HTTP 404") as caught:
+        download_resumable(f"{served.url}/elsewhere/x.tar", partial, retry=FAST)
+    assert caught.value.status == 404 and os.listdir(tmp_path) == []
