@@ -217,7 +217,7 @@ def _text_column(value: str | None, rows: int):
 def _empty(kind: str) -> pd.DataFrame:
     import pandas as pd
 
-    from ..morphology.markers import MARKER_COLUMNS
+    from ..morphology.markers import COLUMNS as MARKER_COLUMNS
 
     columns = MARKER_COLUMNS if kind == "marker" else SWC_COLUMNS
     dtypes = {"cell_specimen_id": "int64", "neuron_reconstruction_type": "string", **columns}

@@ -43,6 +43,15 @@ class Cell:
     depth_from_pia_um: float | None = None
     nwb: NwbFile | None = None
     has_morphology: bool = False
+    """A made-up manifest row of a transformed SWC (checksums of no file), where ``files`` are not given."""
+    reconstruction_type: str | None = None
+    """The metadata's ``neuron_reconstruction_type`` (None: ``full`` with ``has_morphology``, else empty)."""
+    sample_id: str | None = None
+    """The metadata's ``transcriptomics_sample_id`` (None: one made up from the cell id)."""
+    t_type: str | None = None
+    """The metadata's ``corresponding_AIT2.3.1_alias`` (None: a made-up one)."""
+    files: tuple[dict[str, object], ...] = ()
+    """Manifest rows of the cell's files on BIL and NeMO (``testing.archives``)."""
 
 
 def table_file_name(archive: str, kind: TableKind) -> str:
@@ -50,11 +59,14 @@ def table_file_name(archive: str, kind: TableKind) -> str:
     return shipped_table(archive, kind).file_name
 
 
-def release_tables(cells: list[Cell], unassigned_files: int = 0) -> dict[str, bytes]:
+def release_tables(
+    cells: list[Cell], unassigned_files: int = 0, release_rows: dict[str, list[dict[str, object]]] | None = None
+) -> dict[str, bytes]:
     """The four release CSV files for ``cells``, keyed by upstream file name.
 
-    ``unassigned_files`` adds that many mouse manifest rows with no
-    ``cell_specimen_id``, as the real mouse manifest has.
+    ``unassigned_files`` adds that many made-up mouse manifest rows with no
+    ``cell_specimen_id``, as the real mouse manifest has; ``release_rows``
+    (by archive) adds rows of real files of no cell (``testing.archives``' matrices).
     """
     tables = {}
     for archive in ARCHIVES:
@@ -65,6 +77,7 @@ def release_tables(cells: list[Cell], unassigned_files: int = 0) -> dict[str, by
         )
         manifest_rows = [row for cell in mine for row in _manifest_rows(cell)]
         manifest_rows += [_unassigned_row(archive, n) for n in range(extra)]
+        manifest_rows += (release_rows or {}).get(archive, [])
         tables[table_file_name(archive, "manifest")] = _csv("manifest", manifest_rows)
     return tables
 
@@ -99,14 +112,14 @@ def _metadata_row(cell: Cell) -> dict[str, object]:
         "full_genotype": None if human else "Sst-IRES-Cre/wt;Ai14(RCL-tdT)/wt",
         "dendrite_type": cell.dendrite_type,
         "apical_dendrite_status": "NA" if cell.dendrite_type == "aspiny" else "intact",
-        "neuron_reconstruction_type": "full" if cell.has_morphology else None,
+        "neuron_reconstruction_type": cell.reconstruction_type or ("full" if cell.has_morphology else None),
         "cell_soma_normalized_depth": 0.42,
         "depth_from_pia_um": cell.depth_from_pia_um,
         "ephys_session_id": cell.session_id,
-        "transcriptomics_sample_id": f"PS{cell.specimen_id % 10000:04d}_S01",
+        "transcriptomics_sample_id": cell.sample_id or f"PS{cell.specimen_id % 10000:04d}_S01",
         "transcriptomics_batch": "BT001",
         "corresponding_AIT2.3.1_ID": None if human else f"CS{cell.specimen_id}",
-        "corresponding_AIT2.3.1_alias": "Sst Tac2 Myh4",
+        "corresponding_AIT2.3.1_alias": cell.t_type or "Sst Tac2 Myh4",
     }
 
 
@@ -128,7 +141,8 @@ def _manifest_rows(cell: Cell) -> list[dict[str, object]]:
                 "cell_specimen_id": cell.specimen_id,
             }
         )
-    if cell.has_morphology:
+    rows += cell.files
+    if cell.has_morphology and not cell.files:
         rows.append(
             {
                 "file_id": cell.specimen_id,

@@ -6,7 +6,10 @@ dendrite type, age and donor as released; the other metadata columns, such
 as the normalized depth (0.42 for every cell) and the t-type, are made up in
 ``tables``), release tables that describe them, and serves both from one
 ``LocalServer`` on 127.0.0.1: tables under ``/tables/``, the DANDI API under
-``/api`` and blobs under ``/s3``. ``world.environment()`` gives the
+``/api``, blobs under ``/s3``, and the cells' SWC files and transcriptomes
+under ``/bil/`` and ``/nemo/`` at the release's paths (``archives``: their
+reconstruction types, sample ids and t-types are the release's, their bytes
+synthetic). ``world.environment()`` gives the
 environment variables that point the shipped catalog at it (its made-up
 tables taken unpinned, with ``PATCHSEQ_INTAKE_UNPINNED_TABLES``).
 
@@ -43,6 +46,7 @@ from pathlib import Path
 from .. import config
 from ..dandi.assets import Asset, read_listing
 from ..tables.shipped import shipped_dandiset, shipped_listings
+from .archives import ArchiveCell, ServedArchives, serve_archives
 from .dandi import DRAFT, DandiReplica, ReplicaAsset
 from .mies import write_mies_nwb
 from .physiology import CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name
@@ -78,26 +82,43 @@ class CellPlan:
     released_as: ReleasedFile | None = None
     in_manifest: bool = True
     input_resistance_mohm: float = 150.0
+    reconstruction: str | None = None
+    """The metadata's ``neuron_reconstruction_type``; not None: the cell's SWC and marker files are on the BIL stand-in."""
+    sample_id: str | None = None
+    """The metadata's ``transcriptomics_sample_id`` (None: made up)."""
+    t_type: str | None = None
+    """The metadata's t-type (``corresponding_AIT2.3.1_alias``; None: made up)."""
+    transcriptome: bool = False
+    """Whether the NeMO stand-in has the cell's FASTQ pair, BAM and matrix column (mouse cells)."""
 
 
 DEMO_CELLS = (
-    # As released: cell, session, subject (DANDI path), structure, dendrite type, age, donor.
+    # As released: cell, session, subject (DANDI path), structure, dendrite type, age, donor; reconstruction type,
+    # transcriptomics sample and t-type from the release's metadata; SWC and transcriptome files where the
+    # manifest lists them (their bytes synthetic).
     # The manifest's row of this cell describes 29016929 bytes; DANDI holds 29377521.
     CellPlan("human", 541549258, 541549227, 541516760, "MTG", "spiny", "28 yrs", "H16.03.007",
              released_as=ReleasedFile(29016929, "6a1c9f11358a5e72ef723bb0b63de4f65cdf329d4325c9e7b51912791a709136",
-                                      "feed5e9f13d5450cec6d59f6728143e6"), input_resistance_mohm=120.0),
-    CellPlan("human", 569835804, 569835791, 569800644, "MTG", "spiny", "61 yrs", "H17.03.002", input_resistance_mohm=210.0),
-    CellPlan("mouse", 601506507, 601506492, 599387254, "VISpm4", "sparsely spiny", "P55", "331294", input_resistance_mohm=180.0),
-    CellPlan("mouse", 601790961, 601790945, 601462951, "VISpm5", "aspiny", "P57", "331663", input_resistance_mohm=240.0),
-    CellPlan("mouse", 601803754, 601803733, 601462951, "VISp2/3", "sparsely spiny", "P57", "331663", input_resistance_mohm=95.0),
-    CellPlan("mouse", 601808698, 601808619, 601462951, "VISp5", "aspiny", "P57", "331663", input_resistance_mohm=160.0),
+                                      "feed5e9f13d5450cec6d59f6728143e6"), input_resistance_mohm=120.0,
+             reconstruction="full", sample_id="RS1SS-161025-01_E12-50_S63", t_type="Exc L2-3 LINC00507 FREM3"),
+    CellPlan("human", 569835804, 569835791, 569800644, "MTG", "spiny", "61 yrs", "H17.03.002", input_resistance_mohm=210.0,
+             reconstruction="dendrite-only", sample_id="huPSX170327_E1-50_S15", t_type="Exc L2 LAMP5 LTK"),
+    CellPlan("mouse", 601506507, 601506492, 599387254, "VISpm4", "sparsely spiny", "P55", "331294", input_resistance_mohm=180.0,
+             reconstruction="full", sample_id="PS0810_E1-50_S88", t_type="Vip Gpc3 Slc18a3", transcriptome=True),
+    CellPlan("mouse", 601790961, 601790945, 601462951, "VISpm5", "aspiny", "P57", "331663", input_resistance_mohm=240.0,
+             reconstruction="full", sample_id="PS0817_E1-50_S19", t_type="Sst Tac2 Myh4", transcriptome=True),
+    CellPlan("mouse", 601803754, 601803733, 601462951, "VISp2/3", "sparsely spiny", "P57", "331663", input_resistance_mohm=95.0,
+             reconstruction="full", sample_id="PS0817_E1-50_S25", t_type="Sst Calb2 Pdlim5", transcriptome=True),
+    CellPlan("mouse", 601808698, 601808619, 601462951, "VISp5", "aspiny", "P57", "331663", input_resistance_mohm=160.0,
+             reconstruction="full", sample_id="PS0817_E1-50_S26", t_type="Sst Hpse Cbln4", transcriptome=True),
     # The manifest's row describes 19534558 bytes; DANDI holds 19795174.
     CellPlan("mouse", 623434306, 623434287, 617297314, "VISp2/3", "aspiny", "P50", "346780",
              released_as=ReleasedFile(19534558, "df87b0896fa11b072aa9d30ccdcd20ee6f0c44f5ea9316e1a750918afaf23831",
-                                      "86811e29bfcdb61e15f94d72f0b0a9dd"), input_resistance_mohm=200.0),
-    # No manifest row; DANDI has sub-617297348/sub-617297348_ses-627867536_icephys.nwb.
+                                      "86811e29bfcdb61e15f94d72f0b0a9dd"), input_resistance_mohm=200.0,
+             reconstruction="full", sample_id="SM-GE62S_S111_E1-50", t_type="Sst Tac1 Htr1d", transcriptome=True),
+    # No manifest row (nor SWC or transcriptome files); DANDI has sub-617297348/sub-617297348_ses-627867536_icephys.nwb.
     CellPlan("mouse", 627867607, 627867536, 617297348, "VISp6a", "aspiny", "P53", "346784", in_manifest=False,
-             input_resistance_mohm=300.0),
+             input_resistance_mohm=300.0, sample_id="SM-GE63V_S103_E1-50", t_type="Sst Myh8 Etv1"),
 )
 
 
@@ -113,6 +134,8 @@ class World:
     """Each cell's asset in the published version of its dandiset."""
     listed_real_assets: bool = False
     """Whether the replica lists every real asset of both dandisets."""
+    archives: ServedArchives | None = None
+    """The BIL and NeMO stand-ins: the cells' SWC files and transcriptomes."""
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point the shipped catalogs at this world.
@@ -120,10 +143,12 @@ class World:
         Its tables are made up, not the release's: they are taken unpinned
         (``PATCHSEQ_INTAKE_UNPINNED_TABLES``), as one's own edited tables are.
         """
+        archives = self.archives.environment() if self.archives is not None else {}
         return {
             config.TABLES_ENV: f"{self.server.url}/tables",
             config.UNPINNED_TABLES_ENV: "1",
             config.DANDI_API_ENV: self.replica.api_url,
+            **archives,
         }
 
     @contextmanager
@@ -234,14 +259,20 @@ def serve_world(files: dict[CellPlan, WrittenCell], listings: Path | None = None
     world = World(server, DandiReplica(server), cells=[], listed_real_assets=listings is not None)
     if listings is not None:
         _list_real_assets(world.replica, listings)
+    world.archives = serve_archives(server, [
+        ArchiveCell(plan.archive, plan.specimen_id, plan.sample_id or "", plan.reconstruction, plan.transcriptome)
+        for plan in files
+    ])
     for plan, written in files.items():
         world.assets[plan.specimen_id] = _publish(world.replica, plan, written)
         world.written[plan.specimen_id] = written
         world.cells.append(
             Cell(plan.archive, plan.specimen_id, plan.session_id, plan.structure, plan.dendrite_type,
-                 plan.age, plan.donor_id, nwb=_manifest_row(plan, written))
+                 plan.age, plan.donor_id, nwb=_manifest_row(plan, written), reconstruction_type=plan.reconstruction,
+                 sample_id=plan.sample_id, t_type=plan.t_type,
+                 files=tuple(world.archives.cell_rows.get(plan.specimen_id, ())))
         )
-    for name, content in release_tables(world.cells, unassigned_files=1).items():
+    for name, content in release_tables(world.cells, release_rows=world.archives.release_rows).items():
         server.serve_file(f"/tables/{name}", content)
     return world
 
