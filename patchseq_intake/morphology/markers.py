@@ -33,7 +33,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..errors import ReleaseFileFormatError
+from ..errors import ReleaseFileFormatError, brief
 from .text import file_text, line_error, lines_of
 
 MARKER_TYPES: dict[int, str] = {10: "cut_dendrite", 20: "no_reconstruction", 30: "type_30"}
@@ -98,7 +98,7 @@ def _number(name: str, field: str, line: str, n: int, source: str) -> float:
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise line_error(source, n, line, f"{name} is {field!r}, not a finite number; {_ROW}")
+        raise line_error(source, n, line, f"{name} is {brief(field)}, not a finite number; {_ROW}")
     return number
 
 
@@ -109,5 +109,5 @@ def _integer(name: str, field: str, line: str, n: int, source: str) -> int:
         number = math.nan
     if not math.isfinite(number) or number != round(number) or abs(number) > np.iinfo(np.int64).max:
         what = "the marker's code" if name == "name" else name
-        raise line_error(source, n, line, f"{what} is {field!r}, not an integer; {_ROW}")
+        raise line_error(source, n, line, f"{what} is {brief(field)}, not an integer; {_ROW}")
     return int(number)

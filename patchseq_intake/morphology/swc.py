@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ReleaseFileFormatError
+from ..errors import ReleaseFileFormatError, brief
 from .text import file_text, line_error, lines_of
 
 COLUMNS = ("id", "type", "x", "y", "z", "radius", "parent")
@@ -154,9 +154,9 @@ def _fault_of_line(fields: list[str], seen: dict[float, int], n: int) -> str | N
         except ValueError:
             number = float("nan")
         if not math.isfinite(number):
-            return f"{name} is {field!r}, not a finite number; {_SEVEN}"
+            return f"{name} is {brief(field)}, not a finite number; {_SEVEN}"
         if column in _INTEGERS and (number != round(number) or abs(number) >= 2.0**63):
-            return f"{name} is {field!r}, not an integer; ids, types and parents are integers"
+            return f"{name} is {brief(field)}, not an integer; ids, types and parents are integers"
     sample = float(fields[0])
     if sample in seen:
         return f"id {int(sample)} again (line {seen[sample] + 1} has it); each sample needs an id of its own"
