@@ -88,10 +88,10 @@ def fetch_release_files(
         if config.offline():
             raise OfflineError(f"{file.label} is not cached, and {config.OFFLINE_ENV} forbids fetching it")
         if not file.locations:
-            rules = homes.describe() if homes is not None else "the catalog's homes"
+            rules = "have no rule for it" if homes is None else f"rewrite only links starting with {homes.describe()}"
             raise FetchError(
                 f"{file.label}: no live home is known for its manifest link {file.manifest_uri}: the catalog's "
-                f"rules rewrite links starting with {rules}"
+                f"homes {rules}; a rule for its link belongs there"
             )
         groups.setdefault(tuple(location.url for location in file.locations), []).append(n)
     for indexes in groups.values():  # files sharing one tar: one download
@@ -175,9 +175,12 @@ def _fetch_at(url: str, files: list[ReleaseFile], members: list[str | None], acc
         bound = slack * sum(file.size for file in files) + TAR_OVERHEAD_BYTES
         download_resumable(url, partial, max_bytes=bound, label=PurePosixPath(urlparse(url).path).name)
         try:
-            return _from_tar(url, partial, files, members, accept)
-        finally:
-            drop_partial(partial)  # extracted, or refused: the tar is not kept either way
+            fetched = _from_tar(url, partial, files, members, accept)
+        except (PackedFileError, ChecksumError):
+            drop_partial(partial)  # refused: not kept (interrupted, it is: the next call extracts it again)
+            raise
+        drop_partial(partial)  # extracted: the tar is not kept
+        return fetched
 
 
 def _from_tar(url: str, tar: Path, files: list[ReleaseFile], members: list[str | None], accept: bool) -> list[Fetched]:

@@ -228,12 +228,13 @@ def download_resumable(
             if partial.stat().st_size == 0:  # nothing to go on from (a 404, say): nothing kept
                 drop_partial(partial)
             raise
-        _write_source(partial, {**(_read_source(partial, url) or {"url": url}), "sha256": digest, "size": stream.received})
+        started = _read_source(partial, url) or {"url": url}
+        _write_source(partial, {**started, "sha256": digest, "size": stream.received})
     return digest
 
 
 def resumable_partial(dest: Path) -> Path:
-    """Where a resumable download of ``dest`` keeps its bytes: ``.<name>.partial`` beside it (not swept as a leftover)."""
+    """Where a resumable download of ``dest`` keeps its bytes: ``.<name>.partial`` beside it (no leftover to sweep)."""
     return dest.with_name(f".{dest.name}.partial")
 
 
@@ -271,7 +272,8 @@ def _validator(source: dict[str, Any] | None) -> str | None:
 
 def _keep_source(partial: Path, url: str, reply: requests.Response) -> None:
     """Record the URL and validators of the answer that starts ``partial`` from byte 0."""
-    _write_source(partial, {"url": url, "etag": reply.headers.get("ETag"), "last_modified": reply.headers.get("Last-Modified")})
+    validators = {"etag": reply.headers.get("ETag"), "last_modified": reply.headers.get("Last-Modified")}
+    _write_source(partial, {"url": url, **validators})
 
 
 def _write_source(partial: Path, values: dict[str, Any]) -> None:

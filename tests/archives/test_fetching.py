@@ -253,11 +253,11 @@ def test_offline_a_missing_file_is_named_and_a_cached_one_served(server, monkeyp
 
 
 def test_a_link_no_rule_knows_names_it_and_the_rules(server):
-    file = release_file("BIL", SWC_PATH, "x.swc", SWC, "raw_swc")
     unknown = ReleaseFile(1, "morphology", "raw_swc", "x.swc", 3, sha(b"abc"), "BIL", "ftp://elsewhere/x.swc", ())
-    assert file.locations
     with pytest.raises(FetchError, match=rf"raw_swc x.swc of cell 1: no live home .*ftp://elsewhere/x.swc.*{BIL_DEAD} \(BIL\)"):
         fetch_release_files([unknown], homes=Homes.from_catalog(RULES))
+    with pytest.raises(FetchError, match=r"ftp://elsewhere/x.swc: the catalog's homes have no rule for it"):
+        fetch_release_files([unknown])
 
 
 def test_two_threads_wanting_one_file_make_one_download(server):
@@ -287,3 +287,19 @@ def test_a_damaged_cached_file_is_fetched_again(server):
     with pytest.warns(Warning, match="not the one that was verified"):
         (again,) = fetch_release_files([swc_file()])
     assert again.path.read_bytes() == SWC and len(server.log) == 2
+
+
+def test_ctrl_c_while_extracting_keeps_the_whole_tar_for_the_next_call(server, monkeypatch):
+    server.serve_file(f"/other/AIBS/AIBS_patchseq/{MATRIX_TAR}", tar_of({f"{STEM}/{STEM}.csv": MATRIX}), etag="nemo-1")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fetching, "extract_members", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            fetch_release_files([matrix_file()])
+    server.log.clear()
+    (got,) = fetch_release_files([matrix_file()])
+    assert got.path.read_bytes() == MATRIX and server.log == []
+    assert only_locks(config.cache_dir() / config.FILES_DIR / fetching.DOWNLOADS) == []
