@@ -104,7 +104,7 @@ def _serve_reconstruction(server: LocalServer, cell: ArchiveCell) -> list[dict[s
     rows = []
     for file_type, (name, data) in files.items():
         server.serve_file(f"{BIL}/{folder}/{name}", data)
-        rows.append(_row(cell.archive, cell.specimen_id, "morphology", file_type, name, data, "BIL",
+        rows.append(manifest_row(cell.archive, cell.specimen_id, "morphology", file_type, name, data, "BIL",
                          f"{BIL_DEAD}{folder}/{name}"))
     return rows
 
@@ -120,11 +120,11 @@ def _serve_reads(server: LocalServer, cell: ArchiveCell) -> list[dict[str, objec
     server.serve_file(f"{NEMO}/{NEMO_LIVE}{raw}/{stem}.fastq.tar", _tar(pair))
     server.serve_file(f"{NEMO}/{NEMO_LIVE}{align}/{bam_name}.tar", _tar(bam))
     rows = [
-        _row(cell.archive, cell.specimen_id, "transcriptomics", file_type, name, data, "NEMO",
+        manifest_row(cell.archive, cell.specimen_id, "transcriptomics", file_type, name, data, "NEMO",
              f"{NEMO_DEAD}{raw}/{stem}.fastq.tar")
         for file_type, (name, data) in zip(("forward_fastq", "reverse_fastq"), pair.items())
     ]
-    rows.append(_row(cell.archive, cell.specimen_id, "transcriptomics", "bam_file", bam_name, bam[bam_name], "NEMO",
+    rows.append(manifest_row(cell.archive, cell.specimen_id, "transcriptomics", "bam_file", bam_name, bam[bam_name], "NEMO",
                      f"{NEMO_DEAD}{align}/{bam_name}.tar"))
     return rows
 
@@ -137,7 +137,7 @@ def _serve_matrices(server: LocalServer, served: ServedArchives) -> list[dict[st
         stem = f"20200513_Mouse_PatchSeq_Release_{word}"
         data = matrix_csv(served.genes, served.samples, values, seed=MATRIX_SEEDS[values])
         server.serve_file(f"{NEMO}/{NEMO_LIVE}{analysis}/{stem}.csv.tar", _tar({f"{stem}/{stem}.csv": data}))
-        rows.append(_row("mouse", None, "transcriptomics", "csv", f"{stem}.csv", data, "NEMO",
+        rows.append(manifest_row("mouse", None, "transcriptomics", "csv", f"{stem}.csv", data, "NEMO",
                          f"{NEMO_DEAD}{analysis}/{stem}.csv.tar"))
     return rows
 
@@ -162,7 +162,7 @@ def _tar(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _row(archive: str, specimen_id: int | None, technique: str, file_type: str, name: str, data: bytes,
+def manifest_row(archive: str, specimen_id: int | None, technique: str, file_type: str, name: str, data: bytes,
          home: str, uri: str) -> dict[str, object]:
     """A manifest row describing ``data`` as the release's rows do (its size, SHA-256 and MD5; the dead link)."""
     return {
