@@ -5,7 +5,7 @@ header is an empty cell (``,`` as pandas writes it, ``""`` as R's
 ``write.csv`` does) then the ``transcriptomics_sample_id`` of each column;
 each line after it a gene symbol (quoted or not) then one number per sample.
 Blank lines are skipped, as ``pandas.read_csv`` skips them; a UTF-8 byte order
-mark and Windows line ends are taken.
+mark and Windows line ends (``\r\n``) are taken.
 
 ``MatrixCsv(path).blocks(n)`` gives the gene rows ``n`` at a time, so that at
 most one block is in memory: the numbers are parsed by ``numpy.loadtxt``
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ReleaseFileFormatError
 
-MAX_LINE_CHARS = 64 * 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is not a matrix row (the release's are ~100 kB: 4435 samples): the file is not a matrix."""
 READ_BUFFER_BYTES = 1024 * 1024
 
@@ -77,7 +77,7 @@ class MatrixCsv:
         self.path = Path(path)
         self.line = 0
         raw = _Counted(open(self.path, "rb", buffering=0), progress)  # noqa: SIM115 (closed by close())
-        self._text = io.TextIOWrapper(io.BufferedReader(raw, READ_BUFFER_BYTES), encoding="utf-8-sig", newline=None)
+        self._lines = io.BufferedReader(raw, READ_BUFFER_BYTES)
         try:
             self.samples = self._header()
         except BaseException:
@@ -91,7 +91,7 @@ class MatrixCsv:
         self.close()
 
     def close(self) -> None:
-        self._text.close()
+        self._lines.close()
 
     def error(self, line: int | None, problem: str) -> ReleaseFileFormatError:
         """The error for ``problem`` at ``line`` (None: the file as a whole)."""
@@ -103,19 +103,21 @@ class MatrixCsv:
     def _next_line(self) -> str | None:
         """The next line that is not blank, without its line end; None at the end of the file."""
         while True:
-            try:
-                text = self._text.readline(MAX_LINE_CHARS)
-            except UnicodeDecodeError as exc:
-                raise self.error(self.line + 1, f"bytes that are not UTF-8 text ({exc.reason}): not a CSV file "
-                                                "(a compressed, packed or binary file?)") from exc
-            if not text:
+            line = self._lines.readline(MAX_LINE_BYTES)
+            if not line:
                 return None
             self.line += 1
-            if len(text) == MAX_LINE_CHARS and not text.endswith("\n"):
-                raise self.error(self.line, f"a line longer than {MAX_LINE_CHARS} characters: not a matrix row")
+            if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise self.error(self.line, f"a line longer than {MAX_LINE_BYTES} bytes: not a matrix row")
+            if self.line == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a byte order mark
+            try:
+                text = line.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise self.error(self.line, f"bytes that are not UTF-8 text ({exc.reason}): not a CSV file "
+                                            "(a compressed or binary file?)") from exc
             if "\x00" in text:
                 raise self.error(self.line, "NUL bytes: not a CSV text file (a tar or other binary file?)")
-            text = text.rstrip("\n")
             if text.strip():
                 return text
 
