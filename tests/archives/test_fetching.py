@@ -7,8 +7,11 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 import warnings
 
 import pytest
@@ -303,3 +306,49 @@ def test_ctrl_c_while_extracting_keeps_the_whole_tar_for_the_next_call(server, m
     (got,) = fetch_release_files([matrix_file()])
     assert got.path.read_bytes() == MATRIX and server.log == []
     assert only_locks(config.cache_dir() / config.FILES_DIR / fetching.DOWNLOADS) == []
+
+
+CHILD = """
+import sys
+import patchseq_intake.transport.cache as cache
+from patchseq_intake.archives.fetching import fetch_release_files
+from patchseq_intake.archives.homes import Location
+from patchseq_intake.archives.release_files import ReleaseFile
+cache.WAIT_NOTICE_S = 0.1  # a wait on the other's lock is said
+url, member, name, size, sha256 = sys.argv[1:]
+file = ReleaseFile(None, "transcriptomics", "csv", name, int(size), sha256, "NEMO", "x", (Location(url, member),))
+print("ready", flush=True)
+sys.stdin.readline()
+print(fetch_release_files([file])[0].path)
+"""
+
+
+def test_two_processes_wanting_one_file_make_one_download(server):
+    body = tar_of({f"{STEM}/{STEM}.csv": MATRIX})
+    server.serve_file(f"/other/AIBS/AIBS_patchseq/{MATRIX_TAR}", body)
+    server.faults.bandwidth_bytes_per_s = len(body) / 2  # the first download takes 2 s: the other process asks meanwhile
+    file, location = matrix_file(), matrix_file().locations[0]
+    other = subprocess.Popen(
+        [sys.executable, "-c", CHILD, location.url, location.member, file.file_name, str(file.size), file.sha256],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert other.stdout.readline() == "ready\n"
+        mine = []
+        first = threading.Thread(target=lambda: mine.extend(fetch_release_files([file])))
+        first.start()
+        downloads = config.cache_dir() / config.FILES_DIR / fetching.DOWNLOADS
+        for _ in range(200):  # until the first download has begun (its lock held), at most 2 s
+            if downloads.exists() and any(downloads.rglob("*.partial")):
+                break
+            time.sleep(0.01)
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        out, err = other.communicate(timeout=30)
+        first.join(30)
+    finally:
+        other.kill()
+    assert other.returncode == 0, err
+    assert "waiting for another process" in err  # it asked while the first was downloading
+    assert out.strip() == str(mine[0].path) and mine[0].path.read_bytes() == MATRIX
+    assert len(server.log) == 1
