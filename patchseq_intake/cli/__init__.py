@@ -34,14 +34,18 @@ from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
 from .options import (
+    EPHYS,
     CommandError,
     HelpFormatter,
     UsageError,
     access_given,
+    add_accept_option,
     add_archive_argument,
+    add_file_type_option,
     add_filter_option,
     add_output_options,
     add_table_options,
+    add_technique_option,
     add_version_option,
     columns_given,
     filter_words,
@@ -51,6 +55,7 @@ from .options import (
     whole_number,
 )
 from .output import chosen_format, emit, sweep_samples
+from .release_commands import add_expression, add_morphology, nwb_fetch_flags, release_fetch, release_files_entry
 
 if TYPE_CHECKING:
     from ..catalog import ArchiveCatalog
@@ -96,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_cache, _add_gui, _add_demo):
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_cache, _add_gui,
+                _add_demo):
         add(commands)
     return parser
 
@@ -130,24 +136,35 @@ def _add_files(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "files",
-        help="the cells' NWB files as DANDI holds them",
+        help="the cells' files: NWB files as DANDI holds them, or (--technique) SWC files and transcriptomes",
         description="The NWB file of every cell that has one in the dandiset version, one row per "
         "cell: cell_specimen_id, ephys_session_id, dandi_path, asset_id, size (bytes) and sha256 "
         "(DANDI's: what downloads are verified against), in_manifest, manifest_sha256 and "
         "manifest_matches (whether the release manifest's size and SHA-256 are DANDI's). "
-        "Reads the release tables and the version's asset listing, never an NWB file.",
+        "Reads the release tables and the version's asset listing, never an NWB file. "
+        "With --technique morphology or transcriptomics, the release's files on BIL or NeMO instead, one row "
+        "per file: cell_specimen_id (empty for the expression matrices), technique, file_type, file_name, "
+        "size (bytes) and sha256 (the manifest's, of the file itself, also where it is packed in a tar), "
+        "archive, manifest_uri (the manifest's dead link), url (where it is fetched from today), packed_in (the "
+        "tar at url holding it), and what this cache fetched: bytes_match, found_url, found_name, found_sha256.",
         examples=[
             "patchseq-intake files mouse --filter in_manifest == false",
             "patchseq-intake files human --filter manifest_matches == false --columns cell_specimen_id size",
             "patchseq-intake files mouse -o mouse_nwb_files.parquet",
+            "patchseq-intake files human --technique morphology --filter file_type == transformed_swc",
+            "patchseq-intake files mouse --technique transcriptomics --filter file_type == csv --columns file_name url packed_in",
         ],
         run=_run_files,
     )
     add_table_options(sub)
+    add_technique_option(sub, "lists")
     add_version_option(sub)
 
 
 def _run_files(args: argparse.Namespace) -> None:
+    if args.technique != EPHYS:
+        _emit_table(args, release_files_entry(args), f"{args.technique} file", technique=args.technique)
+        return
     versioned = {"version": args.dandi_version} if args.dandi_version else {}
     _emit_table(args, _archive(args.archive).nwb_files, "NWB file", **versioned)
 
@@ -264,16 +281,24 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "fetch",
-        help="download cells' NWB files into the cache",
+        help="download cells' files into the cache: NWB files, or (--technique) SWC files and transcriptomes",
         description="Download the NWB files of the named cells, or of the cells matching the "
         "filters (both: the named cells that match), into the cache, each verified against "
         "DANDI's SHA-256 and size of it; files already cached are not fetched again. Prints "
         "one line per cell: its cell_specimen_id, a tab, and the path of its cached file (named by "
-        "the file's SHA-256), in the order the cells were named (with filters alone: the metadata table's).",
+        "the file's SHA-256), in the order the cells were named (with filters alone: the metadata table's). "
+        "With --technique morphology or transcriptomics, the cells' files of that technique from BIL or NeMO "
+        "(--file-type: of one type), each verified against the release manifest's SHA-256 (of the file, also "
+        "where NeMO packs it in a tar); it prints one line per file: its cell_specimen_id (- for the "
+        "release-wide expression matrices, --file-type csv, which need no cell), a tab, its file_type, a tab, "
+        "and its cached path.",
         examples=[
             "patchseq-intake fetch human 541549258 569835804",
             "patchseq-intake fetch mouse --filter structure == VISp5 --filter dendrite_type == aspiny",
             "patchseq-intake fetch human 541549258 | cut -f2   # the paths alone",
+            "patchseq-intake fetch mouse 601506507 --technique morphology --file-type transformed_swc",
+            "patchseq-intake fetch mouse 601506507 --technique transcriptomics   # its FASTQ pair and BAM file",
+            "patchseq-intake fetch mouse --technique transcriptomics --file-type csv   # the four matrices",
         ],
         run=_run_fetch,
     )
@@ -282,10 +307,17 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
     )
     add_filter_option(sub)
+    add_technique_option(sub, "fetches")
+    add_file_type_option(sub)
+    add_accept_option(sub, "a file")
     add_version_option(sub)
 
 
 def _run_fetch(args: argparse.Namespace) -> None:
+    if args.technique != EPHYS:
+        release_fetch(args)
+        return
+    nwb_fetch_flags(args)
     if not args.specimen_ids and not args.filters:
         raise UsageError("name the cells: SPECIMEN_ID ... or --filter COLUMN OP VALUE")
     source = _ephys(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import config
+from ..archives.release_files import TECHNIQUES as RELEASE_TECHNIQUES
 from ..drivers.parameters import INT64_MAX
 from ..errors import InvalidQueryError, PatchseqError, brief
 from ..tables.filters import OPERATORS, SET_OPERATORS
@@ -94,6 +95,43 @@ def add_version_option(sub: argparse.ArgumentParser) -> None:
     )
 
 
+EPHYS = "intracellular_electrophysiology"
+TECHNIQUES = (EPHYS, *RELEASE_TECHNIQUES)
+"""``--technique``'s values: the manifest's techniques (NWB files on DANDI; SWC files on BIL; transcriptomes on NeMO)."""
+
+
+def add_technique_option(sub: argparse.ArgumentParser, what: str) -> None:
+    """``--technique T``: the files of which modality ``what`` (a verb phrase: ``lists``) handles."""
+    sub.add_argument(
+        "--technique",
+        choices=TECHNIQUES,
+        default=EPHYS,
+        help=f"the files it {what}: {EPHYS} (the default: the NWB files on DANDI), morphology (SWC and marker "
+        "files on BIL) or transcriptomics (FASTQ pairs, BAM files and the expression matrices on NeMO; mouse only)",
+    )
+
+
+def add_file_type_option(sub: argparse.ArgumentParser) -> None:
+    """``--file-type FT``: one of the manifest's file types of the ``--technique``."""
+    sub.add_argument(
+        "--file-type",
+        metavar="FT",
+        help="only the files of this type of the manifest's: transformed_swc, raw_swc or marker_swc (morphology); "
+        "forward_fastq, reverse_fastq, bam_file or csv (transcriptomics; csv: the release-wide expression "
+        "matrices, of no cell); default: every type of the technique's but csv",
+    )
+
+
+def add_accept_option(sub: argparse.ArgumentParser, what: str) -> None:
+    """``--accept-other-bytes``: take ``what`` (``a file``) where its live home holds other bytes than the manifest's."""
+    sub.add_argument(
+        "--accept-other-bytes",
+        action="store_true",
+        help=f"take {what} whose live home holds other bytes than the release manifest's SHA-256 (cached under "
+        "their own SHA-256, said in a warning and in the files table's bytes_match); default: refused",
+    )
+
+
 def add_output_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--format",
@@ -120,7 +158,11 @@ def filter_words(item: list[Any]) -> str:
     return "--filter " + " ".join(shlex.quote(str(part)) for part in (column, op, value))
 
 
-PYTHON_WORDS = (("access='local': ", ""),)
+PYTHON_WORDS = (
+    ("access='local': ", ""),
+    ("pass accept_other_bytes=True", "give --accept-other-bytes"),
+    ("accept_other_bytes=True", "--accept-other-bytes"),
+)
 """Python's words in messages of the layers below, and the command's for them (the command has no access=)."""
 
 
@@ -129,13 +171,18 @@ def in_command_words(error: BaseException, raw_filters: list[list[str]]) -> str:
     ``--root``) where the package's Python messages name parameters and show filters as Python lists."""
     if isinstance(error, InvalidQueryError) and error.parameter == "filters" and isinstance(error.given, list):
         return f"{filter_words(error.given)}: {error.problem}"
-    if isinstance(error, InvalidQueryError) and error.parameter == "columns":
-        return f"--columns: {error.problem}"
+    if isinstance(error, InvalidQueryError) and error.parameter in ("columns", "genes"):
+        return f"--{error.parameter}: {error.problem}"
     message = str(error)
     filters = filters_given(raw_filters)
     if filters:
         words = " ".join(map(filter_words, filters))
         message = message.replace(f"the filters {brief(filters)}", words).replace(brief(filters), words)
+    return python_words_replaced(message)
+
+
+def python_words_replaced(message: str) -> str:
+    """``message`` with the ``PYTHON_WORDS`` in the command's (for warnings, which name no filter)."""
     for python, command in PYTHON_WORDS:
         message = message.replace(python, command)
     return message
