@@ -1,11 +1,13 @@
-"""The cell browser: find or filter an archive's cells, open one, see its sweep table and its sweeps.
+"""The cell browser: find or filter an archive's cells, open one, see its sweep table and its sweeps, and beside
+them its reconstruction, t-type and marker genes (``browser_modalities``).
 
 A panel app, one per browser session (``CellBrowser(...).layout``), so that
 two tabs never share a selection. What it shows comes from
 ``browser_data``, its plots from ``browser_plots``; nothing is fetched before
 it is needed: the page reads the cached tables, a cell's sweep table is read
 when the cell is selected (stream mode, or the cached file), one sweep's
-samples when the sweep is. Loads run in a worker thread while the page stays
+samples when the sweep is, its reconstruction with its sweep table (the
+CPM matrix only where it is cached, or when asked). Loads run in a worker thread while the page stays
 usable; a newer selection supersedes an older load. An archive's error shows
 as a message at the top (with what to try when the tables cannot be
 fetched), a cell's or a sweep's in the cell's pane.
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,7 +56,9 @@ from .browser_data import (
     shown_columns,
     spans,
 )
+from .browser_modalities import ModalityPanes
 from .browser_plots import summary_figure, sweep_figure
+from .page_text import error_text, markdown_text
 
 TITLE = "Patch-seq cells"
 SWEEP_COLUMNS = list(SWEEP_DTYPES)
@@ -121,6 +124,7 @@ class CellBrowser:
         # the Bokeh model outside the document's lock, which fails in a served page (panel 1.9).
         self.plot_area = pn.Column(self.plot, sizing_mode="stretch_width")
         self.summary = pn.pane.Bokeh(None, name="summary", sizing_mode="stretch_width")
+        self.modalities = ModalityPanes(self.catalog, self._schedule)
         self._hide_columns(self.sweep_widget, self.sweep_columns.value)
 
         self.archive.param.watch(self._archive_chosen, "value")
@@ -136,8 +140,10 @@ class CellBrowser:
         self.layout = pn.Row(
             pn.Column(f"## {TITLE}", self.archive, self.search, *self.choice_widgets.values(),
                       *self.range_widgets.values(), self.count, columns, width=300),
-            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.cell_error, self.sweep_area,
-                      self.overlay, self.plot_area, sizing_mode="stretch_width"),
+            pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.cell_error,
+                      pn.Row(pn.Column(self.sweep_area, self.overlay, self.plot_area, sizing_mode="stretch_width"),
+                             self.modalities.layout, sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
         pn.state.onload(lambda: self._schedule(self.load_archive, self.message))
@@ -171,7 +177,7 @@ class CellBrowser:
             else:
                 self.count.object = f"No cells: the {archive} tables could not be read."
             if isinstance(exc, (FetchError, OfflineError)):
-                raise _Explained(f"{_text(exc)}\n\n{NO_NETWORK_HINT}") from exc
+                raise _Explained(f"{error_text(exc)}\n\n{NO_NETWORK_HINT}") from exc
             raise
         finally:
             if load == self._archive_load:
@@ -210,7 +216,8 @@ class CellBrowser:
         self.show_cells()  # selected: the row of the cell opened
 
     async def open_cell(self, row: pd.Series | None = None) -> None:
-        """The selected cell (or ``row``'s): its metadata, links and sweep table; an error in the cell's pane."""
+        """The selected cell (or ``row``'s): its metadata, links and sweep table, and beside them its shape and genes
+        (``browser_modalities``), read at the same time; the sweep table's error in the cell's pane."""
         rows = self.cell_table.selection
         if row is None and not rows:
             return
@@ -220,6 +227,11 @@ class CellBrowser:
             return  # the same cell, selected again as the filters changed
         load = self._begin_cell()
         self.cell_id = specimen_id
+        await asyncio.gather(self._open_sweep_table(load, row), self.modalities.open(row, self.shown_archive))
+
+    async def _open_sweep_table(self, load: int, row: pd.Series) -> None:
+        """The cell's metadata, links and sweep table (cell load ``load``); its error raised."""
+        specimen_id = int(row["cell_specimen_id"])
         self.cell_info.object = f"### Cell {specimen_id}\nReading its sweep table ..."
         self.sweep_area.loading = True
         try:
@@ -258,7 +270,7 @@ class CellBrowser:
             if load != self._sweep_load:
                 return  # superseded: its error is no longer the page's
             self.plot.object = None
-            raise _Explained(f"Sweep {number} could not be read. {_text(exc)}") from exc
+            raise _Explained(f"Sweep {number} could not be read. {error_text(exc)}") from exc
         finally:
             if load == self._sweep_load:
                 self.plot_area.loading = False
@@ -326,6 +338,7 @@ class CellBrowser:
         self.cell_info.object = "Select a cell."
         self.cell_error.visible = False
         self.plot.object = None
+        self.modalities.forget()
 
     def _schedule(self, load: Callable[[], Any], where: Any) -> None:
         """Run ``load`` on the session's event loop; an error becomes the message ``where`` (an Alert)."""
@@ -335,7 +348,7 @@ class CellBrowser:
             try:
                 await load()
             except Exception as exc:  # shown, not raised: the page keeps working
-                self._show_error(where, str(exc) if isinstance(exc, _Explained) else _text(exc))
+                self._show_error(where, str(exc) if isinstance(exc, _Explained) else error_text(exc))
 
         pn.state.execute(run)
 
@@ -346,11 +359,6 @@ class CellBrowser:
 
 class _Explained(Exception):
     """An error already written for the page (Markdown, values escaped), what to try added."""
-
-
-def _text(exc: BaseException) -> str:
-    """An error as the page shows it: its kind and message, as text (see ``markdown_text``)."""
-    return markdown_text(f"{type(exc).__name__}: {exc}")
 
 
 def _no_sweeps() -> pd.DataFrame:
@@ -381,13 +389,3 @@ def _describe_cell(row: pd.Series, source: Any, file: Any) -> str:
         f"### Cell {int(row['cell_specimen_id'])}\n{markdown_text(facts)}\n\n"
         f"File: {markdown_text(links.dandi_path)} ({file.size / 1e6:.1f} MB) · {elsewhere}"
     )
-
-
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:<>])")
-
-
-def markdown_text(value: Any) -> str:
-    """``value`` as text that a Markdown pane shows as written: on one line, HTML escaped, Markdown's marks
-    backslashed (no heading, emphasis, link, autolink or raw HTML can come of it)."""
-    one_line = " ".join(str(value).split())
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))

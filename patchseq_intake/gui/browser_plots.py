@@ -1,4 +1,5 @@
-"""The cell browser's plots (bokeh figures, no widgets): a sweep, command above response; the summary of cells."""
+"""The cell browser's plots (bokeh figures, no widgets): a sweep, command above response; the summary of cells;
+a reconstruction, projected on x and y."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import pandas as pd
 
 from ..nwb.sweep import CURRENT_CLAMP, Sweep
 from .browser_data import DEPTHS, LABELS, depth_bins
+from .cell_modalities import Shape
 
+NEURITE_COLORS = {"soma": "#000000", "axon": "#1f77b4", "basal dendrite": "#d62728", "apical dendrite": "#9467bd",
+                  "undefined": "#7f7f7f", "custom": "#2ca02c"}
+"""Each SWC type's colour (``morphology.swc.swc_type_name``), as the field draws them: axon blue, dendrites red."""
 PLOTTED_POINTS = 20_000
 """A trace is drawn from at most this many points: each bin's lowest and highest sample (spikes stay)."""
 
@@ -78,6 +83,42 @@ def summary_figure(cells: pd.DataFrame):
     else:
         histogram.title.text = "Soma depth: none of these cells has one"
     return row(bars, histogram)
+
+
+def shape_figure(shape: Shape, depth: str):
+    """The reconstruction projected on x (horizontal) and y (vertical), in µm at equal scale, as the SWC file gives
+    them; each segment coloured by its sample's SWC type (a legend names them), the soma a dot labelled with its y
+    and ``depth`` (the metadata's soma depth, ``cell_modalities.soma_depth``). Titled with the reconstruction type.
+    """
+    from bokeh.models import Label
+    from bokeh.plotting import figure
+
+    from ..morphology.swc import swc_type_name
+
+    points = shape.points
+    kind = shape.reconstruction_type or "reconstruction type not given"
+    plot = figure(height=520, width=420, match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save",
+                  title=f"Reconstruction of {shape.specimen_id} ({kind}), transformed SWC",
+                  x_axis_label="x (µm)", y_axis_label="y (µm)")
+    plot.title.name, plot.xaxis.name, plot.yaxis.name = "reconstruction title", "x", "y"
+    where = points.set_index("id")[["x", "y"]]
+    child = points[points["parent"] != -1]
+    child = child[child["parent"].isin(where.index)]
+    start = where.loc[child["parent"]].to_numpy()
+    names = child["type"].map(swc_type_name).to_numpy()
+    for name in dict.fromkeys(names):  # in the file's order of first appearance
+        mine = names == name
+        plot.segment(x0=start[mine, 0], y0=start[mine, 1], x1=child["x"].to_numpy()[mine],
+                     y1=child["y"].to_numpy()[mine], color=NEURITE_COLORS.get(name, "#2ca02c"), line_width=1.2,
+                     legend_label=name, name=name)
+    x, y, _ = shape.soma
+    plot.scatter([x], [y], size=10, color=NEURITE_COLORS["soma"], legend_label="soma", name="soma")
+    plot.add_layout(Label(x=x, y=y, x_offset=8, y_offset=8, text=f"soma y = {y:.0f} µm · {depth}",
+                          text_font_size="11px", name="soma label", background_fill_color="white",
+                          background_fill_alpha=0.7))
+    plot.legend.location = "bottom_right"
+    plot.legend.label_text_font_size = "10px"
+    return plot
 
 
 def _traces(sweep: Sweep) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,145 @@
+"""A cell's shape and genes as the cell browser shows them: plain data, no widgets (``browser_modalities`` draws them).
+
+Every value comes from the catalog: the reconstruction from the archive's
+``morphology`` entry (the transformed SWC on BIL, fetched once, verified and
+cached), the t-type from the metadata (``browser_data.T_TYPE``), marker genes'
+counts per million from the mouse ``transcriptomics`` entry (``values="cpm"``).
+The CPM matrix is 866 MB and converted once into a store: ``marker_matrix``
+says whether that store is already in the cache without fetching anything, so
+that the browser reads genes only from a store that is there, or when asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..errors import NoReleaseFileError
+
+SHAPE_KIND = "transformed"
+"""The SWC drawn: the release's upright reconstruction (``morphology`` entry's ``kind``)."""
+MARKER_GENES = ("Gad1", "Slc17a7", "Pvalb", "Sst", "Vip", "Lamp5", "Sncg", "Snap25")
+"""Genes shown, those the matrix has: the GABAergic subclasses' markers, a glutamatergic and a pan-neuronal one."""
+MARKER_VALUES = "cpm"
+"""The matrix the genes are read from: counts per million (comparable between cells)."""
+TRANSCRIPTOME_ARCHIVES = ("mouse",)
+"""The archives with transcriptomes in the release (the human manifest has none)."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A cell's reconstruction: ``points`` (the SWC's ``id, type, x, y, z, radius, parent``, µm, in the file's
+    frame), ``reconstruction_type`` (the metadata's ``neuron_reconstruction_type``: full, dendrite-only) and
+    ``soma`` (x, y, z in µm: the mean of the soma's samples, SWC type 1, else the root's)."""
+
+    specimen_id: int
+    points: pd.DataFrame
+    reconstruction_type: str | None
+    soma: tuple[float, float, float]
+
+
+def read_shape(catalog: Any, archive: str, specimen_id: int) -> Shape | None:
+    """The cell's transformed reconstruction; None where the release has none for it.
+
+    Fetches the SWC file once (verified against the manifest, cached);
+    ``FetchError`` and the other errors of the ``morphology`` entry as raised.
+    """
+    from ..morphology.swc import SWC_TYPES
+
+    soma_type = next(code for code, name in SWC_TYPES.items() if name == "soma")
+    try:
+        points = catalog[archive].morphology(specimen_id=specimen_id, kind=SHAPE_KIND).read()
+    except NoReleaseFileError:
+        return None
+    kinds = points["neuron_reconstruction_type"].dropna()
+    soma = points[points["type"] == soma_type]
+    if soma.empty:
+        soma = points[points["parent"] == -1]
+    return Shape(
+        specimen_id=specimen_id,
+        points=points[["id", "type", "x", "y", "z", "radius", "parent"]].reset_index(drop=True),
+        reconstruction_type=str(kinds.iloc[0]) if len(kinds) else None,
+        soma=tuple(float(soma[axis].mean()) for axis in ("x", "y", "z")),
+    )
+
+
+def soma_depth(row: pd.Series) -> str:
+    """The soma's depth as the metadata gives it: ``depth_from_pia_um`` (µm from the pia) where there is one (the
+    human table), else ``cell_soma_normalized_depth`` (0 at the pia, 1 at the white matter); else says there is none."""
+    depth = row.get("depth_from_pia_um")
+    if depth is not None and pd.notna(depth):
+        return f"soma {float(depth):.0f} µm from the pia"
+    normalized = row.get("cell_soma_normalized_depth")
+    if normalized is not None and pd.notna(normalized):
+        return f"normalized soma depth {float(normalized):.3f} (0 pia, 1 white matter)"
+    return "soma depth not given"
+
+
+@dataclass(frozen=True)
+class MarkerMatrix:
+    """The CPM matrix of an archive: its transcriptomics ``source`` (no genes, no cells chosen), the manifest's
+    ``size`` (bytes of the CSV) and ``cached`` (whether its store is in the cache: reading genes fetches nothing)."""
+
+    source: Any
+    size: int
+    cached: bool
+
+
+def marker_matrix(catalog: Any, archive: str) -> MarkerMatrix | None:
+    """The archive's CPM matrix and whether its store is cached; None for an archive without transcriptomes.
+
+    Reads the manifest (cached table) and looks at the cache: no request
+    for the matrix. Its store lies under the SHA-256 of the CSV converted
+    (``access.expression_store.store_path``): the manifest's, or that of
+    other bytes the user accepted (the cache's ``found`` note says which).
+    """
+    from ..access.expression_store import store_path
+    from ..archives.found import read_found
+    from ..transport.verified import check
+
+    if archive not in TRANSCRIPTOME_ARCHIVES:
+        return None
+    file = catalog[archive].transcriptomics(values=MARKER_VALUES).matrix_file
+    found = read_found(file.sha256)
+    accepted = found is not None and not found.matches  # other bytes, accepted before: read as the cache has them
+    source = catalog[archive].transcriptomics(values=MARKER_VALUES, accept_other_bytes=accepted)
+    return MarkerMatrix(source, file.size, check(store_path(found.sha256 if accepted else file.sha256)))
+
+
+def marker_values(matrix: MarkerMatrix, catalog: Any, archive: str, specimen_id: int) -> pd.Series | None:
+    """The cell's CPM of the ``MARKER_GENES`` the matrix has, by gene; None where the matrix has no sample of it.
+
+    Fetches and converts the matrix first where its store is not cached
+    (866 MB for the release: call it only when that is wanted).
+    """
+    genes = set(matrix.source.matrix().genes)
+    present = [gene for gene in MARKER_GENES if gene in genes]
+    if not present:
+        return pd.Series(dtype="float64")
+    chosen = catalog[archive].transcriptomics(genes=present, specimen_id=specimen_id, values=MARKER_VALUES,
+                                              accept_other_bytes=matrix.source.accept_other_bytes)
+    try:
+        row = chosen.read()
+    except NoReleaseFileError:
+        return None
+    return row[present].iloc[0].astype("float64")
+
+
+def download_progress(size: int) -> str:
+    """What the cache holds so far of a release file being fetched (downloads in progress, MB), of ``size`` bytes."""
+    from .. import config
+    from ..archives.fetching import DOWNLOADS
+
+    folder = config.cache_dir() / config.FILES_DIR / DOWNLOADS
+    try:
+        held = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    except OSError:  # a download finishing meanwhile: its file moved
+        held = 0
+    return f"{megabytes(held)} of {megabytes(size)} downloaded"
+
+
+def megabytes(size: int) -> str:
+    """``size`` bytes in MB (1e6 bytes): whole MB from 10 MB up (``866 MB``), else two significant digits."""
+    return f"{size / 1e6:.0f} MB" if size >= 10e6 else f"{size / 1e6:.2g} MB"
