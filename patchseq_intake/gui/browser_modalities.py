@@ -61,7 +61,7 @@ class ModalityPanes:
         self.shape = pn.pane.Bokeh(None, name="reconstruction")
         self.shape_area = pn.Column(self.shape_info, self.shape, width=440)
         self.genes_info = pn.pane.Markdown("", name="genes")
-        self.load_button = pn.widgets.Button(name="Load marker genes", button_type="primary", visible=False)
+        self.load_button = pn.widgets.Button(label="Load marker genes", color="primary", visible=False)
         self.load_button.on_click(lambda event: self._schedule(self.load_markers, self.alert))
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, name="modality message")
         self.layout = pn.Column(self.genes_info, self.load_button, self.alert, self.shape_area, width=460)
@@ -120,7 +120,7 @@ class ModalityPanes:
         else:
             self.genes_info.object = (f"{self._t_type_text(row)}\n\nMarker genes: the CPM matrix "
                                       f"({megabytes(matrix.size)}) is not in the cache yet.")
-            self.load_button.param.update(name=LOAD_LABEL.format(size=megabytes(matrix.size)), visible=True)
+            self.load_button.param.update(label=LOAD_LABEL.format(size=megabytes(matrix.size)), visible=True)
 
     async def load_markers(self) -> None:
         """The opened cell's marker genes (CPM); the matrix fetched and converted first if its store is not cached,
