@@ -33,6 +33,7 @@ stores in the cache.
 from __future__ import annotations
 
 import difflib
+import io
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -81,14 +82,60 @@ def convert(
     found under its final name.
     """
     try:
-        with MatrixCsv(csv_path, progress) as matrix, h5py.File(store_path, "w") as store:
-            _write(matrix, store, source_sha256, chunk_genes or genes_per_chunk(len(matrix.samples)))
+        with MatrixCsv(csv_path, progress) as matrix, _Output(store_path) as output:
+            with h5py.File(output, "w") as store:
+                _write(matrix, store, output, source_sha256, chunk_genes or genes_per_chunk(len(matrix.samples)))
+            output.check()  # closing wrote the last chunks and the metadata
     except BaseException:
         Path(store_path).unlink(missing_ok=True)
         raise
 
 
-def _write(matrix: MatrixCsv, store: h5py.File, source_sha256: str, chunk_genes: int) -> None:
+class _Output(io.FileIO):
+    """The store's file as HDF5 writes it (h5py's ``fileobj`` driver): what the file system refuses is kept.
+
+    A write refused (no space left, a quota, an I/O error) is kept in
+    ``refused`` and every later write is dropped, unseen by HDF5, so that the
+    library stays sound and the file closes cleanly; ``check()`` raises the
+    refusal (``convert`` checks after each block and after closing, then
+    removes the file). HDF5 told of a failed write by its own file driver
+    keeps the file half-closed and may crash the process at exit.
+    """
+
+    refused: OSError | None = None
+
+    def __init__(self, path: Path):
+        super().__init__(path, "w+")
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        view = memoryview(data).cast("B")
+        if self.refused is None:
+            try:
+                while view.nbytes:
+                    view = view[super().write(view) or 0:]
+            except OSError as exc:
+                self.refused = exc
+        return memoryview(data).nbytes
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.refused is None:
+            try:
+                return super().truncate(size)
+            except OSError as exc:
+                self.refused = exc
+        return size if size is not None else self.tell()
+
+    def flush(self) -> None:
+        if self.refused is None:
+            super().flush()
+
+    def check(self) -> None:
+        """Raise what the file system refused, if it refused a write."""
+        if self.refused is not None:
+            raise self.refused
+
+
+def _write(matrix: MatrixCsv, store: h5py.File, output: _Output, source_sha256: str, chunk_genes: int) -> None:
     n_samples = len(matrix.samples)
     values = store.create_dataset(
         "values", shape=(0, n_samples), maxshape=(None, n_samples), dtype=np.float64, chunks=(chunk_genes, n_samples),
@@ -100,6 +147,7 @@ def _write(matrix: MatrixCsv, store: h5py.File, source_sha256: str, chunk_genes:
         start = len(genes)
         values.resize(start + len(block.genes), axis=0)
         values[start:] = block.values
+        output.check()
         genes.extend(block.genes)
         integral = integral and bool((block.values == np.floor(block.values)).all())
     text = h5py.string_dtype("utf-8")

@@ -171,3 +171,34 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
         opened.attrs["format"] = "something else"
     with pytest.raises(Exception, match="not a patchseq-intake expression matrix of format version 1"):
         MatrixStore(other)
+
+
+_REFUSED_WRITES = """
+import resource, signal, sys
+from pathlib import Path
+from patchseq_intake.testing.transcriptomes import gene_symbols, matrix_csv, sample_ids
+from patchseq_intake.transcriptomes.matrix_store import convert
+folder = Path(sys.argv[1])
+(folder / "m.csv").write_bytes(matrix_csv(gene_symbols(3000), sample_ids(200), "cpm", writer="R"))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))  # writes past 300 kB fail: EFBIG
+try:
+    convert(folder / "m.csv", folder / "store.h5", source_sha256="0" * 64)
+except OSError as exc:
+    print("refused", exc.errno, flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGXFSZ"), reason="needs POSIX file size limits")
+def test_a_write_the_file_system_refuses_is_raised_and_the_process_ends_cleanly(tmp_path):
+    """HDF5 told of a failed write keeps the file half-closed, and the process crashes at exit (SIGSEGV):
+    the refusal is kept from HDF5 and raised by convert, which removes the partial store."""
+    import errno
+    import subprocess
+    import sys
+
+    ended = subprocess.run([sys.executable, "-c", _REFUSED_WRITES, str(tmp_path)], capture_output=True, text=True,
+                           timeout=60)
+    assert ended.returncode == 0, ended.stderr[-2000:]
+    assert ended.stdout.strip() == f"refused {errno.EFBIG}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
