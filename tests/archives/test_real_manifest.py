@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
-from patchseq_intake.errors import ChecksumError, FetchError, OtherBytesWarning
+from patchseq_intake.errors import ChecksumError, FetchError, NoReleaseFileError, OtherBytesWarning
 from patchseq_intake.morphology.swc import read_swc
 from patchseq_intake.testing.morphology import swc_bytes
 from patchseq_intake.testing.server import LocalServer
@@ -201,6 +201,8 @@ def test_accepted_other_bytes_are_read_and_reported_as_not_matching(cat, stand_i
     assert seen["found_sha256"] == hashlib.sha256(other).hexdigest() and seen["sha256"] == row["sha256"]
     assert seen["found_url"] == f"{stand_in.url}{SWC_PATH}"
     stand_in.log.clear()
+    pd.testing.assert_frame_equal(cat.mouse.morphology(specimen_id=CELL, accept_other_bytes=True).read(), frame)
+    assert stand_in.log == []  # accepted bytes are cached under their own SHA-256
     with pytest.raises(ChecksumError):  # accepting is per call: not accepted, they are refused again
         cat.mouse.morphology(specimen_id=CELL).read()
 
@@ -241,3 +243,22 @@ def test_a_v2_matrix_is_refused_then_read_when_accepted(cat, stand_in):
     assert seen["found_name"] == f"{COUNT}.v2.csv" and seen["found_url"].endswith(f"{COUNT}.v2.csv.tar")
     assert seen["found_sha256"] == hashlib.sha256(csv).hexdigest()
     assert re.fullmatch(r"[0-9a-f]{64}", seen["found_sha256"])
+
+
+# --- cells without a reconstruction in the manifest -------------------------------------------------------------
+
+RECONSTRUCTED_BUT_NOT_RELEASED = 643021973
+"""A real mouse cell whose metadata says ``full`` but which has no SWC row in the manifest (44 such mouse cells)."""
+
+
+def test_a_cell_the_metadata_calls_reconstructed_without_an_swc_row_is_named(cat, stand_in):
+    with pytest.raises(NoReleaseFileError) as raised:
+        cat.mouse.morphology(specimen_id=[CELL, RECONSTRUCTED_BUT_NOT_RELEASED]).read()
+    message = str(raised.value)
+    assert f"[{RECONSTRUCTED_BUT_NOT_RELEASED}]" in message and "538 of the mouse cells have one" in message
+    assert stand_in.log == []  # refused before any request
+    with pytest.warns(UserWarning, match=r"(?s)left out: .*\b643021973\b"):
+        cells = cat.mouse.morphology(filters=[["structure", "==", "VISp2/3"],
+                                              ["neuron_reconstruction_type", "==", "full"]]).cells
+    assert RECONSTRUCTED_BUT_NOT_RELEASED not in [cell.specimen_id for cell in cells]
+    assert {cell.reconstruction_type for cell in cells} == {"full"} and stand_in.log == []
