@@ -9,6 +9,7 @@
 - ``stored_arrays``: where a dataset's bytes lie in the file, and decoding them;
 - ``hdf5_layout``, ``table_prefetch``: HDF5 headers and the sweep table's
   reads fetched a level or a wave ahead.
+- ``expression_store``: an expression matrix's store (``transcriptomes``) in the cache: converted once, checked on use.
 
 May import ``nwb``, ``dandi``, ``tables``, ``transport`` and the top
 modules ``errors`` and ``config``.
