@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,12 @@ COLUMNS = ("id", "type", "x", "y", "z", "radius", "parent")
 _INTEGERS = (0, 1, 6)
 _FORMAT = "an SWC file"
 _SEVEN = "an SWC sample is 7 numbers: id type x y z radius parent"
+_DIGITS_TO_NUL = bytes.maketrans(b"0123456789.", b"\0" * 11)
+_LONG_NUMBER = b"\0" * 13
+_LARGE_EXPONENT = re.compile(rb"[eE][+-]?0*[1-9][0-9]")
+"""What pandas 2's C parser reads otherwise than Python: 13 digits or more, an exponent of 10 or more (not
+correctly rounded there: the last bit off; ``1e4294967297`` read as 10; a segmentation fault at an exponent of
+2**31). The text holds no NUL (``file_text``): a run of 13 NULs after the translation is one of 13 digits."""
 
 SWC_TYPES: dict[int, str] = {
     0: "undefined",
@@ -70,24 +77,31 @@ def read_swc(data: bytes, source: str) -> Reconstruction:
     ``source`` for a file without a sample and for bytes that are not an SWC
     file's text (an HTML page, gzip, binary).
 
-    The numbers are parsed by pandas' C parser in one pass; only a file that
-    fails a check is read again line by line, to name the first line at fault.
+    The numbers are those Python's ``float`` reads. pandas' C parser reads
+    them in one pass where it reads them alike (up to 12 digits, exponents up
+    to 9: the Allen's ``%.4f``, ``%.10e``); a file that fails a check there, or
+    that it would misread (a number of 13 digits or more, an exponent of 10 or
+    more, a first sample of other than seven fields, whose others it drops), is
+    read line by line with Python's parser, which also names the first line at fault.
     """
     text = file_text(data, source, _FORMAT)
-    values = _parsed(text)
+    comments, width = _header(text)
+    encoded = text.encode()
+    misread = _LONG_NUMBER in encoded.translate(_DIGITS_TO_NUL) or _LARGE_EXPONENT.search(encoded)
+    values = _parsed(encoded) if width == 7 and not misread else None
     if values is None or not _acceptable(values):
-        raise _first_fault(text, source)
+        values = _read_by_line(text, source)
     points = pd.DataFrame({
         name: values[:, n].astype(np.int64) if n in _INTEGERS else values[:, n] for n, name in enumerate(COLUMNS)
     })
-    return Reconstruction(points, _header_comments(text))
+    return Reconstruction(points, comments)
 
 
-def _parsed(text: str) -> np.ndarray | None:
+def _parsed(encoded: bytes) -> np.ndarray | None:
     """Every sample's seven fields as float64 (n x 7; a missing field NaN); None where pandas refuses the text."""
     try:
         table = pd.read_csv(
-            io.BytesIO(text.encode()), sep=r"\s+", comment="#", header=None, names=list(COLUMNS), index_col=False,
+            io.BytesIO(encoded), sep=r"\s+", comment="#", header=None, names=list(COLUMNS), index_col=False,
             dtype=np.float64, quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], engine="c",
         )
     except (ValueError, pd.errors.ParserError):
@@ -107,40 +121,40 @@ def _acceptable(values: np.ndarray) -> bool:
     return not pd.Index(ids).has_duplicates and bool(((parents == -1) | np.isin(parents, ids)).all())
 
 
-def _header_comments(text: str) -> tuple[str, ...]:
-    """The comments before the first sample, each the text after its first ``#``."""
+def _header(text: str) -> tuple[tuple[str, ...], int]:
+    """The comments before the first sample (each the text after its first ``#``), and that sample's number of
+    fields (0: no sample)."""
     comments = []
     for line in io.StringIO(text, newline=None):  # read lazily up to the first sample; \r\n and \r read as \n
         before, mark, after = line.rstrip("\n").partition("#")
         if before.strip():
-            break
+            return tuple(comments), len(before.split())
         if mark:
             comments.append(after)
-    return tuple(comments)
+    return tuple(comments), 0
 
 
-def _first_fault(text: str, source: str) -> ReleaseFileFormatError:
-    """The error for the first line at fault in ``text``, read line by line, checks in the order the docstring
-    of ``read_swc`` gives them."""
+def _read_by_line(text: str, source: str) -> np.ndarray:
+    """The samples of ``text`` read line by line with Python's parser (n x 7 float64); the error for the first line
+    at fault, the checks in the order ``read_swc``'s docstring gives them."""
     lines = lines_of(text)
     fields = [line.partition("#")[0].split() for line in lines]
     rows = [n for n, found in enumerate(fields) if found]
     if not rows:
         comments = sum(1 for line in lines if line.lstrip().startswith("#"))
         held = f"only {comments} comment line(s)" if comments else "no line but blank ones"
-        return ReleaseFileFormatError(f"{source}: no sample at all ({held}); {_SEVEN}, one per line")
+        raise ReleaseFileFormatError(f"{source}: no sample at all ({held}); {_SEVEN}, one per line")
     seen: dict[float, int] = {}
     for n in rows:
         problem = _fault_of_line(fields[n], seen, n)
         if problem:
-            return line_error(source, n + 1, lines[n], problem)
-    ids = set(seen)
-    for n in rows:
-        parent = float(fields[n][6])
-        if parent != -1 and parent not in ids:
-            return line_error(source, n + 1, lines[n], f"parent {int(parent)} is no sample's id in the file; "
-                                                       "a parent is -1 (a root) or the id of a sample")
-    return ReleaseFileFormatError(f"{source}: not read as {_FORMAT} by pandas' parser; {_SEVEN}, one per line")
+            raise line_error(source, n + 1, lines[n], problem)
+    values = np.array([[float(field) for field in fields[n]] for n in rows], dtype=np.float64)
+    for n, parent in zip(rows, values[:, 6]):
+        if parent != -1 and parent not in seen:
+            raise line_error(source, n + 1, lines[n], f"parent {int(parent)} is no sample's id in the file; "
+                                                      "a parent is -1 (a root) or the id of a sample")
+    return values
 
 
 def _fault_of_line(fields: list[str], seen: dict[float, int], n: int) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -147,3 +149,34 @@ def test_the_standard_types_are_named():
     assert SWC_TYPES == {0: "undefined", 1: "soma", 2: "axon", 3: "basal dendrite", 4: "apical dendrite"}
     assert [swc_type_name(code) for code in (1, 4, 5, 12, -1)] == ["soma", "apical dendrite", "custom", "custom",
                                                                     "undefined"]
+
+
+def test_numbers_are_python_s_also_where_pandas_parser_reads_them_otherwise():
+    digits17 = "1 1 1220.9912000000001 610.78159999999991 30.800000000000001 7.7811000000000003 -1\n"
+    large = "1 1 4.347e+70 1e-15 0e1000 1.2345678901234567e-300 -1\n"
+    for text in (digits17, large):
+        values = read_swc(text.encode(), SOURCE).points.iloc[0, 2:6].tolist()
+        assert values == [float(field) for field in text.split()[2:6]]  # exactly, not to the last bit
+
+
+def test_an_exponent_that_wraps_round_is_no_finite_number():
+    with pytest.raises(ReleaseFileFormatError, match="z is '1e4294967297', not a finite number"):
+        read_swc(b"1 1 0 0 1e4294967297 5 -1\n", SOURCE)  # pandas' parser alone reads it as 10
+
+
+def test_a_first_sample_of_eight_fields_is_refused_not_cut_short():
+    with pytest.raises(ReleaseFileFormatError, match=r"line 2 .*: 8 fields"):
+        read_swc(b"# h\n1 1 3.93166 00000e+01 0 0 5 -1\n2 3 5 0 0 1 1\n", SOURCE)  # pandas' parser drops the 8th
+
+
+def test_an_exponent_of_2_to_the_31_does_not_crash_the_process():
+    code = (
+        "from patchseq_intake.morphology.swc import read_swc\n"
+        "try:\n"
+        "    read_swc(b'1 1 0 0 3.e3627000000e+01 5 -1\\n2 3 1e2147483648 0 0 1 1\\n', 'f.swc')\n"
+        "except Exception as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # pandas' C parser alone dies of a segmentation fault here
+    assert "f.swc: line 1 '1 1 0 0 3.e3627000000e+01 5 -1': z is '3.e3627000000e+01'" in done.stdout
