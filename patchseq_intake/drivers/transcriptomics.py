@@ -120,21 +120,23 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         chosen = matching_cells(self.archive, self.specimen_ids, self._filters, "transcriptomics")
         samples = query_table(self.archive.metadata, columns=["cell_specimen_id", SAMPLE]).read()
         samples = samples.set_index("cell_specimen_id").loc[chosen].reset_index()
-        have = set(self.matrix().samples)
+        matrix = self.matrix()
+        name = matrix.source_name  # the file read: the manifest's, or other bytes accepted (a .v2 matrix)
+        have = set(matrix.samples)
         present = samples[SAMPLE].isin(have)
         missing = samples[~present]
         if len(missing) and self.specimen_ids:
             raise NoReleaseFileError(
-                f"{self.matrix_name} has no sample of {self.archive.name} cell(s) "
+                f"{name} has no sample of {self.archive.name} cell(s) "
                 f"{brief(missing['cell_specimen_id'].tolist())} (their {SAMPLE}: "
                 f"{brief(missing[SAMPLE].tolist())}); it holds {len(have)} samples"
             )
         if not present.any():
-            raise NoMatchingCellsError(f"none of the {len(samples)} {self.archive.name} cells chosen is in {self.matrix_name}")
+            raise NoMatchingCellsError(f"none of the {len(samples)} {self.archive.name} cells chosen is in {name}")
         if len(missing):
             warnings.warn(
                 f"{len(missing)} of the {len(samples)} {self.archive.name} cells chosen have no sample in "
-                f"{self.matrix_name} and are left out: {brief(missing['cell_specimen_id'].tolist())}",
+                f"{name} and are left out: {brief(missing['cell_specimen_id'].tolist())}",
                 stacklevel=2,
             )
         return samples[present].reset_index(drop=True)

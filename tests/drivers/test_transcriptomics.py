@@ -3,10 +3,12 @@ values ``testing.transcriptomes`` planted in the matrices the NeMO stand-in serv
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import warnings
 
 import numpy as np
@@ -14,9 +16,9 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
-from patchseq_intake.errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError
-from patchseq_intake.testing.archives import MATRIX_SEEDS, NEMO
-from patchseq_intake.testing.transcriptomes import matrix_values
+from patchseq_intake.errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError, OtherBytesWarning
+from patchseq_intake.testing.archives import MATRIX_SEEDS, NEMO, NEMO_LIVE
+from patchseq_intake.testing.transcriptomes import matrix_csv, matrix_values
 from patchseq_intake.testing.world import DEMO_CELLS
 
 SAMPLE = "transcriptomics_sample_id"
@@ -147,7 +149,8 @@ def test_a_second_read_in_a_new_process_makes_no_request(cat, world, cache_dir):
     second = pd.DataFrame(split["data"], columns=split["columns"])
     assert world.server.log == []  # no request at all: tables, matrix and store come from the cache
     assert_same_values(second, expected(world, "counts", genes, cells))
-    assert second[genes].to_numpy().tolist() == first.set_index("cell_specimen_id").loc[cells, genes].to_numpy().tolist()
+    by_cell = first.set_index("cell_specimen_id")
+    assert second[genes].to_numpy().tolist() == by_cell.loc[cells, genes].to_numpy().tolist()
 
 
 def test_to_anndata_holds_the_same_selection(cat, world):
@@ -160,3 +163,37 @@ def test_to_anndata_holds_the_same_selection(cat, world):
     assert adata.var_names.tolist() == GENES
     want = expected(world, "cpm", GENES, CELLS)[GENES].to_numpy()
     assert np.array_equal(np.asarray(adata.X, dtype=np.float64), want)
+
+
+def test_an_accepted_v2_matrix_is_the_one_named_when_it_lacks_a_sample(cat, world):
+    """The manifest's matrix gone, a ``.v2`` one with a specimen dropped (as public code says of NeMO's): messages
+    name the file read, not the manifest's."""
+    analysis = f"{NEMO}/{NEMO_LIVE}transcriptome/scell/SMARTseq/processed/analysis/20200611"
+    stem = "20200513_Mouse_PatchSeq_Release_count"
+    world.server.files.pop(f"{analysis}/{stem}.csv.tar")
+    dropped = world.archives.samples[0]
+    kept = [sample for sample in world.archives.samples if sample != dropped]
+    v2 = matrix_csv(world.archives.genes, kept, "counts", seed=MATRIX_SEEDS["counts"])
+    world.server.serve_file(f"{analysis}/{stem}.v2.csv.tar", tar({f"{stem}.v2/{stem}.v2.csv": v2}))
+    dropped_cell = next(cell for cell, sample in SAMPLE_OF.items() if sample == dropped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OtherBytesWarning)
+        named = rf"^{stem}\.v2\.csv has no sample of mouse cell.s. \[{dropped_cell}\]"
+        with pytest.raises(NoReleaseFileError, match=named):
+            cat.mouse.transcriptomics(genes=GENES, specimen_id=[dropped_cell, CELLS[0]], accept_other_bytes=True).read()
+        left_out = rf"have no sample in {stem}\.v2\.csv and are left out: \[{dropped_cell}\]"
+        with pytest.warns(UserWarning, match=left_out):
+            frame = cat.mouse.transcriptomics(genes=GENES, accept_other_bytes=True,
+                                              filters=[["cell_specimen_id", "in", [dropped_cell, CELLS[0]]]]).read()
+    assert frame["cell_specimen_id"].tolist() == [CELLS[0]]
+
+
+def tar(members: dict[str, bytes]) -> bytes:
+    """A plain tar of ``members`` (name -> bytes), as NeMO packs its files."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as packed:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            packed.addfile(info, io.BytesIO(data))
+    return out.getvalue()
