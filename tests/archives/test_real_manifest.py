@@ -102,7 +102,10 @@ def test_the_files_tables_count_the_manifests_rows(cat, real_release):
         assert table["url"].notna().all() and table["bytes_match"].isna().all()
 
 
-@pytest.mark.parametrize("bases", [{}, {config.BIL_ENV: "http://127.0.0.1:9/bil", config.NEMO_ENV: "https://m.example/n"}])
+ELSEWHERE = {config.BIL_ENV: "http://127.0.0.1:9/bil", config.NEMO_ENV: "https://mirror.example/nemo"}
+
+
+@pytest.mark.parametrize("bases", [{}, ELSEWHERE], ids=["live homes", "mirrors"])
 def test_every_url_is_the_manifests_path_under_the_archives_base(cat, real_release, monkeypatch, bases):
     for name, value in bases.items():
         monkeypatch.setenv(name, value)
