@@ -170,7 +170,9 @@ class SyntheticNeuron:
         return (f"{what}; other layout", "n\ttype\tx\ty\tz\tradius\tparent")
 
     def markers(self) -> pd.DataFrame:
-        """The marker file's rows as written (raw coordinates plus one voxel, µm), with the codes' names."""
+        """The marker file's rows as written, with the codes' names: raw coordinates plus one voxel (µm); the soma
+        marker at the soma's x, y and z = 0 (the slice's surface, assumed at z = 0), the first two dendrite tips
+        (the first commented ``cut``) and the first axon tip in file order."""
         soma = self.raw[0]
         dendrite_tips = self.tip_rows((BASAL, APICAL))[:2]
         axon_tips = self.tip_rows((AXON,))[:1]
