@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
-from patchseq_intake.errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError, UnknownCellError
+from patchseq_intake.errors import (
+    InvalidQueryError,
+    NoMatchingCellsError,
+    NoReleaseFileError,
+    OfflineError,
+    UnknownCellError,
+)
 from patchseq_intake.testing.archives import BIL
 from patchseq_intake.testing.morphology import synthetic_neuron
 from patchseq_intake.testing.world import DEMO_CELLS
@@ -164,3 +170,13 @@ def test_morphio_and_neurom_objects_measure_the_planted_neuron(cat, world, kind)
     neuron = source.to_neurom()
     assert neurom.features.get("total_length", neuron) == pytest.approx(sum(truth.length_um(kind).values()), rel=1e-5)
     assert neurom.features.get("number_of_sections", neuron) == sum(truth.sections().values())
+
+
+def test_offline_a_cached_reconstruction_reads_and_another_is_named(cat, world, monkeypatch):
+    cold = cat.mouse.morphology(specimen_id=MOUSE_CELL).read()
+    monkeypatch.setenv(config.OFFLINE_ENV, "1")
+    world.server.log.clear()
+    pd.testing.assert_frame_equal(cat.mouse.morphology(specimen_id=MOUSE_CELL).read(), cold)
+    with pytest.raises(OfflineError, match=f"raw_swc {MOUSE_CELL}_raw.swc of cell {MOUSE_CELL} is not cached"):
+        cat.mouse.morphology(specimen_id=MOUSE_CELL, kind="raw").read()
+    assert bil_requests(world) == []

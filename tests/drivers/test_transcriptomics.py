@@ -62,6 +62,8 @@ def test_genes_and_cells_are_read_as_planted_in_the_order_asked(cat, world):
     assert_same_values(frame, expected(world, "counts", GENES, CELLS))
     assert all(str(frame[gene].dtype) == "int64" for gene in GENES)  # counts are whole numbers
     assert planted(world, "counts").loc[GENES, [SAMPLE_OF[c] for c in CELLS]].to_numpy().any()  # not all zeros
+    one = cat.mouse.transcriptomics(genes="Sst", specimen_id=CELLS[0]).read()  # a gene and a cell, not lists
+    assert_same_values(one, expected(world, "counts", ["Sst"], CELLS[:1]))
 
 
 @pytest.mark.parametrize("values", ["counts", "cpm", "exon", "intron"])
