@@ -64,7 +64,7 @@ class ModalityPanes:
         self.load_button = pn.widgets.Button(label="Load marker genes", color="primary", visible=False)
         self.load_button.on_click(lambda event: self._schedule(self.load_markers, self.alert))
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, name="modality message")
-        self.layout = pn.Column(self.genes_info, self.load_button, self.alert, self.shape_area, width=460)
+        self.layout = pn.Column(self.shape_area, self.genes_info, self.load_button, self.alert, width=460)
 
     def forget(self) -> None:
         """No cell: both panes empty, any load of an earlier cell dropped."""

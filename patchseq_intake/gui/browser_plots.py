@@ -87,10 +87,10 @@ def summary_figure(cells: pd.DataFrame):
 
 def shape_figure(shape: Shape, depth: str):
     """The reconstruction projected on x (horizontal) and y (vertical), in µm at equal scale, as the SWC file gives
-    them; each segment coloured by its sample's SWC type (a legend names them), the soma a dot labelled with its y
-    and ``depth`` (the metadata's soma depth, ``cell_modalities.soma_depth``). Titled with the reconstruction type.
+    them; each segment coloured by its sample's SWC type (a legend names them), the soma a dot labelled with its y.
+    Titled with the reconstruction type, then ``depth`` (the metadata's soma depth, ``cell_modalities.soma_depth``).
     """
-    from bokeh.models import Label
+    from bokeh.models import Label, Title
     from bokeh.plotting import figure
 
     from ..morphology.swc import swc_type_name
@@ -113,9 +113,9 @@ def shape_figure(shape: Shape, depth: str):
                      legend_label=name, name=name)
     x, y, _ = shape.soma
     plot.scatter([x], [y], size=10, color=NEURITE_COLORS["soma"], legend_label="soma", name="soma")
-    plot.add_layout(Label(x=x, y=y, x_offset=8, y_offset=8, text=f"soma y = {y:.0f} µm · {depth}",
-                          text_font_size="11px", name="soma label", background_fill_color="white",
-                          background_fill_alpha=0.7))
+    plot.add_layout(Label(x=x, y=y, x_offset=8, y_offset=8, text=f"soma y = {y:.0f} µm", text_font_size="11px",
+                          name="soma label", background_fill_color="white", background_fill_alpha=0.7))
+    plot.add_layout(Title(text=depth, text_font_style="italic", text_font_size="11px", name="soma depth"), "above")
     plot.legend.location = "bottom_right"
     plot.legend.label_text_font_size = "10px"
     return plot

@@ -3,8 +3,8 @@
 Everything runs against the demo world's replica on 127.0.0.1 (real cells
 with synthetic NWB files). The walk needs Debian's chromium and playwright
 (see test_gui.py); without them it is skipped. Screenshots of each step go
-to pytest's temporary directory, not the repository (docs/browser.png is the
-last one's copy).
+to pytest's temporary directory, not the repository (docs/browser.png is a
+copy of the walk to a cell's reconstruction and marker genes, 6-three-modalities.png).
 """
 
 from __future__ import annotations
@@ -201,6 +201,42 @@ def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world, recwarn):
     assert known == []  # each click on a table that the server already sent: no model sent back in full
 
 
+def test_a_walk_to_a_cells_reconstruction_and_marker_genes_in_chromium(page, world):
+    tab, shots = page
+    tab.get_by_text(f"of {len(MOUSE_CELLS)} mouse cells").wait_for(timeout=WAIT_MS)
+    _select(tab.locator(".tabulator").first.locator(".tabulator-row").first)  # a mouse cell with a reconstruction
+    tab.wait_for_function(_FIND_TITLE, arg="Reconstruction of ", timeout=WAIT_MS)
+    title, labels = tab.evaluate(_PLOT_TEXT, "Reconstruction of ")
+    assert title.endswith("(full), transformed SWC") and {"x (µm)", "y (µm)"} <= set(labels)
+    assert tab.evaluate(_SOMA_LABEL).endswith(" µm")
+    assert any(label.startswith("normalized soma depth") for label in tab.evaluate(_TITLES))
+    tab.locator(".bk-Canvas").last.wait_for(timeout=WAIT_MS)  # the figure drawn on the page
+    tab.get_by_text("t-type").first.wait_for(timeout=WAIT_MS)
+    assert [e.path for e in world.server.log if e.path.startswith("/nemo/")] == []  # no matrix before the button
+    button = tab.get_by_role("button", name="Load marker genes (downloads the")
+    button.click()
+    tab.locator("td", has_text="Gad1").wait_for(timeout=WAIT_MS)
+    assert tab.locator("th", has_text="CPM").count() == 1 and button.count() == 0
+    _select(tab.locator(".tabulator").nth(1).locator(".tabulator-row").nth(3))  # a sweep too, for the picture
+    tab.wait_for_function(_FIND_TITLE, arg="Sweep 4 ", timeout=WAIT_MS)
+    tab.locator("input[type=checkbox]").check()  # with the cell's other long squares: docs/browser.png
+    tab.wait_for_function(_LINES_AT_LEAST, arg=4, timeout=WAIT_MS)
+    tab.screenshot(path=shots / "6-three-modalities.png", full_page=True)
+
+    tab.get_by_role("button", name="human", exact=True).click()  # a human cell: its t-type, no transcriptome
+    tab.get_by_text("of 2 human cells").wait_for(timeout=WAIT_MS)
+    _select(tab.locator(".tabulator").first.locator(".tabulator-row").first)
+    tab.get_by_text("No transcriptomes in the human release.").wait_for(timeout=WAIT_MS)
+    human = sorted((p.specimen_id, p.t_type) for p in DEMO_CELLS if p.archive == "human")
+    shown = tab.get_by_text("t-type").first.locator("xpath=..").inner_text()
+    assert any(t_type in shown for _, t_type in human)
+    tab.screenshot(path=shots / "7-human.png", full_page=True)
+    assert not tab.get_by_text("Error").count()
+
+
+_TITLES = """() => Bokeh.documents.flatMap(d => [...d.all_models]).filter(m => m.type == "Title").map(m => m.text)"""
+_SOMA_LABEL = """() => Bokeh.documents.flatMap(d => [...d.all_models]).find(
+    m => m.type == "Label" && (m.text || "").startsWith("soma y")).text"""
 _FIND_TITLE = """start => window.Bokeh && Bokeh.documents.some(
     d => [...d.all_models].some(m => m.type == "Title" && (m.text || "").startsWith(start)))"""
 _LINES_AT_LEAST = """count => Bokeh.documents.flatMap(d => [...d.all_models]).filter(

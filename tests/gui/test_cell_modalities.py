@@ -97,7 +97,9 @@ def test_the_reconstruction_is_drawn_in_micrometres_at_equal_scale_by_swc_type()
     assert list(data["x0"]) == [0.0, -5.0] and list(data["y1"]) == [-290.0, -280.0]  # parent -> child, as drawn
     assert sorted(item.label["value"] for item in figure.legend[0].items) == sorted(by_name)
     label = next(item for item in figure.center if getattr(item, "name", None) == "soma label")
-    assert label.text == "soma y = -300 µm · soma 300 µm from the pia" and (label.x, label.y) == (0.0, -300.0)
+    assert label.text == "soma y = -300 µm" and (label.x, label.y) == (0.0, -300.0)
+    assert [item.text for item in figure.above if getattr(item, "name", None) == "soma depth"] == [
+        "soma 300 µm from the pia"]
 
 
 def test_whether_the_cpm_store_is_cached_is_told_without_a_request(cat, world):
@@ -120,8 +122,8 @@ def test_a_mouse_cell_shows_its_reconstruction_and_t_type_and_offers_to_load_the
     panes = browser.modalities
     figure = panes.shape.object
     assert figure is not None and figure.title.text == f"Reconstruction of {cell} (full), transformed SWC"
-    label = next(item for item in figure.center if getattr(item, "name", None) == "soma label")
-    assert label.text.endswith("normalized soma depth 0.420 (0 pia, 1 white matter)")  # the mouse table's depth
+    depth = next(item for item in figure.above if getattr(item, "name", None) == "soma depth")
+    assert depth.text == "normalized soma depth 0.420 (0 pia, 1 white matter)"  # the mouse table's depth
     assert len(browser.sweep_widget.value) > 0  # beside its sweeps
     assert f"**t-type**: {PLANS[cell].t_type}" in panes.genes_info.object.replace("\\", "")
     assert panes.load_button.visible and panes.load_button.label == (
