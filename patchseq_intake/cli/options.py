@@ -97,7 +97,7 @@ def add_version_option(sub: argparse.ArgumentParser) -> None:
 
 EPHYS = "intracellular_electrophysiology"
 TECHNIQUES = (EPHYS, *RELEASE_TECHNIQUES)
-"""``--technique``'s values: the manifest's techniques (NWB files on DANDI; SWC files on BIL; transcriptomes on NeMO)."""
+"""``--technique``'s values: the manifest's techniques (NWB files on DANDI, SWC on BIL, transcriptomes on NeMO)."""
 
 
 def add_technique_option(sub: argparse.ArgumentParser, what: str) -> None:
@@ -123,7 +123,7 @@ def add_file_type_option(sub: argparse.ArgumentParser) -> None:
 
 
 def add_accept_option(sub: argparse.ArgumentParser, what: str) -> None:
-    """``--accept-other-bytes``: take ``what`` (``a file``) where its live home holds other bytes than the manifest's."""
+    """``--accept-other-bytes``: take ``what`` (``a file``) whose live home holds other bytes than the manifest's."""
     sub.add_argument(
         "--accept-other-bytes",
         action="store_true",

@@ -39,6 +39,7 @@ from .output import chosen_format, emit
 if TYPE_CHECKING:
     from ..archives.release_files import ReleaseFile
     from ..catalog import ArchiveCatalog
+    from ..drivers.release_files import ReleaseFilesSource
 
 VALUES = ("counts", "cpm", "exon", "intron")
 """``expression --values``: the transcriptomics entry's ``values`` (its ``matrices`` in catalogs/mouse.yaml)."""
@@ -50,7 +51,8 @@ VALUES = ("counts", "cpm", "exon", "intron")
 def release_files_entry(args: argparse.Namespace) -> Callable[..., Any]:
     """The archive's ``files`` entry, for ``files --technique T`` (T: morphology or transcriptomics).
 
-    ``UsageError`` for ``--dandi-version``; ``CommandError`` where the release has no files of T (human transcriptomics).
+    ``UsageError`` for ``--dandi-version``; ``CommandError`` where the release has no files of T (human
+    transcriptomics).
     """
     _no_dandi_version(args)
     entry = _catalog(args.archive).files
@@ -59,9 +61,9 @@ def release_files_entry(args: argparse.Namespace) -> Callable[..., Any]:
 
 
 def nwb_fetch_flags(args: argparse.Namespace) -> None:
-    """``UsageError`` for the flags of ``fetch`` that are not for the NWB files (``--file-type``, ``--accept-other-bytes``)."""
-    given = [flag for flag, value in (("--file-type", args.file_type), ("--accept-other-bytes", args.accept_other_bytes))
-             if value]
+    """``UsageError`` for ``fetch``'s flags not for the NWB files (``--file-type``, ``--accept-other-bytes``)."""
+    flags = (("--file-type", args.file_type), ("--accept-other-bytes", args.accept_other_bytes))
+    given = [flag for flag, value in flags if value]
     if given:
         raise UsageError(f"{' and '.join(given)} {'are' if len(given) > 1 else 'is'} for --technique morphology or "
                          f"transcriptomics: the NWB files ({EPHYS}) are verified against DANDI's own SHA-256")
@@ -82,7 +84,8 @@ def release_fetch(args: argparse.Namespace) -> None:
     if args.file_type is not None:
         _check_file_type(source.files, args.archive, args.technique, args.file_type)
         files = [file for file in files if file.file_type == args.file_type]
-    groups = _release_wide(files, args) if all(file.specimen_id is None for file in files) else _cells_files(source, files, args)
+    release_wide = all(file.specimen_id is None for file in files)  # the matrices: --file-type csv
+    groups = _release_wide(files, args) if release_wide else _cells_files(source, files, args)
     with warnings_in_command_words():
         for cell, chosen in groups:
             for fetched in fetch_release_files(chosen, accept_other_bytes=args.accept_other_bytes, homes=source.homes):
@@ -101,11 +104,8 @@ def _of_technique(files: list[ReleaseFile], archive: str, technique: str) -> lis
 
 def _check_file_type(files: list[ReleaseFile], archive: str, technique: str, file_type: str) -> None:
     """``CommandError`` for a ``--file-type`` the archive's ``technique`` has no file of, naming the valid ones."""
-    types: dict[str, list[str]] = {}
-    for file in files:
-        types.setdefault(file.technique, [])
-        if file.file_type not in types[file.technique]:
-            types[file.technique].append(file.file_type)
+    types = {name: list(dict.fromkeys(file.file_type for file in files if file.technique == name))
+             for name in dict.fromkeys(file.technique for file in files)}
     if file_type in types[technique]:
         return
     other = next((name for name, names in types.items() if file_type in names), None)
@@ -122,7 +122,9 @@ def _release_wide(files: list[ReleaseFile], args: argparse.Namespace) -> list[tu
     return [(None, files)]
 
 
-def _cells_files(source: Any, files: list[ReleaseFile], args: argparse.Namespace) -> list[tuple[int, list[ReleaseFile]]]:
+def _cells_files(
+    source: ReleaseFilesSource, files: list[ReleaseFile], args: argparse.Namespace
+) -> list[tuple[int, list[ReleaseFile]]]:
     """The chosen cells' ``files`` (of cells only), cell by cell.
 
     ``UsageError`` if no cell is named; ``CommandError`` naming the named cells without such files; cells chosen by
@@ -143,11 +145,12 @@ def _cells_files(source: Any, files: list[ReleaseFile], args: argparse.Namespace
     listed = f"patchseq-intake files {args.archive} --technique {args.technique} lists them"
     if args.specimen_ids and missing:
         raise CommandError(f"the release manifest lists no {what} for {args.archive} cell(s) {brief(missing)}: "
-                           f"{len(having)} of the {args.archive} cells have them (e.g. {brief(list(having)[:3])}); {listed}")
+                           f"{len(having)} of the {args.archive} cells have them (e.g. {brief(list(having)[:3])}); "
+                           f"{listed}")
     chosen = [cell for cell in cells if cell in having]
     if not chosen:
-        raise CommandError(f"none of the {len(cells)} {args.archive} cell(s) chosen has {what} in the release manifest "
-                           f"({len(having)} cells have them; {listed})")
+        raise CommandError(f"none of the {len(cells)} {args.archive} cell(s) chosen has {what} in the release "
+                           f"manifest ({len(having)} cells have them; {listed})")
     if missing:
         warnings.warn(f"{len(missing)} of the {len(cells)} {args.archive} cells chosen have no {what} in the release "
                       f"manifest and are left out: {brief(missing)}", stacklevel=2)
@@ -249,7 +252,8 @@ def _run_expression(args: argparse.Namespace) -> None:
     catalog = _catalog(args.archive)
     if "transcriptomics" not in catalog:
         raise CommandError(f"the {args.archive} release has no transcriptomes (no transcriptomics files in its "
-                           "manifest): expression reads the mouse release's matrices, patchseq-intake expression mouse ...")
+                           "manifest): expression reads the mouse release's matrices, "
+                           "patchseq-intake expression mouse ...")
     chosen = {"specimen_id": args.specimen_ids} if args.specimen_ids else {}
     source = catalog.transcriptomics(genes=genes, filters=filters_given(args.filters), values=args.values,
                                      accept_other_bytes=args.accept_other_bytes, **chosen)
