@@ -27,7 +27,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -108,7 +108,8 @@ def _cached(file: ReleaseFile, accept_other_bytes: bool) -> Fetched | None:
         found = read_found(file.sha256)
         if found is None or not found.matches:  # the note lost, or older than the bytes: the bytes are what count
             found = Found(file.url or file.manifest_uri, file.file_name, file.sha256, file.size, True)
-            write_found(file.sha256, found)
+            with suppress(OSError):  # a cache one may only read serves its files without the note
+                write_found(file.sha256, found)
         return Fetched(file, path, found)
     found = read_found(file.sha256)
     if accept_other_bytes and found is not None and not found.matches and check(other_path(found), found.sha256):
@@ -169,8 +170,11 @@ def _fetch_at(url: str, files: list[ReleaseFile], members: list[str | None], acc
             try:
                 sha256 = download_resumable(url, partial, size=None if accept else file.size, max_bytes=bound,
                                             label=file.file_name)
-            except ChecksumError as exc:
-                raise ChecksumError(f"{file.label}: {exc}{_how_to_accept(url)}") from None
+            except ChecksumError as exc:  # of another size: refused as soon as that is clear, unhashed
+                raise ChecksumError(
+                    f"{file.label}: {url} holds other bytes than the release manifest ({exc}): the manifest's file "
+                    f"has {file.size} bytes, SHA-256 {file.sha256}{_how_to_accept(url)}"
+                ) from None
             return [_verified(file, url, file.file_name, partial, sha256, partial.stat().st_size, accept)]
         bound = slack * sum(file.size for file in files) + TAR_OVERHEAD_BYTES
         download_resumable(url, partial, max_bytes=bound, label=PurePosixPath(urlparse(url).path).name)

@@ -352,3 +352,25 @@ def test_two_processes_wanting_one_file_make_one_download(server):
     assert "waiting for another process" in err  # it asked while the first was downloading
     assert out.strip() == str(mine[0].path) and mine[0].path.read_bytes() == MATRIX
     assert len(server.log) == 1
+
+
+def test_a_verified_file_whose_note_was_lost_is_served_and_noted_again(server):
+    server.serve_file(f"/{SWC_PATH}", SWC)
+    file = swc_file()
+    (got,) = fetch_release_files([file])
+    (folder(file.sha256) / "found.json").unlink()
+    server.log.clear()
+    assert fetch_release_files([file]) == [got]
+    assert server.log == [] and read_found(file.sha256) == got.found
+
+
+@pytest.mark.parametrize("other", [SWC + b"1 1 0 0 0 5 -1\n", SWC[:-20]])
+def test_a_plain_file_of_another_size_is_refused_naming_the_manifests_checksum(server, other):
+    server.serve_file(f"/{SWC_PATH}", other)
+    file = swc_file()
+    with pytest.raises(ChecksumError) as caught:
+        fetch_release_files([file])
+    message = str(caught.value)
+    assert f"{server.url}/{SWC_PATH} holds other bytes" in message and "accept_other_bytes=True" in message
+    assert f"{file.size} bytes, SHA-256 {file.sha256}" in message and str(len(other)) in message
+    assert only_locks(config.cache_dir() / config.FILES_DIR) == []
