@@ -157,7 +157,8 @@ def _print(n_genes: int, n_samples: int, csv_path: Path, rows: list) -> None:
     import pandas as pd
 
     print(f"Machine: {platform.machine()}, {_cores()} cores, Python {platform.python_version()}, "
-          f"pandas {pd.__version__}, numpy {np.__version__}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}), "
+          f"pandas {pd.__version__}, numpy {np.__version__}, h5py {h5py.__version__} "
+          f"(HDF5 {h5py.version.hdf5_version}), "
           f"{time.strftime('%Y-%m-%d')}. Matrix: {n_genes} genes x {n_samples} samples, CPM, "
           f"{csv_path.stat().st_size / MB:.0f} MB of CSV.\n")
     print("| case | time s | peak RSS MB | note |")

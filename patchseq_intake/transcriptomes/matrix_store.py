@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import io
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -194,14 +195,14 @@ class MatrixStore:
         self.source_name: str = str(attrs["source_name"])
         self.integral: bool = bool(attrs["integral"])
         self._chunk_genes = int(attrs["genes_per_chunk"])
-        self._gene_rows: dict[str, int] = {}
-        rows_of: dict[str, list[int]] = {}
-        for row, gene in enumerate(self.genes):
-            self._gene_rows.setdefault(gene, row)
-            rows_of.setdefault(gene, []).append(row)
-        self.duplicated_genes: dict[str, tuple[int, ...]] = {
-            gene: tuple(rows) for gene, rows in rows_of.items() if len(rows) > 1
-        }
+        last = len(self.genes) - 1  # each symbol's first row: the earlier rows written over the later ones
+        self._gene_rows: dict[str, int] = dict(zip(reversed(self.genes), range(last, -1, -1)))
+        self.duplicated_genes: dict[str, tuple[int, ...]] = {}
+        if len(self._gene_rows) < len(self.genes):
+            repeated = {gene for gene, count in Counter(self.genes).items() if count > 1}
+            for row, gene in enumerate(self.genes):
+                if gene in repeated:
+                    self.duplicated_genes[gene] = (*self.duplicated_genes.get(gene, ()), row)
         self._sample_columns = {sample: column for column, sample in enumerate(self.samples)}
 
     def __repr__(self) -> str:

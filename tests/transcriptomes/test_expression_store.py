@@ -10,7 +10,6 @@ import h5py
 import numpy as np
 import pytest
 
-from patchseq_intake.access import expression_store as stores
 from patchseq_intake.access.expression_store import expression_store, store_path
 from patchseq_intake.errors import CacheError, CacheIntegrityWarning, ReleaseFileFormatError
 from patchseq_intake.testing.damage import flip_byte
