@@ -1,13 +1,14 @@
 """The cell browser's panes of a cell's shape and genes, beside its sweeps (one per browser session).
 
-``ModalityPanes.open(row)`` is scheduled by ``browser_app.CellBrowser`` when a
-cell is opened, next to its sweep table: the reconstruction (fetched once
-from BIL, drawn by ``browser_plots.shape_figure``) and the t-type, with the
-marker genes' CPM where the mouse CPM matrix's store is already cached. It
-never fetches the matrix by itself: where the store is not cached, a button
-says what pressing it downloads, and ``load_markers`` (the button) fetches
-and converts it in a worker thread, with progress text, then shows the
-genes. Each load runs in a worker thread; a newer cell drops an older load's
+``ModalityPanes.open(row)`` runs when ``browser_app.CellBrowser`` opens a
+cell, alongside its sweep table: the reconstruction (fetched once from BIL,
+drawn by ``browser_plots.shape_figure``) and the t-type, with the marker
+genes' CPM where the mouse CPM matrix's store is already cached. It never
+fetches the matrix by itself: where the store is not cached, a button says
+what pressing it downloads, and ``load_markers`` (the button) fetches and
+converts it, once a session, with progress text, then shows the genes; a
+cell opened meanwhile waits for that fetch instead of offering it again.
+Each load runs in a worker thread; a newer cell drops an older load's
 result. Errors show in the pane they belong to, as text (``markdown_text``).
 """
 
@@ -57,6 +58,8 @@ class ModalityPanes:
         self._row: pd.Series | None = None
         self._archive: str | None = None
         self.matrix: MarkerMatrix | None = None
+        self._store: asyncio.Future | None = None  # the matrix's fetch, once started: kept across cells
+        self._store_started = 0.0
         self.shape_info = pn.pane.Markdown("", name="shape")
         self.shape = pn.pane.Bokeh(None, name="reconstruction")
         self.shape_area = pn.Column(self.shape_info, self.shape, width=440)
@@ -115,7 +118,7 @@ class ModalityPanes:
         self.matrix = matrix
         if matrix is None:
             self.genes_info.object = f"{self._t_type_text(row)}\n\nNo transcriptomes in the {archive} release."
-        elif matrix.cached:
+        elif matrix.cached or self._fetching():  # being fetched (for another cell): this one waits for it too
             await self.load_markers()
         else:
             self.genes_info.object = (f"{self._t_type_text(row)}\n\nMarker genes: the CPM matrix "
@@ -123,23 +126,17 @@ class ModalityPanes:
             self.load_button.param.update(label=LOAD_LABEL.format(size=megabytes(matrix.size)), visible=True)
 
     async def load_markers(self) -> None:
-        """The opened cell's marker genes (CPM); the matrix fetched and converted first if its store is not cached,
-        with the progress renewed every ``PROGRESS_EVERY_S`` meanwhile."""
+        """The opened cell's marker genes (CPM); where the matrix's store is not cached, it is fetched and converted
+        first (``_fetch_store``)."""
         if self._row is None or self.matrix is None:
             return
         load, row, archive, matrix = self._load, self._row, self._archive, self.matrix
         specimen_id = int(row["cell_specimen_id"])
         self.load_button.visible = self.alert.visible = False
-        task = asyncio.ensure_future(asyncio.to_thread(marker_values, matrix, self.catalog, archive, specimen_id))
-        started = time.monotonic()
-        while not task.done():
-            if not matrix.cached and load == self._load:
-                self.genes_info.object = (
-                    f"{self._t_type_text(row)}\n\nLoading marker genes: fetching the CPM matrix once "
-                    f"({download_progress(matrix.size)}; then converted once), {time.monotonic() - started:.0f} s ...")
-            await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
         try:
-            values = task.result()
+            if not matrix.cached:
+                await self._fetch_store(load, row, matrix)
+            values = await asyncio.to_thread(marker_values, matrix, self.catalog, archive, specimen_id)
         except Exception as exc:
             if load == self._load:
                 self.genes_info.object = f"{self._t_type_text(row)}\n\nNo marker genes: {error_text(exc)}"
@@ -156,6 +153,26 @@ class ModalityPanes:
             text = "\n\n| gene | CPM |\n|---|---:|\n" + "\n".join(
                 f"| {markdown_text(gene)} | {value:.1f} |" for gene, value in values.items())
         self.genes_info.object = f"{self._t_type_text(row)}\n\nMarker genes ({MARKER_VALUES.upper()}): {text}"
+
+    async def _fetch_store(self, load: int, row: pd.Series, matrix: MarkerMatrix) -> None:
+        """The matrix's store fetched and converted in a worker thread, once a session: a cell opened meanwhile
+        waits for the same fetch (a failed one is started again); the progress renewed every ``PROGRESS_EVERY_S``
+        while ``load`` is the newest. Its error raised."""
+        if self._store is None or (self._store.done() and not self._store.cancelled() and self._store.exception()):
+            self._store = asyncio.ensure_future(asyncio.to_thread(matrix.source.matrix))
+            self._store_started = time.monotonic()
+        while not self._store.done():
+            if load == self._load:
+                self.genes_info.object = (
+                    f"{self._t_type_text(row)}\n\nLoading marker genes: fetching the CPM matrix once "
+                    f"({download_progress(matrix.size)}; then converted once), "
+                    f"{time.monotonic() - self._store_started:.0f} s ...")
+            await asyncio.wait({self._store}, timeout=PROGRESS_EVERY_S)
+        self._store.result()
+
+    def _fetching(self) -> bool:
+        """Whether the matrix's store is being fetched for this session."""
+        return self._store is not None and not self._store.done()
 
     @staticmethod
     def _t_type_text(row: pd.Series) -> str:

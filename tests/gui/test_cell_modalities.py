@@ -198,3 +198,55 @@ def test_a_newer_cell_drops_an_older_cells_reconstruction(world, monkeypatch):
     browser.cell_table.selection = [row_of[first]]
     assert browser.cell_id == second
     assert browser.modalities.shape.object.title.text.startswith(f"Reconstruction of {second} ")
+
+
+def test_the_matrix_is_fetched_in_the_background_with_progress_text(world, monkeypatch):
+    from patchseq_intake.gui import browser_modalities
+
+    browser = opened("mouse", WITH_GENES[0])
+    panes = browser.modalities
+    shown = []
+    monkeypatch.setattr(browser_modalities, "PROGRESS_EVERY_S", 0.05)
+    progress = browser_modalities.download_progress
+    monkeypatch.setattr(browser_modalities, "download_progress",
+                        lambda size: shown.append(panes.genes_info.object) or progress(size))
+    world.server.faults.latency_s = 0.5  # a slow NeMO: the fetch takes a while
+    panes.load_button.clicks += 1
+    assert len(shown) >= 2  # renewed while the fetch ran
+    assert "Loading marker genes: fetching the CPM matrix once (0 MB of 0.0036 MB downloaded; then converted once)" in shown[1]
+    assert "| Gad1 |" in panes.genes_info.object and "Loading" not in panes.genes_info.object
+
+
+def test_a_cell_opened_while_the_matrix_is_fetched_waits_for_that_fetch(world, monkeypatch):
+    from patchseq_intake.gui import browser_modalities
+
+    first, second = WITH_GENES[0], WITH_GENES[1]
+    browser = opened("mouse", first)
+    panes = browser.modalities
+    rows = browser.cell_table.value
+    offered = []
+    monkeypatch.setattr(browser_modalities, "PROGRESS_EVERY_S", 0.05)
+    progress = browser_modalities.download_progress
+
+    def another_cell_meanwhile(size):
+        if browser.cell_id == first:
+            panes.load_button.param.watch(lambda event: offered.append(event.new), "visible")
+            browser.cell_table.selection = [int(rows.index[rows["cell_specimen_id"] == second][0])]
+        return progress(size)
+
+    monkeypatch.setattr(browser_modalities, "download_progress", another_cell_meanwhile)
+    world.server.faults.latency_s = 0.5  # a slow NeMO: the second cell opens while the matrix is fetched
+
+    async def press_and_wait() -> None:  # on one event loop, as a served page's: the second cell's load goes on
+        await panes.load_markers()
+        for _ in range(200):
+            if "| Gad1 |" in panes.genes_info.object:
+                return
+            await asyncio.sleep(0.05)
+
+    asyncio.run(press_and_wait())
+    matrix_tars = [path for path in nemo_requests(world) if path.endswith("_cpm.csv.tar")]
+    assert True not in offered and browser.cell_id == second  # the button was not offered again
+    assert len(matrix_tars) == 1  # one fetch for both cells
+    for gene, value in planted_cpm(world, second)[list(MARKER_GENES)].items():
+        assert f"| {gene} | {value:.1f} |" in panes.genes_info.object
