@@ -78,7 +78,8 @@ class ModalityPanes:
         self.shape_area.loading = False
 
     async def open(self, row: pd.Series, archive: str) -> None:
-        """The cell of ``row`` (a row of ``browser_data.cells_table``): its t-type and genes, then its shape."""
+        """The cell of ``row`` (a row of ``browser_data.cells_table``): its t-type and genes, and its shape, read at
+        the same time; each one's error shown in its pane."""
         self.forget()
         load, self._row, self._archive = self._load, row, archive
         specimen_id = int(row["cell_specimen_id"])
