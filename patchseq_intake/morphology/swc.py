@@ -78,17 +78,18 @@ def read_swc(data: bytes, source: str) -> Reconstruction:
     file's text (an HTML page, gzip, binary).
 
     The numbers are those Python's ``float`` reads. pandas' C parser reads
-    them in one pass where it reads them alike (up to 12 digits, exponents up
-    to 9: the Allen's ``%.4f``, ``%.10e``); a file that fails a check there, or
-    that it would misread (a number of 13 digits or more, an exponent of 10 or
-    more, a first sample of other than seven fields, whose others it drops), is
-    read line by line with Python's parser, which also names the first line at fault.
+    them in one pass: with its own number parser where that reads them alike
+    (up to 12 digits, exponents up to 9: the Allen's ``%.4f``, ``%.10e``), else
+    with Python's (``round_trip``, twice as slow). A file that fails a check
+    there, or whose first sample is of other than seven fields (pandas would
+    drop the others), is read line by line with Python's parser, which also
+    names the first line at fault.
     """
     text = file_text(data, source, _FORMAT)
     comments, width = _header(text)
     encoded = text.encode()
-    misread = _LONG_NUMBER in encoded.translate(_DIGITS_TO_NUL) or _LARGE_EXPONENT.search(encoded)
-    values = _parsed(encoded) if width == 7 and not misread else None
+    misread = _LONG_NUMBER in encoded.translate(_DIGITS_TO_NUL) or _LARGE_EXPONENT.search(encoded) is not None
+    values = _parsed(encoded, exactly=misread) if width == 7 else None
     if values is None or not _acceptable(values):
         values = _read_by_line(text, source)
     points = pd.DataFrame({
@@ -97,12 +98,15 @@ def read_swc(data: bytes, source: str) -> Reconstruction:
     return Reconstruction(points, comments)
 
 
-def _parsed(encoded: bytes) -> np.ndarray | None:
-    """Every sample's seven fields as float64 (n x 7; a missing field NaN); None where pandas refuses the text."""
+def _parsed(encoded: bytes, exactly: bool) -> np.ndarray | None:
+    """Every sample's seven fields as float64 (n x 7; a missing field NaN); None where pandas refuses the text.
+
+    ``exactly``: with Python's float parser (pandas' ``round_trip``, twice as slow), not pandas' own."""
     try:
         table = pd.read_csv(
             io.BytesIO(encoded), sep=r"\s+", comment="#", header=None, names=list(COLUMNS), index_col=False,
             dtype=np.float64, quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], engine="c",
+            float_precision="round_trip" if exactly else None,
         )
     except (ValueError, pd.errors.ParserError):
         return None
