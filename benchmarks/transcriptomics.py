@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(folder: Path, n_genes: int, n_samples: int, repeat: int) -> None:
+    import os
+
     from patchseq_intake.testing.transcriptomes import gene_symbols, sample_ids
+
+    load_before = os.getloadavg()[0]
 
     genes, samples = gene_symbols(n_genes), sample_ids(n_samples)
     csv_path = folder / f"synthetic_cpm_{n_genes}x{n_samples}.csv"
@@ -77,8 +81,8 @@ def _run(folder: Path, n_genes: int, n_samples: int, repeat: int) -> None:
         rows.append(("write the synthetic CSV (R's layout)", written["seconds"], written["peak_rss_mb"],
                      f"{csv_path.stat().st_size / MB:.0f} MB"))
     rng = np.random.default_rng(7)
-    picked_genes = [str(gene) for gene in rng.choice(genes, SELECTED_GENES, replace=False)]
-    picked_samples = [str(sample) for sample in rng.choice(samples, SELECTED_SAMPLES, replace=False)]
+    picked_genes = [str(gene) for gene in rng.choice(genes, min(SELECTED_GENES, n_genes), replace=False)]
+    picked_samples = [str(sample) for sample in rng.choice(samples, min(SELECTED_SAMPLES, n_samples), replace=False)]
     ask = folder / "ask.json"
     ask.write_text(json.dumps({"genes": picked_genes, "samples": picked_samples}))
 
@@ -91,10 +95,11 @@ def _run(folder: Path, n_genes: int, n_samples: int, repeat: int) -> None:
         wall = statistics.median(run["process_seconds"] for run in runs)
         inner = statistics.median(run["seconds"] for run in runs)
         peak = max(run["peak_rss_mb"] for run in runs)
-        label = ("new process: MatrixStore(store).select(50 genes, 1000 samples)" if case == "select" else
-                 "new process: pandas.read_csv(whole CSV, index_col=0).loc[50 genes, 1000 samples]")
+        asked = f"{len(picked_genes)} genes, {len(picked_samples)} samples"
+        label = (f"new process: MatrixStore(store).select({asked})" if case == "select" else
+                 f"new process: pandas.read_csv(whole CSV, index_col=0).loc[{asked}]")
         rows.append((label, wall, peak, f"{inner:.3f} s of it reading (after imports); median of {repeat}"))
-    _print(n_genes, n_samples, csv_path, rows)
+    _print(n_genes, n_samples, csv_path, rows, (load_before, os.getloadavg()[0]))
 
 
 def _in_process(case: str, *paths: Path) -> dict:
@@ -152,7 +157,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB  # kB on Linux
 
 
-def _print(n_genes: int, n_samples: int, csv_path: Path, rows: list) -> None:
+def _print(n_genes: int, n_samples: int, csv_path: Path, rows: list, load: tuple[float, float]) -> None:
     import h5py
     import pandas as pd
 
@@ -160,7 +165,8 @@ def _print(n_genes: int, n_samples: int, csv_path: Path, rows: list) -> None:
           f"pandas {pd.__version__}, numpy {np.__version__}, h5py {h5py.__version__} "
           f"(HDF5 {h5py.version.hdf5_version}), "
           f"{time.strftime('%Y-%m-%d')}. Matrix: {n_genes} genes x {n_samples} samples, CPM, "
-          f"{csv_path.stat().st_size / MB:.0f} MB of CSV.\n")
+          f"{csv_path.stat().st_size / MB:.0f} MB of CSV. Load average (1 min) {load[0]:.1f} at the start, "
+          f"{load[1]:.1f} at the end.\n")
     print("| case | time s | peak RSS MB | note |")
     print("|---|---|---|---|")
     for case, seconds, peak, note in rows:
