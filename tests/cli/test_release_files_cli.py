@@ -243,7 +243,10 @@ def test_other_bytes_are_refused_naming_the_flag_that_takes_them(capsys, world, 
     assert not [path for path in (cache_dir / "files").rglob("*.swc")]
 
 
-def test_other_bytes_taken_with_accept_other_bytes(capsys, world, cache_dir):
+def test_other_bytes_taken_with_accept_other_bytes(capsys, world, cache_dir, monkeypatch):
+    from patchseq_intake.archives import fetching
+
+    monkeypatch.setattr(fetching, "_announced", set())  # a new process: the warning is said once per process
     other, manifest_sha256 = _serve_other_bytes(world, MOUSE_CELL, "raw_swc")
     status, out, err = run(capsys, "fetch", "mouse", str(MOUSE_CELL), "--technique", "morphology",
                            "--file-type", "raw_swc", "--accept-other-bytes")
