@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from intake.source.base import DataSource, Schema
 
 from ..archives.homes import Homes
-from ..errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError, brief
+from ..errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError, UnknownCellError, brief
 from ..tables.release import Archive
 from ..version import __version__
 from .parameters import PlainParameters, flag, list_of, plain, specimen_ids, text
@@ -104,12 +104,18 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         """The matrix's store in the cache: fetched, verified and converted on first use (``access.expression_store``)."""
         from ..access.expression_store import expression_store
         from ..archives.fetching import fetch_release_files
+        from ..archives.found import read_found
 
         def fetched_csv():
             fetched = fetch_release_files([self.matrix_file], accept_other_bytes=self.accept_other_bytes)[0]
             return fetched.path, fetched.found.sha256
 
-        return expression_store(fetched_csv, f"the {self.archive.name} {self.values} matrix ({self.matrix_name})")
+        known = self.matrix_file.sha256  # the store of the manifest's bytes, found without touching the CSV
+        if self.accept_other_bytes:
+            seen = read_found(self.matrix_file.sha256)
+            known = seen.sha256 if seen is not None else None
+        what = f"the {self.archive.name} {self.values} matrix ({self.matrix_name})"
+        return expression_store(fetched_csv, what, sha256=known)
 
     @cached_property
     def cells(self) -> pd.DataFrame:
@@ -117,7 +123,14 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         from ..tables.cells import matching_cells
         from ..tables.release import query_table
 
-        chosen = matching_cells(self.archive, self.specimen_ids, self._filters, "transcriptomics")
+        try:
+            chosen = matching_cells(self.archive, self.specimen_ids, self._filters, "transcriptomics")
+        except UnknownCellError as exc:
+            if exc.elsewhere is None:
+                raise
+            raise UnknownCellError(  # the other archive has no transcriptomics entry to send the user to
+                f"{exc.args[0]}; they are cells of the {exc.elsewhere} dataset, whose release has no transcriptomes"
+            ) from None
         samples = query_table(self.archive.metadata, columns=["cell_specimen_id", SAMPLE]).read()
         samples = samples.set_index("cell_specimen_id").loc[chosen].reset_index()
         matrix = self.matrix()

@@ -199,3 +199,25 @@ def tar(members: dict[str, bytes]) -> bytes:
             info.size = len(data)
             packed.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def test_a_warm_read_uses_the_store_without_the_matrix_csv(cat, world, cache_dir):
+    from patchseq_intake.archives.found import matching_path
+
+    first = cat.mouse.transcriptomics(genes=GENES, specimen_id=CELLS).read()
+    matrix = cat.mouse.transcriptomics(genes=GENES).matrix_file
+    matching_path(matrix.sha256, matrix.file_name).unlink()  # the CSV gone (e.g. removed to save space)
+    world.server.log.clear()
+    again = cat.mouse.transcriptomics(genes=GENES, specimen_id=CELLS).read()
+    assert nemo_requests(world) == []  # the store, found by the manifest's SHA-256, needs no CSV
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_human_cells_asked_of_the_mouse_transcriptomes_are_not_sent_to_an_entry_that_does_not_exist(cat, world):
+    from patchseq_intake.errors import UnknownCellError
+
+    with pytest.raises(UnknownCellError) as refused:
+        cat.mouse.transcriptomics(genes=GENES, specimen_id=541549258).read()
+    message = str(refused.value)
+    assert "they are cells of the human dataset, whose release has no transcriptomes" in message
+    assert "cat.human.transcriptomics" not in message
