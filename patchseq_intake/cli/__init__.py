@@ -1,11 +1,14 @@
 """The ``patchseq-intake`` command (also ``python -m patchseq_intake``).
 
 Subcommands: ``cells`` (the metadata of selected cells), ``files`` (their NWB
-files as DANDI holds them), ``sweeps`` (a cell's sweep table, or one sweep's
-samples), ``fetch`` (NWB files into the cache), ``cache`` (what the cache
-holds; clear it, in ``cache_command``), ``gui`` (the cell browser) and
-``demo`` (``demo``: the main job against a local replica). ``options`` holds
-the arguments subcommands share, ``output`` what they write.
+files as DANDI holds them; with ``--technique``, their SWC files and
+transcriptomes on BIL and NeMO), ``sweeps`` (a cell's sweep table, or one
+sweep's samples), ``fetch`` (those files into the cache), ``morphology`` (a
+cell's reconstruction) and ``expression`` (cells x genes), the techniques
+other than NWB's in ``release_commands``, ``cache`` (what the cache holds;
+clear it, in ``cache_command``), ``gui`` (the cell browser) and ``demo``
+(``demo``: the main job against a local replica). ``options`` holds the
+arguments subcommands share, ``output`` what they write.
 
 A bad input is one line on stderr, ``patchseq-intake: <message>``, and exit
 status 1 (what the file system refuses in the cache names the file and what

@@ -61,7 +61,7 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
     try:
         exported, unset, lines = _exports(process, printed)
         assert set(exported) == {config.TABLES_ENV, config.UNPINNED_TABLES_ENV, config.DANDI_API_ENV,
-                                 config.CACHE_ENV}
+                                 config.BIL_ENV, config.NEMO_ENV, config.CACHE_ENV}
         assert unset == [config.OFFLINE_ENV, config.LOCAL_ROOT_ENV]  # the caller's offline switch would refuse it
         assert any(line.startswith("# human cell 541549258 (MTG): sweeps 0-2, 4-17") for line in lines)
         assert lines[-1].startswith("# The replica's tables hold these cells only")
@@ -74,11 +74,12 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
             assert answer.status == 200 and b"541549258" in answer.read()
         own = {name: value for name, value in env.items() if name not in unset}
         script = ("import patchseq_intake; cat = patchseq_intake.open_catalog(); "
-                  "print(len(cat.human.metadata.read()), cat.human.ephys(specimen_id=541549258).sweep(5).sweep_number)")
+                  "print(len(cat.human.metadata.read()), cat.human.ephys(specimen_id=541549258).sweep(5).sweep_number, "
+                  "len(cat.human.morphology(specimen_id=541549258).read()) > 0)")
         result = subprocess.run([sys.executable, "-c", script], env={**own, **exported}, capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.split() == ["2", "5"]
+        assert result.stdout.split() == ["2", "5", "True"]  # the BIL stand-in too
         assert cache.is_dir()
     finally:
         process.send_signal(stop)
