@@ -11,6 +11,7 @@
   reads fetched a level or a wave ahead.
 - ``expression_store``: an expression matrix's store (``transcriptomes``) in the cache: converted once, checked on use.
 
-May import ``nwb``, ``dandi``, ``tables``, ``transport`` and the top
-modules ``errors`` and ``config``.
+May import ``nwb``, ``morphology``, ``transcriptomes``, ``dandi``,
+``archives``, ``tables``, ``transport`` and the top modules ``errors`` and
+``config``.
 """

@@ -15,8 +15,9 @@ from .options import CommandError, subcommand
 
 CHECKSUM = r"(?:[0-9a-f]{64}|[0-9a-f]{32}-[0-9]+)"
 """How the cache names an NWB file and its index: DANDI's SHA-256 of it, else its dandi-etag."""
-COMPANION = re.compile(r"\.(?P<name>.+)\.(?:verified|lock|[^/]*\.part)")
-"""The hidden files the package keeps beside a file ``<name>``: its record, its lock, and partial writes."""
+COMPANION = re.compile(r"\.(?P<name>.+)\.(?:verified|lock|[^/]*\.part)|found\.json")
+"""The hidden files the package keeps beside a file ``<name>``: its record, its lock, and partial writes; and the
+note of what was found for a release file (``archives.found``), beside it in its folder."""
 
 
 class CachePart(NamedTuple):
@@ -38,6 +39,8 @@ class CachePart(NamedTuple):
         if len(folders) != len(self.folders) or not self.made_folder("/".join(folders)):
             return False
         companion = COMPANION.fullmatch(name) if companions else None
+        if companion is not None and companion["name"] is None:  # a folder's note, not a file's companion
+            return True
         return re.fullmatch(self.name, companion["name"] if companion else name) is not None
 
     def made_folder(self, relative: str) -> bool:
@@ -56,6 +59,10 @@ CACHE_PARTS = (
     CachePart(config.DANDI_DIR, ("[0-9a-f]{8}", "[0-9]{6}"), r"[0-9A-Za-z.]+\.v[0-9]+\.json", "dandi asset indexes"),
     CachePart(config.NWB_DIR, (), rf"{CHECKSUM}\.nwb", "nwb files"),
     CachePart(config.INDEX_DIR, (), rf"{CHECKSUM}\.v[0-9]+\.json", "nwb file indexes"),
+    CachePart(config.FILES_DIR, ("[0-9a-f]{64}",), r"(?!found\.json$)[^.].*", "bil and nemo files"),
+    CachePart(config.FILES_DIR, ("other", "[0-9a-f]{64}"), r"[^.].*", "accepted other bytes"),
+    CachePart(config.FILES_DIR, ("downloads", "[0-9a-f]{16}"), r"\..+\.partial(?:\.from)?", "partial downloads"),
+    CachePart(config.STORES_DIR, (), r"[0-9a-f]{64}\.[0-9]+\.h5", "expression stores"),
 )
 
 
@@ -65,7 +72,9 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "cache",
         help="where the cache is and what it holds; clear it",
         description="info (the default): the cache directory and what it holds: release tables, "
-        "DANDI asset indexes and NWB files, with their counts and sizes. verify: check every cached "
+        "DANDI asset indexes, NWB files and their indexes, BIL and NeMO files (and other bytes accepted, "
+        "downloads to resume) and expression matrices' stores, with their counts and sizes. verify: check "
+        "every cached "
         "file in full, whatever its stamp: each file recorded as verified (NWB files; tables, where "
         "recorded) against the size and SHA-256 it was verified with, an NWB file cached before records "
         "were kept against the SHA-256 it is named by, each NWB file's index and each DANDI asset index "
@@ -77,7 +86,9 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "clear: delete them, without asking (everything in the cache is fetched again when needed): "
         "only the files patchseq-intake writes, by their names (tables/*.<key>.parquet, "
         "dandi/<api>/<dandiset>/<version>.v<n>.json, nwb/<checksum>.nwb, index/<checksum>.v<n>.json, "
-        "and beside each its hidden record, lock and partial files), then the folders left empty; "
+        "files/<sha256>/<name> and found.json, files/other/<sha256>/<name>, files/downloads/<key>/, "
+        "stores/<sha256>.<n>.h5, and beside each its hidden record, lock and partial files), then the "
+        "folders left empty; "
         "any other file is left alone, and named. Set "
         f"${config.CACHE_ENV} to move the cache.",
         examples=["patchseq-intake cache", "patchseq-intake cache verify", "patchseq-intake cache clear"],

@@ -4,10 +4,14 @@
 - ``nwb_files``: ``patchseq_nwb_files``, each cell's NWB file as DANDI holds it;
 - ``ephys``: ``patchseq_nwb``, cells' sweep tables and sweeps;
 - ``nwb_file``: one local NWB file's (``patchseq_intake.read_nwb``; no catalog names it);
+- ``release_files``: ``patchseq_release_files``, the ``files`` tables: BIL's and NeMO's files, where they are today;
+- ``morphology``: ``patchseq_morphology``, cells' reconstructions (SWC points, marker files);
+- ``transcriptomics``: ``patchseq_transcriptomics``, cells x genes from the release's expression matrices;
 - ``parameters``: the user parameters they share.
 
 Each driver is thin: it checks its parameters and calls the layers below.
-May import ``access``, ``nwb``, ``dandi``, ``tables``, ``transport`` and the
+May import ``access``, ``nwb``, ``morphology``, ``transcriptomes``, ``dandi``, ``archives``, ``tables``,
+``transport`` and the
 top modules ``errors``, ``config`` and ``version``. Imported by the catalogs
 through intake, by the command line and the GUI; never by anything below.
 """

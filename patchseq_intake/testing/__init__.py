@@ -5,7 +5,8 @@ sockets that misbehaves as no honest server does: endless, compressed or
 dripping bodies, silence, redirect loops), ``dandi`` (a DANDI API
 replica), ``physiology`` and ``traces`` (what synthetic cells hold),
 ``mies`` and ``nwb`` (files written as MIES wrote the release's, or with
-pynwb), ``mies_devices`` (several devices on one headstage, as MIES's test file), ``labnotebook``, ``tables`` and ``world`` (all of it together), ``damage``
+pynwb), ``archives`` (BIL and NeMO stand-ins: SWC files, NeMO's tars, the manifest rows describing them),
+``morphology`` and ``transcriptomes`` (synthetic reconstructions and expression matrices, with their truth), ``mies_devices`` (several devices on one headstage, as MIES's test file), ``labnotebook``, ``tables`` and ``world`` (all of it together), ``damage``
 (a cached file's byte changed, its stamp moved or kept).
 
 May import the catalog and everything below it; imported only by the demo

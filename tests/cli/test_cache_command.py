@@ -317,3 +317,23 @@ def test_a_file_gone_from_the_cache_meanwhile_is_not_told_to_move_the_cache(caps
     status, err, inside = _cache_info_meeting(FileNotFoundError, errno.ENOENT, capsys, cache_dir, monkeypatch)
     assert status == 1 and str(inside) in err and "No such file or directory" in err
     assert config.CACHE_ENV not in err and "in the cache:" not in err
+
+
+def test_the_bil_and_nemo_files_and_the_stores_are_counted_verified_and_cleared(capsys, world, cache_dir):
+    import patchseq_intake
+
+    cat = patchseq_intake.open_catalog()
+    cat.mouse.morphology(specimen_id=601506507).read()
+    cat.mouse.transcriptomics(genes=["Sst"], specimen_id=601506507).read()
+    [swc] = (cache_dir / config.FILES_DIR).glob("*/601506507_transformed.swc")
+    [store] = (cache_dir / config.STORES_DIR).glob("*.h5")
+    status, out, _ = run(capsys, "cache")
+    assert status == 0
+    counts = {line.split("  ")[1].strip(): line.split()[-3] for line in out.splitlines()[2:] if "  " in line}
+    assert counts["bil and nemo files"] == "2" and counts["expression stores"] == "1"  # the SWC, the counts CSV
+    assert "not patchseq-intake" not in out  # found.json, records and locks are the package's
+    flip_byte(swc, 100)
+    status, out, _ = run(capsys, "cache", "verify")
+    assert status == 1 and f"removed {swc}" in out and not swc.exists() and store.exists()
+    status, out, _ = run(capsys, "cache", "clear")
+    assert status == 0 and "left" not in out and not cache_dir.exists()
