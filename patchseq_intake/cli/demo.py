@@ -4,7 +4,8 @@ It starts a stand-in for DANDI and the release tables on 127.0.0.1 (see
 ``patchseq_intake.testing.world``: real cells with synthetic NWB files, and
 the real listing of both dandisets, as the catalogs ship it), points the
 shipped catalog at it with a throw-away cache, and goes from a metadata
-filter to a sweep, printing what it finds at each step.
+filter to a sweep, then to a cell's reconstruction (the BIL stand-in) and
+genes (the NeMO stand-in), printing what it finds at each step.
 
 ``serve_demo`` (``demo --serve``) serves the same replica for another
 process instead: it prints the shell lines that point one's own Python at
@@ -26,7 +27,7 @@ def run_demo(print_=print) -> None:
     from ..errors import ManifestMismatchWarning, UnpinnedTablesWarning
     from ..testing.world import demo_world
 
-    print_("Starting a local replica of DANDI and the release tables on 127.0.0.1 ...")
+    print_("Starting a local replica of DANDI, BIL, NeMO and the release tables on 127.0.0.1 ...")
     print_("(its tables hold a few real cells, with some values made up, so they are taken unpinned:"
            " PATCHSEQ_INTAKE_UNPINNED_TABLES=1)")
     with demo_world() as (world, settings):
@@ -119,9 +120,31 @@ def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
     many = cat.mouse.ephys(filters=filters)
     counts = many.to_dask().compute().groupby("cell_specimen_id")["sweep_number"].count()
     print_(f"   {many.npartitions} cells; sweeps per cell: {counts.to_dict()}")
+    _shape_and_genes(cat, print_)
     for warning in caught:
         print_(f"   warning: {warning.message}")
     print_("\nDone: the same calls work against DANDI itself once the environment is not overridden.")
+
+
+def _shape_and_genes(cat, print_) -> None:
+    """Steps 7 and 8: a cell's reconstruction from the BIL stand-in, and its genes from the NeMO stand-in."""
+    specimen_id = 601506507
+    print_(f"\n7. A reconstructed cell's shape: cat.mouse.morphology(specimen_id={specimen_id}).read()")
+    print_("   (its SWC from BIL, verified against the manifest's SHA-256)")
+    points = cat.mouse.morphology(specimen_id=specimen_id).read()
+    kinds = {1: "soma", 2: "axon", 3: "basal dendrite", 4: "apical dendrite"}
+    counts = points["type"].map(kinds).value_counts()
+    soma = points[points["type"] == 1].iloc[0]
+    print_(f"   {len(points)} samples ({', '.join(f'{n} {kind}' for kind, n in counts.items())}); "
+           f"{points['neuron_reconstruction_type'].iloc[0]} reconstruction; soma at x {soma.x:.1f}, "
+           f"y {soma.y:.1f}, z {soma.z:.1f} µm")
+    genes = ["Gad1", "Slc17a7", "Pvalb", "Sst", "Vip", "Lamp5"]
+    print_(f"\n8. The aspiny cells' genes: cat.mouse.transcriptomics(genes={genes}, values='cpm', filters=[...]).read()")
+    print_("   (the CPM matrix from NeMO, taken out of its tar, verified, converted once into a store; synthetic "
+           "values here)")
+    expression = cat.mouse.transcriptomics(genes=genes, values="cpm",
+                                           filters=[["dendrite_type", "==", "aspiny"]]).read()
+    print_(expression.round(1).to_string(index=False))
 
 
 def _describe_step(sweep, print_) -> None:

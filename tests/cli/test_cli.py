@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import io
 import json
 import subprocess
@@ -456,6 +458,8 @@ def test_demo_walks_through_to_a_sweep(capsys, cache_dir):
     out = ok(capsys, "demo")
     assert "5. One long-square sweep" in out and out.rstrip().endswith("once the environment is not overridden.")
     assert "found by its ephys_session_id 627867536: sub-617297348/sub-617297348_ses-627867536_icephys.nwb" in out
+    assert "864 samples (396 basal dendrite, 334 axon, 133 apical dendrite, 1 soma); full reconstruction" in out
+    assert re.search(r"^ +623434306 +SM-GE62S_S111_E1-50 +[0-9.]+", out, re.MULTILINE)  # a cell's genes, by sample id
     assert not cache_dir.exists()  # the demo uses a throw-away cache
 
 
