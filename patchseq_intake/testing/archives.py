@@ -117,8 +117,8 @@ def _serve_reads(server: LocalServer, cell: ArchiveCell) -> list[dict[str, objec
     bam_name = f"ar_{cell.specimen_id}_STAR_Aligned.sortedByCoord.out.bam"
     bam = {bam_name: gzip.compress(b"BAM\x01" + rng.bytes(2048), mtime=0)}
     raw, align = f"{SMARTSEQ}/raw/20200611", f"{SMARTSEQ}/processed/align/20200611"
-    server.serve_file(f"{NEMO}/{NEMO_LIVE}{raw}/{stem}.fastq.tar", _tar(pair))
-    server.serve_file(f"{NEMO}/{NEMO_LIVE}{align}/{bam_name}.tar", _tar(bam))
+    server.serve_file(f"{NEMO}/{NEMO_LIVE}{raw}/{stem}.fastq.tar", tar_bytes(pair))
+    server.serve_file(f"{NEMO}/{NEMO_LIVE}{align}/{bam_name}.tar", tar_bytes(bam))
     rows = [
         manifest_row(cell.archive, cell.specimen_id, "transcriptomics", file_type, name, data, "NEMO",
              f"{NEMO_DEAD}{raw}/{stem}.fastq.tar")
@@ -136,7 +136,7 @@ def _serve_matrices(server: LocalServer, served: ServedArchives) -> list[dict[st
     for values, word in MATRICES.items():
         stem = f"20200513_Mouse_PatchSeq_Release_{word}"
         data = matrix_csv(served.genes, served.samples, values, seed=MATRIX_SEEDS[values])
-        server.serve_file(f"{NEMO}/{NEMO_LIVE}{analysis}/{stem}.csv.tar", _tar({f"{stem}/{stem}.csv": data}))
+        server.serve_file(f"{NEMO}/{NEMO_LIVE}{analysis}/{stem}.csv.tar", tar_bytes({f"{stem}/{stem}.csv": data}))
         rows.append(manifest_row("mouse", None, "transcriptomics", "csv", f"{stem}.csv", data, "NEMO",
                          f"{NEMO_DEAD}{analysis}/{stem}.csv.tar"))
     return rows
@@ -151,7 +151,7 @@ def _fastq_gz(rng: np.random.Generator, sample_id: str, mate: int) -> bytes:
     return gzip.compress("".join(reads).encode(), mtime=0)
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
+def tar_bytes(members: dict[str, bytes]) -> bytes:
     """A plain tar holding ``members`` (name -> bytes), as NeMO's are (not compressed)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:

@@ -4,12 +4,10 @@ bytes refused unless accepted; interrupted downloads resumed; nothing unverified
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 import warnings
@@ -23,6 +21,7 @@ from patchseq_intake.archives.found import Found, folder, matching_path, read_fo
 from patchseq_intake.archives.homes import Homes
 from patchseq_intake.archives.release_files import ReleaseFile
 from patchseq_intake.errors import ChecksumError, FetchError, OfflineError, OtherBytesWarning, PackedFileError, ServerAnswerError
+from patchseq_intake.testing.archives import tar_bytes as tar_of
 from patchseq_intake.testing.server import LocalServer, Reply
 from patchseq_intake.transport import download
 from patchseq_intake.transport.verified import read_record
@@ -49,15 +48,6 @@ FAST = download.RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=5)
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
-
-def tar_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ Skipped when the reference folder is absent.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-import tarfile
 import warnings
 
 import pandas as pd
@@ -22,6 +20,7 @@ from patchseq_intake.testing.morphology import swc_bytes
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.testing.transcriptomes import matrix_csv, matrix_values
 from patchseq_intake.transport import download
+from patchseq_intake.testing.archives import tar_bytes as tar_of
 
 from ..conftest import REFERENCE_TABLES
 
@@ -71,15 +70,6 @@ def files_on_disk(path) -> list[str]:
     """The files under ``path``, locks left out (a lock is no data)."""
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
 
-
-def tar_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 # --- the files table ---------------------------------------------------------------------------------------

@@ -3,12 +3,10 @@ values ``testing.transcriptomes`` planted in the matrices the NeMO stand-in serv
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import warnings
 
 import numpy as np
@@ -20,6 +18,7 @@ from patchseq_intake.errors import InvalidQueryError, NoMatchingCellsError, NoRe
 from patchseq_intake.testing.archives import MATRIX_SEEDS, NEMO, NEMO_LIVE
 from patchseq_intake.testing.transcriptomes import matrix_csv, matrix_values
 from patchseq_intake.testing.world import DEMO_CELLS
+from patchseq_intake.testing.archives import tar_bytes as tar
 
 SAMPLE = "transcriptomics_sample_id"
 SAMPLE_OF = {plan.specimen_id: plan.sample_id for plan in DEMO_CELLS if plan.archive == "mouse"}
@@ -189,16 +188,6 @@ def test_an_accepted_v2_matrix_is_the_one_named_when_it_lacks_a_sample(cat, worl
                                               filters=[["cell_specimen_id", "in", [dropped_cell, CELLS[0]]]]).read()
     assert frame["cell_specimen_id"].tolist() == [CELLS[0]]
 
-
-def tar(members: dict[str, bytes]) -> bytes:
-    """A plain tar of ``members`` (name -> bytes), as NeMO packs its files."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as packed:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            packed.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def test_a_warm_read_uses_the_store_without_the_matrix_csv(cat, world, cache_dir):
