@@ -224,13 +224,29 @@ def download_resumable(
         except (ChecksumError, ServerAnswerError):
             drop_partial(partial)
             raise
+        except FetchError as exc:
+            if exc.status != RANGE_NOT_SATISFIABLE or not held:
+                _keep_if_any(partial)
+                raise
+            # Asked for the rest of a partial that already holds every byte (stopped after the last one came,
+            # before it was marked whole): start again rather than fail on every call.
+            drop_partial(partial)
+            return download_resumable(url, partial, size=size, max_bytes=max_bytes, label=label, retry=retry)
         except BaseException:
-            if partial.stat().st_size == 0:  # nothing to go on from (a 404, say): nothing kept
-                drop_partial(partial)
+            _keep_if_any(partial)
             raise
         started = _read_source(partial, url) or {"url": url}
         _write_source(partial, {**started, "sha256": digest, "size": stream.received})
     return digest
+
+
+RANGE_NOT_SATISFIABLE = 416
+
+
+def _keep_if_any(partial: Path) -> None:
+    """After a download stopped: keep the bytes received for the next call; nothing received (a 404), nothing kept."""
+    if not partial.is_file() or partial.stat().st_size == 0:
+        drop_partial(partial)
 
 
 def resumable_partial(dest: Path) -> Path:

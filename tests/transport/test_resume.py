@@ -222,3 +222,15 @@ def test_a_missing_file_leaves_nothing(served, tmp_path):
     with pytest.raises(FetchError, match="HTTP 404") as caught:
         download_resumable(f"{served.url}/elsewhere/x.tar", partial, retry=FAST)
     assert caught.value.status == 404 and os.listdir(tmp_path) == []
+
+
+def test_a_partial_holding_every_byte_but_not_marked_whole_starts_again(served, tmp_path):
+    # Stopped after the last byte came and before the download was marked whole: the rest asked for is nothing,
+    # which the server answers with 416; the download starts again instead of failing on every call.
+    partial = resumable_partial(tmp_path / "m.csv.tar")
+    partial.write_bytes(BODY)
+    url = f"{served.url}/nemo/m.tar"
+    source_path(partial).write_text(json.dumps({"url": url, "etag": '"v1"'}))
+    assert download_resumable(url, partial, max_bytes=len(BODY), retry=FAST) == DIGEST
+    statuses = [entry.status for entry in served.log]
+    assert statuses == [416, 200] and partial.read_bytes() == BODY
