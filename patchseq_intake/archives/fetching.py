@@ -8,7 +8,8 @@ answer that the file is not there (HTTP 403, 404, 410, or a web page) goes on
 to the next. A tar (NeMO's) is downloaded once for all the files it holds
 that are asked for (a cell's FASTQ pair), resumably (``transport.download``:
 an interrupted download goes on at the next call, in any process), bounded
-by its members' sizes plus ``TAR_OVERHEAD_BYTES``; the files are taken out of
+by the sizes of the files it holds (``ReleaseFile.packed_size``: a FASTQ pair's
+both, whichever is asked) plus ``TAR_OVERHEAD_BYTES``; the files are taken out of
 it (``transport.tar_members``) and the tar is removed.
 
 Every file's size and SHA-256 are checked against the manifest's (of the
@@ -176,7 +177,8 @@ def _fetch_at(url: str, files: list[ReleaseFile], members: list[str | None], acc
                     f"has {file.size} bytes, SHA-256 {file.sha256}{_how_to_accept(url)}"
                 ) from None
             return [_verified(file, url, file.file_name, partial, sha256, partial.stat().st_size, accept)]
-        bound = slack * sum(file.size for file in files) + TAR_OVERHEAD_BYTES
+        held = max(sum(file.size for file in files), *(file.packed_size or 0 for file in files))  # what the tar holds
+        bound = slack * held + TAR_OVERHEAD_BYTES
         download_resumable(url, partial, max_bytes=bound, label=PurePosixPath(urlparse(url).path).name)
         try:
             fetched = _from_tar(url, partial, files, members, accept)

@@ -67,6 +67,9 @@ class ReleaseFile:
     archive: str
     manifest_uri: str
     locations: tuple[Location, ...]
+    packed_size: int | None = None
+    """Where the file is packed in a tar: the manifest's sizes of every file that tar holds, added up (bytes; a
+    FASTQ pair's tar holds both reads, whichever is asked for); None where it is not packed or not known."""
 
     @property
     def url(self) -> str | None:
@@ -96,8 +99,10 @@ def release_files(archive: Archive, homes: Homes, technique: str | None = None) 
     rows = query_table(archive.manifest, [("technique", "in", techniques)], _MANIFEST_COLUMNS).read()
     specimens = rows["cell_specimen_id"].astype("Int64").astype(object).where(rows["cell_specimen_id"].notna(), None)
     locate = homes.locator()
+    packed = rows.groupby("archive_uri")["file_size"].sum().to_dict()  # the files sharing a link share its tar
     files = []
     for specimen, row in zip(specimens.tolist(), rows.itertuples(index=False)):
+        locations = locate(row.archive, row.archive_uri, row.file_name)
         files.append(
             ReleaseFile(
                 specimen_id=None if specimen is None else int(specimen),
@@ -108,7 +113,8 @@ def release_files(archive: Archive, homes: Homes, technique: str | None = None) 
                 sha256=str(row.sha256_checksum).lower(),
                 archive=row.archive,
                 manifest_uri=row.archive_uri,
-                locations=locate(row.archive, row.archive_uri, row.file_name),
+                locations=locations,
+                packed_size=int(packed[row.archive_uri]) if locations and locations[0].member else None,
             )
         )
     return files

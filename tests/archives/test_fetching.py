@@ -364,3 +364,14 @@ def test_a_plain_file_of_another_size_is_refused_naming_the_manifests_checksum(s
     assert f"{server.url}/{SWC_PATH} holds other bytes" in message and "accept_other_bytes=True" in message
     assert f"{file.size} bytes, SHA-256 {file.sha256}" in message and str(len(other)) in message
     assert only_locks(config.cache_dir() / config.FILES_DIR) == []
+
+
+def test_one_read_of_a_pair_is_taken_from_its_tar_however_large_the_other(server):
+    import dataclasses
+
+    big = os.urandom(3 * 1024 * 1024)  # the other read's file: over the tar's 1 MiB of overhead, as real reads are
+    server.serve_file(f"/other/AIBS/AIBS_patchseq/{FASTQ_TAR}",
+                      tar_of({"PS0810_E1-50_S88_R1.fastq.gz": R1, "PS0810_E1-50_S88_R2.fastq.gz": big}))
+    forward = dataclasses.replace(fastq_files()[0], packed_size=len(R1) + len(big))  # as release_files gives it
+    (got,) = fetch_release_files([forward])
+    assert got.path.read_bytes() == R1 and got.found.matches

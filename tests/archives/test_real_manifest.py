@@ -132,6 +132,20 @@ def test_fastq_pairs_share_one_tar_and_every_other_file_has_its_own(cat, real_re
 # --- other bytes at a real cell's live path ------------------------------------------------------------------
 
 
+def test_each_read_of_a_pair_knows_the_size_of_the_whole_tar(cat, real_release):
+    # Fetching one read alone downloads the tar holding both: its bound must allow for the other read.
+    from patchseq_intake.archives.release_files import release_files
+
+    files = release_files(cat.mouse.files().archive, cat.mouse.files().homes, "transcriptomics")
+    by_tar: dict[str, list] = {}
+    for file in files:
+        by_tar.setdefault(file.url, []).append(file)
+    for members in by_tar.values():
+        assert all(file.packed_size == sum(other.size for other in members) for file in members)
+    forward = next(file for file in files if file.file_type == "forward_fastq")
+    assert forward.packed_size > forward.size + 1024 * 1024  # real reads: the other one is tens of MB
+
+
 def manifest_row(cat, specimen_id: int, file_type: str) -> pd.Series:
     table = cat.mouse.files(filters=[["cell_specimen_id", "==", specimen_id], ["file_type", "==", file_type]]).read()
     (row,) = [row for _, row in table.iterrows()]
