@@ -69,13 +69,19 @@ def read_found(manifest_sha256: str) -> Found | None:
 
 
 def found_of(manifest_sha256s: Iterable[str]) -> dict[str, Found]:
-    """What was found for each of these files that the cache has a note of (one listing of the cache's folder)."""
+    """What was found for each of these files that the cache has a note of, and still holds the bytes of (one
+    listing of the cache's folder, then a look at each noted file)."""
     try:
         present = {entry.name for entry in os.scandir(config.cache_dir() / config.FILES_DIR)}
     except OSError:
         return {}
     wanted = (sha256 for sha256 in manifest_sha256s if sha256.lower() in present)
-    return {sha256: found for sha256 in wanted if (found := read_found(sha256)) is not None}
+    return {sha256: found for sha256 in wanted if (found := read_found(sha256)) is not None and _still_there(sha256, found)}
+
+
+def _still_there(manifest_sha256: str, found: Found) -> bool:
+    """Whether the bytes a note tells of are still cached (``cache verify`` or a user may have removed them)."""
+    return (matching_path(manifest_sha256, found.name) if found.matches else other_path(found)).is_file()
 
 
 def write_found(manifest_sha256: str, found: Found) -> None:

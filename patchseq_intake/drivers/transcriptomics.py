@@ -207,4 +207,5 @@ def _genes(value: Sequence[str] | None) -> list[str] | None:
     genes = list_of(value, "genes", "a list of gene symbols (e.g. ['Pvalb', 'Sst']), or None for every gene")
     if not genes:
         raise InvalidQueryError("genes=[] names no gene: give gene symbols, e.g. ['Pvalb', 'Sst'], or None for all")
-    return [text(gene, "each of genes", "a gene symbol (text, e.g. 'Pvalb')") for gene in genes]
+    symbols = [text(gene, "each of genes", "a gene symbol (text, e.g. 'Pvalb')") for gene in genes]
+    return list(dict.fromkeys(symbols))  # a gene named twice is one column

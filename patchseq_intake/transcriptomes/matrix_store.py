@@ -59,6 +59,8 @@ BLOCK_CHUNKS = 64
 READ_RUN_CHUNKS = 64
 """Consecutive chunks ``select`` reads at once, at most (asked genes in neighbouring chunks)."""
 CLOSEST = 5
+EXACT_INTEGERS = 2**53
+"""The largest whole numbers float64 holds exactly: a file of larger ones (no count is) stays float64, not int64."""
 SAMPLE_AXIS, GENE_AXIS = "transcriptomics_sample_id", "gene"
 
 
@@ -150,7 +152,8 @@ def _write(matrix: MatrixCsv, store: h5py.File, output: _Output, source_sha256: 
         values[start:] = block.values
         output.check()
         genes.extend(block.genes)
-        integral = integral and bool((block.values == np.floor(block.values)).all())
+        read = block.values
+        integral = integral and bool((read == np.floor(read)).all() and (np.abs(read) <= EXACT_INTEGERS).all())
     text = h5py.string_dtype("utf-8")
     store.create_dataset("genes", data=np.array(genes, dtype=object), dtype=text)
     store.create_dataset("samples", data=np.array(matrix.samples, dtype=object), dtype=text)

@@ -335,5 +335,7 @@ def test_the_bil_and_nemo_files_and_the_stores_are_counted_verified_and_cleared(
     flip_byte(swc, 100)
     status, out, _ = run(capsys, "cache", "verify")
     assert status == 1 and f"removed {swc}" in out and not swc.exists() and store.exists()
+    seen = cat.mouse.files(filters=[["file_name", "==", swc.name]], columns=["bytes_match", "found_url"]).read()
+    assert seen["bytes_match"].isna().all() and seen["found_url"].isna().all()  # the file gone: not said to be seen
     status, out, _ = run(capsys, "cache", "clear")
     assert status == 0 and "left" not in out and not cache_dir.exists()

@@ -210,3 +210,8 @@ def test_human_cells_asked_of_the_mouse_transcriptomes_are_not_sent_to_an_entry_
     message = str(refused.value)
     assert "they are cells of the human dataset, whose release has no transcriptomes" in message
     assert "cat.human.transcriptomics" not in message
+
+
+def test_a_gene_named_twice_is_one_column(cat, world):
+    frame = cat.mouse.transcriptomics(genes=["Sst", "Vip", "Sst"], specimen_id=CELLS).read()
+    assert list(frame.columns) == ["cell_specimen_id", SAMPLE, "Sst", "Vip"]

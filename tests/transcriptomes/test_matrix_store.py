@@ -202,3 +202,13 @@ def test_a_write_the_file_system_refuses_is_raised_and_the_process_ends_cleanly(
     assert ended.returncode == 0, ended.stderr[-2000:]
     assert ended.stdout.strip() == f"refused {errno.EFBIG}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
+def test_whole_numbers_beyond_float64s_exact_range_stay_floats(tmp_path):
+    csv_path, store_path = tmp_path / "m.csv", tmp_path / "m.h5"
+    csv_path.write_text(",S1,S2\nPvalb,-1,1e300\nSst,3,9007199254740993\n")
+    convert(csv_path, store_path, source_sha256="0" * 64)
+    store = MatrixStore(store_path)
+    selected = store.select(["Pvalb", "Sst"], ["S1", "S2"])
+    assert not store.integral and selected.dtypes.eq(np.float64).all()  # not wrapped into int64
+    assert selected.loc["S2", "Pvalb"] == 1e300
