@@ -1,8 +1,8 @@
-"""The chosen cells' files of one file type (a reconstruction kind): found, or why not.
+"""The chosen cells' release files (of one reconstruction kind, or of a technique): found, or why not.
 
-Cells named by id must each have the file (``NoReleaseFileError`` names
-those that do not, and how many cells have one); cells chosen by filters that
-have none are left out, with one warning naming them.
+Cells named by id must each have a file (``NoReleaseFileError`` names those
+that do not, and how many cells have one); cells chosen by filters that have
+none are left out, with one warning naming them.
 """
 
 from __future__ import annotations
@@ -15,48 +15,59 @@ from typing import Any
 from ..errors import NoMatchingCellsError, NoReleaseFileError, brief
 from ..tables.cells import matching_cells
 from ..tables.release import Archive, query_table
-from .homes import Homes
-from .release_files import ReleaseFile, release_files
+from .release_files import ReleaseFile
 
 
 @dataclass(frozen=True)
-class CellFile:
-    """A cell's file of one type: the cell, its metadata's ``neuron_reconstruction_type`` (None where empty), the file."""
+class CellFiles:
+    """A cell's files among those asked for, in manifest order, and its metadata's ``neuron_reconstruction_type``
+    (None where empty)."""
 
     specimen_id: int
     reconstruction_type: str | None
-    file: ReleaseFile
+    files: tuple[ReleaseFile, ...]
+
+    @property
+    def file(self) -> ReleaseFile:
+        """The cell's one file, where one type was asked for (a reconstruction kind)."""
+        return self.files[0]
 
 
 def cell_files(
     archive: Archive,
-    homes: Homes,
-    technique: str,
-    file_type: str,
+    files: Sequence[ReleaseFile],
     specimen_ids: Sequence[int],
     filters: Sequence[Sequence[Any]],
+    *,
     entry: str,
     what: str,
-) -> list[CellFile]:
-    """The ``file_type`` files (of the manifest's ``technique``) of the cells chosen by ``specimen_ids`` and ``filters`` (see ``tables.cells``).
+    listed: str,
+) -> list[CellFiles]:
+    """The ``files`` (release files of cells) of the cells chosen by ``specimen_ids`` and ``filters``
+    (``tables.cells``), cell by cell in the order chosen.
 
-    ``what`` names the file in messages (``transformed SWC reconstruction``), ``entry`` the catalog entry asked.
-    ``NoReleaseFileError`` for named cells without one; ``NoMatchingCellsError`` where no chosen cell has one.
+    Messages name ``what`` the files are (``transformed SWC reconstruction``), the ``entry`` asked (for a
+    cell of the other archive) and where the cells that have one are ``listed`` (``cat.mouse.files lists
+    them``, or the command that does). ``NoReleaseFileError`` for named cells without one;
+    ``NoMatchingCellsError`` where no chosen cell has one.
     """
     cells = matching_cells(archive, specimen_ids, filters, entry)
-    having = {file.specimen_id: file for file in release_files(archive, homes, technique) if file.file_type == file_type}
+    having: dict[int, list[ReleaseFile]] = {}
+    for file in files:
+        if file.specimen_id is not None:
+            having.setdefault(file.specimen_id, []).append(file)
     missing = [cell for cell in cells if cell not in having]
     if specimen_ids and missing:
         examples = brief(list(having)[:3]) if having else "none"
         raise NoReleaseFileError(
             f"the release manifest lists no {what} for {archive.name} cell(s) {brief(missing)}: {len(having)} of "
-            f"the {archive.name} cells have one (e.g. {examples}); cat.{archive.name}.files lists them"
+            f"the {archive.name} cells have one (e.g. {examples}); {listed}"
         )
     chosen = [cell for cell in cells if cell in having]
     if not chosen:
         raise NoMatchingCellsError(
             f"none of the {len(cells)} {archive.name} cell(s) chosen has a {what} in the release manifest "
-            f"({len(having)} cells have one)"
+            f"({len(having)} cells have one; {listed})"
         )
     if missing:
         warnings.warn(
@@ -65,7 +76,7 @@ def cell_files(
             stacklevel=3,
         )
     types = _reconstruction_types(archive)
-    return [CellFile(cell, types.get(cell), having[cell]) for cell in chosen]
+    return [CellFiles(cell, types.get(cell), tuple(having[cell])) for cell in chosen]
 
 
 def _reconstruction_types(archive: Archive) -> dict[int, str]:

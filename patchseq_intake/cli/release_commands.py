@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..drivers.morphology import KINDS
-from ..errors import NoReleaseFileError, brief
+from ..errors import NoMatchingCellsError, NoReleaseFileError
 from .options import (
     EPHYS,
     CommandError,
@@ -125,36 +125,25 @@ def _release_wide(files: list[ReleaseFile], args: argparse.Namespace) -> list[tu
 def _cells_files(
     source: ReleaseFilesSource, files: list[ReleaseFile], args: argparse.Namespace
 ) -> list[tuple[int, list[ReleaseFile]]]:
-    """The chosen cells' ``files`` (of cells only), cell by cell.
+    """The chosen cells' ``files`` (of cells only), cell by cell (``archives.cell_files``).
 
     ``UsageError`` if no cell is named; ``CommandError`` naming the named cells without such files; cells chosen by
     ``--filter`` alone without them are left out with a warning naming them (``CommandError`` if none has any).
     """
-    from ..tables.cells import matching_cells
+    from ..archives.cell_files import cell_files
 
-    cell_files = [file for file in files if file.specimen_id is not None]
     if not args.specimen_ids and not args.filters:
-        matrices = " (or --file-type csv: the release's expression matrices)" if len(cell_files) < len(files) else ""
+        release_wide = any(file.specimen_id is None for file in files)
+        matrices = " (or --file-type csv: the release's expression matrices)" if release_wide else ""
         raise UsageError(f"name the cells: SPECIMEN_ID ... or --filter COLUMN OP VALUE{matrices}")
-    cells = matching_cells(source.archive, args.specimen_ids, filters_given(args.filters), "files")
-    having: dict[int, list[ReleaseFile]] = {}
-    for file in cell_files:
-        having.setdefault(file.specimen_id, []).append(file)
     what = f"{args.technique} files" + (f" of --file-type {args.file_type}" if args.file_type else "")
-    missing = [cell for cell in cells if cell not in having]
     listed = f"patchseq-intake files {args.archive} --technique {args.technique} lists them"
-    if args.specimen_ids and missing:
-        raise CommandError(f"the release manifest lists no {what} for {args.archive} cell(s) {brief(missing)}: "
-                           f"{len(having)} of the {args.archive} cells have them (e.g. {brief(list(having)[:3])}); "
-                           f"{listed}")
-    chosen = [cell for cell in cells if cell in having]
-    if not chosen:
-        raise CommandError(f"none of the {len(cells)} {args.archive} cell(s) chosen has {what} in the release "
-                           f"manifest ({len(having)} cells have them; {listed})")
-    if missing:
-        warnings.warn(f"{len(missing)} of the {len(cells)} {args.archive} cells chosen have no {what} in the release "
-                      f"manifest and are left out: {brief(missing)}", stacklevel=2)
-    return [(cell, having[cell]) for cell in chosen]
+    try:
+        chosen = cell_files(source.archive, files, args.specimen_ids, filters_given(args.filters), entry="files",
+                            what=what, listed=listed)
+    except (NoReleaseFileError, NoMatchingCellsError) as exc:
+        raise CommandError(str(exc)) from None
+    return [(cell.specimen_id, list(cell.files)) for cell in chosen]
 
 
 def _no_dandi_version(args: argparse.Namespace) -> None:

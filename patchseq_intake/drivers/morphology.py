@@ -19,7 +19,7 @@ from .parameters import PlainParameters, flag, plain, specimen_ids, whole_number
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..archives.cell_files import CellFile
+    from ..archives.cell_files import CellFiles
     from ..morphology.swc import Reconstruction
 
 KINDS = {"transformed": "transformed_swc", "raw": "raw_swc", "marker": "marker_swc"}
@@ -89,12 +89,15 @@ class MorphologySource(PlainParameters, DataSource):
         super().__init__(metadata=metadata)
 
     @cached_property
-    def cells(self) -> list[CellFile]:
+    def cells(self) -> list[CellFiles]:
         """The selected cells' files of this kind, one per partition."""
         from ..archives.cell_files import cell_files
+        from ..archives.release_files import release_files
 
-        return cell_files(self.archive, self.homes, "morphology", KINDS[self.kind], self.specimen_ids,
-                          self._filters, "morphology", _WHAT[self.kind])
+        files = [file for file in release_files(self.archive, self.homes, "morphology")
+                 if file.file_type == KINDS[self.kind]]
+        return cell_files(self.archive, files, self.specimen_ids, self._filters, entry="morphology",
+                          what=_WHAT[self.kind], listed=f"cat.{self.archive.name}.files lists them")
 
     def _get_schema(self) -> Schema:
         dtypes = {name: str(dtype) for name, dtype in _empty(self.kind).dtypes.items()}
@@ -182,7 +185,7 @@ class MorphologySource(PlainParameters, DataSource):
 
 
 def read_cell_points(
-    cell: CellFile, kind: str, accept_other_bytes: bool, settings: Mapping[str, str] | None = None
+    cell: CellFiles, kind: str, accept_other_bytes: bool, settings: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
     """One cell's file fetched (verified, cached) and read: its points (or markers), with the cell's columns first.
 
