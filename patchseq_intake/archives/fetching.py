@@ -144,16 +144,22 @@ def _fetch_together(files: list[ReleaseFile], accept_other_bytes: bool) -> list[
 def _first_holding(files: list[ReleaseFile], accept_other_bytes: bool) -> list[Fetched]:
     """``files`` from the first of their locations that holds them; ``FetchError`` naming every answer if none does."""
     answers: list[FetchError] = []
+    names = " and ".join(file.label for file in files)
     for n in range(len(files[0].locations)):
         url = files[0].locations[n].url
         try:
             return _fetch_at(url, files, [file.locations[n].member for file in files], accept_other_bytes)
+        except ChecksumError as exc:
+            if answers:  # an alternate's other bytes: say why the alternate was tried
+                exc.args = (f"{exc.args[0]} (tried after: {'; '.join(map(str, answers))})", *exc.args[1:])
+            raise
         except FetchError as exc:
             if not isinstance(exc, WebPageError) and exc.status not in NOT_THERE:
+                if not str(exc).startswith(names):  # the files asked for, named (a server error names its URL only)
+                    exc.args = (f"{names}: {exc.args[0]}", *exc.args[1:])
                 raise
             answers.append(exc)
     kind = WebPageError if any(isinstance(answer, WebPageError) for answer in answers) else FetchError
-    names = " and ".join(file.label for file in files)
     raise kind(
         f"{names}: found at none of its homes; " + "; ".join(str(answer) for answer in answers),
         answers[-1].status if answers else None,

@@ -375,3 +375,20 @@ def test_one_read_of_a_pair_is_taken_from_its_tar_however_large_the_other(server
     forward = dataclasses.replace(fastq_files()[0], packed_size=len(R1) + len(big))  # as release_files gives it
     (got,) = fetch_release_files([forward])
     assert got.path.read_bytes() == R1 and got.found.matches
+
+
+def test_a_server_error_names_the_files_asked_for(server):
+    server.faults.statuses = [500] * 10
+    file = swc_file()
+    with pytest.raises(FetchError) as refused:
+        fetch_release_files([file])
+    assert str(refused.value).startswith(f"{file.label}: ") and "HTTP 500" in str(refused.value)
+
+
+def test_other_bytes_at_an_alternate_say_why_the_alternate_was_tried(server):
+    v2 = MATRIX.replace(b"Gene1,", b"Gene1x,")
+    server.serve_file(f"/other/AIBS/AIBS_patchseq/{MATRIX_TAR.replace('.csv.tar', '.v2.csv.tar')}",
+                      tar_of({f"{STEM}.v2/{STEM}.v2.csv": v2}))
+    with pytest.raises(ChecksumError) as refused:
+        fetch_release_files([matrix_file()])
+    assert "tried after:" in str(refused.value) and "404" in str(refused.value)
