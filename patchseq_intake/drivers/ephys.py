@@ -23,6 +23,7 @@ from .parameters import (
     device_parameter,
     flag,
     list_of,
+    partition_number,
     plain,
     specimen_ids,
     text,
@@ -136,8 +137,7 @@ class EphysSource(PlainParameters, DataSource):
     def read_partition(self, i: int) -> pd.DataFrame:
         """The sweep table of the ``i``-th selected cell (0 to ``npartitions - 1``)."""
         self._load_metadata()
-        last = len(self.cells) - 1
-        return self._get_partition(whole_number(i, "i", f"a partition number from 0 to {last}", 0, last))
+        return self._get_partition(partition_number(i, len(self.cells)))
 
     def read(self) -> pd.DataFrame:
         """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""

@@ -14,7 +14,7 @@ from ..archives.homes import Homes
 from ..errors import InvalidQueryError, UnknownCellError, brief
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import PlainParameters, flag, plain, specimen_ids, whole_number
+from .parameters import PlainParameters, flag, partition_number, plain, specimen_ids, whole_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,8 +109,7 @@ class MorphologySource(PlainParameters, DataSource):
     def read_partition(self, i: int) -> pd.DataFrame:
         """The points of the ``i``-th selected cell (0 to ``npartitions - 1``)."""
         self._load_metadata()
-        last = len(self.cells) - 1
-        return self._get_partition(whole_number(i, "i", f"a partition number from 0 to {last}", 0, last))
+        return self._get_partition(partition_number(i, len(self.cells)))
 
     def read(self) -> pd.DataFrame:
         """Every selected cell's points, one after the other, with ``attrs["comments"]``: each cell's SWC header."""

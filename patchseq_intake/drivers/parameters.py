@@ -47,6 +47,12 @@ def whole_number(value: Any, parameter: str, valid: str, low: int = INT64_MIN, h
     return number
 
 
+def partition_number(value: Any, partitions: int) -> int:
+    """``value`` as one of ``partitions`` partitions' numbers (0 to ``partitions - 1``); ``InvalidQueryError`` otherwise."""
+    last = partitions - 1
+    return whole_number(value, "i", f"a partition number from 0 to {last}", 0, last)
+
+
 def list_of(value: Any, parameter: str, valid: str) -> list[Any]:
     """``value`` (a list, tuple, set, numpy array or pandas Series) as a plain list; ``InvalidQueryError`` otherwise."""
     value = plain(value)
