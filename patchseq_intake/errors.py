@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import reprlib
+import sys
+from pathlib import Path
 from typing import Any
+
+_NOT_THE_CALLER = (
+    str(Path(__file__).resolve().parent), f"{os.sep}intake{os.sep}", f"{os.sep}functools.py", f"{os.sep}dask{os.sep}"
+)
+"""Where a warning's caller is not: this package, intake's sources, ``functools`` (a ``cached_property``), Dask."""
 
 
 class PatchseqError(Exception):
@@ -207,3 +215,12 @@ class DeviceChoiceError(InvalidQueryError):
         self.what, self.devices = what, devices
         choices = " or ".join(f"device={device!r}" for device in devices)
         super().__init__(f"{what}: choose one with {choices}")
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn``, called right after, that names the user's line: the first frame
+    outside this package, intake, ``functools`` and Dask (else the outermost one)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and any(part in frame.f_code.co_filename for part in _NOT_THE_CALLER):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NoMatchingCellsError, NoReleaseFileError, brief
+from ..errors import NoMatchingCellsError, NoReleaseFileError, brief, caller_stacklevel
 from ..tables.cells import matching_cells
 from ..tables.release import Archive, query_table
 from .release_files import ReleaseFile
@@ -73,7 +73,7 @@ def cell_files(
         warnings.warn(
             f"{len(missing)} of the {len(cells)} {archive.name} cells chosen have no {what} in the release manifest "
             f"and are left out: {brief(missing)}",
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     types = _reconstruction_types(archive)
     return [CellFiles(cell, types.get(cell), tuple(having[cell])) for cell in chosen]

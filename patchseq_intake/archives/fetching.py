@@ -34,7 +34,14 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from .. import config
-from ..errors import ChecksumError, FetchError, OfflineError, OtherBytesWarning, PackedFileError
+from ..errors import (
+    ChecksumError,
+    FetchError,
+    OfflineError,
+    OtherBytesWarning,
+    PackedFileError,
+    caller_stacklevel,
+)
 from ..transport.cache import cache_errors, locked, make_folder, remove_leftovers
 from ..transport.download import WebPageError, download_resumable, drop_partial, resumable_partial
 from ..transport.tar_members import MemberSizeError, extract_members
@@ -256,7 +263,7 @@ def _announce(file: ReleaseFile, found: Found, path: Path) -> None:
         f"SHA-256 {found.sha256} ({found.size} bytes, {found.name} from {found.url}), not the manifest's "
         f"{file.sha256} ({file.size} bytes); cached under their own SHA-256 at {path}",
         OtherBytesWarning,
-        stacklevel=4,
+        stacklevel=caller_stacklevel(),
     )
 
 

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 from intake.source.base import DataSource, Schema
 
 from ..archives.homes import Homes
-from ..errors import InvalidQueryError, NoMatchingCellsError, NoReleaseFileError, UnknownCellError, brief
+from ..errors import (
+    InvalidQueryError,
+    NoMatchingCellsError,
+    NoReleaseFileError,
+    UnknownCellError,
+    brief,
+    caller_stacklevel,
+)
 from ..tables.release import Archive
 from ..version import __version__
 from .parameters import PlainParameters, flag, list_of, plain, specimen_ids, text
@@ -150,7 +157,7 @@ class TranscriptomicsSource(PlainParameters, DataSource):
             warnings.warn(
                 f"{len(missing)} of the {len(samples)} {self.archive.name} cells chosen have no sample in "
                 f"{name} and are left out: {brief(missing['cell_specimen_id'].tolist())}",
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         return samples[present].reset_index(drop=True)
 

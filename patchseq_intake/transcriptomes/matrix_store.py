@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from ..errors import InvalidQueryError, ReleaseFileFormatError, brief
+from ..errors import InvalidQueryError, ReleaseFileFormatError, brief, caller_stacklevel
 from .matrix_csv import MatrixCsv
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ class MatrixStore:
         if repeated:
             said = "; ".join(f"{gene!r} is on rows {', '.join(map(str, rows))}" for gene, rows in repeated.items())
             warnings.warn(f"{self.source_name} has several rows of the same gene symbol: {said} (0-based gene rows); "
-                          "the first row of each is given", UserWarning, stacklevel=3)
+                          "the first row of each is given", UserWarning, stacklevel=caller_stacklevel())
         return [self._gene_rows[gene] for gene in genes]
 
     def closest(self, gene: str) -> list[str]:

@@ -180,3 +180,9 @@ def test_offline_a_cached_reconstruction_reads_and_another_is_named(cat, world, 
     with pytest.raises(OfflineError, match=f"raw_swc {MOUSE_CELL}_raw.swc of cell {MOUSE_CELL} is not cached"):
         cat.mouse.morphology(specimen_id=MOUSE_CELL, kind="raw").read()
     assert bil_requests(world) == []
+
+
+def test_a_warning_of_cells_left_out_names_the_users_line(cat, world):
+    with pytest.warns(UserWarning, match="left out") as said:
+        cat.mouse.morphology(filters=[["structure", "in", ["VISp6a", "VISp5"]]]).read()
+    assert [record.filename for record in said if "left out" in str(record.message)] == [__file__]
