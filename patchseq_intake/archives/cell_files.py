@@ -57,11 +57,15 @@ def cell_files(
         if file.specimen_id is not None:
             having.setdefault(file.specimen_id, []).append(file)
     missing = [cell for cell in cells if cell not in having]
+    types = _reconstruction_types(archive)
     if specimen_ids and missing:
         examples = brief(list(having)[:3]) if having else "none"
+        typed = [cell for cell in missing if cell in types]
+        said = (f" (the metadata gives {brief(typed)} a neuron_reconstruction_type, "
+                f"{brief(sorted({types[cell] for cell in typed}))}, yet the manifest lists no file for it)") if typed else ""
         raise NoReleaseFileError(
-            f"the release manifest lists no {what} for {archive.name} cell(s) {brief(missing)}: {len(having)} of "
-            f"the {archive.name} cells have one (e.g. {examples}); {listed}"
+            f"the release manifest lists no {what} for {archive.name} cell(s) {brief(missing)}{said}: {len(having)} "
+            f"of the {archive.name} cells have one (e.g. {examples}); {listed}"
         )
     chosen = [cell for cell in cells if cell in having]
     if not chosen:
@@ -75,7 +79,6 @@ def cell_files(
             f"and are left out: {brief(missing)}",
             stacklevel=caller_stacklevel(),
         )
-    types = _reconstruction_types(archive)
     return [CellFiles(cell, types.get(cell), tuple(having[cell])) for cell in chosen]
 
 

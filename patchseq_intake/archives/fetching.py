@@ -121,7 +121,7 @@ def _cached(file: ReleaseFile, accept_other_bytes: bool) -> Fetched | None:
         return Fetched(file, path, found)
     found = read_found(file.sha256)
     if accept_other_bytes and found is not None and not found.matches and check(other_path(found), found.sha256):
-        _announce(file, found, other_path(found))
+        announce_other_bytes(file, found, other_path(found))
         return Fetched(file, other_path(found), found)
     return None
 
@@ -249,11 +249,11 @@ def _verified(file: ReleaseFile, url: str, name: str, path: Path, sha256: str, s
     drop_partial(path)  # what is left of the download (its record of where it came from)
     write_found(file.sha256, found)
     if not found.matches:
-        _announce(file, found, dest)
+        announce_other_bytes(file, found, dest)
     return Fetched(file, dest, found)
 
 
-def _announce(file: ReleaseFile, found: Found, path: Path) -> None:
+def announce_other_bytes(file: ReleaseFile, found: Found, path: Path) -> None:
     """Say once per process that ``file`` is taken as other bytes than the manifest's."""
     if file.sha256 in _announced:
         return

@@ -80,8 +80,12 @@ def found_of(manifest_sha256s: Iterable[str]) -> dict[str, Found]:
 
 
 def _still_there(manifest_sha256: str, found: Found) -> bool:
-    """Whether the bytes a note tells of are still cached (``cache verify`` or a user may have removed them)."""
-    return (matching_path(manifest_sha256, found.name) if found.matches else other_path(found)).is_file()
+    """Whether the bytes a note tells of are still cached (``cache verify`` or a user may have removed them), as
+    the file or as what was made of it (an expression matrix's store, ``<cache>/stores/<its SHA-256>.*.h5``,
+    after which its CSV may be removed)."""
+    if (matching_path(manifest_sha256, found.name) if found.matches else other_path(found)).is_file():
+        return True
+    return any((config.cache_dir() / config.STORES_DIR).glob(f"{found.sha256}.*.h5"))
 
 
 def write_found(manifest_sha256: str, found: Found) -> None:

@@ -110,8 +110,8 @@ class TranscriptomicsSource(PlainParameters, DataSource):
     def matrix(self) -> MatrixStore:
         """The matrix's store in the cache: fetched, verified and converted on first use (``access.expression_store``)."""
         from ..access.expression_store import expression_store
-        from ..archives.fetching import fetch_release_files
-        from ..archives.found import read_found
+        from ..archives.fetching import announce_other_bytes, fetch_release_files
+        from ..archives.found import other_path, read_found
 
         def fetched_csv():
             fetched = fetch_release_files([self.matrix_file], accept_other_bytes=self.accept_other_bytes)[0]
@@ -121,6 +121,8 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         if self.accept_other_bytes:
             seen = read_found(self.matrix_file.sha256)
             known = seen.sha256 if seen is not None else None
+            if seen is not None and not seen.matches:  # said once a process, as when they were fetched
+                announce_other_bytes(self.matrix_file, seen, other_path(seen))
         what = f"the {self.archive.name} {self.values} matrix ({self.matrix_name})"
         return expression_store(fetched_csv, what, sha256=known)
 
@@ -190,7 +192,10 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         try:
             import anndata
         except ImportError as exc:
-            raise ImportError('to_anndata() needs anndata: pip install "patchseq-intake[transcriptomics]"') from exc
+            raise ImportError(
+                'to_anndata() needs anndata: pip install "patchseq-intake[transcriptomics]" (from a clone of the '
+                'project: pip install ".[transcriptomics]")'
+            ) from exc
         import pandas as pd
 
         frame = self.read()

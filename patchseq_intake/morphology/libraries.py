@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import morphio
     import neurom.core
 
-INSTALL = 'pip install "patchseq-intake[morphology]"'
+INSTALL = 'pip install "patchseq-intake[morphology]" (from a clone of the project: pip install ".[morphology]")'
 """How to install the libraries: the package's ``morphology`` extra (morphio, NeuroM)."""
 _ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
 _TYPE_CHANGE = "Section type changed"

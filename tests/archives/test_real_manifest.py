@@ -260,6 +260,7 @@ def test_a_cell_the_metadata_calls_reconstructed_without_an_swc_row_is_named(cat
         cat.mouse.morphology(specimen_id=[CELL, RECONSTRUCTED_BUT_NOT_RELEASED]).read()
     message = str(raised.value)
     assert f"[{RECONSTRUCTED_BUT_NOT_RELEASED}]" in message and "538 of the mouse cells have one" in message
+    assert "a neuron_reconstruction_type, ['full'], yet the manifest lists no file for it" in message  # not a puzzle
     assert stand_in.log == []  # refused before any request
     with pytest.warns(UserWarning, match=r"(?s)left out: .*\b643021973\b"):
         cells = cat.mouse.morphology(filters=[["structure", "==", "VISp2/3"],

@@ -215,3 +215,27 @@ def test_human_cells_asked_of_the_mouse_transcriptomes_are_not_sent_to_an_entry_
 def test_a_gene_named_twice_is_one_column(cat, world):
     frame = cat.mouse.transcriptomics(genes=["Sst", "Vip", "Sst"], specimen_id=CELLS).read()
     assert list(frame.columns) == ["cell_specimen_id", SAMPLE, "Sst", "Vip"]
+
+
+def test_accepted_other_bytes_stay_reported_and_said_after_their_csv_is_removed(cat, world, monkeypatch):
+    from patchseq_intake.archives import fetching
+    from patchseq_intake.archives.found import other_path, read_found
+
+    analysis = f"{NEMO}/{NEMO_LIVE}transcriptome/scell/SMARTseq/processed/analysis/20200611"
+    stem = "20200513_Mouse_PatchSeq_Release_cpm"
+    world.server.files.pop(f"{analysis}/{stem}.csv.tar")
+    v2 = matrix_csv(world.archives.genes, world.archives.samples[1:], "cpm", seed=MATRIX_SEEDS["cpm"])
+    world.server.serve_file(f"{analysis}/{stem}.v2.csv.tar", tar({f"{stem}.v2/{stem}.v2.csv": v2}))
+    entry = cat.mouse.transcriptomics(genes=GENES, specimen_id=CELLS[0], values="cpm", accept_other_bytes=True)
+    with pytest.warns(OtherBytesWarning):
+        first = entry.read()
+    matrix = entry.matrix_file
+    other_path(read_found(matrix.sha256)).unlink()  # the CSV removed: its store stays
+    monkeypatch.setattr(fetching, "_announced", set())  # as in a new process
+    with pytest.warns(OtherBytesWarning, match=f"{stem}.v2.csv"):  # said again where the store is read
+        again = cat.mouse.transcriptomics(genes=GENES, specimen_id=CELLS[0], values="cpm",
+                                          accept_other_bytes=True).read()
+    pd.testing.assert_frame_equal(again, first)
+    row = cat.mouse.files(filters=[["file_name", "==", matrix.file_name]]).read().iloc[0]
+    assert row["bytes_match"] is False or row["bytes_match"] == False  # noqa: E712 (pandas' boolean)
+    assert row["found_name"] == f"{stem}.v2.csv"

@@ -102,4 +102,4 @@ def test_without_the_extra_the_error_says_how_to_install_it(tmp_path, monkeypatc
     with pytest.raises(ImportError) as raised:
         load(path)
     assert str(raised.value) == f"{missing} is not installed: {INSTALL}"
-    assert INSTALL == 'pip install "patchseq-intake[morphology]"'
+    assert INSTALL.startswith('pip install "patchseq-intake[morphology]"') and 'pip install ".[morphology]"' in INSTALL
