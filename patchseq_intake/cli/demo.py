@@ -47,8 +47,8 @@ def serve_demo(stop: threading.Event, print_: Callable[[str], None] = print) -> 
     from ..testing.world import demo_world
 
     with demo_world() as (world, settings):
-        print_(f"# The demo's replica of DANDI and the release tables serves at {world.server.url} (made-up "
-               "tables, taken unpinned).")
+        print_(f"# The demo's replica of DANDI, BIL, NeMO and the release tables serves at {world.server.url} "
+               "(made-up tables, taken unpinned).")
         print_("# Run these lines in the shell that starts Python; its catalogs then read the replica:")
         for name, value in settings.items():
             if value is not None:
@@ -56,7 +56,9 @@ def serve_demo(stop: threading.Event, print_: Callable[[str], None] = print) -> 
         print_("unset " + " ".join(name for name, value in settings.items() if value is None))
         for cell in world.cells:
             sweeps = [sweep.sweep_number for sweep in world.written[cell.specimen_id].sweeps]
-            print_(f"# {cell.archive} cell {cell.specimen_id} ({cell.structure}): sweeps {_spans(sweeps)}")
+            shape = f"; {cell.reconstruction_type} reconstruction" if cell.files and cell.reconstruction_type else ""
+            genes = "; transcriptome" if any(row["technique"] == "transcriptomics" for row in cell.files) else ""
+            print_(f"# {cell.archive} cell {cell.specimen_id} ({cell.structure}): sweeps {_spans(sweeps)}{shape}{genes}")
         print_("# The replica's tables hold these cells only; its DANDI listing names every real asset, but only "
                "these files are served. Ctrl-C stops the replica and removes its files and that cache.")
         while not stop.wait(0.2):

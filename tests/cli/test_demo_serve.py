@@ -64,6 +64,8 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
                                  config.BIL_ENV, config.NEMO_ENV, config.CACHE_ENV}
         assert unset == [config.OFFLINE_ENV, config.LOCAL_ROOT_ENV]  # the caller's offline switch would refuse it
         assert any(line.startswith("# human cell 541549258 (MTG): sweeps 0-2, 4-17") for line in lines)
+        assert "# mouse cell 601506507 (VISpm4): sweeps 0-2, 4-17; full reconstruction; transcriptome" in lines
+        assert "# mouse cell 627867607 (VISp6a): sweeps 0-2, 4-17" in lines  # neither
         assert lines[-1].startswith("# The replica's tables hold these cells only")
         cache = Path(exported[config.CACHE_ENV])
         assert cache.is_relative_to(scratch)
