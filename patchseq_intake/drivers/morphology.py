@@ -171,7 +171,10 @@ class MorphologySource(PlainParameters, DataSource):
         ids = [cell.specimen_id for cell in self.cells]
         if specimen_id is None:
             if len(ids) != 1:
-                raise InvalidQueryError(f"{method}() needs specimen_id: this source has {len(ids)} cells, {brief(ids)}")
+                raise InvalidQueryError(
+                    f"{method}() needs specimen_id: this source has {len(ids)} cells, {brief(ids)}; e.g. "
+                    f"{method}(specimen_id={ids[0]})"
+                )
             specimen_id = ids[0]
         wanted = whole_number(specimen_id, "specimen_id", "a cell id (cell_specimen_id)")
         cell = next((cell for cell in self.cells if cell.specimen_id == wanted), None)

@@ -188,7 +188,8 @@ class TranscriptomicsSource(PlainParameters, DataSource):
 
     def to_anndata(self):
         """The selection as an ``anndata.AnnData``: ``obs`` the cells (indexed by ``transcriptomics_sample_id``,
-        with ``cell_specimen_id``), ``var`` the genes, ``X`` the values. Needs the ``transcriptomics`` extra."""
+        with ``cell_specimen_id``), ``var`` the genes, ``X`` the values, ``uns["patchseq_intake"]`` where they come
+        from (``values``, the matrix's file name and SHA-256). Needs the ``transcriptomics`` extra."""
         try:
             import anndata
         except ImportError as exc:
@@ -203,7 +204,9 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         obs = pd.DataFrame({"cell_specimen_id": frame["cell_specimen_id"].to_numpy()},
                            index=pd.Index(frame[SAMPLE].astype(str), name=SAMPLE))
         var = pd.DataFrame(index=pd.Index(genes, name="gene"))
-        return anndata.AnnData(X=frame[genes].to_numpy(), obs=obs, var=var)
+        matrix = self.matrix()
+        source = {"values": self.values, "matrix": matrix.source_name, "sha256": matrix.source_sha256}
+        return anndata.AnnData(X=frame[genes].to_numpy(), obs=obs, var=var, uns={"patchseq_intake": source})
 
     def _close(self) -> None:
         self.__dict__.pop("cells", None)

@@ -151,7 +151,8 @@ def test_reconstruction_gives_points_and_comments_of_one_cell(cat, world):
     one = source.reconstruction(601790961)
     pd.testing.assert_frame_equal(one.points, planted(601790961).points("raw"), check_exact=True)
     assert tuple(one.comments) == planted(601790961).comments("raw")
-    with pytest.raises(InvalidQueryError, match="reconstruction.. needs specimen_id: this source has 2 cells"):
+    with pytest.raises(InvalidQueryError, match=r"reconstruction.. needs specimen_id: this source has 2 cells, .*; "
+                                                r"e\.g\. reconstruction\(specimen_id=\d+\)"):
         source.reconstruction()
     with pytest.raises(UnknownCellError, match=f"cell {HUMAN_FULL} is not among this source's cells"):
         source.reconstruction(HUMAN_FULL)

@@ -164,6 +164,9 @@ def test_to_anndata_holds_the_same_selection(cat, world):
     assert adata.var_names.tolist() == GENES
     want = expected(world, "cpm", GENES, CELLS)[GENES].to_numpy()
     assert np.array_equal(np.asarray(adata.X, dtype=np.float64), want)
+    source = adata.uns["patchseq_intake"]
+    assert source["values"] == "cpm" and source["matrix"] == "20200513_Mouse_PatchSeq_Release_cpm.csv"
+    assert len(source["sha256"]) == 64  # which bytes X came from
 
 
 def test_an_accepted_v2_matrix_is_the_one_named_when_it_lacks_a_sample(cat, world):
