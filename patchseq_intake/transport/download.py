@@ -286,10 +286,14 @@ def _validator(source: dict[str, Any] | None) -> str | None:
     return modified if isinstance(modified, str) and modified else None
 
 
+def _validators(reply: requests.Response) -> dict[str, str | None]:
+    """An answer's ``ETag`` and ``Last-Modified``, as ``_validator`` and the record of a download's source take them."""
+    return {"etag": reply.headers.get("ETag"), "last_modified": reply.headers.get("Last-Modified")}
+
+
 def _keep_source(partial: Path, url: str, reply: requests.Response) -> None:
     """Record the URL and validators of the answer that starts ``partial`` from byte 0."""
-    validators = {"etag": reply.headers.get("ETag"), "last_modified": reply.headers.get("Last-Modified")}
-    _write_source(partial, {"url": url, **validators})
+    _write_source(partial, {"url": url, **_validators(reply)})
 
 
 def _write_source(partial: Path, values: dict[str, Any]) -> None:
@@ -321,7 +325,8 @@ class _Stream:
     """A GET of ``url`` into the open file ``out``, resumed with ``Range`` after each cut; the bytes' running SHA-256.
 
     ``received`` bytes already in ``out`` (hashed into ``hasher``) are asked
-    past, with ``If-Range: if_range`` where given (a server whose file changed
+    past, with ``If-Range: if_range`` where given, and after a cut with the
+    validator of the answer the bytes came from (a server whose file changed
     answers 200, and the stream starts again from byte 0). At most ``most``
     bytes in all: more is a ``ChecksumError`` where that is the file's known
     size (``sized``), else a ``ServerAnswerError``. ``refuse_pages``: an
@@ -354,8 +359,10 @@ class _Stream:
                 self.hasher = hashlib.sha256()
                 self.bar.update(-self.received)
                 self.received = 0
-            if not self.received and self.on_start is not None:
-                self.on_start(reply)
+            if not self.received:  # these bytes are this answer's: a resume after a cut is tied to it
+                self.if_range = _validator(_validators(reply))
+                if self.on_start is not None:
+                    self.on_start(reply)
             too_long = ChecksumError if self.sized else ServerAnswerError
             limit = self.most - self.received
             for chunk in body_chunks(reply, self.url, limit=limit, timeout_s=timeout, too_long=too_long):

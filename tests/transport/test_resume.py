@@ -234,3 +234,14 @@ def test_a_partial_holding_every_byte_but_not_marked_whole_starts_again(served, 
     assert download_resumable(url, partial, max_bytes=len(BODY), retry=FAST) == DIGEST
     statuses = [entry.status for entry in served.log]
     assert statuses == [416, 200] and partial.read_bytes() == BODY
+
+
+def test_a_resume_after_a_cut_in_a_fresh_download_is_tied_to_the_first_answer(served, tmp_path):
+    # Without If-Range, a file changed between the cut and the resume would be stitched from two versions.
+    asked: list[str | None] = []
+    versioned = served.file
+    served.add_route("/nemo/", lambda request: asked.append(request.headers.get("If-Range")) or versioned(request))
+    served.faults.cut_after_bytes, served.faults.cuts = 1024 * 1024, 1
+    partial = tmp_path / ".y.tar.partial"
+    assert download_resumable(f"{served.url}/nemo/y.tar", partial, size=len(BODY), retry=FAST) == DIGEST
+    assert asked == [None, '"v1"']
