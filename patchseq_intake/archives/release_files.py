@@ -90,16 +90,21 @@ class ReleaseFile:
         return f"{self.file_type} {self.file_name} of {owner}"
 
 
-def release_files(archive: Archive, homes: Homes, technique: str | None = None) -> list[ReleaseFile]:
-    """Every manifest row of ``archive`` not on DANDI (of one ``technique``, if given), in manifest order.
+def release_files(
+    archive: Archive, homes: Homes, technique: str | None = None, file_type: str | None = None
+) -> list[ReleaseFile]:
+    """Every manifest row of ``archive`` not on DANDI (of one ``technique``, and one ``file_type``, if given), in
+    manifest order.
 
     Reads the manifest (cached after the first use); no request for a file.
     """
     techniques = [technique] if technique else list(TECHNIQUES)
     rows = query_table(archive.manifest, [("technique", "in", techniques)], _MANIFEST_COLUMNS).read()
+    packed = rows.groupby("archive_uri")["file_size"].sum().to_dict()  # the files sharing a link share its tar
+    if file_type is not None:  # after the sums: a FASTQ pair's tar holds both types
+        rows = rows[rows["file_type"] == file_type]
     specimens = rows["cell_specimen_id"].astype("Int64").astype(object).where(rows["cell_specimen_id"].notna(), None)
     locate = homes.locator()
-    packed = rows.groupby("archive_uri")["file_size"].sum().to_dict()  # the files sharing a link share its tar
     files = []
     for specimen, row in zip(specimens.tolist(), rows.itertuples(index=False)):
         locations = locate(row.archive, row.archive_uri, row.file_name)

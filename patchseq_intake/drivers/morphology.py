@@ -94,8 +94,7 @@ class MorphologySource(PlainParameters, DataSource):
         from ..archives.cell_files import cell_files
         from ..archives.release_files import release_files
 
-        files = [file for file in release_files(self.archive, self.homes, "morphology")
-                 if file.file_type == KINDS[self.kind]]
+        files = release_files(self.archive, self.homes, "morphology", KINDS[self.kind])
         return cell_files(self.archive, files, self.specimen_ids, self._filters, entry="morphology",
                           what=_WHAT[self.kind], listed=f"cat.{self.archive.name}.files lists them")
 

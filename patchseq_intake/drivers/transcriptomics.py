@@ -98,7 +98,7 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         """The manifest's row of the matrix of these ``values``."""
         from ..archives.release_files import release_files
 
-        files = [file for file in release_files(self.archive, self.homes, "transcriptomics") if file.file_type == "csv"]
+        files = release_files(self.archive, self.homes, "transcriptomics", "csv")
         chosen = next((file for file in files if file.file_name == self.matrix_name), None)
         if chosen is None:
             raise NoReleaseFileError(
