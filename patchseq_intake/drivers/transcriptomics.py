@@ -25,6 +25,7 @@ from .parameters import PlainParameters, flag, list_of, plain, specimen_ids, tex
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..archives.found import Found
     from ..archives.release_files import ReleaseFile
     from ..transcriptomes.matrix_store import MatrixStore
 
@@ -111,20 +112,36 @@ class TranscriptomicsSource(PlainParameters, DataSource):
         """The matrix's store in the cache: fetched, verified and converted on first use (``access.expression_store``)."""
         from ..access.expression_store import expression_store
         from ..archives.fetching import announce_other_bytes, fetch_release_files
-        from ..archives.found import other_path, read_found
+        from ..archives.found import other_path
 
         def fetched_csv():
             fetched = fetch_release_files([self.matrix_file], accept_other_bytes=self.accept_other_bytes)[0]
             return fetched.path, fetched.found.sha256
 
-        known = self.matrix_file.sha256  # the store of the manifest's bytes, found without touching the CSV
-        if self.accept_other_bytes:
-            seen = read_found(self.matrix_file.sha256)
-            known = seen.sha256 if seen is not None else None
-            if seen is not None and not seen.matches:  # said once a process, as when they were fetched
-                announce_other_bytes(self.matrix_file, seen, other_path(seen))
+        known, seen = self._converted_from()
+        if seen is not None and not seen.matches:  # other bytes: said once a process, as when they were fetched
+            announce_other_bytes(self.matrix_file, seen, other_path(seen))
         what = f"the {self.archive.name} {self.values} matrix ({self.matrix_name})"
         return expression_store(fetched_csv, what, sha256=known)
+
+    def is_converted(self) -> bool:
+        """Whether the matrix's store is in the cache, as verified: then reading fetches nothing (no request; the
+        866 MB CPM matrix is not downloaded). Looks at the cache only."""
+        from ..access.expression_store import store_path
+        from ..transport.verified import check
+
+        known, _ = self._converted_from()
+        return known is not None and check(store_path(known))
+
+    def _converted_from(self) -> tuple[str | None, Found | None]:
+        """The SHA-256 of the CSV whose store to read (the manifest's; with ``accept_other_bytes``, that of the bytes
+        fetched before, None if none were), and what was fetched (None where unknown or not asked)."""
+        from ..archives.found import read_found
+
+        if not self.accept_other_bytes:
+            return self.matrix_file.sha256, None  # the manifest's bytes, whose store needs no look at the CSV
+        seen = read_found(self.matrix_file.sha256)
+        return (seen.sha256 if seen is not None else None), seen
 
     @cached_property
     def cells(self) -> pd.DataFrame:

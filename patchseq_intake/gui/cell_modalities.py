@@ -91,13 +91,11 @@ def marker_matrix(catalog: Any, archive: str) -> MarkerMatrix | None:
     """The archive's CPM matrix and whether its store is cached; None for an archive without transcriptomes.
 
     Reads the manifest (cached table) and looks at the cache: no request
-    for the matrix. Its store lies under the SHA-256 of the CSV converted
-    (``access.expression_store.store_path``): the manifest's, or that of
-    other bytes the user accepted (the cache's ``found`` note says which).
+    for the matrix (the entry's ``is_converted``). Other bytes the user
+    accepted before (the cache's ``found`` note says so) are read as the
+    cache has them.
     """
-    from ..access.expression_store import store_path
     from ..archives.found import read_found
-    from ..transport.verified import check
 
     if archive not in TRANSCRIPTOME_ARCHIVES:
         return None
@@ -105,7 +103,7 @@ def marker_matrix(catalog: Any, archive: str) -> MarkerMatrix | None:
     found = read_found(file.sha256)
     accepted = found is not None and not found.matches  # other bytes, accepted before: read as the cache has them
     source = catalog[archive].transcriptomics(values=MARKER_VALUES, accept_other_bytes=accepted)
-    return MarkerMatrix(source, file.size, check(store_path(found.sha256 if accepted else file.sha256)))
+    return MarkerMatrix(source, file.size, source.is_converted())
 
 
 def marker_values(matrix: MarkerMatrix, catalog: Any, archive: str, specimen_id: int) -> pd.Series | None:

@@ -242,3 +242,11 @@ def test_accepted_other_bytes_stay_reported_and_said_after_their_csv_is_removed(
     row = cat.mouse.files(filters=[["file_name", "==", matrix.file_name]]).read().iloc[0]
     assert row["bytes_match"] is False or row["bytes_match"] == False  # noqa: E712 (pandas' boolean)
     assert row["found_name"] == f"{stem}.v2.csv"
+
+
+def test_is_converted_says_whether_a_read_would_fetch_the_matrix(cat, world):
+    entry = cat.mouse.transcriptomics(genes=GENES, specimen_id=CELLS, values="exon")
+    assert entry.is_converted() is False and nemo_requests(world) == []  # looked at the cache only
+    entry.read()
+    world.server.log.clear()
+    assert cat.mouse.transcriptomics(values="exon").is_converted() is True and nemo_requests(world) == []
