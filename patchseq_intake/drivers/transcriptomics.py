@@ -171,7 +171,11 @@ class TranscriptomicsSource(PlainParameters, DataSource):
                 f"{brief(missing[SAMPLE].tolist())}); it holds {len(have)} samples"
             )
         if not present.any():
-            raise NoMatchingCellsError(f"none of the {len(samples)} {self.archive.name} cells chosen is in {name}")
+            raise NoMatchingCellsError(
+                f"none of the {len(samples)} {self.archive.name} cells chosen is in {name}: cell(s) "
+                f"{brief(missing['cell_specimen_id'].tolist())} (their {SAMPLE}: {brief(missing[SAMPLE].tolist())}); "
+                f"it holds {len(have)} samples: choose other cells"
+            )
         if len(missing):
             warnings.warn(
                 f"{len(missing)} of the {len(samples)} {self.archive.name} cells chosen have no sample in "

@@ -125,8 +125,9 @@ def test_filtered_cells_without_a_sample_are_left_out_with_a_warning(cat, world)
     assert left_out == ("1 of the 4 mouse cells chosen have no sample in 20200513_Mouse_PatchSeq_Release_count.csv "
                         f"and are left out: [{NOT_IN_MATRIX}]")
     assert_same_values(frame, expected(world, "counts", GENES, ASPINY_MOUSE[:3]))
-    with pytest.raises(NoMatchingCellsError, match="none of the 1 mouse cells chosen is in"):
+    with pytest.raises(NoMatchingCellsError, match="none of the 1 mouse cells chosen is in") as none:
         cat.mouse.transcriptomics(genes=GENES, filters=[["cell_specimen_id", "==", NOT_IN_MATRIX]]).read()
+    assert f"[{NOT_IN_MATRIX}]" in str(none.value) and "SM-GE63V_S103_E1-50" in str(none.value)  # which, and why
 
 
 READ_IN_A_NEW_PROCESS = """
