@@ -45,6 +45,8 @@ TABLES_DIR, DANDI_DIR, NWB_DIR, INDEX_DIR = "tables", "dandi", "nwb", "index"
 """The cache's parts: release tables (parquet), DANDI asset indexes (JSON), NWB files, their indexes (JSON)."""
 FILES_DIR, STORES_DIR = "files", "stores"
 """More parts: the release's files from BIL and NeMO (by the manifest's SHA-256), expression matrices as stores."""
+FEATURES_DIR = "features"
+"""IPFX's features of each NWB file (JSON), by the file's checksum, IPFX's version and the parameters."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}

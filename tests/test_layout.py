@@ -17,7 +17,7 @@ MAX_LINES = 500
 
 BASE = {"errors", "config", "version"}
 BELOW_CATALOG = BASE | {
-    "transport", "tables", "dandi", "archives", "nwb", "morphology", "transcriptomes", "access", "drivers"
+    "transport", "tables", "dandi", "archives", "nwb", "morphology", "transcriptomes", "features", "access", "drivers"
 }
 ALLOWED = {
     "errors": set(),
@@ -30,8 +30,13 @@ ALLOWED = {
     "nwb": {"errors"},
     "morphology": {"errors"},
     "transcriptomes": {"errors"},
-    "access": {"nwb", "morphology", "transcriptomes", "dandi", "archives", "tables", "transport", "errors", "config"},
-    "drivers": {"access", "nwb", "morphology", "transcriptomes", "dandi", "archives", "tables", "transport"} | BASE,
+    "features": {"nwb", "errors"},
+    "access": {
+        "nwb", "morphology", "transcriptomes", "features", "dandi", "archives", "tables", "transport", "errors", "config"
+    },
+    "drivers": {
+        "access", "nwb", "morphology", "transcriptomes", "features", "dandi", "archives", "tables", "transport"
+    } | BASE,
     "catalog": {"tables"} | BASE,
     "entrypoint": {"catalog"},
     "testing": {"catalog"} | BELOW_CATALOG,

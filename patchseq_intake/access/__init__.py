@@ -10,8 +10,9 @@
 - ``hdf5_layout``, ``table_prefetch``: HDF5 headers and the sweep table's
   reads fetched a level or a wave ahead.
 - ``expression_store``: an expression matrix's store (``transcriptomes``) in the cache: converted once, checked on use.
+- ``cell_features``: a cell's IPFX features (``features``), computed from its sweeps once and cached.
 
-May import ``nwb``, ``morphology``, ``transcriptomes``, ``dandi``,
+May import ``nwb``, ``morphology``, ``transcriptomes``, ``features``, ``dandi``,
 ``archives``, ``tables``, ``transport`` and the top modules ``errors`` and
 ``config``.
 """

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,22 +11,10 @@ from intake.source.base import DataSource, Schema
 
 from .. import config
 from ..access.modes import Access
-from ..dandi.assets import DandisetVersion
-from ..errors import InvalidQueryError, UnknownCellError, brief
-from ..tables.release import Archive
+from ..errors import InvalidQueryError, brief
 from ..version import __version__
-from .parameters import (
-    VERSION,
-    PlainParameters,
-    device_parameter,
-    flag,
-    list_of,
-    partition_number,
-    plain,
-    specimen_ids,
-    text,
-    whole_number,
-)
+from .cell_selection import CELL_ID, CellSelection
+from .parameters import device_parameter, flag, list_of, partition_number, plain, whole_number
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
     import dask.bag
@@ -40,12 +26,10 @@ if TYPE_CHECKING:  # the modules that read NWB files are imported when first use
     from ..transport.remote_file import RemoteFile
 
 
-KEPT_REMOTE_FILES = 4
-CELL_ID = "a cell id (cell_specimen_id: a whole number, e.g. 541549258)"
 SWEEP_NUMBER = "a sweep number (a whole number, e.g. 42)"
 
 
-class EphysSource(PlainParameters, DataSource):
+class EphysSource(CellSelection, DataSource):
     """Sweep tables and sweeps of Patch-seq cells, one partition per cell (NWB file).
 
     Parameters
@@ -87,40 +71,6 @@ class EphysSource(PlainParameters, DataSource):
     name = "patchseq_nwb"
     version = __version__
     partition_access = True
-
-    def __init__(
-        self,
-        archive: str,
-        dandiset: str,
-        metadata_table: dict[str, str],
-        manifest_table: dict[str, str],
-        version: str,
-        dandi_assets: dict[str, str] | None = None,
-        specimen_id: int | Sequence[int] | None = None,
-        filters: Sequence[Sequence[Any]] | None = None,
-        access: str = "download",
-        root: str | None = None,
-        headstage: int | str = 0,
-        device: str | None = None,
-        metadata: dict | None = None,
-    ):
-        self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
-        self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
-        root = None if root is None else text(root, "root", "a directory (text or a path)")
-        self.access = Access(access, root or None)
-        self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
-        self.device = device_parameter(device)
-        self.specimen_ids = specimen_ids(specimen_id)
-        self._filters = [] if filters is None else plain(filters)
-        self._remotes: OrderedDict[int, RemoteFile] = OrderedDict()
-        super().__init__(metadata=metadata)
-
-    @cached_property
-    def cells(self) -> list[CellFile]:
-        """The NWB files of the selected cells, one per partition."""
-        from ..dandi.cells import select_cells
-
-        return select_cells(self.archive, self.dandi, self.specimen_ids, self._filters)
 
     def _get_schema(self) -> Schema:
         dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table().dtypes.items()}
@@ -275,46 +225,6 @@ class EphysSource(PlainParameters, DataSource):
         cell = self._cell(specimen_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5, read_nwb(h5) as nwb:
             yield nwb
-
-    def _cell(self, specimen_id: int | None) -> CellFile:
-        wanted = None if specimen_id is None else whole_number(specimen_id, "specimen_id", CELL_ID)
-        self._load_metadata()
-        if wanted is None:
-            if len(self.cells) != 1:
-                raise InvalidQueryError(
-                    f"this source selects {len(self.cells)} cells: name one with specimen_id=..."
-                )
-            return self.cells[0]
-        for cell in self.cells:
-            if cell.specimen_id == wanted:
-                return cell
-        raise UnknownCellError(f"cell {wanted} is not among this source's cells {brief(self._ids())}")
-
-    def _ids(self) -> list[int]:
-        return [cell.specimen_id for cell in self.cells]
-
-    def _remote(self, cell: CellFile) -> RemoteFile | None:
-        """In stream mode, the cell's remote file, kept so that fetched blocks are reused.
-
-        The files of the last ``KEPT_REMOTE_FILES`` cells used are kept, so that
-        streaming many cells does not keep every one's blocks in memory.
-        """
-        if self.access.mode != "stream":
-            return None
-        from ..access.opening import open_remote
-
-        if cell.specimen_id in self._remotes:
-            self._remotes.move_to_end(cell.specimen_id)
-        else:
-            self._remotes[cell.specimen_id] = open_remote(cell)
-            if len(self._remotes) > KEPT_REMOTE_FILES:
-                self._remotes.popitem(last=False)[1].close()
-        return self._remotes[cell.specimen_id]
-
-    def _close(self) -> None:
-        self.__dict__.pop("cells", None)
-        while self._remotes:
-            self._remotes.popitem()[1].close()
 
 
 def read_cell_sweeps(

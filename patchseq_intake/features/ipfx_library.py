@@ -1,0 +1,28 @@
+"""IPFX, the optional extra ``features``: imported on first use, or a one-line error that says what to install."""
+
+from __future__ import annotations
+
+from functools import cache
+from types import ModuleType
+
+INSTALL = 'pip install "patchseq-intake[features]" (from a clone of the project: pip install ".[features]")'
+"""How to install IPFX: the package's ``features`` extra (IPFX 2.1, which pins pynwb 3.1.2)."""
+
+
+class IpfxMissingError(ImportError):
+    """IPFX is not installed: features need the ``features`` extra."""
+
+
+@cache
+def ipfx() -> ModuleType:
+    """The ``ipfx`` module; ``IpfxMissingError`` (an ``ImportError``) naming the extra where it is not installed."""
+    try:
+        import ipfx
+    except ImportError as exc:
+        raise IpfxMissingError(f"features are computed by IPFX, which is not installed: {INSTALL}") from exc
+    return ipfx
+
+
+def ipfx_version() -> str:
+    """IPFX's version (``ipfx.__version__``), part of every cached result's key."""
+    return str(ipfx().__version__)
