@@ -133,11 +133,11 @@ def _result(
     found = cached_result(cell, access, what, parameters, headstage, device)
     if found is not None:
         return found
-    from ..features.ipfx_data import sweeps_data_set
+    from ..features.ipfx_data import package_sweeps
 
     reader = CellReader(cell, access, remote)
     table = reader.sweep_table(headstage, device)
-    data = sweeps_data_set(table, lambda numbers: reader.sweeps(list(numbers), headstage, True, device), cell.label)
+    data = package_sweeps(table, lambda numbers: reader.sweeps(list(numbers), headstage, True, device), cell.label)
     result = extraction.cell_features(data, parameters) if what == CELL else extraction.spike_tables(data)
     path = result_path(cell, access, what, parameters, headstage, device)
     if path is not None:

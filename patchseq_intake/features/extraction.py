@@ -124,7 +124,7 @@ def feature_columns(parameters: FeatureParameters) -> list[str]:
 
 
 def cell_features(data: Any, parameters: FeatureParameters) -> CellFeatures:
-    """IPFX's features of one cell, from ``data`` (an ``ipfx_data.PackageSweeps``).
+    """IPFX's features of one cell, from ``data`` (an ``ipfx_data.PackageSweeps``: IPFX's data interface).
 
     The chosen sweeps are loaded first, in one call (errors reaching them
     propagate: they are not the cell's); then each stimulus type runs in

@@ -1,8 +1,8 @@
 """A cell's sweep table and sweeps as an IPFX data set, so that IPFX's own extractors read the package's sweeps.
 
-``sweeps_data_set(table, load, label)`` gives an
-``ipfx.dataset.ephys_data_set.EphysDataSet`` over ``PackageSweeps``,
-IPFX's ``EphysDataInterface`` implemented on:
+``package_sweeps(table, load, label)`` gives ``PackageSweeps``, IPFX's
+``EphysDataInterface`` (what an ``ipfx.dataset.ephys_data_set.EphysDataSet``
+reads) implemented on:
 
 - ``table``: the cell's sweep table (``nwb.sweep_table.SWEEP_DTYPES``'
   columns), whose first nine are IPFX's own sweep-table columns, as IPFX's
@@ -28,7 +28,6 @@ from typing import Any
 
 import pandas as pd
 from ipfx.dataset.ephys_data_interface import EphysDataInterface
-from ipfx.dataset.ephys_data_set import EphysDataSet
 from ipfx.stimulus import StimulusOntology
 
 from ..errors import NwbFormatError
@@ -44,13 +43,13 @@ LoadSweeps = Callable[[Sequence[int]], Sequence[Sweep]]
 """The package's sweeps of these numbers, in that order."""
 
 
-def sweeps_data_set(table: pd.DataFrame, load: LoadSweeps, label: str) -> EphysDataSet:
-    """An IPFX ``EphysDataSet`` of one cell's sweep ``table`` and sweeps (``load``), with IPFX's default ontology.
+def package_sweeps(table: pd.DataFrame, load: LoadSweeps, label: str) -> PackageSweeps:
+    """IPFX's data interface on one cell's sweep ``table`` and sweeps (``load``), with IPFX's default ontology.
 
     ``NwbFormatError`` naming ``label`` where one sweep number has two rows
     (two devices recorded it: the ``device`` parameter chooses one).
     """
-    return EphysDataSet(PackageSweeps(table, load, label, StimulusOntology.default()))
+    return PackageSweeps(table, load, label, StimulusOntology.default())
 
 
 class PackageSweeps(EphysDataInterface):

@@ -25,3 +25,8 @@ def progress_bar(total_bytes: int | None, label: str) -> tqdm:
         leave=False,
         file=sys.stderr,
     )
+
+
+def count_bar(total: int, label: str, unit: str) -> tqdm:
+    """A bar counting ``total`` items of ``unit`` (cells, files), disabled when nobody is watching."""
+    return tqdm(total=total, desc=label, unit=unit, disable=not interactive(), leave=False, file=sys.stderr)

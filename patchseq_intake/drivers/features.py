@@ -1,0 +1,241 @@
+"""The intake driver for IPFX's features: cells -> their NWB files -> the sweeps IPFX needs -> one row per cell.
+
+``cat.<archive>.features(...)``, or ``ephys(...).features()`` on a
+selection: every value is computed by IPFX (the ``features`` extra) from
+the package's sweeps, as ``features.extraction`` says (which of IPFX's
+steps run, with which parameters), and cached per file (see
+``access.cell_features``). ``read()`` reads what is cached and computes the
+rest on Dask, a task per cell, with a progress bar; ``to_dask()`` gives the
+lazy table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+from intake.source.base import DataSource, Schema
+
+from .. import config
+from ..errors import InvalidQueryError, PatchseqError
+from ..features.extraction import FeatureParameters
+from ..version import __version__
+from .cell_selection import CellSelection
+from .parameters import partition_number, text, whole_number
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..access.modes import Access
+    from ..dandi.nwb_files import CellFile
+
+SCHEDULERS = ("processes", "threads", "sync")
+"""How ``read()`` computes the cells not cached, where no ``dask.distributed`` client is active."""
+
+
+class FeaturesSource(CellSelection, DataSource):
+    """IPFX's features of Patch-seq cells: one row per cell (``cell_specimen_id``, the features, ``error``).
+
+    Parameters
+    ----------
+    The ``ephys`` entry's (archive, tables, ``version``, ``specimen_id``,
+    ``filters``, ``access``, ``root``, ``headstage``, ``device``: see
+    ``ephys.EphysSource``), and:
+
+    amp_interval, max_above_rheo:
+        IPFX's ``extract_features`` amplitude windows (pA, whole numbers):
+        supra-threshold long-square features every ``amp_interval`` pA above
+        rheobase up to ``max_above_rheo`` pA (default 20 and 100, as
+        ``run_feature_collection``).
+    scheduler:
+        How ``read()`` computes the cells not cached: ``processes`` (the
+        default; IPFX's arithmetic holds the GIL), ``threads`` or ``sync``
+        (here, one after another). An active ``dask.distributed`` client is
+        used instead, whatever this says. One cell is always computed here.
+    num_workers:
+        Processes or threads for ``read()`` (default: the machine's cores).
+
+    Columns: ``cell_specimen_id`` (int64), IPFX's per-cell features as
+    ``ipfx/bin/run_feature_collection.py`` names them (float64, NaN where
+    IPFX gave none: ``features.extraction.feature_columns``), and ``error``
+    (text, <NA> where nothing failed): which stimulus type IPFX could not
+    analyse and why ("short_square: FeatureError: ..."), or why the cell's
+    sweeps could not be read. A failing cell has its row; it never stops
+    the table.
+    """
+
+    container = "dataframe"
+    name = "patchseq_features"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        *args: Any,
+        amp_interval: int | str = 20,
+        max_above_rheo: int | str = 100,
+        scheduler: str = "processes",
+        num_workers: int | str | None = None,
+        **kwargs: Any,
+    ):
+        interval = whole_number(amp_interval, "amp_interval", "a whole number of pA from 1 to 1000 (e.g. 20)", 1, 1000)
+        most = whole_number(max_above_rheo, "max_above_rheo", "a whole number of pA from 0 to 2000 (e.g. 100)", 0, 2000)
+        self.parameters = FeatureParameters(interval, most)
+        self.scheduler = text(scheduler, "scheduler", f"one of {', '.join(SCHEDULERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise InvalidQueryError(f"scheduler must be one of {', '.join(SCHEDULERS)}, not {scheduler!r}")
+        self.num_workers = None if num_workers is None else whole_number(
+            num_workers, "num_workers", "a whole number from 1 to 256, or None for the machine's cores", 1, 256
+        )
+        super().__init__(*args, **kwargs)
+
+    def _get_schema(self) -> Schema:
+        empty = self._empty()
+        dtypes = {name: str(dtype) for name, dtype in empty.dtypes.items()}
+        return Schema(dtype=dtypes, shape=(len(self.cells), len(dtypes)), npartitions=len(self.cells), extra_metadata={})
+
+    def _get_partition(self, i: int) -> pd.DataFrame:
+        return features_row(self.cells[i], self.access, None, self.parameters, self.headstage, self.device)
+
+    def read_partition(self, i: int) -> pd.DataFrame:
+        """The features of the ``i``-th selected cell (0 to ``npartitions - 1``): a one-row table."""
+        self._load_metadata()
+        return self._get_partition(partition_number(i, len(self.cells)))
+
+    def read(self) -> pd.DataFrame:
+        """One row per selected cell, in the selection's order: cached rows read, the others computed (see the class)."""
+        import pandas as pd
+
+        from ..access.cell_features import CELL, cached_result
+
+        self._load_metadata()
+        rows: list[pd.DataFrame | None] = []
+        for cell in self.cells:
+            found = cached_result(cell, self.access, CELL, self.parameters, self.headstage, self.device)
+            rows.append(None if found is None else _row(cell, found.features, found.error, self._columns()))
+        missing = [i for i, row in enumerate(rows) if row is None]
+        for i, row in zip(missing, self._compute([self.cells[i] for i in missing]), strict=True):
+            rows[i] = row
+        return pd.concat([self._empty(), *rows], ignore_index=True) if rows else self._empty()
+
+    def to_dask(self):
+        """A Dask DataFrame, lazily one cell per partition (a small task: runs on ``dask.distributed`` workers too)."""
+        import dask
+        import dask.dataframe as dd
+
+        self._load_metadata()
+        settings = config.snapshot()
+        parts = [
+            dask.delayed(features_row, pure=True)(cell, self.access, settings, self.parameters, self.headstage, self.device)
+            for cell in self.cells
+        ]
+        return dd.from_delayed(parts, meta=self._empty(), verify_meta=False)
+
+    def _compute(self, cells: Sequence[CellFile]) -> list[pd.DataFrame]:
+        """The rows of ``cells``: on the active ``dask.distributed`` client, else by ``scheduler``; with progress."""
+        if not cells:
+            return []
+        if len(cells) == 1:
+            return [features_row(cells[0], self.access, None, self.parameters, self.headstage, self.device)]
+        import dask
+
+        from ..transport.progress import count_bar
+
+        settings = config.snapshot()
+        tasks = [
+            dask.delayed(features_row, pure=True)(cell, self.access, settings, self.parameters, self.headstage, self.device)
+            for cell in cells
+        ]
+        with count_bar(len(tasks), "IPFX features", "cell") as bar:
+            client = _distributed_client()
+            if client is not None:
+                from distributed import as_completed
+
+                futures = client.compute(tasks)
+                for _ in as_completed(futures):
+                    bar.update(1)
+                return [future.result() for future in futures]
+            with _Counted({task.key for task in tasks}, bar):
+                workers = self.num_workers or (os.cpu_count() or 1)
+                return list(dask.compute(*tasks, scheduler=self.scheduler, num_workers=workers))
+
+    def _columns(self) -> list[str]:
+        from ..features.extraction import feature_columns
+
+        return feature_columns(self.parameters)
+
+    def _empty(self) -> pd.DataFrame:
+        import pandas as pd
+
+        columns = {"cell_specimen_id": pd.Series(dtype="int64")}
+        columns |= {name: pd.Series(dtype="float64") for name in self._columns()}
+        columns["error"] = pd.Series(dtype="string")
+        return pd.DataFrame(columns)
+
+
+def features_row(
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None,
+    parameters: FeatureParameters,
+    headstage: int = 0,
+    device: str | None = None,
+) -> pd.DataFrame:
+    """One cell's row: its cached or computed features, or why its sweeps could not be read (not cached).
+
+    ``settings`` (a ``config.snapshot()``) replace this process's environment.
+    ``IpfxMissingError`` (IPFX not installed) is no cell's: it propagates.
+    """
+    from ..access.cell_features import cell_features
+    from ..features.extraction import feature_columns
+
+    columns = feature_columns(parameters)
+    with config.using(settings) if settings is not None else nullcontext():
+        try:
+            found = cell_features(cell, access, parameters, headstage, device)
+        except (PatchseqError, OSError) as exc:
+            return _row(cell, {}, f"{type(exc).__name__}: {exc}", columns)
+    return _row(cell, found.features, found.error, columns)
+
+
+def _row(cell: CellFile, features: Mapping[str, float], error: str | None, columns: Sequence[str]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    values = {"cell_specimen_id": [cell.specimen_id]} | {name: [features.get(name, np.nan)] for name in columns}
+    row = pd.DataFrame(values | {"error": pd.array([error], dtype="string")})
+    return row.astype({"cell_specimen_id": "int64", **{name: "float64" for name in columns}})
+
+
+def _distributed_client() -> Any:
+    """The active ``dask.distributed`` client, if the user started one; None otherwise."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client
+        return None
+
+
+class _Counted:
+    """A Dask callback that advances ``bar`` as each of the tasks ``keys`` finishes (local schedulers)."""
+
+    def __init__(self, keys: set[Any], bar: Any):
+        from dask.callbacks import Callback
+
+        def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in keys:
+                bar.update(1)
+
+        self._callback = Callback(posttask=posttask)
+
+    def __enter__(self) -> _Counted:
+        self._callback.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._callback.__exit__(*exc)
