@@ -199,6 +199,7 @@ def test_the_driver_entry_points_keep_their_names():
         "patchseq_release_files": "ReleaseFilesSource",
         "patchseq_morphology": "MorphologySource",
         "patchseq_transcriptomics": "TranscriptomicsSource",
+        "patchseq_features": "FeaturesSource",
     }
     (catalogs,) = [e for e in entry_points(group="intake.catalogs") if e.name == "patchseq"]
     assert catalogs.value == "patchseq_intake.entrypoint:patchseq"

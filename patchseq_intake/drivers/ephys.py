@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the modules that read NWB files are imported when first use
 
     from ..access.cell_reader import CellReader
     from ..dandi.nwb_files import CellFile
+    from .features import FeaturesSource
     from ..nwb.sweep import Sweep
     from ..transport.remote_file import RemoteFile
 
@@ -157,6 +158,30 @@ class EphysSource(CellSelection, DataSource):
             for cell, wanted in work
         ]
         return db.from_delayed(parts)
+
+    def features(
+        self,
+        amp_interval: int = 20,
+        max_above_rheo: int = 100,
+        scheduler: str = "processes",
+        num_workers: int | None = None,
+    ) -> FeaturesSource:
+        """IPFX's features of this source's cells, one row per cell (see ``features.FeaturesSource``).
+
+        The same cells, access mode, headstage and device; IPFX's amplitude
+        windows (pA) and how ``read()`` computes the cells not cached. Needs
+        IPFX (the ``features`` extra). Creating it reads nothing.
+        """
+        from .features import FeaturesSource
+
+        return FeaturesSource(
+            *self._captured_init_args,
+            **self._captured_init_kwargs,
+            amp_interval=amp_interval,
+            max_above_rheo=max_above_rheo,
+            scheduler=scheduler,
+            num_workers=num_workers,
+        )
 
     def fetch(self, max_concurrent: int = 4) -> list[Path]:
         """Download every selected cell's NWB file into the cache; return the local paths.

@@ -12,7 +12,7 @@ lazy table.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,8 @@ from intake.source.base import DataSource, Schema
 
 from .. import config
 from ..errors import InvalidQueryError, PatchseqError
-from ..features.extraction import FeatureParameters
+from ..access.cell_features import CELL, SPIKES, cell_features, cell_spike_tables
+from ..features.extraction import CellFeatures, FeatureParameters, SpikeTables
 from ..version import __version__
 from .cell_selection import CellSelection
 from .parameters import partition_number, text, whole_number
@@ -106,19 +107,51 @@ class FeaturesSource(CellSelection, DataSource):
 
     def read(self) -> pd.DataFrame:
         """One row per selected cell, in the selection's order: cached rows read, the others computed (see the class)."""
+        return self._table(features_row, CELL)
+
+    def spike_features(self) -> pd.DataFrame:
+        """IPFX's per-spike features of the selected cells' long squares, short squares and ramps.
+
+        One row per spike: ``cell_specimen_id``, ``stimulus`` (``long_square``,
+        ``short_square``, ``ramp``), ``sweep_number``, then IPFX's spike features
+        as its ``SpikeFeatureExtractor`` names them (``threshold_t`` s from the
+        sweep's start, ``threshold_v`` mV, ``peak_t``, ``peak_v``, ``upstroke`` and
+        ``downstroke`` mV/ms, ``width`` s, ``fast_trough_v``, ...), and ``error``
+        (why a stimulus type or the cell gave none; a row of its own, with no
+        spike). Cached and computed as ``read()``.
+        """
+        return self._table(spikes_rows, SPIKES)
+
+    def sweep_features(self) -> pd.DataFrame:
+        """IPFX's per-sweep features of the same sweeps: one row per analysed sweep.
+
+        ``cell_specimen_id``, ``stimulus``, ``sweep_number``, then IPFX's sweep
+        features (``stim_amp`` pA, ``avg_rate`` Hz, ``latency`` s, ``first_isi``,
+        ``mean_isi``, ``isi_cv``, ``adapt``, ``v_baseline`` mV, ``sag``, ``tau``
+        s, ... where IPFX computes them for that stimulus type), and ``error``
+        as in ``spike_features``. Cached and computed as ``read()``.
+        """
+        return self._table(sweeps_rows, SPIKES)
+
+    def _table(self, rows_of: Callable[..., pd.DataFrame], what: str) -> pd.DataFrame:
+        """``rows_of`` each selected cell, in order: from the cache where it holds the result, the others computed."""
         import pandas as pd
 
-        from ..access.cell_features import CELL, cached_result
+        from ..access.cell_features import cached_result
 
         self._load_metadata()
-        rows: list[pd.DataFrame | None] = []
+        columns = self._columns()
+        parts: list[pd.DataFrame | None] = []
         for cell in self.cells:
-            found = cached_result(cell, self.access, CELL, self.parameters, self.headstage, self.device)
-            rows.append(None if found is None else _row(cell, found.features, found.error, self._columns()))
-        missing = [i for i, row in enumerate(rows) if row is None]
-        for i, row in zip(missing, self._compute([self.cells[i] for i in missing]), strict=True):
-            rows[i] = row
-        return pd.concat([self._empty(), *rows], ignore_index=True) if rows else self._empty()
+            found = cached_result(cell, self.access, what, self.parameters, self.headstage, self.device)
+            parts.append(None if found is None else rows_of(cell, self.access, None, self.parameters, self.headstage,
+                                                               self.device, found=found, columns=columns))
+        missing = [i for i, part in enumerate(parts) if part is None]
+        for i, part in zip(missing, self._compute([self.cells[i] for i in missing], rows_of), strict=True):
+            parts[i] = part
+        if what == CELL:
+            return pd.concat([self._empty(), *parts], ignore_index=True)
+        return _concat_tables(parts)
 
     def to_dask(self):
         """A Dask DataFrame, lazily one cell per partition (a small task: runs on ``dask.distributed`` workers too)."""
@@ -133,19 +166,20 @@ class FeaturesSource(CellSelection, DataSource):
         ]
         return dd.from_delayed(parts, meta=self._empty(), verify_meta=False)
 
-    def _compute(self, cells: Sequence[CellFile]) -> list[pd.DataFrame]:
-        """The rows of ``cells``: on the active ``dask.distributed`` client, else by ``scheduler``; with progress."""
-        if not cells:
-            return []
-        if len(cells) == 1:
-            return [features_row(cells[0], self.access, None, self.parameters, self.headstage, self.device)]
+    def _compute(self, cells: Sequence[CellFile], rows_of: Callable[..., pd.DataFrame]) -> list[pd.DataFrame]:
+        """``rows_of`` each of ``cells``: on the active ``dask.distributed`` client, else by ``scheduler``; with progress.
+
+        One cell is computed here, with no pool to start.
+        """
+        if len(cells) <= 1:
+            return [rows_of(cell, self.access, None, self.parameters, self.headstage, self.device) for cell in cells]
         import dask
 
         from ..transport.progress import count_bar
 
         settings = config.snapshot()
         tasks = [
-            dask.delayed(features_row, pure=True)(cell, self.access, settings, self.parameters, self.headstage, self.device)
+            dask.delayed(rows_of, pure=True)(cell, self.access, settings, self.parameters, self.headstage, self.device)
             for cell in cells
         ]
         with count_bar(len(tasks), "IPFX features", "cell") as bar:
@@ -182,22 +216,75 @@ def features_row(
     parameters: FeatureParameters,
     headstage: int = 0,
     device: str | None = None,
+    found: CellFeatures | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """One cell's row: its cached or computed features, or why its sweeps could not be read (not cached).
+    """One cell's row: its cached or computed features (``found``, if already read), or why its sweeps could not
+    be read (not cached).
 
     ``settings`` (a ``config.snapshot()``) replace this process's environment.
     ``IpfxMissingError`` (IPFX not installed) is no cell's: it propagates.
     """
-    from ..access.cell_features import cell_features
     from ..features.extraction import feature_columns
 
-    columns = feature_columns(parameters)
+    columns = feature_columns(parameters) if columns is None else columns
+    result = found or _computed(cell_features, cell, access, settings, parameters, headstage, device)
+    if isinstance(result, str):
+        return _row(cell, {}, result, columns)
+    return _row(cell, result.features, result.error, columns)
+
+
+def spikes_rows(
+    cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
+    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None, columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One cell's per-spike table (see ``FeaturesSource.spike_features``)."""
+    result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
+    return _led_table(cell, result, "spikes")
+
+
+def sweeps_rows(
+    cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
+    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None, columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One cell's per-sweep table (see ``FeaturesSource.sweep_features``)."""
+    result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
+    return _led_table(cell, result, "sweeps")
+
+
+def _computed(compute: Callable[..., Any], cell: CellFile, access: Access, settings: Mapping[str, str] | None,
+              parameters: FeatureParameters, headstage: int, device: str | None) -> Any:
+    """``compute(...)`` of the cell with ``settings`` applied; or the text of what stopped its sweeps being read."""
     with config.using(settings) if settings is not None else nullcontext():
         try:
-            found = cell_features(cell, access, parameters, headstage, device)
+            return compute(cell, access, parameters, headstage, device)
         except (PatchseqError, OSError) as exc:
-            return _row(cell, {}, f"{type(exc).__name__}: {exc}", columns)
-    return _row(cell, found.features, found.error, columns)
+            return f"{type(exc).__name__}: {exc}"
+
+
+def _led_table(cell: CellFile, result: SpikeTables | str, name: str) -> pd.DataFrame:
+    """The cell's ``name`` table led by its ``cell_specimen_id``, with an ``error`` row per failure."""
+    import pandas as pd
+
+    errors = {"": result} if isinstance(result, str) else result.errors
+    table = pd.DataFrame() if isinstance(result, str) else getattr(result, name).copy()
+    table.insert(0, "cell_specimen_id", cell.specimen_id)
+    failed = pd.DataFrame({
+        "cell_specimen_id": [cell.specimen_id] * len(errors),
+        "stimulus": [kind or pd.NA for kind in errors],
+        "error": list(errors.values()),
+    })
+    return pd.concat([table, failed], ignore_index=True) if len(failed) else table
+
+
+def _concat_tables(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"cell_specimen_id": []})
+    if "error" not in table:
+        table["error"] = pd.NA
+    table["error"] = table["error"].astype("string")
+    return table.astype({"cell_specimen_id": "int64"})
 
 
 def _row(cell: CellFile, features: Mapping[str, float], error: str | None, columns: Sequence[str]) -> pd.DataFrame:
