@@ -3,8 +3,10 @@
 A sweep is specified by a ``SweepSpec``; ``traces.synthesize`` makes its command and
 response in the units MIES stores (current clamp: response mV, command pA;
 voltage clamp the other way round): a passive RC membrane (the exact
-first-order response to the piecewise-linear command), stereotyped spikes on
-supra-threshold long squares, Gaussian noise, and, where asked, the tails
+first-order response to the piecewise-linear command), stereotyped spikes
+wherever that passive response reaches the threshold during a long square,
+short square or ramp in current clamp (the membrane then rests at the
+threshold between spikes), Gaussian noise, and, where asked, the tails
 the release's files can have (a sweep stopped early ends in NaN on both
 channels; a response that ends in exact zeros). Samples are deterministic
 given the random generator.
@@ -41,6 +43,13 @@ INTER_SWEEP_INTERVAL_S = 2.0
 _TEST_PULSE_WIDTH_S = 0.010
 _SHORT_SQUARE_WIDTH_S = 0.003
 _RAMP_WIDTH_S = 1.8
+RAMP_SLOPE_PA_PER_S = 200.0
+"""The default protocol's ramp (pA/s): steeper than the release's 25 pA/s, so that its 1.8 s (at ``scale=1``)
+reach a cell's rheobase in a 3 s sweep: the default cell's 0.85 s into the ramp, a 95 MOhm cell's at 1.34 s."""
+SHORT_SQUARE_RANGE_PA = (500.0, 2000.0)
+"""The default protocol's short squares (pA), lowest to highest: a cell of 90 to 350 MOhm (rest, threshold and
+tau as the default's) fires on the highest 3 ms step and not on the lowest, ``CellSpec.step_threshold_pa(0.003)``
+lying between them (the default cell's: 1197 pA)."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +137,12 @@ class CellSpec:
 
     @property
     def rheobase_pa(self) -> float:
-        """The smallest long square that makes the cell fire."""
+        """The smallest long square (pA) that makes the cell fire: its passive response settles at threshold."""
         return (self.spike_threshold_mv - self.baseline_mv) / self.input_resistance_mohm * 1e3
+
+    def step_threshold_pa(self, width_s: float) -> float:
+        """The smallest step (pA) of ``width_s`` seconds whose passive response reaches the threshold by its end."""
+        return self.rheobase_pa / -np.expm1(-width_s / self.tau_s)
 
     @property
     def voltage_clamp_tau_s(self) -> float:
@@ -145,7 +158,8 @@ class SweepSummary:
     ``baseline`` is mV in current clamp, pA (holding current) in voltage clamp.
     ``expected_deflection`` is the asymptotic response to ``amplitude`` (mV in
     current clamp, pA in voltage clamp), reached when the step lasts several
-    time constants; None for ramps and I=0 sweeps. The fields after
+    time constants (a step that fires: the threshold, where the membrane rests
+    between spikes); None for ramps and I=0 sweeps. The fields after
     ``spike_peak_times`` are the writer's: where the series are, and what the
     lab notebook and the series' small datasets hold (None: not written).
     """
@@ -244,8 +258,11 @@ def default_sweeps(
     """A realistic protocol, in the order MIES records it.
 
     Test sweeps (current clamp, and one in voltage clamp), sub-threshold, rheobase
-    and supra-threshold long squares, short squares, ramps, and an I=0 sweep at
-    the end. Sweep number 3 is missing, as if that sweep had been aborted.
+    and supra-threshold long squares (of the default cell: -110 to 50 pA, then
+    180, 210 to 330 pA), 3 ms short squares (``SHORT_SQUARE_RANGE_PA``: the
+    default cell fires on all but the lowest), ramps (``RAMP_SLOPE_PA_PER_S`` for
+    1.8 s: the default cell fires from 0.85 s into the ramp on), and an I=0
+    sweep at the end. Sweep number 3 is missing, as if that sweep had been aborted.
     ``scale`` shrinks durations and epoch times (not the 10 ms test pulse nor the
     3 ms short square): ``scale=0.1, sampling_rate=10e3`` writes 0.3 s sweeps.
     ``legacy_codes`` uses the older ``C1LSCOARSE``/``C1SSCOARSE`` codes.
@@ -261,8 +278,8 @@ def default_sweeps(
         *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in subthreshold),
         (CURRENT_CLAMP, LONG_SQUARE, long_code or "X3LP_Rheo", 180.0),
         *((CURRENT_CLAMP, LONG_SQUARE, code, a) for code, a in suprathreshold),
-        *((CURRENT_CLAMP, SHORT_SQUARE, short_code, a) for a in _ladder(400, 600, n_short_square)),
-        *((CURRENT_CLAMP, RAMP, "X7Ramp", 25.0) for _ in range(n_ramp)),
+        *((CURRENT_CLAMP, SHORT_SQUARE, short_code, a) for a in _ladder(*SHORT_SQUARE_RANGE_PA, n_short_square)),
+        *((CURRENT_CLAMP, RAMP, "X7Ramp", RAMP_SLOPE_PA_PER_S) for _ in range(n_ramp)),
         (CURRENT_CLAMP, IZERO, IZERO_CODE, 0.0),
     ]
     numbers = [0, 1, 2, *range(4, len(planned) + 1)]

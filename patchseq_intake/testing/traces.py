@@ -16,6 +16,7 @@ from .physiology import (
     IZERO,
     LONG_SQUARE,
     RAMP,
+    SHORT_SQUARE,
     STIMULUS_GAIN,
     TEST,
     VOLTAGE_CLAMP,
@@ -28,6 +29,7 @@ from .physiology import (
 _MILLI = 1e-3
 _SPIKE_RISE_S = 0.0005
 _SPIKE_FALL_S = 0.0015
+_FIRING_KINDS = (LONG_SQUARE, SHORT_SQUARE, RAMP)
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ def synthesize(spec: SweepSpec, cell: CellSpec, rng: np.random.Generator) -> Tra
         response = _voltage_clamp_response(command, kinks, n, rate, cell) + rng.normal(0.0, cell.noise_pa, n)
         peaks: tuple[float, ...] = ()
     else:
-        membrane = _lowpass(kinks, n, rate, cell.tau_s)
-        response = cell.baseline_mv + cell.input_resistance_mohm * _MILLI * membrane
-        peaks = _add_spikes(response, _spike_onsets(spec, cell), rate, cell.spike_peak_mv)
+        passive = cell.baseline_mv + cell.input_resistance_mohm * _MILLI * _lowpass(kinks, n, rate, cell.tau_s)
+        onsets = _spike_onsets(spec, cell, passive, command)
+        response = _held_at_threshold(passive, onsets, spec, cell)
+        peaks = _add_spikes(response, onsets, rate, cell.spike_peak_mv)
         response = response + rng.normal(0.0, cell.noise_mv, n)
     if spec.zeros_from is not None:
         response[sample_index(spec.zeros_from, rate) :] = 0.0
@@ -153,19 +156,56 @@ def _voltage_clamp_response(
     return cell.holding_current_pa + peak * command - (peak - steady) * transient
 
 
-def _spike_onsets(spec: SweepSpec, cell: CellSpec) -> list[int]:
-    """Samples where spikes start: regular firing once the step crosses threshold.
+def _spike_onsets(spec: SweepSpec, cell: CellSpec, passive: np.ndarray, command: np.ndarray) -> list[int]:
+    """Samples where spikes start: wherever the passive response (mV) is at threshold during a stimulus.
 
-    Only supra-threshold long squares fire; the rate grows linearly above rheobase.
+    Long squares, short squares and ramps in current clamp fire alike: a
+    first spike at the first sample of the stimulus (its end included) where
+    ``passive`` reaches ``cell.spike_threshold_mv``, then one every ``1/f``
+    s while it stays there, ``f`` (Hz) growing with the command ``I`` (pA)
+    at the last spike: ``rheobase_rate_hz + fi_slope_hz_per_pa * (I -
+    rheobase_pa)``, never below ``rheobase_rate_hz``. A later spike starts
+    only if its whole shape fits before the stimulus ends: a 3 ms short
+    square fires once, a long square a regular train from its latency on, a
+    ramp from its crossing on at a rate rising with its current.
     """
-    fires = spec.kind == LONG_SQUARE and spec.clamp_mode == CURRENT_CLAMP
-    if not fires or spec.amplitude <= cell.rheobase_pa:
+    if spec.kind not in _FIRING_KINDS or spec.clamp_mode != CURRENT_CLAMP:
         return []
-    start, end = spec.epochs.stimulus_start, spec.epochs.stimulus_start + spec.epochs.stimulus_width
-    latency = -cell.tau_s * np.log1p(-cell.rheobase_pa / spec.amplitude)
-    rate_hz = cell.rheobase_rate_hz + cell.fi_slope_hz_per_pa * (spec.amplitude - cell.rheobase_pa)
-    times = np.arange(start + latency, end - _SPIKE_RISE_S - _SPIKE_FALL_S, 1.0 / rate_hz)
-    return [sample_index(time, spec.sampling_rate) for time in times]
+    rate = spec.sampling_rate
+    first, end = _stimulus_samples(spec)
+    above = passive >= cell.spike_threshold_mv
+    last_start = end - sample_index(_SPIKE_RISE_S, rate) - sample_index(_SPIKE_FALL_S, rate)
+    onsets: list[int] = []
+    candidate, stop = first, end + 1
+    while candidate < stop:
+        crossed = np.flatnonzero(above[candidate:stop])
+        if not crossed.size:
+            break
+        onset = candidate + int(crossed[0])
+        onsets.append(onset)
+        excess_pa = command[onset] - cell.rheobase_pa
+        rate_hz = max(cell.rheobase_rate_hz + cell.fi_slope_hz_per_pa * excess_pa, cell.rheobase_rate_hz)
+        candidate, stop = onset + max(1, sample_index(1.0 / rate_hz, rate)), last_start
+    return onsets
+
+
+def _held_at_threshold(passive: np.ndarray, onsets: Sequence[int], spec: SweepSpec, cell: CellSpec) -> np.ndarray:
+    """The membrane (mV) of a cell that fires: held at threshold from its first spike to the stimulus' end.
+
+    Between spikes the membrane rests at ``cell.spike_threshold_mv`` (no
+    after-hyperpolarisation); when the stimulus ends, its excess over the
+    passive response decays with the membrane's time constant, as any RC
+    membrane's does from another starting value. Without spikes: ``passive``.
+    """
+    if not onsets:
+        return passive.copy()
+    _, end = _stimulus_samples(spec)
+    held = passive.copy()
+    held[onsets[0] : end] = cell.spike_threshold_mv
+    if end < len(held):
+        after = np.arange(len(held) - end) / spec.sampling_rate
+        held[end:] -= (passive[end] - cell.spike_threshold_mv) * np.exp(-after / cell.tau_s)
+    return held
 
 
 def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: float) -> tuple[float, ...]:
@@ -188,8 +228,14 @@ def _stimulus_window(spec: SweepSpec) -> tuple[float, float] | None:
     """Start and end (s) of the stimulus proper, on the sample grid; a test sweep's is its test pulse."""
     if spec.kind == IZERO:
         return None
-    kinks = _kinks(spec)[-2:]
-    return kinks[0].index / spec.sampling_rate, kinks[1].index / spec.sampling_rate
+    first, end = _stimulus_samples(spec)
+    return first / spec.sampling_rate, end / spec.sampling_rate
+
+
+def _stimulus_samples(spec: SweepSpec) -> tuple[int, int]:
+    """The samples where the stimulus proper (a test sweep's: its test pulse) starts and ends; not for I=0."""
+    start, end = _kinks(spec)[-2:]
+    return start.index, end.index
 
 
 def _expected_deflection(spec: SweepSpec, cell: CellSpec) -> float | None:
@@ -197,7 +243,8 @@ def _expected_deflection(spec: SweepSpec, cell: CellSpec) -> float | None:
         return None
     if spec.clamp_mode == VOLTAGE_CLAMP:
         return spec.amplitude * 1e3 / (cell.access_resistance_mohm + cell.input_resistance_mohm)
-    return spec.amplitude * cell.input_resistance_mohm * _MILLI
+    passive = spec.amplitude * cell.input_resistance_mohm * _MILLI
+    return min(passive, cell.spike_threshold_mv - cell.baseline_mv) if spec.kind in _FIRING_KINDS else passive
 
 
 def _response_type(spec: SweepSpec) -> str:

@@ -16,6 +16,8 @@ from patchseq_intake.testing.physiology import (
     IZERO,
     LONG_SQUARE,
     RAMP,
+    RAMP_SLOPE_PA_PER_S,
+    SHORT_SQUARE,
     VOLTAGE_CLAMP,
     CellSpec,
     SweepSpec,
@@ -236,9 +238,15 @@ def test_voltage_clamp_test_sweep(nwb, written: WrittenCell):
     assert onset == pytest.approx(summary.baseline + 10.0 * 1e3 / FAST_CELL.access_resistance_mohm, abs=8.0)
 
 
-def test_supra_threshold_long_squares_spike_where_planted(nwb, written: WrittenCell):
-    firing = [s for s in written.sweeps if s.spike_peak_times]
-    assert firing and all(s.kind == LONG_SQUARE and s.amplitude > FAST_CELL.rheobase_pa for s in firing)
+def test_steps_that_reach_threshold_spike_where_planted(nwb, written: WrittenCell):
+    firing = {s.sweep_number for s in written.sweeps if s.spike_peak_times}
+    reaching = {
+        s.sweep_number for s in written.sweeps
+        if s.kind in (LONG_SQUARE, SHORT_SQUARE)
+        and s.amplitude >= FAST_CELL.step_threshold_pa(s.stimulus_end - s.stimulus_start)
+    }
+    assert firing == reaching
+    assert {s.kind for s in written.sweeps if s.sweep_number in firing} == {LONG_SQUARE, SHORT_SQUARE}
     for summary in written.sweeps:
         if summary.kind == IZERO or summary.clamp_mode != CURRENT_CLAMP:
             continue
@@ -252,10 +260,12 @@ def test_supra_threshold_long_squares_spike_where_planted(nwb, written: WrittenC
 
 def test_ramp_rises_at_its_slope(nwb, written: WrittenCell):
     summary = next(s for s in written.sweeps if s.kind == RAMP)
-    assert (summary.amplitude, summary.amplitude_unit, summary.expected_deflection) == (25.0, "pA/s", None)
+    assert (summary.amplitude, summary.amplitude_unit, summary.expected_deflection) == (
+        RAMP_SLOPE_PA_PER_S, "pA/s", None
+    )
     command = _in_si(nwb.stimulus[summary.stimulus_name]) * 1e12
     ramp = _window(summary, command, summary.stimulus_start, summary.stimulus_end)
-    assert np.allclose(np.diff(ramp) * summary.sampling_rate, 25.0, rtol=1e-3)
+    assert np.allclose(np.diff(ramp) * summary.sampling_rate, RAMP_SLOPE_PA_PER_S, rtol=1e-3)
     assert ramp[0] == 0.0 and command[-1] == 0.0
 
 
