@@ -174,7 +174,7 @@ def _spike_onsets(spec: SweepSpec, cell: CellSpec, passive: np.ndarray, command:
     rate = spec.sampling_rate
     first, end = _stimulus_samples(spec)
     above = passive >= cell.spike_threshold_mv
-    last_start = end - sample_index(_SPIKE_RISE_S, rate) - sample_index(_SPIKE_FALL_S, rate)
+    last_start = end - sum(_spike_samples(rate))
     onsets: list[int] = []
     candidate, stop = first, end + 1
     while candidate < stop:
@@ -210,8 +210,7 @@ def _held_at_threshold(passive: np.ndarray, onsets: Sequence[int], spec: SweepSp
 
 def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: float) -> tuple[float, ...]:
     """Pull ``v`` up to ``peak_mv`` and back at each onset; return the peak times (s)."""
-    rise = max(1, sample_index(_SPIKE_RISE_S, rate))
-    fall = max(1, sample_index(_SPIKE_FALL_S, rate))
+    rise, fall = _spike_samples(rate)
     upstroke = (1 - np.cos(np.pi * np.arange(rise) / rise)) / 2
     downstroke = (1 + np.cos(np.pi * np.arange(fall) / fall)) / 2
     shape = np.concatenate([upstroke, downstroke])
@@ -219,6 +218,11 @@ def _add_spikes(v: np.ndarray, onsets: Sequence[int], rate: float, peak_mv: floa
         window = slice(onset, onset + len(shape))
         v[window] += (peak_mv - v[window]) * shape[: len(v[window])]
     return tuple((onset + rise) / rate for onset in onsets)
+
+
+def _spike_samples(rate: float) -> tuple[int, int]:
+    """A spike's upstroke and downstroke in samples (at least one each)."""
+    return max(1, sample_index(_SPIKE_RISE_S, rate)), max(1, sample_index(_SPIKE_FALL_S, rate))
 
 
 # --- summaries ------------------------------------------------------------------
