@@ -5,7 +5,8 @@ files as DANDI holds them; with ``--technique``, their SWC files and
 transcriptomes on BIL and NeMO), ``sweeps`` (a cell's sweep table, or one
 sweep's samples), ``fetch`` (those files into the cache), ``morphology`` (a
 cell's reconstruction) and ``expression`` (cells x genes), the techniques
-other than NWB's in ``release_commands``, ``cache`` (what the cache holds;
+other than NWB's in ``release_commands``, ``features`` (IPFX's features of
+cells, in ``features_command``), ``cache`` (what the cache holds;
 clear it, in ``cache_command``), ``gui`` (the cell browser) and ``demo``
 (``demo``: the main job against a local replica). ``options`` holds the
 arguments subcommands share, ``output`` what they write.
@@ -36,6 +37,7 @@ from ..gui.serving import port_number
 from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
+from .features_command import add_features
 from .options import (
     EPHYS,
     CommandError,
@@ -104,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_cache, _add_gui,
-                _add_demo):
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_features, add_cache,
+                _add_gui, _add_demo):
         add(commands)
     return parser
 

@@ -188,10 +188,11 @@ def _chosen_sweeps(data: Any) -> tuple[Any, dict[str, list[int]]]:
 
     data_set = EphysDataSet(data)
     ontology = data_set.ontology
-    chosen = {
-        kind: [int(n) for n in su.categorize_iclamp_sweeps(data_set, getattr(ontology, _ONTOLOGY_NAMES[kind]))]
-        for kind in STIMULI
-    }
+    with _quiet():  # IPFX warns of each code its ontology lacks (an I=0 sweep's), which no feature reads
+        chosen = {
+            kind: [int(n) for n in su.categorize_iclamp_sweeps(data_set, getattr(ontology, _ONTOLOGY_NAMES[kind]))]
+            for kind in STIMULI
+        }
     data.preload(sorted({n for numbers in chosen.values() for n in numbers}))
     return data_set, chosen
 
@@ -225,7 +226,8 @@ def _number(value: Any) -> float:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """IPFX's numerical warnings (empty means, divisions by zero on cells without spikes) are not the user's."""
+    """IPFX's warnings (empty means, divisions by zero on cells without spikes, codes its ontology lacks) are not
+    the user's: what failed is in the result's errors."""
     ipfx()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
