@@ -17,7 +17,7 @@ PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913
 
 def test_root_catalog_lists_both_archives_with_their_tables(cat):
     assert list(cat) == ["human", "mouse"]
-    both = ["metadata", "manifest", "nwb_files", "ephys", "files", "morphology"]
+    both = ["metadata", "manifest", "nwb_files", "ephys", "features", "files", "morphology"]
     assert list(cat.human) == both  # the human release has no transcriptomes
     assert list(cat.mouse) == [*both, "transcriptomics"]
 
@@ -118,7 +118,7 @@ def test_an_unknown_archive_is_named_with_the_archives_there_are(way):
 
 def test_an_unknown_entry_of_an_archive_is_named_with_its_entries(cat):
     with pytest.raises(AttributeError, match="^catalog 'human' has no entry 'ephsy'; its entries: metadata, manifest, "
-                                             "nwb_files, ephys, files, morphology$"):
+                                             "nwb_files, ephys, features, files, morphology$"):
         cat.human.ephsy
     with pytest.raises(AttributeError, match="^catalog 'human' has no entry 'transcriptomics'; its entries: .*morphology$"):
         cat.human.transcriptomics  # the human release has no transcriptomes
