@@ -5,7 +5,8 @@ It starts a stand-in for DANDI and the release tables on 127.0.0.1 (see
 the real listing of both dandisets, as the catalogs ship it), points the
 shipped catalog at it with a throw-away cache, and goes from a metadata
 filter to a sweep, then to a cell's reconstruction (the BIL stand-in) and
-genes (the NeMO stand-in), printing what it finds at each step.
+genes (the NeMO stand-in), and the cells' IPFX features (with the
+``features`` extra), printing what it finds at each step.
 
 ``serve_demo`` (``demo --serve``) serves the same replica for another
 process instead: it prints the shell lines that point one's own Python at
@@ -123,6 +124,7 @@ def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
     counts = many.to_dask().compute().groupby("cell_specimen_id")["sweep_number"].count()
     print_(f"   {many.npartitions} cells; sweeps per cell: {counts.to_dict()}")
     _shape_and_genes(cat, print_)
+    _features(cat, filters, print_)
     for warning in caught:
         print_(f"   warning: {warning.message}")
     print_("\nDone: the same calls work against DANDI itself once the environment is not overridden.")
@@ -147,6 +149,24 @@ def _shape_and_genes(cat, print_) -> None:
     expression = cat.mouse.transcriptomics(genes=genes, values="cpm",
                                            filters=[["dendrite_type", "==", "aspiny"]]).read()
     print_(expression.round(1).to_string(index=False))
+
+
+def _features(cat, filters: list[list], print_) -> None:
+    """Step 9: IPFX's features of the filtered cells, or the line that says how to install IPFX."""
+    from ..features.ipfx_library import IpfxMissingError
+
+    print_(f"\n9. IPFX's features of those cells: cat.mouse.features(filters={filters}).read()")
+    print_("   (computed by IPFX from the sweeps it needs, cached: a second read computes nothing)")
+    try:
+        table = cat.mouse.features(filters=filters, scheduler="sync").read()
+    except IpfxMissingError as exc:
+        print_(f"   {exc}")
+        return
+    columns = ["cell_specimen_id", "rheobase_i", "input_resistance", "tau", "v_baseline", "fi_linear_fit_slope"]
+    print_(table[columns].round(3).to_string(index=False))
+    failed = table.dropna(subset=["error"])
+    for row in failed.itertuples():
+        print_(f"   cell {row.cell_specimen_id}: {row.error}")
 
 
 def _describe_step(sweep, print_) -> None:

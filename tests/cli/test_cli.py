@@ -460,6 +460,9 @@ def test_demo_walks_through_to_a_sweep(capsys, cache_dir):
     assert "found by its ephys_session_id 627867536: sub-617297348/sub-617297348_ses-627867536_icephys.nwb" in out
     assert "864 samples (396 basal dendrite, 334 axon, 133 apical dendrite, 1 soma); full reconstruction" in out
     assert re.search(r"^ +623434306 +SM-GE62S_S111_E1-50 +[0-9.]+", out, re.MULTILINE)  # a cell's genes, by sample id
+    step9 = out.split("9. IPFX's features")[1]
+    row = re.search(r"^ +601790961 +([0-9.]+) +([0-9.]+) ", step9, re.MULTILINE)  # the replica plants 240 MOhm
+    assert row is not None and float(row[1]) == 180.0 and abs(float(row[2]) - 240.0) < 0.05 * 240.0
     assert not cache_dir.exists()  # the demo uses a throw-away cache
 
 
