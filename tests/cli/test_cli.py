@@ -24,7 +24,7 @@ HUMAN_CELLS = [541549258, 569835804]
 MOUSE_CELL = 601506507
 MOUSE_CELL_NOT_IN_MANIFEST = 627867607
 DONOR_331663_ASPINY = [601790961, 601808698]
-SUBCOMMANDS = ["cells", "files", "sweeps", "fetch", "morphology", "expression", "cache", "demo"]
+SUBCOMMANDS = ["cells", "files", "sweeps", "fetch", "morphology", "expression", "features", "cache", "demo"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

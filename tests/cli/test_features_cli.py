@@ -1,0 +1,70 @@
+"""``patchseq-intake features``: IPFX's features of cells from the shell, against the local replica."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from patchseq_intake.testing.physiology import default_sweeps
+from patchseq_intake.testing.world import serve_world, write_world_files
+from patchseq_intake.transport import download
+from tests.cli.test_cli import DONOR_331663_ASPINY, HUMAN_CELLS, _csv, fails, misused, ok
+from tests.conftest import REFERENCE_ASSETS
+
+
+@pytest.fixture(scope="module")
+def long_enough_files(tmp_path_factory):
+    """The demo cells' files with sweeps IPFX analyses: 25 kHz (its spike detection needs > 20 kHz), and sweeps
+    lasting 0.2 s past their step (its ``validate_sweeps``); the suite's usual 10 kHz, 0.3 s files are refused."""
+    return write_world_files(tmp_path_factory.mktemp("nwb"), sweeps=default_sweeps(scale=0.3, sampling_rate=25e3))
+
+
+@pytest.fixture
+def world(long_enough_files, monkeypatch):
+    running = serve_world(long_enough_files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
+    for name, value in running.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))
+    yield running
+    running.stop()
+
+
+def test_one_row_per_cell_with_ipfxs_features_and_planted_values(capsys, world):
+    table = _csv(ok(capsys, "features", "human", *map(str, HUMAN_CELLS), "--format", "csv", "--workers", "2"))
+    assert list(table["cell_specimen_id"]) == HUMAN_CELLS
+    assert list(table.columns[:2]) == ["cell_specimen_id", "ap_1_threshold_v_ramp"] and table.columns[-1] == "error"
+    for row in table.itertuples():
+        planted = world.written[row.cell_specimen_id].cell
+        assert math.isclose(row.input_resistance, planted.input_resistance_mohm, rel_tol=0.05)
+        assert math.isclose(row.v_baseline, planted.baseline_mv, abs_tol=1.0)
+        assert row.rheobase_i > planted.rheobase_pa
+
+
+def test_the_filters_choose_the_cells_and_a_second_run_computes_nothing(capsys, world):
+    argv = ["features", "mouse", "--filter", "cell_specimen_id", "in", ",".join(map(str, DONOR_331663_ASPINY)),
+            "--access", "stream", "--format", "csv"]
+    first = _csv(ok(capsys, *argv))
+    assert sorted(first["cell_specimen_id"]) == sorted(DONOR_331663_ASPINY)
+    before = len(world.server.log)
+    again = _csv(ok(capsys, *argv))
+    assert len(world.server.log) == before  # read from the cache
+    assert again.equals(first)
+
+
+def test_spikes_and_sweeps_tables(capsys, world):
+    spikes = _csv(ok(capsys, "features", "human", str(HUMAN_CELLS[1]), "--table", "spikes", "--format", "csv"))
+    assert {"cell_specimen_id", "stimulus", "sweep_number", "threshold_t", "peak_v", "width"} <= set(spikes.columns)
+    long_squares = spikes[spikes["stimulus"] == "long_square"]
+    assert len(long_squares) > 0 and (long_squares["peak_v"] > long_squares["threshold_v"]).all()
+    sweeps = _csv(ok(capsys, "features", "human", str(HUMAN_CELLS[1]), "--table", "sweeps", "--format", "csv"))
+    assert set(sweeps["sweep_number"]) >= set(long_squares["sweep_number"])
+    assert (sweeps.loc[sweeps["stimulus"] == "long_square", "avg_rate"] >= 0).all()
+
+
+def test_bad_flags_say_which_and_what_is_right(capsys, world):
+    assert "--amp-interval must be at least 1 (pA)" in misused(capsys, "features", "human", "--amp-interval", "0")
+    assert "--workers must be at least 1" in misused(capsys, "features", "human", "--workers", "0")
+    assert "invalid choice: 'cell'" in misused(capsys, "features", "human", "--table", "cell")
+    message = fails(capsys, "features", "human", "601506507")
+    assert "not in the human Patch-seq dataset" in message and "patchseq-intake features mouse" in message
