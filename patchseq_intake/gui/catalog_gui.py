@@ -127,17 +127,18 @@ def _prepare_plots(plots, visible: bool) -> None:
 
     intake leaves the plot selector's value at ``None`` (not the option
     ``"None"``), so that its "Create" button fails with a KeyError; and
-    "Create" on an ephys source would have hvplot's explorer compute the whole
-    Dask frame: download the NWB file of every selected cell (with the
-    defaults, every cell of the archive). It stays disabled there.
+    "Create" on an ephys or features source would have hvplot's explorer
+    compute the whole Dask frame: download the NWB file of every selected
+    cell (with the defaults, every cell of the archive), and run IPFX on each.
+    It stays disabled there.
     """
-    from ..drivers.ephys import EphysSource
+    from ..drivers.cell_selection import CellSelection
 
     if not visible or plots.select is None:
         return
     if plots.select.value is None and plots.select.options:
         plots.select.value = plots.select.options[0]
-    if isinstance(plots.source, EphysSource):
+    if isinstance(plots.source, CellSelection):
         plots.custom.disabled = True
 
 

@@ -41,7 +41,10 @@ WAIT_MS = 10_000  # for the page to show what a click asked for
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 ARCHIVES = ("human", "mouse")
 ENTRIES = ["metadata", "manifest", "nwb_files", "ephys"]
-LISTED = {"human": [*ENTRIES, "files", "morphology"], "mouse": [*ENTRIES, "files", "morphology", "transcriptomics"]}
+LISTED = {
+    "human": [*ENTRIES, "features", "files", "morphology"],
+    "mouse": [*ENTRIES, "features", "files", "morphology", "transcriptomics"],
+}
 """Each archive's entries as the catalog lists them: the human release has no transcriptomes."""
 TABLE_ENTRIES = ("metadata", "manifest")
 CHROMIUM_FLAGS = [
@@ -123,7 +126,8 @@ def test_browsing_every_entry_shows_its_description_and_does_no_io(nowhere: Path
             assert gui.plots.select.options == ["None", *gui.sources[0].metadata["plots"]]
             assert sorted(gui.plots.select.options[1:]) == sorted(shown["metadata"]["plots"])
             assert gui.plots.select.value == "None"
-            assert gui.plots.custom.disabled is (entry == "ephys")  # ephys: "Create" would fetch every NWB file
+            # ephys, features: "Create" would fetch every NWB file (and run IPFX on each)
+            assert gui.plots.custom.disabled is (entry in ("ephys", "features"))
             gui.plot_clicked()
             assert not gui.plots.panel.visible
 
