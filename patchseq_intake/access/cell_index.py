@@ -2,10 +2,11 @@
 
 DANDI's bytes for a checksum never change, so what is derived from them
 never changes either. The index of a file holds its sweep table (per
-headstage; a row per device's sweep), each sweep's parts (see ``sweeps.SweepParts``) and where the
-samples of each sweep's series lie (see ``stored_arrays``). With it, a
-sweep table costs no request at all, and a sweep one wave of range
-requests for that sweep's bytes only.
+headstage; a row per device's sweep), each sweep's parts (see ``sweeps.SweepParts``), where the
+samples of each sweep's series lie (see ``stored_arrays``) and the spike
+times the file holds (see ``spikes``: a few numbers a sweep, kept as they
+are). With it, a sweep table or the spike times cost no request at all, and
+a sweep one wave of range requests for that sweep's bytes only.
 
 It lives in ``<cache>/index/<checksum>.v<INDEX_SCHEMA>.json``, named by
 DANDI's checksum of the file, made once across processes (``cache``) and
@@ -33,10 +34,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .. import config
-from ..nwb import devices, h5values, labnotebook, mies_series, stimulus, sweep_table, sweeps
+from ..nwb import devices, h5values, labnotebook, mies_series, spikes, stimulus, sweep_table, sweeps
 from ..nwb.devices import check_device, choose_device
 from ..nwb.mies_series import ambiguous_error, ambiguous_warning, check_headstage, device_order, recorded_sweeps
 from ..nwb.sweep_table import SWEEP_DTYPES, read_sweep_table
@@ -50,9 +52,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INDEX_SCHEMA = 3
+INDEX_SCHEMA = 4
 """Bump when the index's layout changes, so that older files are built again."""
-DERIVING_MODULES = (devices, h5values, labnotebook, mies_series, stimulus, stored_arrays, sweep_table, sweeps)
+DERIVING_MODULES = (devices, h5values, labnotebook, mies_series, spikes, stimulus, stored_arrays, sweep_table, sweeps)
 """The modules whose code decides what an index holds, besides this one: a change to any builds indexes again."""
 DOWNLOADED, STREAMED = "verified download", "stream"
 
@@ -88,7 +90,9 @@ class CellIndex:
     where each series' samples lie, by the series' path (None where they are
     not decoded here: such sweeps are read from the verified file);
     ``ambiguous``: by headstage, the sweeps with two series of a kind;
-    ``etag``: DANDI's dandi-etag of the file, where known.
+    ``etag``: DANDI's dandi-etag of the file, where known; ``spikes``: the
+    spike times the file holds, by sweep number (s from the sweep's start;
+    None: the file holds none; see ``spikes.spike_times``).
     """
 
     checksum: str
@@ -99,6 +103,13 @@ class CellIndex:
     arrays: dict[str, StoredArray | None]
     ambiguous: dict[int, list[Ambiguous]] = field(default_factory=dict)
     etag: str | None = None
+    spikes: dict[int, list[float]] | None = None
+
+    def spike_times(self, sweep_number: int) -> np.ndarray | None:
+        """A sweep's spike times (float64 s from its start); None where the file holds none for that number."""
+        if self.spikes is None or sweep_number not in self.spikes:
+            return None
+        return np.array(self.spikes[sweep_number], dtype=np.float64)
 
     def sweep_table(self, headstage: int, label: str, warn: bool = True, device: str | None = None) -> pd.DataFrame:
         """The sweep table of ``headstage`` (of ``device`` only, if given).
@@ -161,6 +172,7 @@ class CellIndex:
                 for hs, sweeps in self.sweeps.items()
             },
             "arrays": {path: array.to_json() if array else None for path, array in self.arrays.items()},
+            "spikes": None if self.spikes is None else {str(n): times for n, times in self.spikes.items()},
         }
         return body
 
@@ -183,6 +195,7 @@ class CellIndex:
                 for hs, found in data["ambiguous"].items()
             },
             etag=data["etag"],
+            spikes=None if data["spikes"] is None else {int(n): list(times) for n, times in data["spikes"].items()},
         )
 
 
@@ -193,7 +206,7 @@ def _number(entry: IndexedSweep | Ambiguous) -> int:
 def build_index(
     h5: h5py.File, checksum: str, size: int, provenance: str, label: str, etag: str | None = None
 ) -> CellIndex:
-    """The index of an open file: reads headers, small datasets, lab notebook columns and chunk lists."""
+    """The index of an open file: reads headers, small datasets, lab notebook columns, chunk lists, spike times."""
     recorded = recorded_sweeps(h5, label)
     tables, sweeps, arrays, ambiguous = {}, {}, {}, {}
     for headstage in recorded.headstages:
@@ -207,7 +220,9 @@ def build_index(
                     arrays[path] = StoredArray.of(h5[path]["data"])
     for (headstage, device, number), names in recorded.ambiguous.items():
         ambiguous.setdefault(headstage, []).append(Ambiguous(device, number, names))
-    return CellIndex(checksum, size, provenance, tables, sweeps, arrays, ambiguous, etag)
+    found = spikes.spike_times(h5, label)
+    times = None if found is None else {number: [float(t) for t in one] for number, one in found.items()}
+    return CellIndex(checksum, size, provenance, tables, sweeps, arrays, ambiguous, etag, times)
 
 
 def index_path(checksum: str) -> Path:

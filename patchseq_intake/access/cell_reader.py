@@ -5,9 +5,10 @@
     ``opening.local_copy``); its index (``cell_index``) is built from it
     once, so later sweep tables need not open the file.
 ``stream``
-    With an index in the cache, a sweep table costs no request, and sweeps
-    one wave of range requests for their bytes only (``ranges``), decoded
-    here (``stored_arrays``). Without one, first contact takes the cheapest
+    With an index in the cache, a sweep table and the file's spike times
+    cost no request, and sweeps one wave of range requests for their bytes
+    only (``ranges``), decoded here (``stored_arrays``), their spike times
+    from the index. Without one, first contact takes the cheapest
     safe way: build it from the file if the cache holds it; download a small
     file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
     else read the headers over HTTP ranges (h5py over ``RemoteFile``) and
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .. import config
 from ..errors import ChecksumError, NwbFormatError, OfflineError
+from ..nwb.spikes import spike_times
 from ..nwb.sweep import Sweep
 from ..nwb.sweep_table import read_sweep_table, table_sweeps
 from ..nwb.sweeps import assemble, read_sweep
@@ -95,6 +97,17 @@ class CellReader:
         return self._read(
             lambda h5: read_sweep_table(h5, headstage, self.cell.label, device=device), for_sweep_table=True
         )
+
+    def spike_times(self) -> dict[int, np.ndarray] | None:
+        """The spike times the file holds, by sweep number (float64 s from each sweep's start; see ``spikes``).
+
+        None if the file holds none (no ``processing/spikes``). From the file's
+        index (no request once it is cached), or in local mode from the file.
+        """
+        index = self.index()
+        if index is None:
+            return self._read(lambda h5: spike_times(h5, self.cell.label))
+        return None if index.spikes is None else {number: index.spike_times(number) for number in index.spikes}
 
     def sweeps(
         self, numbers: Sequence[int], headstage: int = 0, trim: bool = True, device: str | None = None
@@ -194,6 +207,7 @@ class CellReader:
                 samples.get(entry.stimulus) if entry.stimulus else None,
                 trim,
                 entry.device,
+                index.spike_times(entry.parts.sweep_number),
             )
             for entry in wanted
         ]

@@ -6,8 +6,9 @@ the lab notebook's values alone are hundreds of chunks (32 rows by 32 keys by
 32 layers each), scattered through the file. Here, in order:
 
 1. the series headers (``hdf5_layout.prefetch_series_headers``);
-2. the sweep table's columns and each device's lab notebook ``numericalKeys``,
-   whole (small);
+2. the sweep table's columns, each device's lab notebook ``numericalKeys``
+   and the spike times' data (``processing/spikes/Sweep_<n>/data``), whole
+   (small; the file's index keeps the spike times);
 3. the chunks of each device's ``numericalValues`` that hold the columns of
    ``SweepNum`` and of the keys the sweep table reads
    (``sweep_table.NOTEBOOK_KEYS``), every row and layer, and nothing of the
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from ..nwb.devices import notebook_devices
 from ..nwb.labnotebook import SWEEP_KEY, device_notebook, key_columns
 from ..nwb.mies_series import SWEEP_TABLE
+from ..nwb.spikes import SPIKES_MODULE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
 from .hdf5_layout import prefetch_series_headers
 
@@ -44,9 +46,19 @@ def prefetch_sweep_table(h5: h5py.File, remote: RemoteFile) -> None:
     columns = [item for item in table.values() if isinstance(item, h5py.Dataset)] if table is not None else []
     notebooks = [device_notebook(h5, name) for name in notebook_devices(h5)]
     notebooks = [notebook for notebook in notebooks if notebook is not None]
-    small = [*columns, *(notebook["numericalKeys"] for notebook in notebooks)]
+    small = [*columns, *(notebook["numericalKeys"] for notebook in notebooks), *_spike_data(h5)]
     remote.prefetch(span for dataset in small for span in stored_ranges(dataset))
     remote.prefetch(span for notebook in notebooks for span in _needed_values(notebook))
+
+
+def _spike_data(h5: h5py.File) -> list[h5py.Dataset]:
+    """The spike times' datasets, ``processing/spikes/Sweep_<n>/data``, where they are laid out so (checked on reading)."""
+    import h5py
+
+    module = h5.get(SPIKES_MODULE)
+    series = module.values() if isinstance(module, h5py.Group) else []
+    data = [one.get("data") for one in series if isinstance(one, h5py.Group)]
+    return [one for one in data if isinstance(one, h5py.Dataset)]
 
 
 def _needed_values(notebook: h5py.Group) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@
 - ``sweep_table``: the sweep table (IPFX's columns, in IPFX's order, then ours: a row per device's sweep);
 - ``sweeps``: what a sweep is made of, and its samples in IPFX's units;
 - ``sweep``: the ``Sweep`` itself, and its drawing (matplotlib);
+- ``spikes``: the spike times IPFX's pipeline appended (``processing/spikes``), by sweep;
 - ``h5values``: the ways MIES and pynwb store one value;
 - ``pynwb_file``: ``open_nwb``, the file as a pynwb ``NWBFile``.
 

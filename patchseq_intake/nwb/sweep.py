@@ -27,6 +27,12 @@ class Sweep:
     ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
     ``device``: the device that recorded it (the sweep table's ``device``;
     None where the file does not say).
+    ``spike_times``: the spike times the file holds for this sweep (float64,
+    s from the sweep's start, on ``t``'s axis): the threshold times IPFX
+    detected when the Allen pipeline analysed the sweep, from the file's
+    ``processing/spikes/Sweep_<n>`` (see ``spikes``); an empty array where it
+    found none, None where the file holds no spike times or the pipeline did
+    not analyse this sweep.
     """
 
     sweep_number: int
@@ -39,6 +45,7 @@ class Sweep:
     i: np.ndarray
     izero: bool = False
     device: str | None = None
+    spike_times: np.ndarray | None = None
 
     def __repr__(self) -> str:
         kind = f"{self.clamp_mode}, I=0" if self.izero else self.clamp_mode

@@ -28,6 +28,7 @@ from .mies_series import (
     headstage_sweeps,
     sweep_series,
 )
+from .spikes import sweep_spike_times
 from .stimulus import stimulus_code, stimulus_name
 from .sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Sweep
 
@@ -120,7 +121,8 @@ def read_sweep(
     sample that is not NaN, and without it every stored sample is returned
     as stored. ``device``: the device whose sweep to read, where several
     recorded that number (``DeviceChoiceError`` names them if it is None).
-    ``UnknownSweepError`` lists the sweeps there are; ``label`` names the
+    ``spike_times``: the file's spike times of that sweep number (see
+    ``spikes``). ``UnknownSweepError`` lists the sweeps there are; ``label`` names the
     file (e.g. its cell) in messages. ``NwbFormatError`` for a sweep with no
     stimulus that is not an I=0 sweep (its command is not known), with two
     responses, or whose stimulus and response differ in rate or length.
@@ -134,7 +136,8 @@ def read_sweep(
     parts = sweep_parts(series)
     parts.check(label, series.names)
     stimulus = series.stimulus["data"][()] if series.stimulus is not None else None
-    return assemble(parts, series.response["data"][()], stimulus, trim, series.device)
+    spikes = sweep_spike_times(h5, sweep_number, label)
+    return assemble(parts, series.response["data"][()], stimulus, trim, series.device, spikes)
 
 
 def no_such_sweep(
@@ -147,9 +150,17 @@ def no_such_sweep(
 
 
 def assemble(
-    parts: SweepParts, response: np.ndarray, stimulus: np.ndarray | None, trim: bool, device: str | None = None
+    parts: SweepParts,
+    response: np.ndarray,
+    stimulus: np.ndarray | None,
+    trim: bool,
+    device: str | None = None,
+    spike_times: np.ndarray | None = None,
 ) -> Sweep:
-    """The sweep, from its parts (already ``check``ed) and its series' stored samples; ``device`` recorded it."""
+    """The sweep, from its parts (already ``check``ed) and its series' stored samples.
+
+    ``device`` recorded it; ``spike_times`` are the file's for its number (s from its start; see ``spikes``).
+    """
     response = response * parts.response_conversion
     if stimulus is None:  # I=0: no command was given
         sampling_rate = parts.response_rate
@@ -178,6 +189,7 @@ def assemble(
         i=i,
         izero=parts.izero,
         device=device,
+        spike_times=spike_times,
     )
 
 

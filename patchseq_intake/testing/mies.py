@@ -18,8 +18,8 @@ writer does:
   (see ``labnotebook``), stimsets, test pulse storage, user comments,
   ``generated_by`` naming ``Package`` ``MIES``, text datasets as
   variable-length strings (read as bytes), MIES' text as 1-element arrays;
-- what the pipeline added: ``processing/spikes``, ``institution``,
-  ``session_id``, ``subject``;
+- what the pipeline added: ``processing/spikes`` (last: its append put it at
+  the file's end), ``institution``, ``session_id``, ``subject``;
 - ``/specifications``: core 2.2.4, hdmf-common 1.1.3, ndx-mies 0.1.0.
 
 ``MiesLayout`` switches on the variants the research lists: newer MIES
@@ -52,6 +52,7 @@ from .physiology import (
     VOLTAGE_CLAMP,
     CellSpec,
     SweepSpec,
+    TEST,
     SweepSummary,
     WrittenCell,
     check_unique_numbers,
@@ -106,6 +107,8 @@ class MiesLayout:
     """I-clamp holding on: current clamp responses carry ``bias_current``."""
     bridge_balance: bool = True
     """Bridge balance on: current clamp responses carry ``bridge_balance``."""
+    spikes: bool = True
+    """IPFX's ``processing/spikes`` (see ``_Writer.spikes``); False: no such module, as in a file never analysed."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,10 @@ def write_mies_nwb(
         writer.file(session_id, str(subject_id), headstages)
         rows = writer.sweeps(planned, notebook)
         writer.sweep_table(rows)
-        writer.spikes(planned[0])
         writer.mies_groups(notebook, [one.spec for one in planned[0]])
         writer.specifications()
+        if layout.spikes:
+            writer.spikes(planned[0])
     summaries = {hs: tuple(_summary(one, cells[hs], layout) for one in planned[hs]) for hs in headstages}
     return WrittenCell.of_file(
         path, specimen_id=specimen_id, session_id=session_id, subject_id=subject_id, cell=cell,
@@ -416,21 +420,18 @@ class _Writer:
         self.text_attr(sweep_numbers, "description", "Sweep number of the PatchClampSeries in that row.")
 
     def spikes(self, planned: list[_Planned]) -> None:
-        """IPFX's ``processing/spikes``: a TimeSeries of spike times per sweep that has spikes."""
+        """IPFX's ``processing/spikes`` as ``append_spike_times`` writes it: per current clamp sweep but test and I=0
+        sweeps, the spikes' threshold times (s from the sweep's start; empty if none) = their onsets (see ``onsets``)."""
         module = self.typed(self.h5.create_group("processing/spikes"), "ProcessingModule")
         self.text_attr(module, "description", "detected spikes")
         for one in planned:
-            peaks = np.array(one.traces.spike_peak_times) + one.starting_time
-            if not len(peaks):
-                continue
-            series = self.typed(module.create_group(f"Sweep_{one.spec.sweep_number}"), "TimeSeries")
-            data = series.create_dataset("data", data=peaks, compression="gzip")
-            self.text_attr(data, "unit", "seconds")
-            data.attrs.create("conversion", 1.0)
-            data.attrs.create("resolution", -1.0)
-            stamps = series.create_dataset("timestamps", data=peaks, compression="gzip")
-            stamps.attrs.create("interval", np.int32(1))
-            self.text_attr(stamps, "unit", "seconds")
+            if one.spec.clamp_mode == CURRENT_CLAMP and one.spec.kind not in (IZERO, TEST):
+                times = onsets(one.traces.spike_peak_times, one.spec.sampling_rate)
+                series = self.typed(module.create_group(f"Sweep_{one.spec.sweep_number}"), "TimeSeries")
+                for name in ("data", "timestamps"):
+                    self.text_attr(series.create_dataset(name, data=times, compression="gzip"), "unit", "seconds")
+                series["data"].attrs.update(conversion=1.0, resolution=-1.0)
+                series["timestamps"].attrs["interval"] = np.int32(1)
 
     # -- MIES' own groups
 
@@ -476,6 +477,11 @@ class _Writer:
             group = root.require_group(f"{namespace}/{version}")
             self.text(group, source.stem, source.read_text())
         self.h5.attrs.create(".specloc", root.ref, dtype=h5py.ref_dtype)
+
+
+def onsets(peak_times: Sequence[float], rate: float, rise_s: float = 0.0005) -> np.ndarray:
+    """Planted spikes' onsets (s): peaks less ``traces``' upstroke; IPFX's threshold_t is within a sample or two."""
+    return np.asarray(peak_times, dtype=np.float64) - max(1, round(rise_s * rate)) / rate
 
 
 def _sample_chunk(samples: int) -> int:

@@ -138,12 +138,19 @@ def test_the_sweep_table_has_an_ad_and_a_da_row_per_sweep_and_names_are_a_runnin
 
 
 def test_ipfx_spikes_module_holds_the_planted_spike_times(written):
+    """As IPFX's pipeline wrote them: threshold times (here the onsets, 0.5 ms before each planted peak), in s
+    from the sweep's start, data = timestamps; an empty series for an analysed sweep without spikes."""
     with _open(written) as h5:
         spiking = [s for s in written.sweeps if s.spike_peak_times]
         assert spiking
         for summary in spiking:
-            times = h5[f"processing/spikes/Sweep_{summary.sweep_number}/timestamps"][()]
-            np.testing.assert_allclose(times, np.array(summary.spike_peak_times) + summary.starting_time)
+            series = h5[f"processing/spikes/Sweep_{summary.sweep_number}"]
+            expected = np.array(summary.spike_peak_times) - 0.0005
+            np.testing.assert_allclose(series["timestamps"][()], expected, atol=0.5 / summary.sampling_rate)
+            np.testing.assert_array_equal(series["data"][()], series["timestamps"][()])
+        quiet = [s for s in written.sweeps if s.kind == "long_square" and not s.spike_peak_times]
+        assert quiet and all(h5[f"processing/spikes/Sweep_{s.sweep_number}/data"].shape == (0,) for s in quiet)
+        assert not any(f"Sweep_{s.sweep_number}" in h5["processing/spikes"] for s in written.sweeps if s.kind == IZERO)
 
 
 # --- the sweep table, as IPFX gives it -------------------------------------------------------------
@@ -349,8 +356,10 @@ def test_one_sweep_reads_its_two_series_only(written, monkeypatch):
     with _open(written) as h5:
         read_sweep(h5, 9)
     summary = written.sweep(9)
-    assert sorted(name for name in reads if name.endswith("/data")) == [
+    spikes = [name for name in reads if name.startswith("/processing/")]
+    assert sorted(name for name in reads if name.endswith("/data") and name not in spikes) == [
         f"/{summary.response_name}/data", f"/{summary.stimulus_name}/data"]
+    assert spikes == ["/processing/spikes/Sweep_9/data"]  # and its spike times, no other sweep's
 
 
 # --- pynwb ----------------------------------------------------------------------------------------------
