@@ -99,6 +99,31 @@ def cached_result(
         return None
 
 
+def result_problem(path: Path) -> str | None:
+    """What is wrong with the cached result at ``path``, judged by itself (for ``patchseq-intake cache verify``).
+
+    Its content must pass its own digest, name the file its folder is named
+    by, and hold an identity whose digest its name carries; a result of
+    another IPFX version or code is sound (it is never read for this one).
+    """
+    try:
+        body = unseal(path.read_bytes())
+    except ValueError as exc:
+        return f"it {exc}"
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    identity = body.get("identity")
+    if body.get("file") != path.parent.name:
+        return f"holds the result of the file {body.get('file')}, not of {path.parent.name}"
+    if not isinstance(identity, dict) or path.name != f"{identity.get('what')}.{digest_of(identity)[:24]}.json":
+        return "its name is not of the identity it holds (IPFX version, parameters)"
+    try:
+        _from_json(identity["what"], body["result"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    return None
+
+
 def result_path(
     cell: CellFile, access: Access, what: str, parameters: FeatureParameters, headstage: int, device: str | None
 ) -> Path | None:

@@ -63,6 +63,7 @@ CACHE_PARTS = (
     CachePart(config.FILES_DIR, ("other", "[0-9a-f]{64}"), r"[^.].*", "accepted other bytes"),
     CachePart(config.FILES_DIR, ("downloads", "[0-9a-f]{16}"), r"\..+\.partial(?:\.from)?", "partial downloads"),
     CachePart(config.STORES_DIR, (), r"[0-9a-f]{64}\.[0-9]+\.h5", "expression stores"),
+    CachePart(config.FEATURES_DIR, (CHECKSUM,), r"(?:cell|spikes)\.[0-9a-f]{24}\.json", "ipfx features"),
 )
 
 
@@ -73,12 +74,12 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         help="where the cache is and what it holds; clear it",
         description="info (the default): the cache directory and what it holds: release tables, "
         "DANDI asset indexes, NWB files and their indexes, BIL and NeMO files (and other bytes accepted, "
-        "downloads to resume) and expression matrices' stores, with their counts and sizes. verify: check "
+        "downloads to resume), expression matrices' stores and IPFX's features, with their counts and sizes. verify: check "
         "every cached "
         "file in full, whatever its stamp: each file recorded as verified (NWB files; tables, where "
         "recorded) against the size and SHA-256 it was verified with, an NWB file cached before records "
-        "were kept against the SHA-256 it is named by, each NWB file's index and each DANDI asset index "
-        "against its own digest and values; a bad one is removed (each named) and fetched or built again "
+        "were kept against the SHA-256 it is named by, each NWB file's index, each DANDI asset index and "
+        "each cell's IPFX features against its own digest and values; a bad one is removed (each named) and fetched or built again "
         "when next needed, and the exit status is then 1. Tables cached without a record are not "
         "checked here: they are counted as such. Every use checks a cached NWB file's stamp (size, modification "
         "time, inode) and its SHA-256 again when the stamp changed; verify also finds bytes changed "
@@ -87,7 +88,7 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "only the files patchseq-intake writes, by their names (tables/*.<key>.parquet, "
         "dandi/<api>/<dandiset>/<version>.v<n>.json, nwb/<checksum>.nwb, index/<checksum>.v<n>.json, "
         "files/<sha256>/<name> and found.json, files/other/<sha256>/<name>, files/downloads/<key>/, "
-        "stores/<sha256>.<n>.h5, and beside each its hidden record, lock and partial files), then the "
+        "stores/<sha256>.<n>.h5, features/<checksum>/<what>.<key>.json, and beside each its hidden record, lock and partial files), then the "
         "folders left empty; "
         "any other file is left alone, and named. Set "
         f"${config.CACHE_ENV} to move the cache.",
@@ -233,6 +234,10 @@ def _judge(part: CachePart, path: Path) -> _Verdict:
         return _Verdict(index_problem(path))
     if part.directory == config.DANDI_DIR:
         return _Verdict(cached_index_problem(path))
+    if part.directory == config.FEATURES_DIR:
+        from ..access.cell_features import result_problem
+
+        return _Verdict(result_problem(path))
     if verified.record_path(path).exists():
         return _Verdict("its record of verification is unreadable")
     return NOT_CHECKED

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
+from patchseq_intake.cli import main
 from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.world import serve_world, write_world_files
 from patchseq_intake.transport import download
@@ -68,3 +70,21 @@ def test_bad_flags_say_which_and_what_is_right(capsys, world):
     assert "invalid choice: 'cell'" in misused(capsys, "features", "human", "--table", "cell")
     message = fails(capsys, "features", "human", "601506507")
     assert "not in the human Patch-seq dataset" in message and "patchseq-intake features mouse" in message
+
+
+def test_the_cache_command_lists_verifies_and_clears_the_features(capsys, world, cache_dir):
+    from patchseq_intake import config
+
+    ok(capsys, "features", "human", *map(str, HUMAN_CELLS))
+    results = sorted((cache_dir / config.FEATURES_DIR).glob("*/cell.*.json"))
+    assert len(results) == 2
+    assert re.search(r"^  ipfx features +2 ", ok(capsys, "cache"), re.MULTILINE)
+    assert re.search(r"^  ipfx features +2 +2 +0 ", ok(capsys, "cache", "verify"), re.MULTILINE)
+    damaged, sound = results
+    damaged.write_text(damaged.read_text().replace('"input_resistance":', '"input_resistance":1e3,"x":', 1))
+    status = main(["cache", "verify"])
+    out = capsys.readouterr().out
+    assert status == 1 and f"removed {damaged}: it fails its own digest" in out
+    assert not damaged.exists() and sound.exists()
+    ok(capsys, "cache", "clear")
+    assert not (cache_dir / config.FEATURES_DIR).exists()
