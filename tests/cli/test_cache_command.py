@@ -133,7 +133,7 @@ def test_the_help_says_what_verify_checks(capsys):
         main(["cache", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "verify: check every cached file in full" in text and "exit status is then 1" in text
-    assert "each DANDI asset index against its own digest and values" in text
+    assert "each DANDI asset index and each cell's IPFX features against its own digest and values" in text
     assert "Tables cached without a record are not checked here" in text
 
 
