@@ -232,6 +232,41 @@ class EphysSource(CellSelection, DataSource):
             return reader.every_sweep(self.headstage, trim, device)
         return reader.sweeps(numbers, self.headstage, trim, device)
 
+    def spike_times(self) -> pd.DataFrame:
+        """The spike times every selected cell's file holds: a row per spike, cell after cell.
+
+        Columns ``cell_specimen_id``, ``sweep_number`` and ``spike_time``
+        (float64 s from the sweep's start, on ``Sweep.t``'s axis): the
+        threshold times IPFX detected when the Allen pipeline analysed the
+        release, as the files' ``processing/spikes`` hold them (see
+        ``Sweep.spike_times``). Read from each file's index, a cell (a
+        partition) at a time: in stream mode no request once the index is
+        cached, and no download (a first contact builds the index as
+        ``read()`` does). Numbered as the files number them, whatever the
+        source's ``headstage`` and ``device``.
+
+        Cells whose file holds no spike times, and sweeps analysed without a
+        spike, have no rows; ``attrs`` tells them apart:
+        ``attrs["analysed_sweeps"]`` maps each cell whose file holds spike
+        times to the sweeps the pipeline analysed (with or without spikes),
+        and ``attrs["without_spike_times"]`` lists the cells whose file holds
+        none (never analysed).
+        """
+        import pandas as pd
+
+        self._load_metadata()
+        parts, analysed, without = [], {}, []
+        for cell in self.cells:
+            table, numbers = read_cell_spike_times(cell, self.access, remote=lambda cell=cell: self._remote(cell))
+            parts.append(table)
+            if numbers is None:
+                without.append(cell.specimen_id)
+            else:
+                analysed[cell.specimen_id] = numbers
+        table = pd.concat(parts, ignore_index=True) if parts else _empty_spike_table()
+        table.attrs.update(analysed_sweeps=analysed, without_spike_times=without)
+        return table
+
     def _reader(self, cell: CellFile) -> CellReader:
         from ..access.cell_reader import CellReader
 
@@ -294,6 +329,38 @@ def read_cell_sweep_list(
         else:
             sweeps = reader.sweeps(list(sweep_numbers), headstage, trim, device)
         return [(cell.specimen_id, sweep) for sweep in sweeps]
+
+
+def read_cell_spike_times(
+    cell: CellFile,
+    access: Access,
+    settings: Mapping[str, str] | None = None,
+    remote: Callable[[], RemoteFile | None] | None = None,
+) -> tuple[pd.DataFrame, list[int] | None]:
+    """One cell's spike times (a row per spike, led by its ``cell_specimen_id``) and the sweeps analysed.
+
+    The sweeps: those the file's ``processing/spikes`` has a series for, with
+    or without spikes; None if the file holds no spike times. From the
+    file's index (see ``cell_reader``); ``settings`` and ``remote`` as for
+    ``read_cell_sweeps``.
+    """
+    from ..access.cell_reader import CellReader
+    from ..nwb.spikes import spike_table
+
+    with config.using(settings) if settings is not None else nullcontext():
+        reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
+        found = reader.spike_times()
+    table = spike_table(found)
+    table.insert(0, "cell_specimen_id", cell.specimen_id)
+    return table.astype({"cell_specimen_id": "int64"}), None if found is None else sorted(found)
+
+
+def _empty_spike_table() -> pd.DataFrame:
+    from ..nwb.spikes import spike_table
+
+    table = spike_table(None)
+    table.insert(0, "cell_specimen_id", 0)
+    return table.astype({"cell_specimen_id": "int64"})
 
 
 def _empty_sweep_table() -> pd.DataFrame:

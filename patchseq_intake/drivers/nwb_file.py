@@ -1,7 +1,7 @@
 """The intake driver for one local NWB file: its sweep table and sweeps, with no catalog and no network.
 
 ``patchseq_intake.read_nwb(path)`` gives the same sweep table, ``sweep(n)``,
-``sweeps([...])`` and ``open_nwb()`` as an ``ephys`` source of one cell, read
+``sweeps([...])``, ``spike_times()`` and ``open_nwb()`` as an ``ephys`` source of one cell, read
 from any NWB 2 file MIES wrote (and files pynwb writes in the same icephys
 layout), by the same readers (``nwb``). Nothing is cached, checked against
 DANDI or fetched: the file is read where it lies, as it is.
@@ -115,6 +115,23 @@ class NwbFileSource(PlainParameters, DataSource):
             wanted = [(whole_number(n, "each of sweep_numbers", "a whole number"), device) for n in numbers]
         with _opened(self.path) as h5:
             return [read_sweep(h5, n, self.headstage, trim, self.path, device) for n, device in wanted]
+
+    def spike_times(self) -> pd.DataFrame:
+        """The spike times the file holds: a row per spike, ``sweep_number`` and ``spike_time`` (s from its start).
+
+        As ``ephys``'s ``spike_times()`` (see ``Sweep.spike_times``): the
+        threshold times IPFX detected, from ``processing/spikes``; no rows
+        where the file holds none or a sweep was analysed without a spike.
+        ``attrs["analysed_sweeps"]``: the sweeps the module has a series for
+        (with or without spikes), None if the file holds no spike times.
+        """
+        from ..nwb.spikes import spike_table, spike_times
+
+        with _opened(self.path) as h5:
+            found = spike_times(h5, self.path)
+        table = spike_table(found)
+        table.attrs["analysed_sweeps"] = None if found is None else sorted(found)
+        return table
 
     @contextmanager
     def open_nwb(self) -> Iterator[Any]:

@@ -28,6 +28,7 @@ from .h5values import scalar
 
 if TYPE_CHECKING:
     import h5py
+    import pandas as pd
 
 SPIKES_MODULE = "processing/spikes"
 """Where IPFX's pipeline put the spike times it detected."""
@@ -60,7 +61,7 @@ def spike_series(h5: h5py.File, label: str) -> dict[int, h5py.Group] | None:
         number = int(named[1])
         if number in found:
             raise NwbFormatError(
-                f"{where} repeats sweep {number} ({found[number].name}): each sweep should have one series"
+                f"{where} repeats sweep {number} ({found[number].name}): each sweep should be one series, Sweep_{number}"
             )
         found[number] = member
     return found
@@ -104,3 +105,17 @@ def sweep_spike_times(h5: h5py.File, sweep_number: int, label: str) -> np.ndarra
     if series is None or sweep_number not in series:
         return None
     return read_spike_times(series[sweep_number], label)
+
+
+SPIKE_COLUMNS = {"sweep_number": "int64", "spike_time": "float64"}
+"""The spike times' table: a row per spike, its sweep and its time (s from the sweep's start)."""
+
+
+def spike_table(found: dict[int, np.ndarray] | None) -> pd.DataFrame:
+    """``spike_times``' answer as a table (``SPIKE_COLUMNS``), by sweep number then as stored; no rows for None."""
+    import pandas as pd
+
+    found = found or {}
+    numbers = [number for number, times in sorted(found.items()) for _ in range(len(times))]
+    times = np.concatenate([found[number] for number in sorted(found)]) if found else np.empty(0)
+    return pd.DataFrame({"sweep_number": numbers, "spike_time": times}).astype(SPIKE_COLUMNS)
