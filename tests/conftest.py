@@ -140,10 +140,27 @@ def world_files(tmp_path_factory):
     return write_world_files(tmp_path_factory.mktemp("nwb"), sweeps=default_sweeps(scale=0.1, sampling_rate=10e3))
 
 
+@pytest.fixture(scope="session")
+def ipfx_world_files(tmp_path_factory):
+    """The demo cells' files with sweeps IPFX analyses: 25 kHz (its spike detection needs more than 20 kHz) and
+    sweeps lasting 0.2 s past their step (its ``validate_sweeps``); ``world_files``' are too short and slow."""
+    return write_world_files(tmp_path_factory.mktemp("nwb-ipfx"), sweeps=default_sweeps(scale=0.3, sampling_rate=25e3))
+
+
+@pytest.fixture
+def ipfx_world(ipfx_world_files, monkeypatch):
+    """As ``world``, serving ``ipfx_world_files``."""
+    yield from _serve(ipfx_world_files, monkeypatch)
+
+
 @pytest.fixture
 def world(world_files, monkeypatch):
     """A running replica of the world, with the catalog pointed at it and fast retries."""
-    running = serve_world(world_files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
+    yield from _serve(world_files, monkeypatch)
+
+
+def _serve(files, monkeypatch):
+    running = serve_world(files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
     for name, value in running.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))

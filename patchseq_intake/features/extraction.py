@@ -34,6 +34,7 @@ and ``preprocess_ramp_sweeps``.
 from __future__ import annotations
 
 import inspect
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -224,11 +225,16 @@ def _number(value: Any) -> float:
     return np.nan if value is None else float(value)
 
 
+_IPFX_RUNS = threading.Lock()
+"""Held while IPFX computes: Python's warning filters are process-wide, so one thread's silencing must not end
+while another's IPFX call runs. Threads still overlap their reads of sweeps, which happen outside it."""
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """IPFX's warnings (empty means, divisions by zero on cells without spikes, codes its ontology lacks) are not
-    the user's: what failed is in the result's errors."""
+    the user's: what failed is in the result's errors. One thread at a time (``_IPFX_RUNS``)."""
     ipfx()
-    with warnings.catch_warnings():
+    with _IPFX_RUNS, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from types import ModuleType
 
@@ -15,11 +16,22 @@ class IpfxMissingError(ImportError):
 
 @cache
 def ipfx() -> ModuleType:
-    """The ``ipfx`` module; ``IpfxMissingError`` (an ``ImportError``) naming the extra where it is not installed."""
+    """The ``ipfx`` module, with the parts the package uses imported; ``IpfxMissingError`` (an ``ImportError``)
+    naming the extra where it is not installed.
+
+    Importing ``ipfx.bin.run_feature_collection`` imports argschema, whose
+    deprecation notices about marshmallow concern IPFX's command-line schema,
+    not the user: they are not shown.
+    """
     try:
         import ipfx
     except ImportError as exc:
         raise IpfxMissingError(f"features are computed by IPFX, which is not installed: {INSTALL}") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import ipfx.bin.run_feature_collection  # noqa: F401
+        import ipfx.dataset.ephys_data_set  # noqa: F401
+        import ipfx.script_utils  # noqa: F401
     return ipfx
 
 

@@ -8,28 +8,13 @@ import re
 import pytest
 
 from patchseq_intake.cli import main
-from patchseq_intake.testing.physiology import default_sweeps
-from patchseq_intake.testing.world import serve_world, write_world_files
-from patchseq_intake.transport import download
 from tests.cli.test_cli import DONOR_331663_ASPINY, HUMAN_CELLS, _csv, fails, misused, ok
-from tests.conftest import REFERENCE_ASSETS
-
-
-@pytest.fixture(scope="module")
-def long_enough_files(tmp_path_factory):
-    """The demo cells' files with sweeps IPFX analyses: 25 kHz (its spike detection needs > 20 kHz), and sweeps
-    lasting 0.2 s past their step (its ``validate_sweeps``); the suite's usual 10 kHz, 0.3 s files are refused."""
-    return write_world_files(tmp_path_factory.mktemp("nwb"), sweeps=default_sweeps(scale=0.3, sampling_rate=25e3))
 
 
 @pytest.fixture
-def world(long_enough_files, monkeypatch):
-    running = serve_world(long_enough_files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
-    for name, value in running.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))
-    yield running
-    running.stop()
+def world(ipfx_world):
+    """The replica, serving files IPFX can analyse (the suite's usual ones are too short and slow for it)."""
+    return ipfx_world
 
 
 def test_one_row_per_cell_with_ipfxs_features_and_planted_values(capsys, world):
