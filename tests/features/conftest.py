@@ -54,23 +54,31 @@ class Recipe:
     ``says_mies=False``: without ``general/generated_by`` (pynwb's file only),
     as another acquisition program leaves it. IPFX then reads it with its
     reader of other files (``HBGNWBData``); a file that says MIES but has no
-    lab notebook it refuses.
+    lab notebook it refuses. ``broken``: the file's HDF5 signature overwritten
+    after writing, so that no HDF5 reader opens it (DANDI's checksum is of
+    those bytes: a malformed file, not a damaged download).
     """
 
     sweeps: tuple[SweepSpec, ...] = field(default_factory=protocol)
     layout: MiesLayout | None = MiesLayout()
     cell: CellSpec = CellSpec()
     says_mies: bool = True
+    broken: bool = False
 
     def write(self, path: Path, plan: CellPlan) -> WrittenCell:
         ids = dict(specimen_id=plan.specimen_id, session_id=plan.session_id, subject_id=plan.subject_id)
         if self.layout is not None:
-            return write_mies_nwb(path, **ids, sweeps=self.sweeps, cell=self.cell, seed=7, layout=self.layout)
-        written = write_cell_nwb(path, **ids, sweeps=self.sweeps, cell=self.cell, seed=7)
-        if self.says_mies:
+            written = write_mies_nwb(path, **ids, sweeps=self.sweeps, cell=self.cell, seed=7, layout=self.layout)
+        else:
+            written = write_cell_nwb(path, **ids, sweeps=self.sweeps, cell=self.cell, seed=7)
+        if self.says_mies and not self.broken:
             return written
-        with h5py.File(path, "r+") as h5:
-            del h5["general/generated_by"]
+        if not self.says_mies:
+            with h5py.File(path, "r+") as h5:
+                del h5["general/generated_by"]
+        if self.broken:
+            with path.open("r+b") as stream:
+                stream.write(b"NOT HDF5")
         return replace(written, size=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
