@@ -1,5 +1,6 @@
 """The cell browser: find or filter an archive's cells, open one, see its sweep table and its sweeps, and beside
-them its reconstruction, t-type and marker genes (``browser_modalities``).
+them its reconstruction, t-type and marker genes (``browser_modalities``) and its IPFX features
+(``browser_features``).
 
 A panel app, one per browser session (``CellBrowser(...).layout``), so that
 two tabs never share a selection. What it shows comes from
@@ -7,7 +8,7 @@ two tabs never share a selection. What it shows comes from
 it is needed: the page reads the cached tables, a cell's sweep table is read
 when the cell is selected (stream mode, or the cached file), one sweep's
 samples when the sweep is, its reconstruction with its sweep table (the
-CPM matrix only where it is cached, or when asked). Loads run in a worker thread while the page stays
+CPM matrix only where it is cached, or when asked; IPFX's features likewise). Loads run in a worker thread while the page stays
 usable; a newer selection supersedes an older load. An archive's error shows
 as a message at the top (with what to try when the tables cannot be
 fetched), a cell's or a sweep's in the cell's pane.
@@ -56,6 +57,7 @@ from .browser_data import (
     shown_columns,
     spans,
 )
+from .browser_features import FeaturesPane
 from .browser_modalities import ModalityPanes
 from .browser_plots import summary_figure, sweep_figure
 from .page_text import error_text, markdown_text
@@ -125,6 +127,7 @@ class CellBrowser:
         self.plot_area = pn.Column(self.plot, sizing_mode="stretch_width")
         self.summary = pn.pane.Bokeh(None, name="summary", sizing_mode="stretch_width")
         self.modalities = ModalityPanes(self.catalog, self._schedule)
+        self.features = FeaturesPane(self.catalog, access, self._schedule)
         self._hide_columns(self.sweep_widget, self.sweep_columns.value)
 
         self.archive.param.watch(self._archive_chosen, "value")
@@ -142,7 +145,8 @@ class CellBrowser:
                       *self.range_widgets.values(), self.count, columns, width=300),
             pn.Column(self.message, self.cell_table, self.summary, self.cell_info, self.cell_error,
                       pn.Row(pn.Column(self.sweep_area, self.overlay, self.plot_area, sizing_mode="stretch_width"),
-                             self.modalities.layout, sizing_mode="stretch_width"),
+                             pn.Column(self.modalities.layout, self.features.layout, width=460),
+                             sizing_mode="stretch_width"),
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -217,7 +221,8 @@ class CellBrowser:
 
     async def open_cell(self, row: pd.Series | None = None) -> None:
         """The selected cell (or ``row``'s): its metadata, links and sweep table, and beside them its shape and genes
-        (``browser_modalities``), read at the same time; the sweep table's error in the cell's pane."""
+        (``browser_modalities``) and its cached features (``browser_features``), read at the same time; the sweep
+        table's error in the cell's pane."""
         rows = self.cell_table.selection
         if row is None and not rows:
             return
@@ -227,7 +232,8 @@ class CellBrowser:
             return  # the same cell, selected again as the filters changed
         load = self._begin_cell()
         self.cell_id = specimen_id
-        await asyncio.gather(self._open_sweep_table(load, row), self.modalities.open(row, self.shown_archive))
+        await asyncio.gather(self._open_sweep_table(load, row), self.modalities.open(row, self.shown_archive),
+                             self.features.open(row, self.shown_archive))
 
     async def _open_sweep_table(self, load: int, row: pd.Series) -> None:
         """The cell's metadata, links and sweep table (cell load ``load``); its error raised."""
@@ -339,6 +345,7 @@ class CellBrowser:
         self.cell_error.visible = False
         self.plot.object = None
         self.modalities.forget()
+        self.features.forget()
 
     def _schedule(self, load: Callable[[], Any], where: Any) -> None:
         """Run ``load`` on the session's event loop; an error becomes the message ``where`` (an Alert)."""

@@ -1,12 +1,17 @@
-"""A cell's shape and genes as the cell browser shows them: plain data, no widgets (``browser_modalities`` draws them).
+"""A cell's shape, genes and IPFX features as the cell browser shows them: plain data, no widgets
+(``browser_modalities`` and ``browser_features`` draw them).
 
 Every value comes from the catalog: the reconstruction from the archive's
 ``morphology`` entry (the transformed SWC on BIL, fetched once, verified and
 cached), the t-type from the metadata (``browser_data.T_TYPE``), marker genes'
-counts per million from the mouse ``transcriptomics`` entry (``values="cpm"``).
+counts per million from the mouse ``transcriptomics`` entry (``values="cpm"``),
+IPFX's features from the archive's ``features`` entry.
 The CPM matrix is 866 MB and converted once into a store: ``marker_matrix``
 says whether that store is already in the cache without fetching anything, so
 that the browser reads genes only from a store that is there, or when asked.
+Likewise ``cached_features`` reads a cell's features only where the cache
+holds them (no request, no computation); ``computed_features`` has the entry
+compute them (reading the cell's sweeps, then running IPFX).
 """
 
 from __future__ import annotations
@@ -141,3 +146,68 @@ def download_progress(size: int) -> str:
 def megabytes(size: int) -> str:
     """``size`` bytes in MB (1e6 bytes): whole MB from 10 MB up (``866 MB``), else two significant digits."""
     return f"{size / 1e6:.0f} MB" if size >= 10e6 else f"{size / 1e6:.2g} MB"
+
+
+@dataclass(frozen=True)
+class KeyFeature:
+    """A feature the browser shows: the entry's ``column`` (IPFX's name), a ``label``, the ``unit`` shown, the
+    ``scale`` from IPFX's unit to it (IPFX gives times in s) and the ``decimals`` shown."""
+
+    column: str
+    label: str
+    unit: str
+    scale: float = 1.0
+    decimals: int = 1
+
+
+KEY_FEATURES = (
+    KeyFeature("rheobase_i", "rheobase", "pA", decimals=0),
+    KeyFeature("input_resistance", "input resistance", "MΩ"),
+    KeyFeature("tau", "membrane time constant", "ms", scale=1e3),
+    KeyFeature("v_baseline", "baseline", "mV"),
+    KeyFeature("sag_nearest_minus_100", "sag (the long square nearest -100 pA)", "", decimals=3),
+    KeyFeature("fi_linear_fit_slope", "f-I slope", "Hz/pA", decimals=3),
+    KeyFeature("ap_1_threshold_v_0_long_square", "first spike's threshold at rheobase", "mV"),
+    KeyFeature("ap_1_width_0_long_square", "first spike's width at rheobase", "ms", scale=1e3, decimals=2),
+    KeyFeature("ap_1_upstroke_downstroke_ratio_0_long_square", "its upstroke/downstroke ratio", "", decimals=2),
+)
+"""What the features pane shows of a cell's row (the rheobase sweep's first spike: amplitude window 0)."""
+
+
+def features_source(catalog: Any, archive: str, specimen_id: int, access: str) -> Any:
+    """The archive's ``features`` entry for one cell, read with ``access`` (the browser's), default parameters."""
+    return catalog[archive].features(specimen_id=specimen_id, access=access)
+
+
+def cached_features(source: Any) -> pd.Series | None:
+    """The cell's row of ``source`` (one cell's ``features`` entry) where the cache holds it, else None.
+
+    Reads the cache only (``access.cell_features.cached_result``): no sweep,
+    no request to DANDI for the file, no computation. ``IpfxMissingError``
+    where IPFX is not installed (the result's key names IPFX's version).
+    """
+    from ..access.cell_features import CELL, cached_result
+    from ..drivers.features import features_row
+    from ..features.ipfx_library import ipfx
+
+    ipfx()  # said first: without IPFX, a mode that caches nothing (``local``) would otherwise offer to compute
+    cell = source.cells[0]
+    found = cached_result(cell, source.access, CELL, source.parameters, source.headstage, source.device)
+    if found is None:
+        return None
+    return features_row(cell, source.access, None, source.parameters, source.headstage, source.device,
+                        found=found).iloc[0]
+
+
+def computed_features(source: Any) -> pd.Series:
+    """The cell's row of ``source``, computed by the entry (its sweeps read, IPFX run) and cached; a failure to
+    read the sweeps (the network, a file that does not decode) is in the row's ``error``, as in the entry."""
+    return source.read().iloc[0]
+
+
+def feature_value(row: pd.Series, feature: KeyFeature) -> str:
+    """``feature``'s value in the row, in its unit and decimals; ``not computed`` where IPFX gave none (NaN)."""
+    value = row.get(feature.column)
+    if value is None or pd.isna(value):
+        return "not computed"
+    return f"{float(value) * feature.scale:.{feature.decimals}f}"
