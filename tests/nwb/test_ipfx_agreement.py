@@ -1,7 +1,8 @@
 """The package against IPFX 2.1.2 itself, on files written as the release's were.
 
-IPFX (which pins pynwb 3.1.2) is installed in a virtual environment of its
-own, kept in pytest's cache directory, and run in a subprocess: it reads
+IPFX (which pins pynwb 3.1.2) runs in a subprocess: this interpreter where
+the test extra installed it (the ``features`` extra), else that of a virtual
+environment of its own, kept in pytest's cache directory. It reads
 each test file with ``ipfx.dataset.create.create_ephys_data_set`` and dumps
 its sweep table and every sweep's ``t``, ``v``, ``i``. Where that
 environment cannot be built (no package index), the tests are skipped.
@@ -81,7 +82,10 @@ json.dump({"table": records, "sweep_errors": errors}, open(out + ".json", "w"))
 
 @pytest.fixture(scope="session")
 def ipfx_python(request, tmp_path_factory) -> Path:
-    """The python of a virtual environment with IPFX 2.1.2, built once and kept in pytest's cache."""
+    """A python with IPFX 2.1.2: this one where the test extra installed it (the ``features`` extra), else that
+    of a virtual environment built once and kept in pytest's cache."""
+    if _has_ipfx(Path(sys.executable)):
+        return Path(sys.executable)
     cache = getattr(request.config, "cache", None)
     home = cache.mkdir("ipfx-2.1.2-venv") if cache is not None else tmp_path_factory.mktemp("ipfx-venv")
     python = home / "bin" / "python"
