@@ -91,8 +91,8 @@ class CellIndex:
     not decoded here: such sweeps are read from the verified file);
     ``ambiguous``: by headstage, the sweeps with two series of a kind;
     ``etag``: DANDI's dandi-etag of the file, where known; ``spikes``: the
-    spike times the file holds, by sweep number (s from the sweep's start;
-    None: the file holds none; see ``spikes.spike_times``).
+    spike times the file holds, by sweep number (s, as stored; None: the
+    file holds none; see ``spikes.spike_times``).
     """
 
     checksum: str
@@ -106,7 +106,7 @@ class CellIndex:
     spikes: dict[int, list[float]] | None = None
 
     def spike_times(self, sweep_number: int) -> np.ndarray | None:
-        """A sweep's spike times (float64 s from its start); None where the file holds none for that number."""
+        """A sweep's spike times (float64 s, as stored); None where the file holds none for that number."""
         if self.spikes is None or sweep_number not in self.spikes:
             return None
         return np.array(self.spikes[sweep_number], dtype=np.float64)

@@ -99,7 +99,7 @@ class CellReader:
         )
 
     def spike_times(self) -> dict[int, np.ndarray] | None:
-        """The spike times the file holds, by sweep number (float64 s from each sweep's start; see ``spikes``).
+        """The spike times the file holds, by sweep number (float64 s, as stored; see ``spikes``).
 
         None if the file holds none (no ``processing/spikes``). From the file's
         index (no request once it is cached), or in local mode from the file.

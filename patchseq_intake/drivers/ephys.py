@@ -236,10 +236,11 @@ class EphysSource(CellSelection, DataSource):
         """The spike times every selected cell's file holds: a row per spike, cell after cell.
 
         Columns ``cell_specimen_id``, ``sweep_number`` and ``spike_time``
-        (float64 s from the sweep's start, on ``Sweep.t``'s axis): the
-        threshold times IPFX detected when the Allen pipeline analysed the
-        release, as the files' ``processing/spikes`` hold them (see
-        ``Sweep.spike_times``). Read from each file's index, a cell (a
+        (float64 s): the threshold times IPFX detected when the Allen
+        pipeline analysed the release, as the files' ``processing/spikes``
+        hold them: from the start of IPFX's "experiment" epoch of the sweep,
+        0.5 s before its stimulus, not from ``Sweep.t``'s 0 (see
+        ``nwb.spikes`` and ``Sweep.spike_times``). Read from each file's index, a cell (a
         partition) at a time: in stream mode no request once the index is
         cached, and no download (a first contact builds the index as
         ``read()`` does). Numbered as the files number them, whatever the

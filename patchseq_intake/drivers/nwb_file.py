@@ -117,7 +117,7 @@ class NwbFileSource(PlainParameters, DataSource):
             return [read_sweep(h5, n, self.headstage, trim, self.path, device) for n, device in wanted]
 
     def spike_times(self) -> pd.DataFrame:
-        """The spike times the file holds: a row per spike, ``sweep_number`` and ``spike_time`` (s from its start).
+        """The spike times the file holds: a row per spike, ``sweep_number`` and ``spike_time`` (s, as stored).
 
         As ``ephys``'s ``spike_times()`` (see ``Sweep.spike_times``): the
         threshold times IPFX detected, from ``processing/spikes``; no rows

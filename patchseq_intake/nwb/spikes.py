@@ -6,9 +6,15 @@ append_spike_times``, fed by ``ipfx/bin/run_feature_extraction.py:
 collect_spike_times``): a processing module ``spikes`` holding one
 TimeSeries ``Sweep_<sweep number>`` per sweep it analysed, whose ``data``
 (and ``timestamps``, the same values) are the spike times IPFX detected:
-each spike's ``threshold_t``, in seconds from the sweep's start as IPFX's
-(and ``Sweep``'s) ``t`` counts it, not session time. A sweep analysed
-without a spike has an empty series.
+each spike's ``threshold_t`` in seconds, as IPFX's feature extraction
+measured it (``data_set_features.extract_sweep_features``): after
+``align_to_start_of_epoch("experiment")``, that is from the start of the
+sweep's "experiment" epoch, ``PRESTIM_STABILITY_EPOCH`` (0.5 s) before its
+stimulus (the first non-zero command after the test pulse), neither from
+the sweep's start nor in session time. On ``Sweep.t``'s axis a spike lies
+at ``spike time + (stimulus start index - int(0.5 * rate)) / rate``
+(checked against IPFX 2.1.2 on the test files: ``tests/nwb/test_spike_times.py``).
+A sweep analysed without a spike has an empty series.
 
 Three answers are told apart: a file with no ``processing/spikes`` holds no
 spike times (None for the file); a module without a sweep's series did not
@@ -100,7 +106,7 @@ def spike_times(h5: h5py.File, label: str) -> dict[int, np.ndarray] | None:
 
 
 def sweep_spike_times(h5: h5py.File, sweep_number: int, label: str) -> np.ndarray | None:
-    """One sweep's spike times (s from its start); None if the file has no module or did not analyse the sweep."""
+    """One sweep's spike times (s, as stored); None if the file has no module or did not analyse the sweep."""
     series = spike_series(h5, label)
     if series is None or sweep_number not in series:
         return None
@@ -108,7 +114,7 @@ def sweep_spike_times(h5: h5py.File, sweep_number: int, label: str) -> np.ndarra
 
 
 SPIKE_COLUMNS = {"sweep_number": "int64", "spike_time": "float64"}
-"""The spike times' table: a row per spike, its sweep and its time (s from the sweep's start)."""
+"""The spike times' table: a row per spike, its sweep and its time (s from IPFX's "experiment" epoch, as stored)."""
 
 
 def spike_table(found: dict[int, np.ndarray] | None) -> pd.DataFrame:

@@ -27,12 +27,13 @@ class Sweep:
     ``izero``: an I=0 sweep, recorded with no command (``i`` is all zeros).
     ``device``: the device that recorded it (the sweep table's ``device``;
     None where the file does not say).
-    ``spike_times``: the spike times the file holds for this sweep (float64,
-    s from the sweep's start, on ``t``'s axis): the threshold times IPFX
-    detected when the Allen pipeline analysed the sweep, from the file's
-    ``processing/spikes/Sweep_<n>`` (see ``spikes``); an empty array where it
-    found none, None where the file holds no spike times or the pipeline did
-    not analyse this sweep.
+    ``spike_times``: the spike times the file holds for this sweep (float64
+    s): the threshold times IPFX detected when the Allen pipeline analysed
+    the sweep, from the file's ``processing/spikes/Sweep_<n>``, as stored:
+    from the start of IPFX's "experiment" epoch, 0.5 s before the stimulus,
+    not from ``t``'s 0 (see ``spikes``); an empty array where it found none,
+    None where the file holds no spike times or the pipeline did not analyse
+    this sweep.
     """
 
     sweep_number: int

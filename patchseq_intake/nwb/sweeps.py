@@ -159,7 +159,7 @@ def assemble(
 ) -> Sweep:
     """The sweep, from its parts (already ``check``ed) and its series' stored samples.
 
-    ``device`` recorded it; ``spike_times`` are the file's for its number (s from its start; see ``spikes``).
+    ``device`` recorded it; ``spike_times`` are the file's for its number (s, as stored; see ``spikes``).
     """
     response = response * parts.response_conversion
     if stimulus is None:  # I=0: no command was given

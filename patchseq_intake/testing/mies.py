@@ -421,12 +421,12 @@ class _Writer:
 
     def spikes(self, planned: list[_Planned]) -> None:
         """IPFX's ``processing/spikes`` as ``append_spike_times`` writes it: per current clamp sweep but test and I=0
-        sweeps, the spikes' threshold times (s from the sweep's start; empty if none) = their onsets (see ``onsets``)."""
+        sweeps, the spikes' IPFX threshold_t (empty if none), approximated by their onsets (see ``threshold_times``)."""
         module = self.typed(self.h5.create_group("processing/spikes"), "ProcessingModule")
         self.text_attr(module, "description", "detected spikes")
         for one in planned:
             if one.spec.clamp_mode == CURRENT_CLAMP and one.spec.kind not in (IZERO, TEST):
-                times = onsets(one.traces.spike_peak_times, one.spec.sampling_rate)
+                times = threshold_times(one.traces.spike_peak_times, one.spec.epochs.stimulus_start, one.spec.sampling_rate)
                 series = self.typed(module.create_group(f"Sweep_{one.spec.sweep_number}"), "TimeSeries")
                 for name in ("data", "timestamps"):
                     self.text_attr(series.create_dataset(name, data=times, compression="gzip"), "unit", "seconds")
@@ -479,9 +479,10 @@ class _Writer:
         self.h5.attrs.create(".specloc", root.ref, dtype=h5py.ref_dtype)
 
 
-def onsets(peak_times: Sequence[float], rate: float, rise_s: float = 0.0005) -> np.ndarray:
-    """Planted spikes' onsets (s): peaks less ``traces``' upstroke; IPFX's threshold_t is within a sample or two."""
-    return np.asarray(peak_times, dtype=np.float64) - max(1, round(rise_s * rate)) / rate
+def threshold_times(peak_times: Sequence[float], stimulus_start: float, rate: float, rise_s: float = 5e-4) -> np.ndarray:
+    """Onsets (peaks less ``traces``' upstroke; IPFX's threshold within a sample), in s from IPFX's "experiment" epoch
+    (0.5 s before the stimulus at ``stimulus_start`` s), as IPFX's pipeline aligned a sweep before detecting spikes."""
+    return np.asarray(peak_times, float) - (max(1, round(rise_s * rate)) + round(stimulus_start * rate) - int(rate / 2)) / rate
 
 
 def _sample_chunk(samples: int) -> int:

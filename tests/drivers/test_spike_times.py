@@ -16,7 +16,7 @@ import patchseq_intake
 from patchseq_intake.access.cell_index import INDEX_SCHEMA, index_path, load_index
 from patchseq_intake.access.opening import cached_path
 from patchseq_intake.errors import CacheIntegrityWarning
-from patchseq_intake.testing.mies import MiesLayout, onsets, write_mies_nwb
+from patchseq_intake.testing.mies import MiesLayout, threshold_times, write_mies_nwb
 from patchseq_intake.testing.physiology import default_sweeps
 from patchseq_intake.testing.world import DEMO_CELLS, serve_world, write_world_files
 from patchseq_intake.transport import download
@@ -54,7 +54,7 @@ def test_a_sweeps_spike_times_are_alike_downloaded_streamed_and_read_from_the_fi
             assert times is not None and times.dtype == np.float64
             np.testing.assert_array_equal(times, firsts[0])
     summary = written.sweep(numbers[0])
-    np.testing.assert_allclose(downloaded[0].spike_times, onsets(summary.spike_peak_times, summary.sampling_rate))
+    np.testing.assert_allclose(downloaded[0].spike_times, threshold_times(summary.spike_peak_times, summary.stimulus_start, summary.sampling_rate))
     assert len(downloaded[1].spike_times) == 0
 
 
@@ -71,7 +71,7 @@ def test_the_spike_times_table_is_alike_downloaded_streamed_and_read_from_the_fi
     assert set(downloaded.cell_specimen_id) == {CELL} and len(downloaded) == sum(len(s.spike_peak_times) for s in firing)
     for summary in firing:
         times = downloaded.loc[downloaded.sweep_number == summary.sweep_number, "spike_time"]
-        np.testing.assert_allclose(times, onsets(summary.spike_peak_times, summary.sampling_rate))
+        np.testing.assert_allclose(times, threshold_times(summary.spike_peak_times, summary.stimulus_start, summary.sampling_rate))
     analysed = downloaded.attrs["analysed_sweeps"][CELL]
     assert analysed == local.attrs["analysed_sweeps"] and {s.sweep_number for s in firing} < set(analysed)
     assert downloaded.attrs["without_spike_times"] == []

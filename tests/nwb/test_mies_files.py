@@ -139,13 +139,14 @@ def test_the_sweep_table_has_an_ad_and_a_da_row_per_sweep_and_names_are_a_runnin
 
 def test_ipfx_spikes_module_holds_the_planted_spike_times(written):
     """As IPFX's pipeline wrote them: threshold times (here the onsets, 0.5 ms before each planted peak), in s
-    from the sweep's start, data = timestamps; an empty series for an analysed sweep without spikes."""
+    from IPFX's "experiment" epoch (0.5 s before the stimulus), data = timestamps; an empty series for an analysed
+    sweep without spikes."""
     with _open(written) as h5:
         spiking = [s for s in written.sweeps if s.spike_peak_times]
         assert spiking
         for summary in spiking:
             series = h5[f"processing/spikes/Sweep_{summary.sweep_number}"]
-            expected = np.array(summary.spike_peak_times) - 0.0005
+            expected = np.array(summary.spike_peak_times) - 0.0005 - (summary.stimulus_start - 0.5)
             np.testing.assert_allclose(series["timestamps"][()], expected, atol=0.5 / summary.sampling_rate)
             np.testing.assert_array_equal(series["data"][()], series["timestamps"][()])
         quiet = [s for s in written.sweeps if s.kind == "long_square" and not s.spike_peak_times]

@@ -19,7 +19,7 @@ from patchseq_intake.access.table_prefetch import prefetch_sweep_table
 from patchseq_intake.errors import NwbFormatError
 from patchseq_intake.nwb.spikes import SPIKES_MODULE, spike_table, spike_times, sweep_spike_times
 from patchseq_intake.nwb.sweeps import read_sweep
-from patchseq_intake.testing.mies import MiesLayout, onsets, write_mies_nwb
+from patchseq_intake.testing.mies import MiesLayout, threshold_times, write_mies_nwb
 from patchseq_intake.testing.physiology import CURRENT_CLAMP, IZERO, TEST, CellSpec, WrittenCell, varied_sweeps
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.transport.remote_file import RemoteFile
@@ -61,7 +61,8 @@ def damaged(written, tmp_path):
 # --- what the file holds ------------------------------------------------------------------------------------
 
 
-def test_every_analysed_sweep_has_its_spike_times_in_s_from_its_start(written):
+def test_every_analysed_sweep_has_its_spike_times_as_stored(written):
+    """In s from IPFX's "experiment" epoch, 0.5 s before the stimulus: neither session time nor ``t``'s axis."""
     with h5py.File(written.path, "r") as h5:
         found = spike_times(h5, "cell")
     assert sorted(found) == _analysed(written)
@@ -69,8 +70,10 @@ def test_every_analysed_sweep_has_its_spike_times_in_s_from_its_start(written):
     for number, times in found.items():
         summary = written.sweep(number)
         assert times.dtype == np.float64
-        np.testing.assert_allclose(times, onsets(summary.spike_peak_times, summary.sampling_rate))
-        assert np.all((times > summary.stimulus_start) & (times < summary.stimulus_end))  # not session time
+        expected = threshold_times(summary.spike_peak_times, summary.stimulus_start, summary.sampling_rate)
+        np.testing.assert_allclose(times, expected)
+        on_t = times + summary.stimulus_start - 0.5
+        assert np.all((on_t > summary.stimulus_start) & (on_t < summary.stimulus_end))
 
 
 def test_a_sweep_gets_its_own_spike_times_none_where_not_analysed(written):
@@ -79,7 +82,6 @@ def test_a_sweep_gets_its_own_spike_times_none_where_not_analysed(written):
     with h5py.File(written.path, "r") as h5:
         sweep = read_sweep(h5, firing.sweep_number)
         np.testing.assert_array_equal(sweep.spike_times, spike_times(h5, "cell")[firing.sweep_number])
-        assert sweep.t[0] < sweep.spike_times[0] < sweep.t[-1]  # on the sweep's own time axis
         empty = read_sweep(h5, quiet.sweep_number).spike_times
         assert empty is not None and empty.shape == (0,) and empty.dtype == np.float64
         assert read_sweep(h5, 0).spike_times is None  # a test sweep: not analysed
@@ -172,3 +174,31 @@ def test_after_the_sweep_tables_prefetch_the_spike_times_need_no_request(written
     assert streamed.keys() == local.keys()
     for number, times in local.items():
         np.testing.assert_array_equal(streamed[number], times)
+
+
+# --- what IPFX's pipeline stores: the writer agrees with IPFX ------------------------------------------------
+
+
+def test_the_writer_stores_what_ipfxs_feature_extraction_gives(tmp_path):
+    """IPFX 2.1.2's ``extract_sweep_features`` (what ``run_feature_extraction`` stores) on a written file: its
+    ``threshold_t`` equal the stored times within a sample, so both count from the "experiment" epoch."""
+    pytest.importorskip("ipfx")
+    from ipfx.data_set_features import extract_sweep_features
+    from ipfx.dataset.create import create_ephys_data_set
+
+    from patchseq_intake.testing.physiology import LONG_SQUARE, default_sweeps
+
+    rate = 25_000.0
+    firing = [s for s in default_sweeps(sampling_rate=rate) if s.kind == LONG_SQUARE][-2:]
+    written = write_mies_nwb(tmp_path / "cell.nwb", specimen_id=1, session_id=2, subject_id=3, sweeps=firing)
+    data_set = create_ephys_data_set(nwb_file=str(written.path))
+    features, state = extract_sweep_features(data_set, data_set.sweep_table)
+    assert not state["failed_fx"]
+    with h5py.File(written.path, "r") as h5:
+        stored = spike_times(h5, "cell")
+    assert sorted(stored) == sorted(features) == [s.sweep_number for s in firing]
+    for number, found in features.items():
+        ipfx_times = [spike["threshold_t"] for spike in found["spikes"]]
+        assert len(ipfx_times) == len(stored[number]) > 1
+        np.testing.assert_allclose(stored[number], ipfx_times, atol=1.01 / rate)
+        assert stored[number][0] < written.sweep(number).stimulus_start - 0.4  # on t's axis it follows the stimulus
