@@ -80,7 +80,7 @@ def test_a_server_failing_one_cells_file_gives_its_row_an_error_not_cached_and_a
     served = world.server.files.pop(blob)
     world.server.add_route(blob, lambda request: Reply(503, b"Slow Down"))
     row = _read(cat).loc[BAD]
-    assert row["error"].startswith(f"FetchError: could not download sub-") and f"(cell {BAD})" in row["error"]
+    assert row["error"].startswith("FetchError: could not download sub-") and f"(cell {BAD})" in row["error"]
     assert f"{blob}: gave up after 2 attempts; last problem: HTTP 503" in row["error"]
     assert row.drop("error").isna().all()
     assert not _cached(cat, BAD)
