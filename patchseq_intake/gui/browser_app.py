@@ -8,10 +8,11 @@ two tabs never share a selection. What it shows comes from
 it is needed: the page reads the cached tables, a cell's sweep table is read
 when the cell is selected (stream mode, or the cached file), one sweep's
 samples when the sweep is, its reconstruction with its sweep table (the
-CPM matrix only where it is cached, or when asked; IPFX's features likewise). Loads run in a worker thread while the page stays
-usable; a newer selection supersedes an older load. An archive's error shows
-as a message at the top (with what to try when the tables cannot be
-fetched), a cell's or a sweep's in the cell's pane.
+CPM matrix only where it is cached, or when asked; IPFX's features
+likewise). Loads run in a worker thread while the page stays usable; a
+newer selection supersedes an older load. An archive's error shows as a
+message at the top (with what to try when the tables cannot be fetched), a
+cell's or a sweep's in the cell's pane.
 
 The widgets are made once per session and given new values, never replaced:
 a bokeh model added to a served page is sent back in full with the browser's

@@ -23,7 +23,14 @@ from typing import Any
 import pandas as pd
 
 from ..features.ipfx_library import IpfxMissingError, ipfx_version
-from .cell_modalities import KEY_FEATURES, cached_features, computed_features, feature_value, features_source
+from .cell_modalities import (
+    KEY_FEATURES,
+    NOT_COMPUTED,
+    cached_features,
+    computed_features,
+    feature_value,
+    features_source,
+)
 from .page_text import error_text, markdown_text
 
 HEADING = "**IPFX features**"
@@ -85,7 +92,7 @@ class FeaturesPane:
                                 "short squares and ramps and runs IPFX on them, once (the result is cached).")
             self.button.visible = True
         else:
-            self._show(found, cached=True)
+            self._show(found, "read from the cache")
 
     async def compute(self) -> None:
         """The opened cell's features computed by its ``features`` entry in a worker thread, then shown; the text
@@ -104,25 +111,32 @@ class FeaturesPane:
             await asyncio.wait({work}, timeout=PROGRESS_EVERY_S)
         try:
             found = work.result()
-            kept = pd.isna(found["error"]) or await asyncio.to_thread(cached_features, source) is not None
+            kept = await asyncio.to_thread(cached_features, source) is not None
         except Exception as exc:
             if load == self._load:
-                self.info.object = f"{HEADING}\n\nThe features of {specimen_id} could not be computed: {error_text(exc)}"
+                self.info.object = (f"{HEADING}\n\nThe features of {specimen_id} could not be computed: "
+                                    f"{error_text(exc)}")
                 self.button.visible = True  # pressing it again tries again
             return
         if load != self._load:
             return
-        self._show(found, cached=False)
-        self.button.visible = not kept  # the sweeps could not be read (not cached): pressing it again tries again
+        self._show(found, "computed and cached" if kept else "computed, not cached")
+        # A failure to read the sweeps is not cached (nor is anything in ``local`` mode): pressing again tries again.
+        self.button.visible = not kept and not pd.isna(found["error"])
 
-    def _show(self, row: pd.Series, cached: bool) -> None:
-        """The key features of ``row`` (a row of the ``features`` entry) with their units, and its ``error``."""
+    def _show(self, row: pd.Series, how: str) -> None:
+        """The key features of ``row`` (a row of the ``features`` entry) with their units, and its ``error``;
+        ``how``: where they come from."""
         specimen_id = int(row["cell_specimen_id"])
-        how = "read from the cache" if cached else "computed and cached"
-        lines = [f"{HEADING} of {specimen_id} ({how}; IPFX {markdown_text(ipfx_version())})", "",
-                 "| feature | value | unit |", "|---|---:|---|"]
-        lines += [f"| {markdown_text(f'{feature.label} ({feature.column})')} | {feature_value(row, feature)} | "
-                  f"{markdown_text(feature.unit)} |" for feature in KEY_FEATURES]
+        lines = [f"{HEADING} of {specimen_id} ({how}; IPFX {markdown_text(ipfx_version())})", ""]
+        values = {feature: feature_value(row, feature) for feature in KEY_FEATURES}
+        if set(values.values()) == {NOT_COMPUTED}:
+            shown = ", ".join(feature.column for feature in KEY_FEATURES)
+            lines.append(f"IPFX gave none of the features shown here ({markdown_text(shown)}).")
+        else:
+            lines += ["| feature | value | unit |", "|---|---:|---|"]
+            lines += [f"| {markdown_text(f'{feature.label} ({feature.column})')} | {value} | "
+                      f"{markdown_text(feature.unit)} |" for feature, value in values.items()]
         error = row.get("error")
         if error is not None and not pd.isna(error):
             lines += ["", f"**error**: {markdown_text(error)}"]

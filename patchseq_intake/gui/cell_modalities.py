@@ -172,6 +172,8 @@ KEY_FEATURES = (
     KeyFeature("ap_1_upstroke_downstroke_ratio_0_long_square", "its upstroke/downstroke ratio", "", decimals=2),
 )
 """What the features pane shows of a cell's row (the rheobase sweep's first spike: amplitude window 0)."""
+NOT_COMPUTED = "not computed"
+"""A feature's value where IPFX gave none."""
 
 
 def features_source(catalog: Any, archive: str, specimen_id: int, access: str) -> Any:
@@ -206,8 +208,8 @@ def computed_features(source: Any) -> pd.Series:
 
 
 def feature_value(row: pd.Series, feature: KeyFeature) -> str:
-    """``feature``'s value in the row, in its unit and decimals; ``not computed`` where IPFX gave none (NaN)."""
+    """``feature``'s value in the row, in its unit and decimals; ``NOT_COMPUTED`` where IPFX gave none (NaN)."""
     value = row.get(feature.column)
     if value is None or pd.isna(value):
-        return "not computed"
+        return NOT_COMPUTED
     return f"{float(value) * feature.scale:.{feature.decimals}f}"

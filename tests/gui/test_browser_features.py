@@ -135,7 +135,7 @@ def test_ipfxs_error_is_shown_as_text_in_the_pane(world):
     pane.button.clicks += 1
     text = shown(pane)
     assert "\n\n**error**: " in text and "long_square: FeatureError: No long square sweeps were long enough" in text
-    assert "| rheobase (rheobase_i) | not computed | pA |" in text
+    assert "IPFX gave none of the features shown here (rheobase_i, input_resistance, tau, " in text
     assert not pane.button.visible  # IPFX's conclusion is cached: pressing again would say the same
     assert not browser.cell_error.visible and not browser.message.visible
 
@@ -150,7 +150,7 @@ def test_a_network_error_is_shown_and_the_button_offers_to_try_again(world, cat,
     world.server.faults.statuses = [503] * 50  # DANDI answers nothing but errors
     asyncio.run(pane.compute())
     text = shown(pane)
-    assert "**error**: FetchError: " in text and "503" in text
+    assert "**error**: FetchError: " in text and "503" in text and f"of {cell} (computed, not cached;" in text
     assert pane.button.visible  # a failure to read is not cached: pressing again tries again
     world.server.faults.statuses = []
     asyncio.run(pane.compute())

@@ -201,7 +201,7 @@ def test_a_walk_from_the_cells_to_a_sweep_in_chromium(page, world, recwarn):
     assert known == []  # each click on a table that the server already sent: no model sent back in full
 
 
-def test_a_walk_to_a_cells_reconstruction_and_marker_genes_in_chromium(page, world):
+def test_a_walk_to_a_cells_reconstruction_marker_genes_and_features_in_chromium(page, world):
     tab, shots = page
     tab.get_by_text(f"of {len(MOUSE_CELLS)} mouse cells").wait_for(timeout=WAIT_MS)
     _select(tab.locator(".tabulator").first.locator(".tabulator-row").first)  # a mouse cell with a reconstruction
@@ -232,6 +232,14 @@ def test_a_walk_to_a_cells_reconstruction_and_marker_genes_in_chromium(page, wor
     assert any(t_type in shown for _, t_type in human)
     tab.screenshot(path=shots / "7-human.png", full_page=True)
     assert not tab.get_by_text("Error").count()
+
+    # Its IPFX features: not cached, so offered; the suite's 10 kHz, 0.3 s sweeps are ones IPFX refuses.
+    tab.get_by_text("Not computed for ").first.wait_for(timeout=WAIT_MS)
+    compute = tab.get_by_role("button", name="Compute IPFX features")
+    compute.click()
+    tab.get_by_text("No long square sweeps were long enough").first.wait_for(timeout=WAIT_MS)
+    assert compute.count() == 0 and tab.get_by_text("IPFX gave none of the features shown here").count() == 1
+    tab.screenshot(path=shots / "8-features.png", full_page=True)
 
 
 _TITLES = """() => Bokeh.documents.flatMap(d => [...d.all_models]).filter(m => m.type == "Title").map(m => m.text)"""
