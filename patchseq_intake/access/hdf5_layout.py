@@ -149,7 +149,8 @@ def _messages(chunk: bytes, piece: _Piece) -> list[_Piece]:
             found.append(replace(piece, kind="chunk", address=more, size=min(size, _MAX_PIECE)))
         elif kind == _SYMBOL_TABLE and len(body) >= 16 and piece.depth < piece.limit:
             btree, heap = struct.unpack_from("<QQ", body)
-            found += [replace(piece, kind="btree", address=btree, size=_GUESS), replace(piece, kind="heap", address=heap, size=_GUESS)]
+            found += [replace(piece, kind=kind, address=address, size=_GUESS)
+                      for kind, address in (("btree", btree), ("heap", heap))]
         elif kind == _LAYOUT and len(body) >= 18 and body[0] == 3 and body[1] == _CONTIGUOUS:
             data, size = struct.unpack_from("<QQ", body, 2)
             if data != _UNDEFINED and size <= _SMALL_BYTES:
