@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import h5py
@@ -21,11 +22,13 @@ import pytest
 
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
-from patchseq_intake.testing.physiology import IZERO, RAMP, CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name
+from patchseq_intake.testing.physiology import (
+    IZERO, RAMP, CellSpec, SweepSpec, WrittenCell, default_sweeps, nwb_file_name,
+)
 from patchseq_intake.testing.world import DEMO_CELLS, CellPlan, World, serve_world
 from patchseq_intake.transport import download
 
-from .ipfx_reference import IpfxResults, ipfx_results
+from .ipfx_reference import IpfxOnFile
 
 RATE = 25_000.0
 """Hz: above the 20 kHz IPFX's spike detection needs (its 10 kHz Bessel filter)."""
@@ -37,7 +40,8 @@ MOUSE = [601506507, 601790961, 601803754, 601808698, 623434306, 627867607]
 
 
 def protocol(izero: bool = False, **counts: int) -> tuple[SweepSpec, ...]:
-    """``default_sweeps`` at ``RATE`` and ``SCALE`` (``counts``: its ``n_*``, ``legacy_codes``); no I=0 sweep unless asked.
+    """``default_sweeps`` at ``RATE`` and ``SCALE`` (``counts``: its ``n_*``, ``legacy_codes``); no I=0 sweep unless
+    asked.
 
     Its ramps are ``1 / SCALE`` times steeper, so that in their shorter time they reach the current they reach
     at full length (the default cell's rheobase and more: they fire).
@@ -45,6 +49,11 @@ def protocol(izero: bool = False, **counts: int) -> tuple[SweepSpec, ...]:
     sweeps = default_sweeps(scale=SCALE, sampling_rate=RATE, **counts)
     steeper = [replace(spec, amplitude=spec.amplitude / SCALE) if spec.kind == RAMP else spec for spec in sweeps]
     return tuple(spec for spec in steeper if izero or spec.kind != IZERO)
+
+
+SMALL_PROTOCOL = protocol(n_subthreshold=3, n_suprathreshold=1, n_short_square=2)
+"""Every stimulus type's features (long squares -110 to 50 pA, 180 and 210 pA; short squares 500 and 2000 pA; a
+ramp) at about half the default protocol's cost."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,9 @@ class Recipe:
             with path.open("r+b") as stream:
                 stream.write(b"NOT HDF5")
         return replace(written, size=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+SMALL = Recipe(SMALL_PROTOCOL)
 
 
 @pytest.fixture(scope="session")
@@ -119,18 +131,6 @@ def serve_cells(written_files, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(scope="session")
-def ipfx_itself() -> Callable[..., IpfxResults]:
-    """``ipfx_itself(path, amp_interval=, max_above_rheo=)``: IPFX's own results on that file (once a session)."""
-    done: dict[tuple, IpfxResults] = {}
-
-    def results(path: Path, **parameters: int) -> IpfxResults:
-        key = (path, tuple(sorted(parameters.items())))
-        if key not in done:
-            done[key] = ipfx_results(path, **parameters)
-        return done[key]
-
-    return results
-
-
-def with_sweeps(recipe: Recipe, sweeps: tuple[SweepSpec, ...]) -> Recipe:
-    return replace(recipe, sweeps=sweeps)
+def ipfx_itself() -> Callable[[Path], IpfxOnFile]:
+    """``ipfx_itself(path)``: IPFX on its own on that file (read once a session, each result computed once)."""
+    return cache(IpfxOnFile)

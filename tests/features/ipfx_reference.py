@@ -1,17 +1,20 @@
 """What IPFX 2.1.2 computes from a downloaded file on its own, as ``ipfx/bin/run_feature_collection.py`` does.
 
-``ipfx_results(path)``: IPFX's ``create_ephys_data_set`` on the file,
+``IpfxOnFile(path)``: IPFX's ``create_ephys_data_set`` on the file and
 ``script_utils.categorize_iclamp_sweeps`` with its ontology's long-square,
-short-square and ramp names, then ``run_feature_collection.extract_features``
-on all three types at once and on each alone, and IPFX's
-``preprocess_*_sweeps`` per type (its per-sweep and per-spike tables). No
-code of the package runs here.
+short-square and ramp names; then, each computed when first asked,
+``run_feature_collection.extract_features`` on all three types at once
+(``together``) or on one alone (``alone``), and IPFX's ``preprocess_*_sweeps``
+per type (its per-sweep and per-spike tables). No code of the package runs
+here. An error is ``"<exception type>: <message>"`` text where IPFX raised one.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,66 +33,81 @@ _STEPS = {
 }
 
 
-@dataclass
-class IpfxResults:
-    """IPFX's results on one file; an error as ``"<exception type>: <message>"`` text where IPFX raised one."""
+class IpfxOnFile:
+    """IPFX's reading of one file, and its results on it (see the module)."""
 
-    refused: str | None = None
-    """The error of ``create_ephys_data_set`` or of its sweep table: IPFX refused the file; nothing else was computed."""
-    chosen: dict[str, list[int]] = field(default_factory=dict)
-    together: dict[str, Any] | str = field(default_factory=dict)
-    """``extract_features`` of all three types in one call (as ``run_feature_collection``), or its error."""
-    by_type: dict[str, dict[str, Any] | str] = field(default_factory=dict)
-    """``extract_features`` of each type alone (the types with sweeps), or its error."""
-    sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """``preprocess_*_sweeps``' per-sweep table of each type, led by ``sweep_number``."""
-    spikes: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """Their per-spike tables, concatenated, led by ``sweep_number``."""
+    def __init__(self, path: Path):
+        self.refused: str | None = None
+        """The error of ``create_ephys_data_set`` or of its sweep table: IPFX refused the file."""
+        self.chosen: dict[str, list[int]] = {}
+        with _quiet():
+            try:
+                self._data_set = create_ephys_data_set(nwb_file=str(path))
+                self._data_set.sweep_table  # noqa: B018 (IPFX reads the file's sweeps here, and may refuse them)
+            except Exception as exc:
+                self.refused = _text(exc)
+                return
+            ontology = self._data_set.ontology
+            self.chosen = {
+                kind: [int(n) for n in script_utils.categorize_iclamp_sweeps(self._data_set, getattr(ontology, name))]
+                for kind, name in _NAMES.items()
+            }
+
+    def together(self, amp_interval: int = 20, max_above_rheo: int = 100) -> dict[str, Any] | str:
+        """``extract_features`` of all three types in one call, as ``run_feature_collection`` runs it."""
+        return self._features(None, amp_interval, max_above_rheo)
+
+    def alone(self, kind: str, amp_interval: int = 20, max_above_rheo: int = 100) -> dict[str, Any] | str:
+        """``extract_features`` given one type's sweeps only."""
+        return self._features(kind, amp_interval, max_above_rheo)
+
+    def sweeps(self) -> dict[str, pd.DataFrame]:
+        """``preprocess_*_sweeps``' per-sweep table of each type IPFX analyses, led by ``sweep_number``."""
+        return self._tables()[0]
+
+    def spikes(self) -> dict[str, pd.DataFrame]:
+        """Their per-spike tables, one per type, led by ``sweep_number``."""
+        return self._tables()[1]
+
+    @cache  # noqa: B019 (one object per file, kept for the session)
+    def _features(self, kind: str | None, amp_interval: int, max_above_rheo: int) -> dict[str, Any] | str:
+        assert self.refused is None, self.refused
+        numbers = {other: (self.chosen[other] if kind in (None, other) else []) for other in KINDS}
+        with _quiet():
+            try:
+                return extract_features(self._data_set, numbers["ramp"], numbers["short_square"],
+                                        numbers["long_square"], amp_interval=amp_interval,
+                                        max_above_rheo=max_above_rheo)
+            except Exception as exc:
+                return _text(exc)
+
+    @cache  # noqa: B019
+    def _tables(self) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+        assert self.refused is None, self.refused
+        sweeps, spikes = {}, {}
+        for kind, step in _STEPS.items():
+            if not self.chosen[kind]:
+                continue
+            with _quiet():
+                try:
+                    analysed, features = step(self._data_set, self.chosen[kind])[:2]
+                except Exception:
+                    continue
+            found = [sweep.sweep_number for sweep in analysed.sweeps]
+            table = features["sweeps"].reset_index(drop=True)
+            table.insert(0, "sweep_number", np.asarray(found, dtype="int64"))
+            sweeps[kind] = table
+            spiked = [one.reset_index(drop=True).assign(sweep_number=number)
+                      for number, one in zip(found, features["spikes_set"], strict=True)]
+            spikes[kind] = pd.concat(spiked, ignore_index=True) if spiked else pd.DataFrame()
+        return sweeps, spikes
 
 
-def ipfx_results(path: Path, amp_interval: int = 20, max_above_rheo: int = 100) -> IpfxResults:
+@contextmanager
+def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            data_set = create_ephys_data_set(nwb_file=str(path))
-            data_set.sweep_table  # noqa: B018 (IPFX reads the file's sweeps here, and may refuse them)
-        except Exception as exc:
-            return IpfxResults(refused=_text(exc))
-        ontology = data_set.ontology
-        chosen = {
-            kind: [int(n) for n in script_utils.categorize_iclamp_sweeps(data_set, getattr(ontology, _NAMES[kind]))]
-            for kind in KINDS
-        }
-        parameters = {"amp_interval": amp_interval, "max_above_rheo": max_above_rheo}
-        results = IpfxResults(chosen=chosen)
-        results.together = _features(data_set, chosen, parameters)
-        for kind in KINDS:
-            if chosen[kind]:
-                alone = {other: (chosen[kind] if other == kind else []) for other in KINDS}
-                results.by_type[kind] = _features(data_set, alone, parameters)
-                _tables(results, data_set, kind, chosen[kind])
-    return results
-
-
-def _features(data_set: Any, chosen: dict[str, list[int]], parameters: dict[str, int]) -> dict[str, Any] | str:
-    try:
-        return extract_features(data_set, chosen["ramp"], chosen["short_square"], chosen["long_square"], **parameters)
-    except Exception as exc:
-        return _text(exc)
-
-
-def _tables(results: IpfxResults, data_set: Any, kind: str, numbers: list[int]) -> None:
-    try:
-        analysed, features = _STEPS[kind](data_set, numbers)[:2]
-    except Exception:
-        return
-    found = [sweep.sweep_number for sweep in analysed.sweeps]
-    table = features["sweeps"].reset_index(drop=True)
-    table.insert(0, "sweep_number", np.asarray(found, dtype="int64"))
-    results.sweeps[kind] = table
-    spikes = [spiked.reset_index(drop=True).assign(sweep_number=number)
-              for number, spiked in zip(found, features["spikes_set"], strict=True)]
-    results.spikes[kind] = pd.concat(spikes, ignore_index=True) if spikes else pd.DataFrame()
+        yield
 
 
 def _text(exc: Exception) -> str:

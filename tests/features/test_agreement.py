@@ -17,31 +17,35 @@ the I=0 sweep, or without the ``generated_by`` that sends IPFX to its MIES reade
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from patchseq_intake.testing.mies import MiesLayout
 
 from .compare import assert_same_table, feature_differences
-from .conftest import PLANS, Recipe, protocol
+from .conftest import PLANS, SMALL, SMALL_PROTOCOL, Recipe, protocol
 from .ipfx_reference import KINDS
 
 PARAMETERS = {"amp_interval": 30, "max_above_rheo": 150}
 """The protocol's supra-threshold long squares are rheobase + 30, 90 and 150 pA: each gets its amplitude features."""
 LAYOUTS = {
     541549258: Recipe(protocol(legacy_codes=True)),  # human: C1LSCOARSE / C1SSCOARSE codes
-    569835804: Recipe(layout=None, says_mies=False),  # written by pynwb with its defaults, not naming MIES
+    569835804: Recipe(SMALL_PROTOCOL, layout=None, says_mies=False),  # written by pynwb, not naming MIES
     601506507: Recipe(),  # 2020 MIES
-    601790961: Recipe(layout=MiesLayout(newer_mies=True, rolled_back_sweep=5)),
-    601803754: Recipe(layout=MiesLayout(missing_notebook_keys=("Set Sweep Count", "Scale Factor"), numeric_keys=128)),
-    601808698: Recipe(layout=MiesLayout(holding=False, bridge_balance=False)),
-    623434306: Recipe(layout=MiesLayout(ttl=True, sweep_numbers_in_first_layer_only=True)),
+    601790961: Recipe(SMALL_PROTOCOL, MiesLayout(newer_mies=True, rolled_back_sweep=5)),
+    601803754: Recipe(SMALL_PROTOCOL, MiesLayout(missing_notebook_keys=("Set Sweep Count", "Scale Factor"),
+                                                 numeric_keys=128)),
+    601808698: Recipe(SMALL_PROTOCOL, MiesLayout(holding=False, bridge_balance=False)),
+    623434306: Recipe(SMALL_PROTOCOL, MiesLayout(ttl=True, sweep_numbers_in_first_layer_only=True)),
 }
+"""The default protocol on the release's layout and the human codes; the smaller one on the other variants."""
 IZERO_CELL = 627867607
 
 
 STREAMED = (541549258, 569835804, 601790961)
-"""Stream mode on one of each writer and code family (the mode reads the same sweeps: ``tests/drivers/test_ephys.py``)."""
+"""Stream mode on one of each writer and code family (it reads the same sweeps: ``tests/drivers/test_ephys.py``)."""
 
 
 @pytest.fixture(params=["download", "stream"])
@@ -63,10 +67,10 @@ def test_every_feature_of_every_layout_is_ipfxs_own(cat, serve_cells, ipfx_itsel
     columns = [c for c in rows[0].index if c not in ("cell_specimen_id", "error")]
     for row in rows:
         cell = int(row["cell_specimen_id"])
-        theirs = ipfx_itself(world.written[cell].path, **PARAMETERS)
-        assert theirs.refused is None and isinstance(theirs.together, dict), theirs.refused or theirs.together
+        theirs = ipfx_itself(world.written[cell].path)
+        assert theirs.refused is None and isinstance(theirs.together(**PARAMETERS), dict), theirs.refused
         assert pd.isna(row["error"]), row["error"]
-        assert feature_differences(row, theirs.together, columns) == [], cell
+        assert feature_differences(row, theirs.together(**PARAMETERS), columns) == [], cell
         assert not pd.isna(row["ap_1_width_1_long_square"]) and not pd.isna(row["ap_1_width_short_square"])
     blobs = world.replica.requests("blob")
     if access == "stream":  # ranges of the MIES files; pynwb's (contiguous, little but sweeps) whole
@@ -80,9 +84,9 @@ def test_each_stimulus_types_features_are_ipfxs_extract_features_of_that_type_al
     """The package runs ``extract_features`` per type: the same values as IPFX's one call over all types."""
     world = serve_cells({601506507: LAYOUTS[601506507]})
     row = cat.mouse.features(specimen_id=601506507, **PARAMETERS).read().iloc[0]
-    theirs = ipfx_itself(world.written[601506507].path, **PARAMETERS)
-    merged = {name: value for kind in KINDS for name, value in theirs.by_type[kind].items()}
-    assert merged.keys() == theirs.together.keys()
+    theirs = ipfx_itself(world.written[601506507].path)
+    merged = {name: value for kind in KINDS for name, value in theirs.alone(kind, **PARAMETERS).items()}
+    assert merged.keys() == theirs.together(**PARAMETERS).keys()
     assert feature_differences(row, merged, list(merged)) == []
 
 
@@ -91,7 +95,7 @@ def test_default_parameters_agree_too(cat, serve_cells, ipfx_itself):
     table = cat.human.features(specimen_id=569835804).read()
     theirs = ipfx_itself(world.written[569835804].path)
     columns = [c for c in table.columns if c not in ("cell_specimen_id", "error")]
-    assert feature_differences(table.iloc[0], theirs.together, columns) == []
+    assert feature_differences(table.iloc[0], theirs.together(), columns) == []
     assert "stimulus_amplitude_0_long_square" in columns and "stimulus_amplitude_6_long_square" not in columns
 
 
@@ -103,7 +107,7 @@ def test_spike_and_sweep_tables_are_ipfxs_own(cat, serve_cells, ipfx_itself, acc
         theirs = ipfx_itself(world.written[cell].path)
         assert set(ours["cell_specimen_id"]) == {cell} and ours["error"].isna().all()
         assert list(ours.columns[:3]) == ["cell_specimen_id", "stimulus", "sweep_number"]
-        found = theirs.spikes if table == "spike_features" else theirs.sweeps
+        found = theirs.spikes() if table == "spike_features" else theirs.sweeps()
         assert set(ours["stimulus"]) == set(found) == set(KINDS)
         for kind, their in found.items():
             assert_same_table(ours[ours["stimulus"] == kind], their)
@@ -111,26 +115,27 @@ def test_spike_and_sweep_tables_are_ipfxs_own(cat, serve_cells, ipfx_itself, acc
 
 def test_a_file_ipfx_refuses_for_its_i_equals_zero_sweep_still_has_ipfxs_features(cat, serve_cells, ipfx_itself,
                                                                                   written_files):
-    with_izero = Recipe(protocol(izero=True))
+    with_izero = Recipe(protocol(izero=True, n_subthreshold=3, n_suprathreshold=1, n_short_square=2))
     world = serve_cells({IZERO_CELL: with_izero})
-    refused = ipfx_itself(world.written[IZERO_CELL].path, **PARAMETERS)
+    refused = ipfx_itself(world.written[IZERO_CELL].path)
     assert "Could not find any stimulus PatchClampSeries" in refused.refused  # IPFX's reader gives up on the file
     row = cat.mouse.features(specimen_id=IZERO_CELL, **PARAMETERS).read().iloc[0]
     assert pd.isna(row["error"])
     # The same recording (each sweep's samples are seeded by its number) without the I=0 sweep: IPFX reads it.
-    without = written_files(IZERO_CELL, Recipe(protocol(izero=False)))
-    theirs = ipfx_itself(without.path, **PARAMETERS)
+    without = written_files(IZERO_CELL, SMALL)
+    assert without.sweeps == world.written[IZERO_CELL].sweeps[:-1]
+    theirs = ipfx_itself(without.path)
     columns = [c for c in row.index if c not in ("cell_specimen_id", "error")]
-    assert feature_differences(row, theirs.together, columns) == []
+    assert feature_differences(row, theirs.together(**PARAMETERS), columns) == []
 
 
 def test_a_file_naming_mies_without_a_lab_notebook_which_ipfx_refuses_still_has_ipfxs_features(cat, serve_cells,
                                                                                               ipfx_itself):
-    world = serve_cells({569835804: Recipe(layout=None, says_mies=True)})
+    world = serve_cells({569835804: replace(LAYOUTS[569835804], says_mies=True)})
     refused = ipfx_itself(world.written[569835804].path)
     assert "'labnotebook' doesn't exist" in refused.refused  # IPFX's MIES reader wants MIES' lab notebook
     row = cat.human.features(specimen_id=569835804).read().iloc[0]
     assert pd.isna(row["error"])
     theirs = ipfx_itself(serve_cells({569835804: LAYOUTS[569835804]}).written[569835804].path)
     columns = [c for c in row.index if c not in ("cell_specimen_id", "error")]
-    assert feature_differences(row, theirs.together, columns) == []
+    assert feature_differences(row, theirs.together(), columns) == []

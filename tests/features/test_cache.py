@@ -25,12 +25,10 @@ from patchseq_intake.features import extraction, ipfx_library
 from patchseq_intake.features.extraction import CellFeatures, FeatureParameters
 from patchseq_intake.testing.damage import flip_byte
 
-from .conftest import Recipe, protocol
+from .conftest import SMALL
 
 CELLS = [601506507, 601790961]
 CELL_ID = CELLS[0]
-SMALL = Recipe(protocol(n_subthreshold=3, n_suprathreshold=1, n_short_square=2))
-"""Enough for every stimulus type's features (rheobase 180 pA), at half the default protocol's cost."""
 
 
 @pytest.fixture
@@ -70,6 +68,14 @@ def test_a_second_read_by_a_new_source_makes_no_request_and_gives_the_same_rows(
     pd.testing.assert_frame_equal(_features(cat).read(), first)
     pd.testing.assert_frame_equal(_features(cat).spike_features(), spikes)
     assert world.server.log == [] and len(computations) == 1
+
+
+def test_cached_and_computed_rows_come_in_the_selections_order(cat, world, computations):
+    one = _features(cat, [CELLS[1]]).read()
+    both = _features(cat, CELLS).read()
+    assert len(computations) == 2  # the second cell once, the first once
+    assert list(both["cell_specimen_id"]) == CELLS
+    pd.testing.assert_frame_equal(both.iloc[[1]].reset_index(drop=True), one)
 
 
 def test_a_second_read_in_a_new_process_makes_no_request_and_gives_the_same_rows(cat, world, tmp_path):

@@ -12,9 +12,8 @@ import pytest
 
 from patchseq_intake.errors import InvalidQueryError
 
-from .conftest import Recipe, protocol
+from .conftest import SMALL
 
-SMALL = Recipe(protocol(n_subthreshold=3, n_suprathreshold=1, n_short_square=2))
 HUMAN_CELL = 541549258
 
 REFUSED = {
@@ -45,8 +44,11 @@ def test_an_ephys_selections_features_are_those_of_the_same_cells_and_access(cat
     assert source.access == selection.access and source.parameters.amp_interval == 30
     table = source.read()
     assert all(entry.range for entry in world.replica.requests("blob"))  # streamed, as the selection is
-    direct = cat.human.features(specimen_id=[HUMAN_CELL, 569835804], access="stream", amp_interval=30).read()
-    pd.testing.assert_frame_equal(table, direct)
+    direct = cat.human.features(specimen_id=[HUMAN_CELL, 569835804], access="stream", amp_interval=30)
+    pd.testing.assert_frame_equal(table, direct.read())
+    pd.testing.assert_frame_equal(direct.read_partition(1), table.iloc[[1]].reset_index(drop=True))
+    with pytest.raises(InvalidQueryError, match=r"i must be a partition number from 0 to 1, not 2"):
+        direct.read_partition(2)
 
 
 def test_without_ipfx_read_says_in_one_line_what_to_install(serve_cells, tmp_path):

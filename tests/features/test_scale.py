@@ -1,4 +1,4 @@
-"""Features of many cells: the same table lazily, on every scheduler, on a distributed client; sweeps streamed sparingly.
+"""Features of many cells: one table lazily, on every scheduler, on a distributed client; sweeps streamed sparingly.
 
 Each computation here starts from a cache without features (the files and
 tables stay), so that every scheduler computes rather than reads.
@@ -16,9 +16,8 @@ import pytest
 from patchseq_intake import config
 from patchseq_intake.testing.physiology import TEST, VOLTAGE_CLAMP, SweepSpec
 
-from .conftest import RATE, Recipe, protocol
+from .conftest import RATE, SMALL, Recipe
 
-SMALL = Recipe(protocol(n_subthreshold=3, n_suprathreshold=1, n_short_square=2))
 CELLS = [601506507, 601790961, 601803754]
 
 
@@ -78,7 +77,8 @@ def test_stream_mode_reads_only_the_sweeps_the_features_need(cat, serve_cells, s
     recipe = _with_voltage_clamp_sweeps()
     world = serve_cells({CELLS[0]: recipe})
     written = world.written[CELLS[0]]
-    unneeded = [s for s in written.sweeps if s.clamp_mode == VOLTAGE_CLAMP and s.sweep_number > SMALL.sweeps[-1].sweep_number]
+    last_needed = SMALL.sweeps[-1].sweep_number
+    unneeded = [s for s in written.sweeps if s.clamp_mode == VOLTAGE_CLAMP and s.sweep_number > last_needed]
     with h5py.File(written.path, "r") as h5:
         unneeded_bytes = sum(h5[name]["data"].id.get_storage_size() for s in unneeded
                              for name in (s.response_name, s.stimulus_name) if name)
