@@ -35,8 +35,6 @@ RATE = 25_000.0
 SCALE = 0.3
 """Of the release's durations: 0.9 s long-square sweeps holding a 0.3 s step."""
 PLANS = {plan.specimen_id: plan for plan in DEMO_CELLS}
-HUMAN = [541549258, 569835804]
-MOUSE = [601506507, 601790961, 601803754, 601808698, 623434306, 627867607]
 
 
 def protocol(izero: bool = False, **counts: int) -> tuple[SweepSpec, ...]:

@@ -29,7 +29,8 @@ from .conftest import PLANS, SMALL, SMALL_PROTOCOL, Recipe, protocol
 from .ipfx_reference import KINDS
 
 PARAMETERS = {"amp_interval": 30, "max_above_rheo": 150}
-"""The protocol's supra-threshold long squares are rheobase + 30, 90 and 150 pA: each gets its amplitude features."""
+"""The supra-threshold long squares are rheobase + 30 pA (and, in the default protocol, + 90 and + 150): each gets
+its amplitude features (IPFX's default 20 pA windows give rheobase's only)."""
 LAYOUTS = {
     541549258: Recipe(protocol(legacy_codes=True)),  # human: C1LSCOARSE / C1SSCOARSE codes
     569835804: Recipe(SMALL_PROTOCOL, layout=None, says_mies=False),  # written by pynwb, not naming MIES
@@ -55,7 +56,7 @@ def access(request) -> str:
     return request.param
 
 
-def test_every_feature_of_every_layout_is_ipfxs_own(cat, serve_cells, ipfx_itself, access):
+def test_every_feature_of_every_layout_is_ipfxs_own(cat, serve_cells, ipfx_itself, access, cache_dir):
     cells = list(LAYOUTS) if access == "download" else list(STREAMED)
     world = serve_cells({cell: LAYOUTS[cell] for cell in cells})
     rows = []
@@ -76,8 +77,11 @@ def test_every_feature_of_every_layout_is_ipfxs_own(cat, serve_cells, ipfx_itsel
     if access == "stream":  # ranges of the MIES files; pynwb's (contiguous, little but sweeps) whole
         assert sum(entry.body_bytes for entry in blobs) < sum(world.written[cell].size for cell in cells)
         assert [entry.range for entry in blobs].count(None) == 1
-    else:
+    else:  # IPFX read the very bytes the package downloaded
         assert sorted(entry.body_bytes for entry in blobs) == sorted(world.written[cell].size for cell in cells)
+        for cell in cells:
+            written = world.written[cell]
+            assert (cache_dir / "nwb" / f"{written.sha256}.nwb").read_bytes() == written.path.read_bytes()
 
 
 def test_each_stimulus_types_features_are_ipfxs_extract_features_of_that_type_alone(cat, serve_cells, ipfx_itself):

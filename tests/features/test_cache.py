@@ -9,6 +9,7 @@ still gives the features (said once).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 from patchseq_intake.access.cell_features import CELL, result_path
 from patchseq_intake.errors import CacheIntegrityWarning
 from patchseq_intake.features import extraction, ipfx_library
-from patchseq_intake.features.extraction import CellFeatures, FeatureParameters
+from patchseq_intake.features.extraction import CellFeatures
 from patchseq_intake.testing.damage import flip_byte
 
 from .conftest import SMALL
@@ -37,9 +38,9 @@ def world(serve_cells):
 
 
 @pytest.fixture
-def computations(monkeypatch) -> list[int]:
-    """The ids of the cells whose features IPFX computes from here on (in this process)."""
-    done: list[int] = []
+def computations(monkeypatch) -> list[object]:
+    """Each cell's sweeps (``PackageSweeps``) IPFX computes per-cell features of from here on, in this process."""
+    done: list[object] = []
     real = extraction.cell_features
 
     def counted(data, parameters):
@@ -54,8 +55,9 @@ def _features(cat, cells: list[int] = CELLS[:1], **parameters):
     return cat.mouse.features(specimen_id=cells, scheduler="sync", **parameters)
 
 
-def _path(source, index: int = 0, parameters: FeatureParameters | None = None) -> Path:
-    path = result_path(source.cells[index], source.access, CELL, parameters or source.parameters, 0, None)
+def _path(source, index: int = 0) -> Path:
+    """Where the cache keeps the per-cell features of the source's ``index``-th cell."""
+    path = result_path(source.cells[index], source.access, CELL, source.parameters, 0, None)
     assert path is not None
     return path
 
@@ -123,14 +125,15 @@ def test_a_result_of_other_parameters_is_never_returned(cat, world, monkeypatch,
 def _flip_a_digit(path: Path) -> None:
     text = path.read_bytes()
     at = text.index(b'"rheobase_i":') + len(b'"rheobase_i":')
-    flip_byte(path, at, mask=0x01)  # "180.0" -> "080.0": still JSON, no longer its digest's
+    assert text[at:at + 5] == b"180.0"
+    flip_byte(path, at, mask=0x02)  # "180.0" -> "380.0": still JSON, no longer its digest's
 
 
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-DAMAGES = {"a digit changed": _flip_a_digit, "cut short": _truncate}
+DAMAGES = {"a digit changed": (_flip_a_digit, "fails its own digest"), "cut short": (_truncate, "is not JSON as saved")}
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
@@ -138,8 +141,10 @@ def test_a_damaged_result_is_refused_with_a_warning_and_computed_again(cat, worl
     first = _features(cat).read()
     source = _features(cat)
     path = _path(source)
-    DAMAGES[damage](path)
-    with pytest.warns(CacheIntegrityWarning, match=rf"{path}: this cached feature result cannot be trusted"):
+    harm, why = DAMAGES[damage]
+    harm(path)
+    said = rf"{re.escape(str(path))}: this cached feature result cannot be trusted \({why}"
+    with pytest.warns(CacheIntegrityWarning, match=said):
         again = source.read()
     pd.testing.assert_frame_equal(again, first)
     assert len(computations) == 2 and path.exists()
