@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config
+from patchseq_intake.features import extraction
 from patchseq_intake.testing.physiology import TEST, VOLTAGE_CLAMP, SweepSpec
 
 from .conftest import RATE, SMALL, Recipe
@@ -34,12 +35,17 @@ def _forget_features(cache_dir) -> None:
     shutil.rmtree(cache_dir / config.FEATURES_DIR, ignore_errors=True)
 
 
-def test_every_scheduler_and_to_dask_give_the_same_table(cat, world, cache_dir):
+def test_every_scheduler_and_to_dask_give_the_same_table(cat, world, cache_dir, monkeypatch):
+    here: list[int] = []  # the cells computed in this process
+    real = extraction.cell_features
+    monkeypatch.setattr(extraction, "cell_features", lambda data, p: here.append(1) or real(data, p))
     reference = _features(cat, scheduler="sync").read()
     assert len(reference) == 3 and reference["error"].isna().all() and reference["rheobase_i"].notna().all()
-    for scheduler in ("threads", "processes"):
+    for scheduler, computed_here in (("threads", 3), ("processes", 0)):
         _forget_features(cache_dir)
+        here.clear()
         pd.testing.assert_frame_equal(_features(cat, scheduler=scheduler, num_workers=2).read(), reference)
+        assert len(here) == computed_here, scheduler
     _forget_features(cache_dir)
     lazy = _features(cat).to_dask()
     assert lazy.npartitions == 3
