@@ -72,6 +72,13 @@ def test_a_second_read_by_a_new_source_makes_no_request_and_gives_the_same_rows(
     assert world.server.log == [] and len(computations) == 1
 
 
+def test_a_result_computed_streaming_serves_download_mode_with_no_request(cat, world, computations, streamed):
+    streamed_rows = cat.mouse.features(specimen_id=CELL_ID, access="stream").read()
+    world.server.log.clear()
+    pd.testing.assert_frame_equal(cat.mouse.features(specimen_id=CELL_ID, access="download").read(), streamed_rows)
+    assert world.server.log == [] and len(computations) == 1  # the same bytes: the file is not even downloaded
+
+
 def test_cached_and_computed_rows_come_in_the_selections_order(cat, world, computations):
     one = _features(cat, [CELLS[1]]).read()
     both = _features(cat, CELLS).read()
@@ -144,8 +151,9 @@ def test_a_damaged_result_is_refused_with_a_warning_and_computed_again(cat, worl
     harm, why = DAMAGES[damage]
     harm(path)
     said = rf"{re.escape(str(path))}: this cached feature result cannot be trusted \({why}"
-    with pytest.warns(CacheIntegrityWarning, match=said):
+    with pytest.warns(CacheIntegrityWarning, match=said) as record:
         again = source.read()
+    assert len([w for w in record if issubclass(w.category, CacheIntegrityWarning)]) == 1
     pd.testing.assert_frame_equal(again, first)
     assert len(computations) == 2 and path.exists()
     with warnings.catch_warnings():
