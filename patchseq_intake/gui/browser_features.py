@@ -82,7 +82,7 @@ class FeaturesPane:
             return
         except Exception as exc:  # shown in the pane, not raised: the page keeps working
             if load == self._load:
-                self.info.object = f"{HEADING}\n\nThe cache could not be read for {specimen_id}: {error_text(exc)}"
+                self.info.object = f"{HEADING}\n\nThose of {specimen_id} cannot be looked up: {error_text(exc)}"
             return
         if load != self._load:
             return

@@ -185,3 +185,18 @@ def test_a_newer_cell_drops_an_older_cells_features(analysable, monkeypatch):
     assert browser.cell_id == second
     assert shown(browser.features).startswith(f"**IPFX features**\n\nNot computed for {second} yet")
     assert browser.features.button.visible
+
+
+def test_a_cache_that_cannot_be_read_is_said_in_the_pane_and_the_sweeps_still_come(world, monkeypatch):
+    from patchseq_intake.errors import CacheError
+
+    def unreadable(source):
+        raise CacheError("cannot read /cache/features: permission denied; give PATCHSEQ_INTAKE_CACHE a folder you own")
+
+    monkeypatch.setattr(browser_features, "cached_features", unreadable)
+    browser = opened("human", HUMAN[0])
+    pane = browser.features
+    assert shown(pane) == (f"**IPFX features**\n\nThose of {HUMAN[0]} cannot be looked up: CacheError: cannot read "
+                           "/cache/features: permission denied; give PATCHSEQ_INTAKE_CACHE a folder you own")
+    assert not pane.button.visible
+    assert len(browser.sweep_widget.value) > 0 and not browser.cell_error.visible
