@@ -32,7 +32,7 @@ PARAMETERS = {"amp_interval": 30, "max_above_rheo": 150}
 """The supra-threshold long squares are rheobase + 30 pA (and, in the default protocol, + 90 and + 150): each gets
 its amplitude features (IPFX's default 20 pA windows give rheobase's only)."""
 LAYOUTS = {
-    541549258: Recipe(protocol(legacy_codes=True)),  # human: C1LSCOARSE / C1SSCOARSE codes
+    541549258: Recipe(protocol(legacy_codes=True, n_subthreshold=3, n_short_square=2)),  # human: C1LSCOARSE, C1SSCOARSE
     569835804: Recipe(SMALL_PROTOCOL, layout=None, says_mies=False),  # written by pynwb, not naming MIES
     601506507: Recipe(),  # 2020 MIES
     601790961: Recipe(SMALL_PROTOCOL, MiesLayout(newer_mies=True, rolled_back_sweep=5)),
@@ -41,7 +41,8 @@ LAYOUTS = {
     601808698: Recipe(SMALL_PROTOCOL, MiesLayout(holding=False, bridge_balance=False)),
     623434306: Recipe(SMALL_PROTOCOL, MiesLayout(ttl=True, sweep_numbers_in_first_layer_only=True)),
 }
-"""The default protocol on the release's layout and the human codes; the smaller one on the other variants."""
+"""The default protocol on the release's layout, three supra-threshold steps with the human codes, the smaller
+protocol on the other variants."""
 IZERO_CELL = 627867607
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -51,25 +50,50 @@ def test_an_ephys_selections_features_are_those_of_the_same_cells_and_access(cat
         direct.read_partition(2)
 
 
-def test_without_ipfx_read_says_in_one_line_what_to_install(serve_cells, tmp_path):
+HIDE_METADATA = """
+import importlib.metadata
+_version = importlib.metadata.version
+def version(name):
+    if name == "ipfx":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return _version(name)
+importlib.metadata.version = version
+"""
+WITHOUT_IPFX = {
+    "not installed": HIDE_METADATA,
+    "installed but not importable": "",
+}
+"""IPFX absent, module and metadata (as after ``pip uninstall``); or its metadata there but its import failing
+(as where IPFX's own dependencies do not import)."""
+
+
+@pytest.mark.parametrize("how", [
+    "not installed",
+    pytest.param("installed but not importable", marks=pytest.mark.xfail(strict=True, reason=(
+        "bug: access/cell_features._result imports features.ipfx_data (which imports ipfx.dataset at its top) "
+        "without calling ipfx_library.ipfx() first; since ipfx_version() reads the installed metadata instead of "
+        "calling ipfx(), nothing else does, so read() raises the raw ModuleNotFoundError \"No module named "
+        "'ipfx.dataset'; 'ipfx' is not a package\" instead of IpfxMissingError naming the extra"))),
+])
+def test_without_ipfx_read_says_in_one_line_what_to_install(serve_cells, tmp_path, how):
     serve_cells({HUMAN_CELL: SMALL})
     out = tmp_path / "said.json"
-    script = f"""
-        import json, sys
-        sys.modules["ipfx"] = None  # as if not installed: importing it raises ImportError
-        import patchseq_intake
-        cat = patchseq_intake.open_catalog()
-        try:
-            cat.human.features(specimen_id={HUMAN_CELL}).read()
-        except ImportError as exc:
-            said = {{"type": type(exc).__name__, "message": str(exc)}}
-        else:
-            said = {{"type": None}}
-        json.dump(said, open({str(out)!r}, "w"))
-    """
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120)
+    script = WITHOUT_IPFX[how] + f"""
+import json, sys
+sys.modules["ipfx"] = None  # importing it raises ImportError
+import patchseq_intake
+cat = patchseq_intake.open_catalog()
+try:
+    cat.human.features(specimen_id={HUMAN_CELL}).read()
+except ImportError as exc:
+    said = {{"type": type(exc).__name__, "message": str(exc)}}
+else:
+    said = {{"type": None}}
+json.dump(said, open({str(out)!r}, "w"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     said = json.loads(out.read_text())
     assert said["type"] is not None, "read() succeeded without IPFX"
-    assert said["message"].startswith("features are computed by IPFX, which is not installed: ")
+    assert said["message"].startswith("features are computed by IPFX, which is not installed: "), said["message"]
     assert 'pip install "patchseq-intake[features]"' in said["message"] and "\n" not in said["message"]
