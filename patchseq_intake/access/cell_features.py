@@ -235,11 +235,10 @@ def _plain(value: Any) -> Any:
 
 @cache
 def deriver() -> str:
-    """A digest of the code between the file's bytes and IPFX: the index's builder, this module and ``features``."""
-    from ..features import ipfx_data
-
+    """A digest of the code between the file's bytes and IPFX: the index's builder, this module and ``features``
+    (read as files: ``features.ipfx_data`` imports IPFX, which a cached result needs not)."""
     digest = hashlib.sha256(cell_index.builder().encode())
-    for module in (extraction, ipfx_data, ipfx_library):
-        digest.update(Path(module.__file__).read_bytes())
+    for source in sorted(Path(extraction.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]

@@ -33,7 +33,6 @@ and ``preprocess_ramp_sweeps``.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import warnings
 from collections.abc import Iterator
@@ -51,6 +50,9 @@ STIMULI = ("ramp", "short_square", "long_square")
 """The stimulus types whose features are computed, in ``extract_features``' order."""
 _ONTOLOGY_NAMES = {"ramp": "ramp_names", "short_square": "short_square_names", "long_square": "long_square_names"}
 _ARGUMENT = {"ramp": "ramp_sweep_numbers", "short_square": "ssq_sweep_numbers", "long_square": "lsq_sweep_numbers"}
+SPIKE_FEATURES = ("threshold_v", "peak_v", "upstroke", "downstroke", "upstroke_downstroke_ratio", "width", "fast_trough_v")
+"""The action potential features ``run_feature_collection`` takes of a first (or mean) spike: its functions'
+``feature_list`` default."""
 SWEEP_FEATURES = ("first_isi", "avg_rate", "isi_cv", "latency", "median_isi", "adapt")
 """The supra-threshold long-square sweep features ``extract_features`` takes per amplitude (its local list)."""
 LONG_SQUARE = (
@@ -109,16 +111,17 @@ class SpikeTables:
 
 
 def feature_columns(parameters: FeatureParameters) -> list[str]:
-    """The per-cell features ``extract_features`` can give, in its order, for these amplitude windows."""
-    ipfx()
-    from ipfx.bin import run_feature_collection as collection
+    """The per-cell features ``extract_features`` can give, in its order, for these amplitude windows.
 
-    spike = list(inspect.signature(collection.first_spike_lsq).parameters["feature_list"].default)
-    columns = [f"ap_1_{name}_ramp" for name in spike]
-    columns += [f"ap_1_{name}_short_square" for name in spike] + ["short_square_current", *LONG_SQUARE]
+    Built from ``SPIKE_FEATURES``, ``LONG_SQUARE`` and ``SWEEP_FEATURES`` (IPFX's
+    lists, restated so that a table of cached results needs no import of IPFX;
+    ``tests/features`` check them against IPFX's own).
+    """
+    columns = [f"ap_1_{name}_ramp" for name in SPIKE_FEATURES]
+    columns += [f"ap_1_{name}_short_square" for name in SPIKE_FEATURES] + ["short_square_current", *LONG_SQUARE]
     for label in range(parameters.max_above_rheo // parameters.amp_interval + 1):
-        columns += [f"ap_1_{name}_{label}_long_square" for name in spike]
-        columns += [f"ap_mean_{name}_{label}_long_square" for name in spike]
+        columns += [f"ap_1_{name}_{label}_long_square" for name in SPIKE_FEATURES]
+        columns += [f"ap_mean_{name}_{label}_long_square" for name in SPIKE_FEATURES]
         columns += [f"{name}_{label}_long_square" for name in SWEEP_FEATURES]
         columns.append(f"stimulus_amplitude_{label}_long_square")
     return [*columns, "fi_sqrt_fit_A", "fi_sqrt_fit_Ic"]

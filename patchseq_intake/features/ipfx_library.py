@@ -35,6 +35,13 @@ def ipfx() -> ModuleType:
     return ipfx
 
 
+@cache
 def ipfx_version() -> str:
-    """IPFX's version (``ipfx.__version__``), part of every cached result's key."""
-    return str(ipfx().__version__)
+    """IPFX's version, part of every cached result's key: from its installed metadata, without importing it
+    (importing IPFX takes about a second; a cached result needs none); ``IpfxMissingError`` where it is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ipfx")
+    except PackageNotFoundError:  # importable without installed metadata (a source checkout): ask the module
+        return str(ipfx().__version__)
