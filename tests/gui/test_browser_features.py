@@ -3,8 +3,8 @@
 Against the demo world's replica on 127.0.0.1. The suite's usual files
 (10 kHz, 0.3 s sweeps) are ones IPFX refuses ("No long square sweeps were
 long enough"): the error's case. For values, the human demo cells are
-written at 25 kHz with sweeps long enough (``analysable``), as
-tests/cli/test_features_cli.py does.
+written at 25 kHz with sweeps long enough (``analysable``: the suite's
+``ipfx_world``).
 """
 
 from __future__ import annotations
@@ -22,33 +22,17 @@ from patchseq_intake.features import extraction, ipfx_library  # noqa: E402
 from patchseq_intake.gui import browser_features  # noqa: E402
 from patchseq_intake.gui.browser_features import COMPUTE_LABEL, FeaturesPane  # noqa: E402
 from patchseq_intake.gui.cell_modalities import KEY_FEATURES, cached_features  # noqa: E402
-from patchseq_intake.testing.physiology import default_sweeps  # noqa: E402
-from patchseq_intake.testing.world import DEMO_CELLS, serve_world, write_world_files  # noqa: E402
-from patchseq_intake.transport import download  # noqa: E402
-from tests.conftest import REFERENCE_ASSETS  # noqa: E402
+from patchseq_intake.testing.world import DEMO_CELLS  # noqa: E402
 from tests.gui.test_cell_modalities import opened  # noqa: E402
 
 HUMAN_PLANS = tuple(plan for plan in DEMO_CELLS if plan.archive == "human")
 HUMAN = sorted(plan.specimen_id for plan in HUMAN_PLANS)
 
 
-@pytest.fixture(scope="module")
-def analysable_files(tmp_path_factory):
-    """The human demo cells' files at 25 kHz (IPFX's spike detection needs more than 20 kHz), with sweeps lasting
-    0.2 s past their step (IPFX's ``validate_sweeps``)."""
-    return write_world_files(tmp_path_factory.mktemp("nwb"), plans=HUMAN_PLANS,
-                             sweeps=default_sweeps(scale=0.3, sampling_rate=25e3))
-
-
 @pytest.fixture
-def analysable(analysable_files, monkeypatch):
-    """A replica of those files, the catalog pointed at it, with fast retries."""
-    running = serve_world(analysable_files, listings=REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None)
-    for name, value in running.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=3, backoff_s=0.01))
-    yield running
-    running.stop()
+def analysable(ipfx_world):
+    """The replica of the demo cells written so that IPFX analyses them (``tests/conftest.py: ipfx_world``)."""
+    return ipfx_world
 
 
 @pytest.fixture
