@@ -158,6 +158,7 @@ def _result(
     found = cached_result(cell, access, what, parameters, headstage, device)
     if found is not None:
         return found
+    ipfx_library.ipfx()  # IpfxMissingError naming the extra, before a module importing IPFX is imported
     from ..features.ipfx_data import package_sweeps
 
     reader = CellReader(cell, access, remote)

@@ -67,14 +67,7 @@ WITHOUT_IPFX = {
 (as where IPFX's own dependencies do not import)."""
 
 
-@pytest.mark.parametrize("how", [
-    "not installed",
-    pytest.param("installed but not importable", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: access/cell_features._result imports features.ipfx_data (which imports ipfx.dataset at its top) "
-        "without calling ipfx_library.ipfx() first; since ipfx_version() reads the installed metadata instead of "
-        "calling ipfx(), nothing else does, so read() raises the raw ModuleNotFoundError \"No module named "
-        "'ipfx.dataset'; 'ipfx' is not a package\" instead of IpfxMissingError naming the extra"))),
-])
+@pytest.mark.parametrize("how", ["not installed", "installed but not importable"])
 def test_without_ipfx_read_says_in_one_line_what_to_install(serve_cells, tmp_path, how):
     serve_cells({HUMAN_CELL: SMALL})
     out = tmp_path / "said.json"
