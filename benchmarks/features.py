@@ -42,7 +42,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -67,9 +67,28 @@ WORKERS = 8
 DOWNLOAD_JOBS = 6  # the dandi CLI's `download --jobs` default
 FIRST_ID = 700000000
 UNREAD_SECONDS = 20.0
-UNREAD_CODES = ("C1NSSEED_1", "C2CHIRP180503", "C1SSFINEST150112")  # noise, chirp, a search-like square (assumed)
+UNREAD_CODES = ("C1NSSEED_1", "C2CHIRP180503", "X2LP_Search")  # IPFX's Noise 1, a chirp, a search (FACTS.md's codes)
 FEATURE_KINDS = (LONG_SQUARE, SHORT_SQUARE, RAMP)
 KEEP_INDEXED = (config.TABLES_DIR, config.DANDI_DIR, config.INDEX_DIR)
+
+
+@dataclass
+class LoadedBench(Bench):
+    """``run.py``'s ``Bench``, noting the machine's load as each case ends (its 1-minute load average)."""
+
+    loads: dict[int, float] = field(default_factory=dict)
+
+    def measure(self, *args, **kwargs) -> Row:
+        row = super().measure(*args, **kwargs)
+        self.loads[id(row)] = os.getloadavg()[0]
+        return row
+
+    def noted(self) -> list[Row]:
+        """The rows, each measured one's note ending with its load."""
+        for row in self.rows:
+            if id(row) in self.loads:
+                row.note += f"; load {self.loads[id(row)]:.1f}"
+        return self.rows
 
 
 def main() -> None:
@@ -91,11 +110,11 @@ def main() -> None:
             os.environ.update(replica.environment)
             replica.network(args.latency_ms / 1e3, args.bandwidth_mb_s * MB, args.link_mb_s * MB)
             sizes = {plan.specimen_id: written.size for plan, written in files.items()}
-            bench = Bench(replica, Path(scratch), args.latency_ms / 1e3, args.bandwidth_mb_s * MB, [], sizes)
+            bench = LoadedBench(replica, Path(scratch), args.latency_ms / 1e3, args.bandwidth_mb_s * MB, [], sizes)
             targets = _run(bench, files, protocol, workers, quick=args.quick)
         finally:
             replica.stop()
-    _print(bench.rows, args)
+    _print(bench.noted(), args)
     _print_targets(targets)
 
 
@@ -142,7 +161,7 @@ def _files(folder: Path, cells: int, unread: int) -> tuple[dict[CellPlan, Writte
 # --- the cases -----------------------------------------------------------------------------------------
 
 
-def _run(bench: Bench, files: dict[CellPlan, WrittenCell], protocol: list[SweepSpec], workers: int,
+def _run(bench: LoadedBench, files: dict[CellPlan, WrittenCell], protocol: list[SweepSpec], workers: int,
          quick: bool) -> list[tuple[str, str, bool]]:
     ids = [plan.specimen_id for plan in files]
     total = sum(written.size for written in files.values())
@@ -182,7 +201,7 @@ def _run(bench: Bench, files: dict[CellPlan, WrittenCell], protocol: list[SweepS
     return [
         ("stream, empty cache: at most half the bytes of downloading the files", f"{stream.megabytes / download.megabytes:.0%}"
          f" ({stream.megabytes:.0f} MB against {download.megabytes:.0f} MB)", stream.megabytes <= download.megabytes / 2),
-        ("stream, empty cache: at most the time of the download then IPFX per file (8 processes)",
+        (f"stream, empty cache: at most the time of the download then IPFX per file ({workers} processes)",
          f"{stream.seconds:.1f} s against {today_total:.1f} s", stream.seconds <= today_total),
         ("warm, new process: under 1 s for all the cells (open_catalog() to read())",
          f"{inside:.2f} s ({warm.seconds:.2f} s with Python's start and imports)", inside < 1),
@@ -285,7 +304,7 @@ def _warm(bench: Bench, section: str, ids: list[int]) -> tuple[Row, float]:
     return row, said["seconds"]
 
 
-def _one_cell(bench: Bench, section: str, cell: int, path: str, runs: int = 3) -> tuple[float, float]:
+def _one_cell(bench: LoadedBench, section: str, cell: int, path: str, runs: int = 3) -> tuple[float, float]:
     """Median of ``runs``: the package's features of one cell from its cached index, and IPFX's on the downloaded file."""
     rows = []
     for _ in range(runs):
@@ -293,8 +312,8 @@ def _one_cell(bench: Bench, section: str, cell: int, path: str, runs: int = 3) -
             rows.append(bench.measure(section, "package, stream mode: read() of one cell (its index cached)",
                                       lambda: patchseq_intake.open_catalog().mouse.features(specimen_id=cell,
                                                                                             access="stream").read()))
-    del bench.rows[-runs:]
-    row = replace(sorted(rows, key=lambda r: r.seconds)[runs // 2])
+    row = sorted(rows, key=lambda r: r.seconds)[runs // 2]
+    bench.rows[-runs:] = [row]
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -302,9 +321,9 @@ def _one_cell(bench: Bench, section: str, cell: int, path: str, runs: int = 3) -
         times.append(time.perf_counter() - started)
     against = statistics.median(times)
     row.note = f"median of {runs}; {row.seconds / against:.2f}x IPFX's {against:.2f} s on the downloaded file (median of {runs})"
-    bench.rows.append(row)
     bench.rows.append(Row(section, "today: IPFX's run_feature_collection on the downloaded file, in this process",
                           against, note=f"median of {runs}, IPFX imported"))
+    bench.loads[id(bench.rows[-1])] = os.getloadavg()[0]
     return row.seconds, against
 
 
