@@ -159,6 +159,10 @@ class OtherBytesWarning(UserWarning):
     """A release file whose live home holds other bytes than the 2020 manifest, taken because the user asked."""
 
 
+class WorkerProcessError(PatchseqError, RuntimeError):
+    """The processes computing cells stopped before answering (in a script: no ``if __name__ == "__main__":``)."""
+
+
 class CacheIntegrityWarning(UserWarning):
     """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
 

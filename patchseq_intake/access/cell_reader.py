@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .. import config
-from ..errors import ChecksumError, NwbFormatError, OfflineError
+from ..errors import ChecksumError, NwbFormatError, OfflineError, PatchseqError
 from ..nwb.spikes import spike_times
 from ..nwb.sweep import Sweep
 from ..nwb.sweep_table import read_sweep_table, table_sweeps
@@ -238,7 +238,18 @@ class CellReader:
             return self._read_cached(read)
         remote = self._remote() if self.access.mode == "stream" else None
         with open_h5(self.cell, self.access, remote, for_sweep_table) as h5:
-            return read(h5)
+            if self.access.mode != "local":
+                return read(h5)
+            try:
+                return read(h5)
+            except HDF5_READ_ERRORS as exc:
+                if isinstance(exc, PatchseqError):  # the readers' own: a sweep or headstage it has not, ...
+                    raise
+                raise NwbFormatError(
+                    f"{self.cell.label}: its local copy {h5.filename} cannot be read ({type(exc).__name__}: {exc}); "
+                    "a local copy is checked against DANDI's size only: its bytes may not be DANDI's "
+                    "(access='download' fetches and verifies them)"
+                ) from exc
 
     def _read_cached(self, read: Callable[[h5py.File], T]) -> T:
         """``read(h5)`` of the verified copy in the cache (downloaded first if need be), audited if it fails

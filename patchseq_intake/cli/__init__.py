@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config
 from ..access.modes import ACCESS_MODES
 from ..errors import DeviceChoiceError, ManifestMismatchWarning, PatchseqError, UnknownCellError
+from ..features.ipfx_library import IpfxMissingError
 from ..gui.serving import port_number
 from ..tables.shipped import ARCHIVES
 from ..version import __version__
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (PatchseqError, OSError) as exc:
         print(f"{PROG}: {in_command_words(_in_the_cache(exc), getattr(args, 'filters', None) or [])}", file=sys.stderr)
+        return 1
+    except IpfxMissingError as exc:  # an ImportError: the features extra is not installed
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

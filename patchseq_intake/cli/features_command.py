@@ -8,7 +8,6 @@ from .. import config
 from ..access.modes import ACCESS_MODES
 from ..catalog import open_catalog
 from .options import (
-    UsageError,
     access_given,
     add_archive_argument,
     add_filter_option,
@@ -55,9 +54,9 @@ def add_features(commands: argparse._SubParsersAction) -> None:
                      "reads of the sweeps the features need; local: a local copy of the dandiset (with --root)")
     sub.add_argument("--root", metavar="DIR",
                      help=f"for --access local: the directory holding the dandiset (default ${config.LOCAL_ROOT_ENV})")
-    sub.add_argument("--workers", type=whole_number(256), metavar="N",
+    sub.add_argument("--workers", type=whole_number(256, low=1), metavar="N",
                      help="processes computing the cells not cached (default: the machine's cores)")
-    sub.add_argument("--amp-interval", type=whole_number(1000), default=20, metavar="PA",
+    sub.add_argument("--amp-interval", type=whole_number(1000, low=1), default=20, metavar="PA",
                      help="IPFX's supra-threshold long-square features every PA pA above rheobase (default 20)")
     sub.add_argument("--max-above-rheo", type=whole_number(2000), default=100, metavar="PA",
                      help="... up to PA pA above rheobase (default 100)")
@@ -67,10 +66,6 @@ def add_features(commands: argparse._SubParsersAction) -> None:
 
 def _run_features(args: argparse.Namespace) -> None:
     output_format = chosen_format(args)
-    if args.workers == 0:
-        raise UsageError("--workers must be at least 1")
-    if args.amp_interval == 0:
-        raise UsageError("--amp-interval must be at least 1 (pA)")
     given = {
         "specimen_id": args.specimen_ids or None,
         "access": access_given(args.access, args.root),
@@ -85,4 +80,4 @@ def _run_features(args: argparse.Namespace) -> None:
         **{name: value for name, value in given.items() if value is not None},
     )
     read = {"cells": source.read, "sweeps": source.sweep_features, "spikes": source.spike_features}[args.table]
-    emit(read(), output_format, args.output)
+    emit(read(), output_format, args.output, float32_decimals=False)  # float64 as IPFX computed them

@@ -202,15 +202,17 @@ def access_given(access: str | None, root: str | None) -> str | None:
     return "local" if root else access
 
 
-def whole_number(high: int = INT64_MAX) -> Callable[[str], int]:
-    """An argparse type: a whole number from 0 to ``high`` in ASCII digits; argparse's usage error otherwise.
+def whole_number(high: int = INT64_MAX, low: int = 0) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` in ASCII digits; argparse's usage error otherwise.
 
     (``int`` would take ``1_000``, spaces and other scripts' digits, ``１２``.)
     """
 
     def parse(text: str) -> int:
-        if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > high:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {high} (ASCII digits, e.g. 7)")
+        if not re.fullmatch(r"[0-9]{1,19}", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number from {low} to {high} (ASCII digits, e.g. {max(low, 7)})"
+            )
         return int(text)
 
     return parse

@@ -65,16 +65,19 @@ def chosen_format(args: argparse.Namespace) -> str:
     return chosen
 
 
-def emit(frame: pd.DataFrame, output_format: str, output: str | None) -> None:
+def emit(frame: pd.DataFrame, output_format: str, output: str | None, float32_decimals: bool = True) -> None:
     """Write ``frame`` in ``output_format`` to ``output`` (see the module docstring), or to stdout.
 
+    ``float32_decimals``: float values a float32 holds exactly are written as
+    their shortest float32 decimals (samples, gains); False keeps every
+    float64's own digits (computed values, which must read back equal).
     ``CommandError`` names the path when it cannot be written.
     """
     if output is None:
-        sys.stdout.write(_render(frame, output_format))
+        sys.stdout.write(_render(frame, output_format, float32_decimals))
         sys.stdout.flush()
         return
-    data = _encoded(frame, output_format)
+    data = _encoded(frame, output_format, float32_decimals)
     try:
         _write(Path(output), data)
     except OSError as error:
@@ -100,16 +103,16 @@ def _write(path: Path, data: bytes) -> None:
                            "give the path of a file")
 
 
-def _encoded(frame: pd.DataFrame, output_format: str) -> bytes:
+def _encoded(frame: pd.DataFrame, output_format: str, float32_decimals: bool = True) -> bytes:
     if output_format == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         return buffer.getvalue()
-    return _render(frame, output_format).encode()
+    return _render(frame, output_format, float32_decimals).encode()
 
 
-def _render(frame: pd.DataFrame, output_format: str) -> str:
-    narrow = float32_columns(frame)
+def _render(frame: pd.DataFrame, output_format: str, float32_decimals: bool = True) -> str:
+    narrow = float32_columns(frame) if float32_decimals else []
     if output_format == "csv":  # pandas writes a float32 column's values as their shortest float32 decimals
         return frame.astype({name: "float32" for name in narrow}).to_csv(index=False)
     if output_format == "json":

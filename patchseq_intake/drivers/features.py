@@ -12,14 +12,16 @@ lazy table.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from intake.source.base import DataSource, Schema
 
 from .. import config
-from ..errors import InvalidQueryError, PatchseqError
+from ..errors import InvalidQueryError, PatchseqError, WorkerProcessError
 from ..access.cell_features import CELL, SPIKES, cell_features, cell_spike_tables
 from ..features.extraction import CellFeatures, FeatureParameters, SpikeTables
 from ..version import __version__
@@ -106,8 +108,15 @@ class FeaturesSource(CellSelection, DataSource):
         return self._get_partition(partition_number(i, len(self.cells)))
 
     def read(self) -> pd.DataFrame:
-        """One row per selected cell, in the selection's order: cached rows read, the others computed (see the class)."""
-        return self._table(features_row, CELL)
+        """One row per selected cell, in the selection's order: cached rows read, the others computed (see the class).
+
+        Cells with an ``error`` are said in one warning: how many could not be
+        read (naming a few; a later read tries them again) and how many IPFX
+        could not analyse in part.
+        """
+        table = self._table(features_row, CELL)
+        _say_failures(table)
+        return table
 
     def spike_features(self) -> pd.DataFrame:
         """IPFX's per-spike features of the selected cells' long squares, short squares and ramps.
@@ -193,7 +202,18 @@ class FeaturesSource(CellSelection, DataSource):
                 return [future.result() for future in futures]
             with _Counted({task.key for task in tasks}, bar):
                 workers = self.num_workers or (os.cpu_count() or 1)
-                return list(dask.compute(*tasks, scheduler=self.scheduler, num_workers=workers))
+                try:
+                    return list(dask.compute(*tasks, scheduler=self.scheduler, num_workers=workers))
+                except (BrokenProcessPool, RuntimeError) as exc:  # a cell's own errors are its row's, not these
+                    if self.scheduler != "processes":
+                        raise
+                    text = " ".join(str(exc).split())
+                    said = f" ({type(exc).__name__}: {text[:120]}{'...' if len(text) > 120 else ''})"
+                    raise WorkerProcessError(
+                        f"the {workers} processes computing the cells stopped before answering{said}. In a script, "
+                        'the code that starts them must run under if __name__ == "__main__": (docs/ephys.md); or '
+                        "compute here with scheduler='threads' or 'sync'"
+                    ) from exc
 
     def _columns(self) -> list[str]:
         from ..features.extraction import feature_columns
@@ -294,6 +314,28 @@ def _row(cell: CellFile, features: Mapping[str, float], error: str | None, colum
     values = {"cell_specimen_id": [cell.specimen_id]} | {name: [features.get(name, np.nan)] for name in columns}
     row = pd.DataFrame(values | {"error": pd.array([error], dtype="string")})
     return row.astype({"cell_specimen_id": "int64", **{name: "float64" for name in columns}})
+
+
+def _say_failures(table: pd.DataFrame) -> None:
+    """One warning naming the cells whose row has an ``error``, if any: unread cells first (the ones to act on)."""
+    from ..features.extraction import STIMULI
+
+    failed = table.dropna(subset=["error"])
+    if failed.empty:
+        return
+    by_ipfx = failed["error"].str.startswith(tuple(f"{kind}: " for kind in STIMULI))
+    unread, analysed = failed[~by_ipfx], failed[by_ipfx]
+    total = len(table)
+    parts = []
+    if len(unread):
+        named = "; ".join(f"{row.cell_specimen_id} ({row.error})" for row in unread.head(3).itertuples())
+        more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+        parts.append(f"{len(unread)} of the {total} cells: their sweeps could not be read, so they have no "
+                     f"features (not cached: a later read tries them again): {named}{more}")
+    if len(analysed):
+        parts.append(f"{len(analysed)} of the {total} cells: IPFX could not analyse a stimulus type (their other "
+                     "features are there)")
+    warnings.warn("; ".join(parts) + ". The error column says why.", stacklevel=3)
 
 
 def _distributed_client() -> Any:

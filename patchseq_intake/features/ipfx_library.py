@@ -25,8 +25,8 @@ def ipfx() -> ModuleType:
     """
     try:
         import ipfx
-    except ImportError as exc:
-        raise IpfxMissingError(f"features are computed by IPFX, which is not installed: {INSTALL}") from exc
+    except ImportError:
+        raise IpfxMissingError(f"features are computed by IPFX, which is not installed: {INSTALL}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import ipfx.bin.run_feature_collection  # noqa: F401
@@ -43,5 +43,6 @@ def ipfx_version() -> str:
 
     try:
         return version("ipfx")
-    except PackageNotFoundError:  # importable without installed metadata (a source checkout): ask the module
-        return str(ipfx().__version__)
+    except PackageNotFoundError:  # not installed, or importable without its metadata (a source checkout)
+        pass
+    return str(ipfx().__version__)

@@ -50,8 +50,10 @@ def test_spikes_and_sweeps_tables(capsys, world):
 
 
 def test_bad_flags_say_which_and_what_is_right(capsys, world):
-    assert "--amp-interval must be at least 1 (pA)" in misused(capsys, "features", "human", "--amp-interval", "0")
-    assert "--workers must be at least 1" in misused(capsys, "features", "human", "--workers", "0")
+    for flag, value, low, high in (("--amp-interval", "0", 1, 1000), ("--amp-interval", "-20", 1, 1000),
+                                   ("--workers", "0", 1, 256), ("--max-above-rheo", "2.5", 0, 2000)):
+        said = misused(capsys, "features", "human", flag, value)
+        assert f"argument {flag}: '{value}' is not a whole number from {low} to {high}" in said
     assert "invalid choice: 'cell'" in misused(capsys, "features", "human", "--table", "cell")
     message = fails(capsys, "features", "human", "601506507")
     assert "not in the human Patch-seq dataset" in message and "patchseq-intake features mouse" in message
