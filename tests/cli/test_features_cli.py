@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 
@@ -75,3 +76,30 @@ def test_the_cache_command_lists_verifies_and_clears_the_features(capsys, world,
     assert not damaged.exists() and sound.exists()
     ok(capsys, "cache", "clear")
     assert not (cache_dir / config.FEATURES_DIR).exists()
+
+
+def test_csv_keeps_the_float64_digits_ipfx_computed(capsys, world):
+    import pandas as pd
+
+    import patchseq_intake
+
+    cell = HUMAN_CELLS[1]
+    text = ok(capsys, "features", "human", str(cell), "--format", "csv")
+    written = pd.read_csv(io.StringIO(text), float_precision="round_trip")  # pandas' default parser rounds some
+    computed = patchseq_intake.open_catalog().human.features(specimen_id=cell).read()
+    numbers = [c for c in computed.columns if c not in ("cell_specimen_id", "error")]
+    pd.testing.assert_frame_equal(written[numbers], computed[numbers], check_exact=True)  # read back to the bit
+
+
+def test_without_ipfx_the_command_says_in_one_line_what_to_install(world):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['ipfx'] = None\n"
+            "from patchseq_intake.cli import main\n"
+            f"sys.exit(main(['features', 'human', '{HUMAN_CELLS[1]}']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if "warning:" not in line]
+    assert lines == ['patchseq-intake: features are computed by IPFX, which is not installed: pip install '
+                     '"patchseq-intake[features]" (from a clone of the project: pip install ".[features]")']
