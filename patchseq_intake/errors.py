@@ -163,6 +163,10 @@ class WorkerProcessError(PatchseqError, RuntimeError):
     """The processes computing cells stopped before answering (in a script: no ``if __name__ == "__main__":``)."""
 
 
+class FeaturesFailedWarning(UserWarning):
+    """Cells of a features table have an ``error``: said once a read, naming the ones to act on."""
+
+
 class CacheIntegrityWarning(UserWarning):
     """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
 

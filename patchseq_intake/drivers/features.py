@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from intake.source.base import DataSource, Schema
 
 from .. import config
-from ..errors import InvalidQueryError, PatchseqError, WorkerProcessError
+from ..errors import FeaturesFailedWarning, InvalidQueryError, PatchseqError, WorkerProcessError
 from ..access.cell_features import CELL, SPIKES, cell_features, cell_spike_tables
 from ..features.extraction import CellFeatures, FeatureParameters, SpikeTables
 from ..version import __version__
@@ -335,7 +335,7 @@ def _say_failures(table: pd.DataFrame) -> None:
     if len(analysed):
         parts.append(f"{len(analysed)} of the {total} cells: IPFX could not analyse a stimulus type (their other "
                      "features are there)")
-    warnings.warn("; ".join(parts) + ". The error column says why.", stacklevel=3)
+    warnings.warn("; ".join(parts) + ". The error column says why.", FeaturesFailedWarning, stacklevel=3)
 
 
 def _distributed_client() -> Any:

@@ -203,8 +203,15 @@ def cached_features(source: Any) -> pd.Series | None:
 
 def computed_features(source: Any) -> pd.Series:
     """The cell's row of ``source``, computed by the entry (its sweeps read, IPFX run) and cached; a failure to
-    read the sweeps (the network, a file that does not decode) is in the row's ``error``, as in the entry."""
-    return source.read().iloc[0]
+    read the sweeps (the network, a file that does not decode) is in the row's ``error``, as in the entry (the pane
+    shows it: the entry's warning of it is not repeated)."""
+    import warnings
+
+    from ..errors import FeaturesFailedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturesFailedWarning)
+        return source.read().iloc[0]
 
 
 def feature_value(row: pd.Series, feature: KeyFeature) -> str:

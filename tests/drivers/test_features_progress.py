@@ -32,7 +32,7 @@ def test_a_local_copy_that_cannot_be_read_is_its_cells_row_not_the_tables_end(ip
                                                                                monkeypatch):
     """A local copy is checked by its size only: an HDF5 fault in it (here made to happen) is that cell's error."""
     from patchseq_intake.access import cell_reader
-    from patchseq_intake.errors import NwbFormatError
+    from patchseq_intake.errors import FeaturesFailedWarning, NwbFormatError
     from patchseq_intake.testing.world import DEMO_CELLS, dandi_path
 
     root = tmp_path / "dandi"
@@ -52,7 +52,7 @@ def test_a_local_copy_that_cannot_be_read_is_its_cells_row_not_the_tables_end(ip
     monkeypatch.setattr(cell_reader, "read_sweep_table", faulty)
     cat = patchseq_intake.open_catalog()
     local = {"access": "local", "root": str(root)}
-    with pytest.warns(UserWarning, match=r"1 of the 3 cells: their sweeps could not be read"):
+    with pytest.warns(FeaturesFailedWarning, match=r"1 of the 3 cells: their sweeps could not be read"):
         table = cat.mouse.features(specimen_id=MOUSE, scheduler="sync", **local).read()
     errors = dict(zip(table["cell_specimen_id"], table["error"]))
     assert errors[601790961].startswith("NwbFormatError: cell 601790961")

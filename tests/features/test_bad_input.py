@@ -12,8 +12,10 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import pandas as pd
+import pytest
 
 from patchseq_intake.access.cell_features import CELL, result_path
+from patchseq_intake.errors import FeaturesFailedWarning
 from patchseq_intake.testing.physiology import LONG_SQUARE
 from patchseq_intake.testing.server import Reply
 
@@ -52,7 +54,12 @@ def test_a_cell_without_current_clamp_long_squares_says_so_and_keeps_its_other_f
 
 def test_an_ipfx_error_is_named_and_the_other_types_features_are_ipfxs(cat, serve_cells, ipfx_itself):
     world = serve_cells({BAD: SILENT_SHORT_SQUARES, GOOD: SMALL})
-    row = _read(cat).loc[BAD]
+    with pytest.warns(FeaturesFailedWarning) as said:
+        row = _read(cat).loc[BAD]
+    assert [str(w.message) for w in said if w.category is FeaturesFailedWarning] == [
+        "1 of the 2 cells: IPFX could not analyse a stimulus type (their other features are there). "
+        "The error column says why."
+    ]
     theirs = ipfx_itself(world.written[BAD].path)
     message = "FeatureError: No spiking short square sweeps, cannot compute cell features."
     assert theirs.together() == theirs.alone("short_square") == message  # IPFX's one call gives nothing for the cell
