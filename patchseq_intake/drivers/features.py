@@ -150,16 +150,19 @@ class FeaturesSource(CellSelection, DataSource):
 
         self._load_metadata()
         columns = self._columns()
-        parts: list[pd.DataFrame | None] = []
-        for cell in self.cells:
-            found = cached_result(cell, self.access, what, self.parameters, self.headstage, self.device)
-            parts.append(None if found is None else rows_of(cell, self.access, None, self.parameters, self.headstage,
-                                                               self.device, found=found, columns=columns))
-        missing = [i for i, part in enumerate(parts) if part is None]
-        for i, part in zip(missing, self._compute([self.cells[i] for i in missing], rows_of), strict=True):
-            parts[i] = part
-        if what == CELL:
-            return pd.concat([self._empty(), *parts], ignore_index=True)
+        found = [cached_result(cell, self.access, what, self.parameters, self.headstage, self.device)
+                 for cell in self.cells]
+        missing = [i for i, result in enumerate(found) if result is None]
+        computed = dict(zip(missing, self._compute([self.cells[i] for i in missing], rows_of), strict=True))
+        if what == CELL:  # the cached rows built as one table: a frame a row costs ~15 ms for 150 columns
+            cached = [(i, cell.specimen_id, found[i]) for i, cell in enumerate(self.cells) if found[i] is not None]
+            rows = _rows([(cell, result.features, result.error) for _, cell, result in cached], columns)
+            order = [i for i, _, _ in cached] + list(computed)
+            table = pd.concat([rows, *computed.values()], ignore_index=True)
+            return table.iloc[sorted(range(len(order)), key=order.__getitem__)].reset_index(drop=True)
+        parts = [computed[i] if result is None else rows_of(cell, self.access, None, self.parameters,
+                                                            self.headstage, self.device, found=result)
+                 for i, (cell, result) in enumerate(zip(self.cells, found, strict=True))]
         return _concat_tables(parts)
 
     def to_dask(self):
@@ -237,7 +240,6 @@ def features_row(
     headstage: int = 0,
     device: str | None = None,
     found: CellFeatures | None = None,
-    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One cell's row: its cached or computed features (``found``, if already read), or why its sweeps could not
     be read (not cached).
@@ -247,7 +249,7 @@ def features_row(
     """
     from ..features.extraction import feature_columns
 
-    columns = feature_columns(parameters) if columns is None else columns
+    columns = feature_columns(parameters)
     result = found or _computed(cell_features, cell, access, settings, parameters, headstage, device)
     if isinstance(result, str):
         return _row(cell, {}, result, columns)
@@ -256,7 +258,7 @@ def features_row(
 
 def spikes_rows(
     cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
-    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None, columns: Sequence[str] | None = None,
+    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None,
 ) -> pd.DataFrame:
     """One cell's per-spike table (see ``FeaturesSource.spike_features``)."""
     result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
@@ -265,7 +267,7 @@ def spikes_rows(
 
 def sweeps_rows(
     cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
-    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None, columns: Sequence[str] | None = None,
+    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None,
 ) -> pd.DataFrame:
     """One cell's per-sweep table (see ``FeaturesSource.sweep_features``)."""
     result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
@@ -308,12 +310,17 @@ def _concat_tables(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _row(cell: CellFile, features: Mapping[str, float], error: str | None, columns: Sequence[str]) -> pd.DataFrame:
+    return _rows([(cell.specimen_id, features, error)], columns)
+
+
+def _rows(cells: Sequence[tuple[int, Mapping[str, float], str | None]], columns: Sequence[str]) -> pd.DataFrame:
+    """The table of ``(cell_specimen_id, features, error)``: ``columns`` as float64 (NaN where a cell has none)."""
     import numpy as np
     import pandas as pd
 
-    values = {"cell_specimen_id": [cell.specimen_id]} | {name: [features.get(name, np.nan)] for name in columns}
-    row = pd.DataFrame(values | {"error": pd.array([error], dtype="string")})
-    return row.astype({"cell_specimen_id": "int64", **{name: "float64" for name in columns}})
+    values = {"cell_specimen_id": np.array([cell for cell, _, _ in cells], dtype="int64")}
+    values |= {name: np.array([f.get(name, np.nan) for _, f, _ in cells], dtype="float64") for name in columns}
+    return pd.DataFrame(values | {"error": pd.array([error for _, _, error in cells], dtype="string")})
 
 
 def _say_failures(table: pd.DataFrame) -> None:
