@@ -54,6 +54,9 @@ def add_features(commands: argparse._SubParsersAction) -> None:
                      "reads of the sweeps the features need; local: a local copy of the dandiset (with --root)")
     sub.add_argument("--root", metavar="DIR",
                      help=f"for --access local: the directory holding the dandiset (default ${config.LOCAL_ROOT_ENV})")
+    sub.add_argument("--device", metavar="D",
+                     help="the device whose sweeps to analyse, where several recorded the headstage (e.g. "
+                     "ITC18USB_Dev_0; the release's files have one)")
     sub.add_argument("--workers", type=whole_number(256, low=1), metavar="N",
                      help="processes computing the cells not cached (default: the machine's cores)")
     sub.add_argument("--amp-interval", type=whole_number(1000, low=1), default=20, metavar="PA",
@@ -72,6 +75,7 @@ def _run_features(args: argparse.Namespace) -> None:
         "root": args.root,
         "version": args.dandi_version,
         "num_workers": args.workers,
+        "device": args.device,
     }
     source = open_catalog()[args.archive].features(
         filters=filters_given(args.filters),

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from intake.source.base import DataSource, Schema
@@ -129,7 +130,7 @@ class FeaturesSource(CellSelection, DataSource):
         (why a stimulus type or the cell gave none; a row of its own, with no
         spike). Cached and computed as ``read()``.
         """
-        return self._table(spikes_rows, SPIKES)
+        return self._table(partial(table_rows, "spikes"), SPIKES)
 
     def sweep_features(self) -> pd.DataFrame:
         """IPFX's per-sweep features of the same sweeps: one row per analysed sweep.
@@ -140,7 +141,7 @@ class FeaturesSource(CellSelection, DataSource):
         s, ... where IPFX computes them for that stimulus type), and ``error``
         as in ``spike_features``. Cached and computed as ``read()``.
         """
-        return self._table(sweeps_rows, SPIKES)
+        return self._table(partial(table_rows, "sweeps"), SPIKES)
 
     def _table(self, rows_of: Callable[..., pd.DataFrame], what: str) -> pd.DataFrame:
         """``rows_of`` each selected cell, in order: from the cache where it holds the result, the others computed."""
@@ -256,22 +257,13 @@ def features_row(
     return _row(cell, result.features, result.error, columns)
 
 
-def spikes_rows(
-    cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
+def table_rows(
+    name: str, cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
     headstage: int = 0, device: str | None = None, found: SpikeTables | None = None,
 ) -> pd.DataFrame:
-    """One cell's per-spike table (see ``FeaturesSource.spike_features``)."""
+    """One cell's ``spikes`` or ``sweeps`` table (see ``FeaturesSource.spike_features``, ``sweep_features``)."""
     result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
-    return _led_table(cell, result, "spikes")
-
-
-def sweeps_rows(
-    cell: CellFile, access: Access, settings: Mapping[str, str] | None, parameters: FeatureParameters,
-    headstage: int = 0, device: str | None = None, found: SpikeTables | None = None,
-) -> pd.DataFrame:
-    """One cell's per-sweep table (see ``FeaturesSource.sweep_features``)."""
-    result = found or _computed(cell_spike_tables, cell, access, settings, parameters, headstage, device)
-    return _led_table(cell, result, "sweeps")
+    return _led_table(cell, result, name)
 
 
 def _computed(compute: Callable[..., Any], cell: CellFile, access: Access, settings: Mapping[str, str] | None,

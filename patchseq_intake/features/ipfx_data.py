@@ -61,7 +61,7 @@ class PackageSweeps(EphysDataInterface):
         if repeated:
             raise NwbFormatError(
                 f"{label}: sweeps {repeated} were recorded by several devices ({sorted(set(table['device'].dropna()))}): "
-                "IPFX reads one sweep per number; choose a device with device=..."
+                "IPFX reads one sweep per number; choose one device (device=... in Python, --device on the command line)"
             )
         rows = table.loc[:, list(IPFX_COLUMNS)].astype(object).where(table.loc[:, list(IPFX_COLUMNS)].notna(), None)
         self._rows: dict[int, dict[str, Any]] = {int(row["sweep_number"]): row for row in rows.to_dict("records")}

@@ -103,3 +103,9 @@ def test_without_ipfx_the_command_says_in_one_line_what_to_install(world):
     lines = [line for line in done.stderr.splitlines() if "warning:" not in line]
     assert lines == ['patchseq-intake: features are computed by IPFX, which is not installed: pip install '
                      '"patchseq-intake[features]" (from a clone of the project: pip install ".[features]")']
+
+
+def test_a_device_the_file_does_not_hold_is_the_cells_error_in_its_row(capsys, world):
+    table = _csv(ok(capsys, "features", "human", str(HUMAN_CELLS[1]), "--device", "Dev9", "--format", "csv"))
+    error = table["error"].iloc[0]
+    assert "no device 'Dev9' recorded there; its devices are 'ITC18USB_Dev_0'" in error and table.drop(columns=["cell_specimen_id", "error"]).isna().all().all()
