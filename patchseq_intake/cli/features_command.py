@@ -8,6 +8,7 @@ from .. import config
 from ..access.modes import ACCESS_MODES
 from ..catalog import open_catalog
 from .options import (
+    CommandError,
     access_given,
     add_archive_argument,
     add_filter_option,
@@ -84,4 +85,8 @@ def _run_features(args: argparse.Namespace) -> None:
         **{name: value for name, value in given.items() if value is not None},
     )
     read = {"cells": source.read, "sweeps": source.sweep_features, "spikes": source.spike_features}[args.table]
-    emit(read(), output_format, args.output, float32_decimals=False)  # float64 as IPFX computed them
+    table = read()
+    emit(table, output_format, args.output, float32_decimals=False)  # float64 as IPFX computed them
+    values = table.drop(columns=["cell_specimen_id", "stimulus", "sweep_number", "error"], errors="ignore")
+    if len(table) and values.isna().all().all():  # a script checking the exit status must not take it for success
+        raise CommandError(f"no cell has features: every row's error column says why (first: {table['error'].iloc[0]})")

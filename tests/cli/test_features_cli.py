@@ -106,6 +106,9 @@ def test_without_ipfx_the_command_says_in_one_line_what_to_install(world):
 
 
 def test_a_device_the_file_does_not_hold_is_the_cells_error_in_its_row(capsys, world):
-    table = _csv(ok(capsys, "features", "human", str(HUMAN_CELLS[1]), "--device", "Dev9", "--format", "csv"))
+    status = main(["features", "human", str(HUMAN_CELLS[1]), "--device", "Dev9", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert status == 1 and err.splitlines()[-1].startswith("patchseq-intake: no cell has features: every row's error")
+    table = _csv(out)  # the rows are written all the same
     error = table["error"].iloc[0]
     assert "no device 'Dev9' recorded there; its devices are 'ITC18USB_Dev_0'" in error and table.drop(columns=["cell_specimen_id", "error"]).isna().all().all()
