@@ -44,6 +44,7 @@ from ..nwb.spikes import spike_times
 from ..nwb.sweep import Sweep
 from ..nwb.sweep_table import read_sweep_table, table_sweeps
 from ..nwb.sweeps import assemble, read_sweep
+from ..transport.blob_tag import BlobTag
 from ..transport.ranges import fetch_ranges
 from ..transport.verified import read_checked
 from .cell_index import (
@@ -57,7 +58,7 @@ from .cell_index import (
     save_index,
 )
 from .modes import Access
-from .opening import NWB_FILE, asset_etag, local_copy, open_h5, open_remote, verified_copy
+from .opening import NWB_FILE, local_copy, open_h5, open_remote, verified_copy
 
 if TYPE_CHECKING:
     import h5py
@@ -135,7 +136,7 @@ class CellReader:
         for entry in entries:
             entry.parts.check(label, entry.names)
         arrays = [index.arrays[path] for entry in entries for path in entry.names() if path is not None]
-        etag = self.cell.asset.etag or index.etag or self._asset_etag()
+        etag = self.cell.asset.etag or index.etag
         if any(array is None for array in arrays) or _share(arrays, self.cell.size) > MOST_OF_THE_FILE or not etag:
             local_copy(self.cell)  # verified; then read from it
             return self._sweeps(wanted, headstage, trim)
@@ -148,9 +149,10 @@ class CellReader:
         if self._indexed():
             return self._index
         checksum, size = self.cell.checksum.value, self.cell.size
-        etag = self.cell.asset.etag
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or self._cached():
-            built = self._read_cached(lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, etag))
+            built = self._read_cached(
+                lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(h5.filename))
+            )
             self._index = save_index(built)
             return self._index
         if config.offline():
@@ -173,15 +175,17 @@ class CellReader:
         self._index = index
         return index
 
+    def _etag_of(self, path: str) -> str:
+        """The dandi-etag of the verified file at ``path``: the listing's, else computed from its bytes (MD5s)."""
+        from ..transport.checksums import dandi_etag_of
+
+        return self.cell.asset.etag or dandi_etag_of(Path(path))
+
     def _indexed(self) -> bool:
         """Whether the file's index is at hand: held by this reader, or cached (then held)."""
         if self._index is None and self.cell.checksum is not None:
             self._index = load_index(self.cell.checksum.value, self.cell.size)
         return self._index is not None
-
-    def _asset_etag(self) -> str | None:
-        """The file's dandi-etag from DANDI (see ``opening.asset_etag``); None offline or where DANDI gives none."""
-        return None if config.offline() else asset_etag(self.cell)
 
     def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool, etag: str) -> list[Sweep]:
         """The sweeps' samples in one wave of range requests, each answer carrying the file's ``etag``; decoded."""
@@ -193,7 +197,7 @@ class CellReader:
         paths = list(dict.fromkeys(path for entry in wanted for path in entry.names() if path is not None))
         spans = [span for path in paths for span in index.arrays[path].ranges()]
         try:
-            pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, etag=etag))
+            pieces = iter(fetch_ranges(self.cell.urls, spans, size=self.cell.size, tag=BlobTag(etag, self.cell.size)))
         except ChecksumError as exc:
             raise ChecksumError(f"{self.cell.label}: the server holds other bytes than DANDI lists: {exc}") from exc
         samples = {

@@ -18,14 +18,12 @@
     directory (a path or a link leading out of it is refused).
 
 Every mode reads the URLs, size and checksum the cell was resolved to (see
-``nwb_files``); only stream mode asks the DANDI API, once a process and
-file, for a dandi-etag the listing lacks (``asset_etag``).
+``nwb_files``), and asks the DANDI API nothing more.
 """
 
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +40,7 @@ from ..errors import (
     OfflineError,
     UnresponsiveServerError,
 )
+from ..transport.blob_tag import BlobTag
 from ..transport.remote_file import RemoteFile
 from .modes import Access
 from .table_prefetch import prefetch_sweep_table
@@ -49,8 +48,6 @@ from .table_prefetch import prefetch_sweep_table
 if TYPE_CHECKING:
     import h5py
     from tqdm import tqdm
-
-logger = logging.getLogger(__name__)
 
 PART_BYTES = 4 * 1024 * 1024
 MAX_PARTS = 8
@@ -100,41 +97,25 @@ def _hdf5(cell: CellFile, file: Path | RemoteFile) -> h5py.File:
 def open_remote(cell: CellFile) -> RemoteFile:
     """The cell's file on DANDI, read by ranges: from its blob URL, else the API's download URL.
 
-    Every answer must carry the asset's dandi-etag as its ``ETag`` where that
-    is known (``asset_etag``), and the file's size in its ``Content-Range``.
-    Its first bytes are read at once, so that a server holding other bytes is
-    refused here (``ChecksumError``), not inside h5py.
+    Every answer must carry the blob's ETag (``transport.blob_tag``): the
+    asset's dandi-etag where the listing gives it, else the one the first
+    answer carried; and the file's size in its ``Content-Range``. Its first
+    bytes are read at once, so that a server holding other bytes is refused
+    here (``ChecksumError``), not inside h5py.
     """
     if config.offline():
         raise OfflineError(f"access='stream' reads over the network, which {config.OFFLINE_ENV} forbids")
-    remote = RemoteFile(list(cell.urls), cell.size, etag=asset_etag(cell))
+    remote = RemoteFile(list(cell.urls), cell.size, tag=BlobTag(cell.asset.etag, cell.size))
     try:
         remote.prefetch([(0, 1)])  # and the file's tail, where HDF5 writers leave metadata
     except ChecksumError as exc:
         remote.close()
+        listed = f"dandi-etag {cell.asset.etag}" if cell.asset.etag else f"SHA-256 {cell.sha256}"
         raise ChecksumError(
             f"{cell.dandi_path} (cell {cell.specimen_id}) is not the file DANDI lists ({cell.size} bytes, "
-            f"dandi-etag {remote.etag}): {exc}"
+            f"{listed}): {exc}"
         ) from exc
     return remote
-
-
-def asset_etag(cell: CellFile) -> str | None:
-    """DANDI's dandi-etag of the cell's file: from its listing, else from the version's asset at its path (one request).
-
-    None where DANDI gives none or its API does not answer: then what is
-    read by ranges cannot be tied to the asset, and nothing derived from it
-    is cached (see ``cell_reader``).
-    """
-    from ..dandi.assets import fetch_dandi_etag
-
-    if cell.asset.etag or cell.metadata_url is None:
-        return cell.asset.etag
-    try:
-        return fetch_dandi_etag(cell.metadata_url, cell.asset)
-    except FetchError as exc:
-        logger.info("no dandi-etag for %s: %s", cell.label, exc)
-        return None
 
 
 def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:

@@ -16,9 +16,6 @@ server's URL, the asset, the field, the value and what would be valid:
 - the pages of a listing (``Paging``): each ``next`` link on the API's own
   server, no page fetched twice, no more pages than page 1's ``count`` implies.
 
-A version's asset looked up by its path (``assets.fetch_dandi_etag``) is a
-listing page too, checked the same way.
-
 The formats are DANDI's (``dandischema``): a SHA-256 is 64 hexadecimal digits;
 a dandi-etag 32 hexadecimal digits, ``-`` and the number of upload parts
 (``DandiETag.REGEX``); asset and blob ids are UUIDs; an asset path is relative.

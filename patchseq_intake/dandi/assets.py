@@ -9,9 +9,9 @@ pinned
     see ``catalogs/dandi-assets/README.md``): used for that version when
     ``PATCHSEQ_INTAKE_DANDI_API`` is DANDI's own API. No request at all. A
     listing may lack the version's asset ids (000020's: ``Asset.asset_id``
-    None) and dandi-etags; a version-scoped call that needs one finds the
-    asset by its path (``AssetIndex.metadata_url``), never by an id the
-    version may not hold.
+    None) and dandi-etags: no call is made by an id the version may not
+    hold, and a missing dandi-etag is learnt from the blob's own answers
+    (``transport.blob_tag``).
 cache
     ``<cache>/dandi/<api hash>/<dandiset>/<version>.v3.json``: a published
     version's index, fetched from the API once, ever (a published version
@@ -172,43 +172,6 @@ class AssetIndex:
     def urls(self, asset: Asset) -> tuple[str, ...]:
         """Where to read the asset from, best first: the blob, then the download URL (where known)."""
         return tuple(url for url in (self.blob_url(asset), self.download_url(asset)) if url)
-
-    def metadata_url(self, asset: Asset) -> str:
-        """The API's listing of this version's asset at the asset's path, with its metadata (``digest`` among them).
-
-        By path, not by asset id, so that it needs no id from a shipped listing
-        (``?path=`` is a prefix filter: ``fetch_dandi_etag`` takes the result
-        whose path is exactly the asset's).
-        """
-        query = urlencode({"path": asset.path, "metadata": 1})
-        return f"{self.api}/dandisets/{self.dandiset}/versions/{self.version}/assets/?{query}"
-
-
-@lru_cache(maxsize=1024)
-def fetch_dandi_etag(metadata_url: str, asset: Asset) -> str | None:
-    """DANDI's ``dandi:dandi-etag`` of ``asset``, from the version's listing at ``metadata_url``.
-
-    One request, once a process and asset, for assets whose listing lacks it
-    (000020's shipped listing carries SHA-256 only). The result whose path is exactly ``asset.path`` is taken,
-    every field checked as a listing's are (``answers.asset_fields``), and
-    its blob and size must be the asset's: the etag is that of the bytes
-    read. None if DANDI gives none; ``FetchError`` if the API does not
-    answer, ``ServerAnswerError`` if its answer is not a listing holding
-    the asset, or a value is not of DANDI's format.
-    """
-    from ..transport.download import get_json
-
-    results = answers.results_of(get_json(metadata_url), metadata_url)
-    for position, item in enumerate(results, 1):
-        if isinstance(item, dict) and item.get("path") == asset.path:
-            values, _ = answers.asset_fields(item, metadata_url, position)
-            for name in ("blob", "size"):
-                if values[name] != getattr(asset, name):
-                    raise answers.refuse(metadata_url, f"asset {asset.path!r} {name}", values[name],
-                                         f"the {name} the catalog's listing gives, {getattr(asset, name)!r}")
-            return values["etag"].lower() if values["etag"] else None
-    raise answers.refuse(metadata_url, "results", [item.get("path") if isinstance(item, dict) else item
-                                                   for item in results], f"a result with the path {asset.path!r}")
 
 
 def _check_version(version: str, example: str | None = None) -> None:

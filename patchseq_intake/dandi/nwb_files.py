@@ -80,8 +80,6 @@ class CellFile:
     asset: Asset
     urls: tuple[str, ...]
     manifest: ManifestFile | None
-    metadata_url: str | None = None
-    """The API's listing of the version's asset at its path, with its metadata (``AssetIndex.metadata_url``)."""
 
     @property
     def dandi_path(self) -> str:
@@ -157,7 +155,7 @@ def resolve_files(archive: Archive, index: AssetIndex) -> Resolution:
             resolution.unresolved[specimen_id] = Unresolved(session_id, listed.dandi_path if listed else None)
         else:
             resolution.files[specimen_id] = CellFile(
-                specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed, index.metadata_url(asset)
+                specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed
             )
     return resolution
 

@@ -46,11 +46,14 @@ class Checksum:
         The SHA-256 is computed while the bytes arrive; the ETag, when needed,
         reads the file once more, a part at a time.
         """
-        if self.algorithm == SHA256:
-            return sha256
-        from dandischema.digests.dandietag import DandiETag
+        return sha256 if self.algorithm == SHA256 else dandi_etag_of(path)
 
-        return DandiETag.from_file(path).as_str()
+
+def dandi_etag_of(path: Path) -> str:
+    """DANDI's dandi-etag of the file at ``path`` (dandischema's own computation: MD5s of 64 MiB parts)."""
+    from dandischema.digests.dandietag import DandiETag
+
+    return DandiETag.from_file(path).as_str()
 
 
 def sha256_of(path: Path) -> str:

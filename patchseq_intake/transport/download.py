@@ -46,6 +46,7 @@ from .answers import (
     retrying,
 )
 from .atomic import atomic_output
+from .blob_tag import BlobTag
 from .cache import cache_errors
 from .checksums import Checksum, sha256_of
 from .progress import progress_bar
@@ -391,8 +392,13 @@ def _refuse_page(url: str, reply: requests.Response) -> None:
 def _download_parts(
     url: str, partial: Path, size: int, parts: int, bar: tqdm, retry: RetryPolicy, etag: str | None
 ) -> str:
-    """``url``'s ``size`` bytes into ``partial`` as ``parts`` concurrent ranges; return the SHA-256."""
+    """``url``'s ``size`` bytes into ``partial`` as ``parts`` concurrent ranges, all of one blob; return the SHA-256.
+
+    Every part must carry ``etag`` (DANDI's dandi-etag) where its server sends an ETag, else the first part's.
+    """
     from concurrent.futures import ThreadPoolExecutor
+
+    tag = BlobTag(etag, size, required=False)
 
     step = -(-size // parts)
     spans = [(start, min(start + step, size)) for start in range(0, size, step)]
@@ -400,7 +406,7 @@ def _download_parts(
         out.truncate(size)
 
     def fetch(span: tuple[int, int]) -> None:
-        data = get_range(url, span[0], span[1], retry, size=size, etag=etag)
+        data = get_range(url, span[0], span[1], retry, size=size, tag=tag)
         with partial.open("r+b") as out:
             out.seek(span[0])
             out.write(data)
@@ -422,8 +428,7 @@ def get_range(
     end: int,
     retry: RetryPolicy | None = None,
     size: int | None = None,
-    etag: str | None = None,
-    require_etag: bool = False,
+    tag: BlobTag | None = None,
 ) -> bytes:
     """Bytes ``start`` to ``end`` (exclusive) of ``url``: retried when cut or not what was asked, then refused.
 
@@ -434,9 +439,8 @@ def get_range(
     than the range is refused as soon as it is (``ServerAnswerError``): at
     most one byte more than the range is ever read. With ``size``,
     the file's total size in ``Content-Range`` must be ``size``; with
-    ``etag`` (DANDI's ``dandi:dandi-etag`` of the asset), the answer's
-    ``ETag`` must be it, and with ``require_etag`` must be there at all
-    (``ChecksumError`` if not, at once: other bytes, not a glitch).
+    ``tag``, the answer's ``ETag`` must be the blob's (see ``blob_tag``:
+    ``ChecksumError`` if not, at once: other bytes, not a glitch).
     """
     retry = retry or DEFAULT_RETRY
     timeout = retry.timeout()
@@ -448,11 +452,8 @@ def get_range(
             first, last, total = _content_range(answered)
             if size is not None and total is not None and total != size:
                 raise ChecksumError(f"{url}: the file has {total} bytes, but {size} were expected")
-            served = reply.headers.get("ETag", "").removeprefix("W/").strip('"')
-            if etag is not None and served and served != etag:
-                raise ChecksumError(f"{url}: ETag {served}, but the asset's dandi-etag is {etag}: other bytes")
-            if etag is not None and require_etag and not served:
-                raise ChecksumError(f"{url}: the answer has no ETag to tie it to the asset's dandi-etag {etag}")
+            if tag is not None:
+                tag.check(url, reply.headers.get("ETag", ""))
             if reply.status_code != 206 or (first, last) != (start, end - 1) or (size is not None and total is None):
                 raise TransientProblem(f"asked for {wanted}, got HTTP {reply.status_code} with Content-Range {answered!r}")
             data = read_body(reply, url, limit=end - start, timeout_s=timeout)

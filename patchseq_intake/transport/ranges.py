@@ -6,7 +6,7 @@ touch or nearly touch (within ``MERGE_GAP``: a series' chunks, written one
 after the other) and sends the merged requests at once, so that the whole
 list comes back in one round trip, moving little more than its bytes. Every answer is checked by
 ``download.get_range``: its ``Content-Range``, its length, the file's size,
-and its ``ETag`` against DANDI's ``dandi:dandi-etag`` where that is known; and
+and its ``ETag`` against the blob's (``blob_tag``); and
 it is read with ``answers``' bounds: at most the range's length (one byte
 more, and it is refused), never decompressed, given up when it stalls.
 """
@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import FetchError, UnresponsiveServerError
+from .blob_tag import BlobTag
 
 MERGE_GAP = 4096
 MAX_CONCURRENT = 32
@@ -29,19 +30,19 @@ Span = tuple[int, int]
 """(offset, length) in bytes."""
 
 
-def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, etag: str | None = None) -> list[bytes]:
+def fetch_ranges(urls: Sequence[str], ranges: Sequence[Span], *, size: int, tag: BlobTag | None = None) -> list[bytes]:
     """The bytes of each ``(offset, length)`` range of the file at ``urls``, in order.
 
     ``urls`` are places to read the same bytes from, best first: a merged range
     that fails at one (after ``download.get_range``'s retries) is asked of the next,
     unless that one did not answer in time: ``UnresponsiveServerError`` at once
     (DANDI's other URL, its download URL, redirects to the same store).
-    ``size`` is the file's size and ``etag`` its dandi-etag, which every answer
-    must carry as its ``ETag`` (None: not checked).
+    ``size`` is the file's size and ``tag`` its blob's ETag, which every answer
+    must carry (see ``blob_tag``; None: not checked).
     ``FetchError`` if no URL answers; ``ChecksumError`` if an answer is of another file.
     """
     merged = merge(ranges)
-    pieces = _pool_map(lambda span: _fetch(urls, span, size, etag), merged)
+    pieces = _pool_map(lambda span: _fetch(urls, span, size, tag), merged)
     return [_cut(merged, pieces, span) for span in ranges]
 
 
@@ -56,14 +57,14 @@ def merge(ranges: Sequence[Span], gap: int = MERGE_GAP) -> list[Span]:
     return [(offset, length) for offset, length in merged]
 
 
-def _fetch(urls: Sequence[str], span: Span, size: int, etag: str | None) -> bytes:
+def _fetch(urls: Sequence[str], span: Span, size: int, tag: BlobTag | None) -> bytes:
     from .download import get_range
 
     offset, length = span
     problems = []
     for url in urls:
         try:
-            return get_range(url, offset, offset + length, size=size, etag=etag, require_etag=etag is not None)
+            return get_range(url, offset, offset + length, size=size, tag=tag)
         except UnresponsiveServerError:
             raise  # a dead store: the next URL leads to it too, and would cost as long again
         except FetchError as exc:

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from .blob_tag import BlobTag
+
 BLOCK_BYTES = 32 * 1024
 MAX_CONCURRENT = 32
 TAIL_BLOCKS = 8
@@ -35,9 +37,10 @@ class RemoteFile(io.RawIOBase):
     after its retries (see ``download.get_range``), the next one takes over,
     unless it did not answer in time: that ``UnresponsiveServerError`` is
     raised at once (DANDI's download URL redirects to the same store). A
-    server whose file is not ``size`` bytes long, or (with ``etag``, DANDI's
-    dandi-etag of the file) whose answer does not carry that ``ETag``, raises
-    ``ChecksumError``: every block is then the file's. A server that sends
+    server whose file is not ``size`` bytes long, or (with ``tag``) whose
+    answer does not carry the blob's ``ETag`` (``blob_tag``: DANDI's
+    dandi-etag, else the first answer's), raises ``ChecksumError``: every
+    block is then of one blob of the file's size. A server that sends
     more than a block's range or encodes it is refused after at most one
     byte more than the range (see ``answers``), and the next URL takes over.
     Blocks stay in memory until the file is closed. Reads and prefetches may
@@ -50,12 +53,12 @@ class RemoteFile(io.RawIOBase):
         size: int,
         block_bytes: int = BLOCK_BYTES,
         max_concurrent: int = MAX_CONCURRENT,
-        etag: str | None = None,
+        tag: BlobTag | None = None,
     ):
         super().__init__()
         self.urls = list(urls)
         self.size = size
-        self.etag = etag
+        self.tag = tag
         self.block_bytes = block_bytes
         self.max_concurrent = max_concurrent
         self.ranges_fetched = 0
@@ -64,6 +67,11 @@ class RemoteFile(io.RawIOBase):
         self._position = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def etag(self) -> str | None:
+        """The blob's ETag every answer carried (DANDI's dandi-etag, else the first answer's); None if not tied."""
+        return None if self.tag is None else self.tag.value
 
     def readable(self) -> bool:
         return True
@@ -153,7 +161,7 @@ class RemoteFile(io.RawIOBase):
         problems = []
         for url in list(self.urls):
             try:
-                return get_range(url, start, end, size=self.size, etag=self.etag, require_etag=self.etag is not None)
+                return get_range(url, start, end, size=self.size, tag=self.tag)
             except UnresponsiveServerError:
                 raise  # a dead store: the next URL leads to it too, and would cost as long again
             except FetchError as exc:

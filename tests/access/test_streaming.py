@@ -31,6 +31,7 @@ from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.nwb import write_cell_nwb
 from patchseq_intake.testing.physiology import varied_sweeps
 from patchseq_intake.testing.server import LocalServer, Reply
+from patchseq_intake.transport.blob_tag import BlobTag
 from patchseq_intake.transport.ranges import fetch_ranges, merge
 
 HUMAN_CELL = 569835804
@@ -164,7 +165,7 @@ def test_an_answer_without_an_etag_cannot_be_tied_to_the_asset(cat, world, strea
     assert _index_of(cat) is None
 
 
-def test_a_listing_without_the_etag_asks_the_versions_listing_of_its_path_once(cat, world, streamed):
+def test_a_listing_without_the_etag_takes_the_blobs_own_and_asks_the_api_nothing(cat, world, streamed):
     from dataclasses import replace
 
     from patchseq_intake.access.cell_reader import CellReader
@@ -174,21 +175,53 @@ def test_a_listing_without_the_etag_asks_the_versions_listing_of_its_path_once(c
     bare = replace(cell, asset=replace(cell.asset, etag=None))  # as 000020's pinned listing is
     world.server.log.clear()
     table = CellReader(bare, Access("stream")).sweep_table()
-    assert len(world.replica.requests("listing")) == 1 and world.replica.requests("asset") == []
+    assert [e for e in world.server.log if "/api/" in e.path] == []  # no lookup by id or by path
     index = load_index(cell.checksum.value, cell.size)
-    assert index.etag == cell.asset.etag and table.equals(index.sweep_table(0, "cell"))
+    assert index.etag == cell.asset.etag and table.equals(index.sweep_table(0, "cell"))  # the blob's ETag is DANDI's
 
 
-def test_a_streamed_index_with_no_etag_to_check_is_not_cached(cat, world, streamed, monkeypatch):
+def test_a_blob_whose_etag_changes_between_answers_is_refused(cat, world, streamed):
+    from dataclasses import replace
+
+    from patchseq_intake.access.opening import open_remote
+
+    cell = _source(cat).cells[0]
+    bare = replace(cell, asset=replace(cell.asset, etag=None))
+    path = _blob_path(world)
+    remote = open_remote(bare)  # its first answers carry DANDI's dandi-etag: learnt
+    try:
+        assert remote.etag == cell.asset.etag
+        world.server.etags[path] = "f" * 32 + "-1"  # the next answers come from another object
+        with pytest.raises(ChecksumError, match="but the ETag of this blob's earlier answers is"):
+            remote.read_at(cell.size // 2, 10)
+    finally:
+        remote.close()
+
+
+def test_a_streamed_index_with_no_etag_to_check_is_not_cached(cat, world, streamed):
     from dataclasses import replace
 
     from patchseq_intake.access.cell_reader import CellReader
     from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
-    unknown = replace(cell, asset=replace(cell.asset, etag=None), metadata_url=f"{world.server.url}/api/nothing/")
+    unknown = replace(cell, asset=replace(cell.asset, etag=None))
+    del world.server.etags[_blob_path(world)]  # a server that sends no ETag: nothing ties the ranges to one blob
     table = CellReader(unknown, Access("stream")).sweep_table()
     assert list(table["sweep_number"]) == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
+    assert load_index(cell.checksum.value, cell.size) is None
+
+
+def test_an_etag_not_of_dandis_form_ties_nothing(cat, world, streamed):
+    from dataclasses import replace
+
+    from patchseq_intake.access.cell_reader import CellReader
+    from patchseq_intake.access.modes import Access
+
+    cell = _source(cat).cells[0]
+    unknown = replace(cell, asset=replace(cell.asset, etag=None))
+    world.server.etags[_blob_path(world)] = "5f3a-1234"  # a mirror's own ETag: not a dandi-etag of this size
+    CellReader(unknown, Access("stream")).sweep_table()
     assert load_index(cell.checksum.value, cell.size) is None
 
 
@@ -247,42 +280,33 @@ def test_an_ambiguous_sweep_is_refused_through_the_index_as_from_the_file(tmp_pa
     assert str(from_index.value) == str(from_file.value)
 
 
-def _without_etag(cell, metadata_url=None):
+def _without_etag(cell):
     from dataclasses import replace
 
-    return replace(cell, asset=replace(cell.asset, etag=None), metadata_url=metadata_url or cell.metadata_url)
+    return replace(cell, asset=replace(cell.asset, etag=None))
 
 
-def test_sweep_ranges_must_carry_the_etag_even_when_the_index_came_from_a_download(cat, world, streamed):
+def test_an_index_from_a_download_carries_the_files_own_dandi_etag_and_ranges_must_carry_it(cat, world, streamed):
     from patchseq_intake.access.cell_reader import CellReader
     from patchseq_intake.access.modes import Access
 
     cell = _source(cat).cells[0]
-    bare = _without_etag(cell)  # as the catalogs' pinned listings are: no dandi-etag
-    CellReader(bare, Access("download")).sweep_table()  # the index, from the verified file: no etag in it
-    assert load_index(cell.checksum.value, cell.size).etag is None
+    bare = _without_etag(cell)  # as 000020's pinned listing is: no dandi-etag
+    CellReader(bare, Access("download")).sweep_table()  # the index, from the verified file
+    assert load_index(cell.checksum.value, cell.size).etag == cell.asset.etag  # computed from its bytes
     cached_path(cell).unlink()
+    world.server.log.clear()
+    (sweep,) = CellReader(bare, Access("stream")).sweeps([4])  # ranges, not a download
+    assert sum(b.body_bytes for b in _blobs(world)) < world.written[HUMAN_CELL].size / 2
+    with h5py.File(world.written[HUMAN_CELL].path, "r") as h5:
+        np.testing.assert_array_equal(sweep.v, read_sweep(h5, 4).v)
     path = _blob_path(world)
     world.server.etags[path] = "ffffffffffffffffffffffffffffffff-1"  # another object's
     with pytest.raises(ChecksumError, match="other bytes"):
         CellReader(bare, Access("stream")).sweeps([4])
-    del world.server.etags[path]  # no ETag at all: cannot be tied to the asset either
+    del world.server.etags[path]  # no ETag at all: cannot be tied to the blob either
     with pytest.raises(ChecksumError, match="no ETag to tie it"):
         CellReader(bare, Access("stream")).sweeps([4])
-
-
-def test_sweeps_of_a_file_with_no_known_etag_come_from_a_verified_download(cat, world, streamed):
-    from patchseq_intake.access.cell_reader import CellReader
-    from patchseq_intake.access.modes import Access
-
-    cell = _source(cat).cells[0]
-    unknown = _without_etag(cell, metadata_url=f"{world.server.url}/api/nothing/")
-    CellReader(unknown, Access("download")).sweep_table()
-    cached_path(cell).unlink()
-    (sweep,) = CellReader(unknown, Access("stream")).sweeps([4])
-    assert cached_path(cell).read_bytes() == world.written[HUMAN_CELL].path.read_bytes()
-    with h5py.File(world.written[HUMAN_CELL].path, "r") as h5:
-        np.testing.assert_array_equal(sweep.v, read_sweep(h5, 4).v)
 
 
 def test_to_dask_sweeps_refuses_cells_it_does_not_hold(cat, world):
@@ -427,7 +451,8 @@ def served():
 def test_ranges_come_back_as_asked(served):
     server, content = served
     spans = [(10, 20), (500_000, 1000), (40, 5)]
-    pieces = fetch_ranges([f"{server.url}/file"], spans, size=len(content), etag="0123456789abcdef0123456789abcdef-1")
+    tag = BlobTag("0123456789abcdef0123456789abcdef-1", len(content))
+    pieces = fetch_ranges([f"{server.url}/file"], spans, size=len(content), tag=tag)
     assert pieces == [content[o : o + n] for o, n in spans]
     assert len(server.log) == 2  # (10, 20) and (40, 5) in one request
 
@@ -478,7 +503,7 @@ def test_another_files_bytes_are_refused_by_size_and_etag(served):
     with pytest.raises(ChecksumError, match="the file has 1024000 bytes, but 99 were expected"):
         fetch_ranges([f"{server.url}/file"], [(0, 10)], size=99)
     with pytest.raises(ChecksumError, match="ETag 0123456789abcdef0123456789abcdef-1, but the asset's dandi-etag is"):
-        fetch_ranges([f"{server.url}/file"], [(0, 10)], size=len(content), etag="f" * 32 + "-1")
+        fetch_ranges([f"{server.url}/file"], [(0, 10)], size=len(content), tag=BlobTag("f" * 32 + "-1", len(content)))
 
 
 def test_a_failing_url_hands_over_to_the_next(served):

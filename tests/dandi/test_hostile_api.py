@@ -32,7 +32,6 @@ from patchseq_intake.dandi.assets import (
     Asset,
     DandisetVersion,
     cached_index_problem,
-    fetch_dandi_etag,
     read_listing,
 )
 from patchseq_intake.errors import CacheIntegrityWarning, ServerAnswerError, TableFormatError
@@ -401,69 +400,6 @@ def test_a_next_link_to_another_server_is_refused_and_not_followed(hostile_api, 
                                                 rf"URL on the API's own server, {re.escape(hostile_api.url)}"):
         _index()
     assert len(hostile_api.log) == 1
-
-
-# --- the version's asset, found by its path (where a listing lacks its dandi-etag) ----------------------------
-
-ETAG = "0123456789abcdef0123456789abcdef-3"
-LISTED = Asset("sub-1/sub-1_ses-2_icephys.nwb", None, UUID_2, 10, SHA)
-"""An asset as a shipped listing without asset ids gives it (000020's)."""
-
-
-def _found(path: str = LISTED.path, digest: Any = None, **fields: Any) -> dict[str, Any]:
-    """A listing result with metadata, for ``path``: the listed asset under the version's id, unless changed."""
-    digest = {"dandi:dandi-etag": ETAG} if digest is None else digest
-    return {"asset_id": UUID_1, "blob": UUID_2, "path": path, "size": 10, "metadata": {"digest": digest}, **fields}
-
-
-BAD_LOOKUPS = {
-    "not a page": ([ETAG], r"with a page that is \['0123456789abcdef0123456789abcdef-3'\], where DANDI's API gives "
-                           r"an object with 'count', 'next' and 'results'"),
-    "digest a list": ({"results": [_found(digest=[ETAG])]},
-                      r"with asset 'sub-1/sub-1_ses-2_icephys\.nwb' metadata\.digest \[.*\], where DANDI's API gives an object"),
-    "etag a path": ({"results": [_found(digest={"dandi:dandi-etag": "../../x-1"})]},
-                    r"metadata\.digest\['dandi:dandi-etag'\] '\.\./\.\./x-1', where DANDI's API gives 32 hex"),
-    "etag a number": ({"results": [_found(digest={"dandi:dandi-etag": 12})]},
-                      r"metadata\.digest\['dandi:dandi-etag'\] 12, where"),
-    "asset id not a UUID": ({"results": [_found(asset_id="../x")]}, r"asset_id '\.\./x', where DANDI's API gives a UUID"),
-    "another blob": ({"results": [_found(blob=UUID_1)]},
-                     rf"with asset 'sub-1/sub-1_ses-2_icephys\.nwb' blob '{UUID_1}', where DANDI's API gives the blob "
-                     rf"the catalog's listing gives, '{UUID_2}'"),
-    "another size": ({"results": [_found(size=11)]}, r"size 11, where DANDI's API gives the size the catalog's listing "
-                                                     r"gives, 10"),
-    "only a longer path": ({"results": [_found(path=LISTED.path + ".bak")]},
-                           r"with results \['sub-1/sub-1_ses-2_icephys\.nwb\.bak'\], where DANDI's API gives a result "
-                           r"with the path 'sub-1/sub-1_ses-2_icephys\.nwb'"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_LOOKUPS))
-def test_the_versions_asset_found_by_path_is_checked_before_its_etag_is_used(hostile_api, case):
-    page, expected = BAD_LOOKUPS[case]
-    hostile_api.add_route("/api/", lambda request: Reply.json(page))
-    url = f"{hostile_api.url}/api/dandisets/{DANDISET}/versions/{VERSION}/assets/?path=sub-1&metadata=1&case={case}"
-    with pytest.raises(ServerAnswerError, match=rf"the DANDI API answered {re.escape(url)} .*{expected}"):
-        fetch_dandi_etag(url, LISTED)
-
-
-def test_the_etag_of_the_result_with_exactly_the_path_is_taken(hostile_api):
-    upper = ETAG.upper()  # DANDI's are lower case; a mirror's in upper case are the same digest
-    longer = _found(path=LISTED.path + ".bak", blob=UUID_1, digest={"dandi:dandi-etag": "f" * 32 + "-1"})
-    pages = {"x": [longer, _found(digest={"dandi:dandi-etag": upper})], "y": [_found(digest={"dandi:sha2-256": SHA})]}
-    hostile_api.add_route("/api/", lambda request: Reply.json({"count": 2, "next": None,
-                                                               "results": pages[request.path.split("/")[-2]]}))
-    assert fetch_dandi_etag(f"{hostile_api.url}/api/x/", LISTED) == ETAG
-    assert fetch_dandi_etag(f"{hostile_api.url}/api/y/", LISTED) is None
-
-
-def test_the_lookup_is_by_path_in_the_version_never_by_a_listings_asset_id():
-    from patchseq_intake.dandi.assets import AssetIndex
-
-    annexed = Asset("sub-1/a b#.nwb", UUID_1, UUID_2, 10, SHA)
-    url = AssetIndex("http://127.0.0.1:9/api", DANDISET, VERSION, None, {}).metadata_url(annexed)
-    assert url == (f"http://127.0.0.1:9/api/dandisets/{DANDISET}/versions/{VERSION}/assets/"
-                   "?path=sub-1%2Fa+b%23.nwb&metadata=1")
-    assert UUID_1 not in url
 
 
 # --- no Asset with an unsafe value can exist, nor a listing row ---------------------------------------------------
