@@ -5,7 +5,8 @@ sockets that misbehaves as no honest server does: endless, compressed or
 dripping bodies, silence, redirect loops), ``dandi`` (a DANDI API
 replica), ``physiology`` and ``traces`` (what synthetic cells hold),
 ``mies`` and ``nwb`` (files written as MIES wrote the release's, or with
-pynwb), ``archives`` (BIL and NeMO stand-ins: SWC files, NeMO's tars, the manifest rows describing them),
+pynwb), ``mies_recorded`` (the release's content placed as a recording program places it, with knobs that change
+a header walk) and ``waves`` (a cold first contact's round trips, counted on a ``LocalServer``), ``archives`` (BIL and NeMO stand-ins: SWC files, NeMO's tars, the manifest rows describing them),
 ``morphology`` and ``transcriptomes`` (synthetic reconstructions and expression matrices, with their truth), ``mies_devices`` (several devices on one headstage, as MIES's test file), ``labnotebook``, ``tables`` and ``world`` (all of it together), ``damage``
 (a cached file's byte changed, its stamp moved or kept).
 
