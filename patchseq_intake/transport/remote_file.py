@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,6 +64,8 @@ class RemoteFile(io.RawIOBase):
         self.max_concurrent = max_concurrent
         self.ranges_fetched = 0
         self.bytes_fetched = 0
+        self.answers: list[tuple[int, float]] = []
+        """Each range fetched: its bytes and the seconds from asking to the last byte (``first_contact`` reads them)."""
         self._blocks: dict[int, bytes] = {}
         self._position = 0
         self._lock = threading.Lock()
@@ -145,10 +148,13 @@ class RemoteFile(io.RawIOBase):
     def _fetch_run(self, first: int, last: int) -> None:
         start = first * self.block_bytes
         end = min((last + 1) * self.block_bytes, self.size)
+        asked = time.perf_counter()
         data = self._read_range(start, end)
+        seconds = time.perf_counter() - asked
         with self._lock:
             self.ranges_fetched += 1
             self.bytes_fetched += len(data)
+            self.answers.append((len(data), seconds))
             for index in range(first, last + 1):
                 offset = (index - first) * self.block_bytes
                 self._blocks[index] = data[offset : offset + self.block_bytes]
