@@ -28,6 +28,7 @@ TIMEOUT_ENV = "PATCHSEQ_INTAKE_TIMEOUT"
 UNPINNED_TABLES_ENV = "PATCHSEQ_INTAKE_UNPINNED_TABLES"
 BIL_ENV = "PATCHSEQ_INTAKE_BIL"
 NEMO_ENV = "PATCHSEQ_INTAKE_NEMO"
+INDEX_STORE_ENV = "PATCHSEQ_INTAKE_INDEX_STORE"
 
 DEFAULT_TIMEOUT_S = 15.0
 """Seconds a request may go without progress (to connect, to its first byte, between its bytes)."""
@@ -52,7 +53,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 SETTINGS = (
     CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV, BIL_ENV,
-    NEMO_ENV,
+    NEMO_ENV, INDEX_STORE_ENV,
 )
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
 
@@ -139,6 +140,15 @@ def local_root() -> Path | None:
     """A local copy of the dandisets, as ``dandi download`` lays them out, if configured."""
     configured = _setting(LOCAL_ROOT_ENV)
     return Path(configured).expanduser() if configured else None
+
+
+def index_store() -> str | None:
+    """Where files' indexes are shared beyond this cache: ``$PATCHSEQ_INTAKE_INDEX_STORE``, else None (none).
+
+    Any fsspec URL (a shared folder's path, ``file://``, ``s3://``, ``gs://``,
+    ``memory://``) or an ``http(s)://`` base URL, read-only; see ``access.index_store``.
+    """
+    return (_setting(INDEX_STORE_ENV) or "").strip() or None
 
 
 def timeout_s() -> float:

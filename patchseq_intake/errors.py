@@ -171,6 +171,12 @@ class CacheIntegrityWarning(UserWarning):
     """A cached file is not what was verified (changed, truncated, unreadable): it is removed and made again."""
 
 
+class IndexStoreWarning(UserWarning):
+    """The index store (``PATCHSEQ_INTAKE_INDEX_STORE``, the ``index_store`` parameter) cannot be read or written
+    (unreachable, read-only, its backend not installed): said once a process and store, naming it; reads go on
+    from the local cache and the file itself."""
+
+
 class UnpinnedTablesWarning(UserWarning):
     """Release tables taken unverified from ``PATCHSEQ_INTAKE_TABLES``, as ``PATCHSEQ_INTAKE_UNPINNED_TABLES`` asks."""
 

@@ -20,6 +20,11 @@ nested too deeply) is never trusted: it is removed, with a
 ``CacheIntegrityWarning``, and built again; one derived by other code
 (another version of this package) is replaced quietly. ``index_problem``
 judges an index file by itself, for ``patchseq-intake cache verify``.
+
+Beyond the cache, an index store (``index_store``: a shared folder, a
+bucket, a web server) is read where the cache has no index, and written
+after the cache: its objects (``store_name``) are judged exactly as cached
+indexes are, and one to trust is copied into the cache.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from ..nwb.devices import check_device, choose_device
 from ..nwb.mies_series import ambiguous_error, ambiguous_warning, check_headstage, device_order, recorded_sweeps
 from ..nwb.sweep_table import SWEEP_DTYPES, read_sweep_table
 from ..nwb.sweeps import SweepParts, no_such_sweep, sweep_parts
-from . import stored_arrays
+from . import index_store, stored_arrays
 from ..transport.sealed import seal, unseal
 from .stored_arrays import StoredArray
 
@@ -230,27 +235,50 @@ def index_path(checksum: str) -> Path:
     return config.cache_dir() / config.INDEX_DIR / f"{checksum}.v{INDEX_SCHEMA}.json"
 
 
-def load_index(checksum: str, size: int) -> CellIndex | None:
-    """The cached index of that file, if there is one to trust.
+def load_index(checksum: str, size: int, store: str | None = None) -> CellIndex | None:
+    """The index of that file, if there is one to trust: in the cache, else in the index store.
 
-    One that is not (``index_problem``) is removed with a ``CacheIntegrityWarning``; one derived by other
-    code is removed quietly (left, in a cache that cannot be written). Either is built again by the caller.
+    One in the cache that is not to be trusted (``index_problem``) is removed with a ``CacheIntegrityWarning``;
+    one derived by other code is removed quietly (left, in a cache that cannot be written). Then the index store
+    (``store``; None: the one in force, see ``index_store.in_force``) is asked: its object is judged as a cached
+    index is; one to trust is copied into the cache (the next look costs no request), one that is not is warned
+    of once (``index_store.distrusted``) and left for the caller's ``save_index`` to replace. None: build it.
     """
     from ..transport.verified import discard
 
     path = index_path(checksum)
-    if not path.exists():
+    if path.exists():
+        index, problem = _examine(path, checksum, size)
+        if problem is None:
+            return index
+        if problem == OTHER_CODE:
+            logger.debug("index %s was derived by other code; building it again", path.name)
+            with suppress(OSError):  # a read-only cache keeps it: the index built again is used in memory
+                path.unlink(missing_ok=True)
+        else:
+            discard(path, f"this index of an NWB file does not match its file ({problem})")
+    url = index_store.in_force(store)
+    return None if url is None else _from_store(url, checksum, size)
+
+
+def _from_store(url: str, checksum: str, size: int) -> CellIndex | None:
+    """The index of that file in the store at ``url``, judged; kept in the cache too. None if none to trust."""
+    name = store_name(checksum)
+    raw = index_store.fetch(url, name)
+    if raw is None:
         return None
-    index, problem = _examine(path, checksum, size)
-    if problem == OTHER_CODE:
-        logger.debug("index %s was derived by other code; building it again", path.name)
-        with suppress(OSError):  # a read-only cache keeps it: the index built again is used in memory
-            path.unlink(missing_ok=True)
-        return None
+    index, problem = _judge(raw, checksum, size)
     if problem is not None:
-        discard(path, f"this index of an NWB file does not match its file ({problem})")
+        index_store.distrusted(url, name, problem)
         return None
+    _keep_in_cache(checksum, raw)
     return index
+
+
+def store_name(checksum: str) -> str:
+    """The name of the index of the file with DANDI's ``checksum`` in an index store: with the schema and the
+    deriving code's digest, so that indexes of other versions of the package stand beside it."""
+    return f"{checksum}.v{INDEX_SCHEMA}.{builder()}.json"
 
 
 def index_problem(path: Path) -> str | None:
@@ -270,17 +298,24 @@ OTHER_CODE = "derived by other code"
 
 
 def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
-    """The index in ``path`` and None, or None and what is wrong with it (``OTHER_CODE`` if only that).
+    """The index in the file at ``path`` and None, or None and what is wrong with it (see ``_judge``)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"unreadable: {exc}"
+    return _judge(raw, checksum, size)
+
+
+def _judge(raw: bytes, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
+    """The index in ``raw`` and None, or None and what is wrong with it (``OTHER_CODE`` if only that).
 
     It must be a JSON object whose digest is of the rest, of this ``INDEX_SCHEMA``, of the file with this
     ``checksum`` and ``size`` (None: any), each stored piece inside the file.
     """
     try:
-        body = unseal(path.read_bytes())
+        body = unseal(raw)
     except ValueError as exc:
         return None, f"it {exc}"
-    except OSError as exc:
-        return None, f"unreadable: {exc}"
     try:
         if body.get("builder") != builder():
             return None, OTHER_CODE
@@ -296,30 +331,41 @@ def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | N
     return index, None
 
 
-def save_index(index: CellIndex) -> CellIndex:
-    """Write ``index`` into the cache, atomically, once across processes; return it.
+def save_index(index: CellIndex, store: str | None = None) -> CellIndex:
+    """Write ``index`` into the cache (atomically, once across processes), then into the index store; return it.
 
-    A cache that cannot be written (read-only, full: a ``CacheError``) does
-    not stop the read that built the index: it is used for this process, and a
-    warning naming the cache says so once a process (the index is built again
-    by the next process).
+    ``store``: the store's URL (None: the one in force, see ``index_store.in_force``), written whole or not at
+    all, replacing what it held. A cache that cannot be written (read-only, full: a ``CacheError``) does not
+    stop the read that built the index: it is used for this process, and a warning naming the cache says so
+    once a process (the index is built again by the next process); a store that cannot be written is said
+    once too (``index_store.keep``).
     """
-    from ..errors import CacheError
+    text = seal(index.to_json()).encode()
+    _keep_in_cache(index.checksum, text)
+    url = index_store.in_force(store)
+    if url is not None:
+        index_store.keep(url, store_name(index.checksum), text)
+    return index
+
+
+def _keep_in_cache(checksum: str, text: bytes) -> None:
+    """Write a sealed index's ``text`` as the cached index of that file, unless there is one (see ``save_index``)."""
+    from ..errors import CacheError, caller_stacklevel
     from ..transport.atomic import atomic_output
     from ..transport.cache import cached_file
 
     def write(dest: Path) -> None:
         with atomic_output(dest) as partial:
-            partial.write_text(seal(index.to_json()))
+            partial.write_bytes(text)
 
     global _unsaved_said
     try:
-        cached_file(index_path(index.checksum), write)
+        cached_file(index_path(checksum), write)
     except CacheError as exc:
         if not _unsaved_said:
-            warnings.warn(f"a file's index is kept in memory only, as the cache cannot be written: {exc}", stacklevel=3)
+            warnings.warn(f"a file's index is kept in memory only, as the cache cannot be written: {exc}",
+                          stacklevel=caller_stacklevel())
         _unsaved_said = True
-    return index
 
 
 _unsaved_said = False

@@ -1,4 +1,4 @@
-"""How the NWB files are reached: the ``access`` parameter."""
+"""How the NWB files are reached: the ``access`` parameter, and where their indexes are shared (``index_store``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ ACCESS_MODES = ("download", "stream", "local")
 
 @dataclass(frozen=True)
 class Access:
-    """An access mode (see ``opening``) and, for ``local``, the directory holding the dandisets."""
+    """An access mode (see ``opening``), for ``local`` the directory holding the dandisets, and the index store.
+
+    ``index_store``: the URL of a store of files' indexes shared beyond this
+    cache (see ``index_store``); None or empty: ``$PATCHSEQ_INTAKE_INDEX_STORE``'s,
+    if set. It travels with the access mode, to Dask's workers too (an
+    ``Access`` is pickled to them).
+    """
 
     mode: str
     root: str | None = None
+    index_store: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ACCESS_MODES:
             raise AccessError(f"unknown access {self.mode!r}; use one of {', '.join(ACCESS_MODES)}")
+        if self.index_store is not None:
+            object.__setattr__(self, "index_store", self.index_store.strip() or None)

@@ -2,7 +2,7 @@
 
 ``CellSelection`` checks the parameters both entries take (the archive's
 tables, the dandiset version, ``specimen_id``, ``filters``, ``access``,
-``root``, ``headstage``, ``device``; see ``ephys.EphysSource``) and resolves
+``root``, ``index_store``, ``headstage``, ``device``; see ``ephys.EphysSource``) and resolves
 the cells to their files on first use, one partition per cell.
 """
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 KEPT_REMOTE_FILES = 4
 CELL_ID = "a cell id (cell_specimen_id: a whole number, e.g. 541549258)"
+STORE = "an index store's URL (a folder, file://, s3://, gs://, http(s)://) or None"
 
 
 class CellSelection(PlainParameters):
@@ -44,12 +45,14 @@ class CellSelection(PlainParameters):
         root: str | None = None,
         headstage: int | str = 0,
         device: str | None = None,
+        index_store: str | None = None,
         metadata: dict | None = None,
     ):
         self.dandi = DandisetVersion.from_catalog(dandiset, text(version, "version", VERSION), dandi_assets)
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
         root = None if root is None else text(root, "root", "a directory (text or a path)")
-        self.access = Access(access, root or None)
+        store = None if index_store is None else text(index_store, "index_store", STORE)
+        self.access = Access(access, root or None, store)
         self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
         self.device = device_parameter(device)
         self.specimen_ids = specimen_ids(specimen_id)

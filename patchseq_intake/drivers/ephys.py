@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from intake.source.base import DataSource, Schema
 
 from .. import config
+from ..access.index_store import using
 from ..access.modes import Access
 from ..errors import InvalidQueryError, brief
 from ..version import __version__
@@ -54,6 +55,12 @@ class EphysSource(CellSelection, DataSource):
         ``download`` (default), ``stream`` or ``local``.
     root:
         For ``access="local"``: the directory holding the dandiset.
+    index_store:
+        Where files' indexes are shared beyond this cache, read first and
+        written back: a folder's path, an fsspec URL (``s3://``, ``gs://``,
+        ``file://``) or an ``http(s)://`` base URL (read-only); None or empty
+        (the default): ``$PATCHSEQ_INTAKE_INDEX_STORE``'s, if set (see
+        ``access.index_store``).
     headstage:
         The headstage whose recordings to read (default 0; the release's
         files have one), 0 to 7.
@@ -228,9 +235,10 @@ class EphysSource(CellSelection, DataSource):
         numbers = _sweep_numbers(sweep_numbers)
         device = self.device if device is None else device_parameter(device)
         reader = self._reader(self._cell(specimen_id))
-        if numbers is None:
-            return reader.every_sweep(self.headstage, trim, device)
-        return reader.sweeps(numbers, self.headstage, trim, device)
+        with _applied(None, self.access):
+            if numbers is None:
+                return reader.every_sweep(self.headstage, trim, device)
+            return reader.sweeps(numbers, self.headstage, trim, device)
 
     def spike_times(self) -> pd.DataFrame:
         """The spike times every selected cell's file holds: a row per spike, cell after cell.
@@ -304,7 +312,7 @@ def read_cell_sweeps(
     """
     from ..access.cell_reader import CellReader
 
-    with config.using(settings) if settings is not None else nullcontext():
+    with _applied(settings, access):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         table = reader.sweep_table(headstage, device)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
@@ -323,7 +331,7 @@ def read_cell_sweep_list(
     """``(cell_specimen_id, Sweep)`` for these sweeps of one cell (None: all), with ``settings`` applied."""
     from ..access.cell_reader import CellReader
 
-    with config.using(settings) if settings is not None else nullcontext():
+    with _applied(settings, access):
         reader = CellReader(cell, access)
         if sweep_numbers is None:
             sweeps = reader.every_sweep(headstage, trim, device)
@@ -348,12 +356,20 @@ def read_cell_spike_times(
     from ..access.cell_reader import CellReader
     from ..nwb.spikes import spike_table
 
-    with config.using(settings) if settings is not None else nullcontext():
+    with _applied(settings, access):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         found = reader.spike_times()
     table = spike_table(found)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
     return table.astype({"cell_specimen_id": "int64"}), None if found is None else sorted(found)
+
+
+@contextmanager
+def _applied(settings: Mapping[str, str] | None, access: Access) -> Iterator[None]:
+    """``settings`` (a ``config.snapshot()``; None: this process's environment) and ``access``'s index store, in
+    this context only: what a cell's readers see, here or on a Dask worker."""
+    with config.using(settings) if settings is not None else nullcontext(), using(access.index_store):
+        yield
 
 
 def _empty_spike_table() -> pd.DataFrame:
