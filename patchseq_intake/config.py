@@ -29,6 +29,8 @@ UNPINNED_TABLES_ENV = "PATCHSEQ_INTAKE_UNPINNED_TABLES"
 BIL_ENV = "PATCHSEQ_INTAKE_BIL"
 NEMO_ENV = "PATCHSEQ_INTAKE_NEMO"
 INDEX_STORE_ENV = "PATCHSEQ_INTAKE_INDEX_STORE"
+FIRST_CONTACT_ENV = "PATCHSEQ_INTAKE_FIRST_CONTACT"
+FIRST_CONTACTS = ("auto", "walk", "download")
 
 DEFAULT_TIMEOUT_S = 15.0
 """Seconds a request may go without progress (to connect, to its first byte, between its bytes)."""
@@ -53,7 +55,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 SETTINGS = (
     CACHE_ENV, TABLES_ENV, OFFLINE_ENV, DANDI_API_ENV, LOCAL_ROOT_ENV, TIMEOUT_ENV, UNPINNED_TABLES_ENV, BIL_ENV,
-    NEMO_ENV, INDEX_STORE_ENV,
+    NEMO_ENV, INDEX_STORE_ENV, FIRST_CONTACT_ENV,
 )
 _applied: ContextVar[Mapping[str, str] | None] = ContextVar("patchseq_intake_settings", default=None)
 
@@ -151,6 +153,19 @@ def index_store() -> str | None:
     return (_setting(INDEX_STORE_ENV) or "").strip() or None
 
 
+def first_contact() -> str:
+    """How stream mode first reads a file to index it: ``$PATCHSEQ_INTAKE_FIRST_CONTACT``, else ``auto``.
+
+    ``auto`` walks the headers or downloads the file, whichever the measured
+    link makes cheaper; ``walk`` or ``download`` always does that (see
+    ``access.first_contact``). ``SettingError`` naming the variable for another value.
+    """
+    configured = (_setting(FIRST_CONTACT_ENV) or "").strip().lower() or "auto"
+    if configured not in FIRST_CONTACTS:
+        raise SettingError(f"{FIRST_CONTACT_ENV}={configured!r}: give one of {', '.join(FIRST_CONTACTS)}")
+    return configured
+
+
 def timeout_s() -> float:
     """Seconds a request may go without progress before it is given up: ``$PATCHSEQ_INTAKE_TIMEOUT``, else 15.
 
@@ -187,5 +202,6 @@ def check() -> None:
     offline()
     unpinned_tables()
     timeout_s()
+    first_contact()
     for archive in ARCHIVE_HOMES:
         archive_base(archive)

@@ -93,10 +93,13 @@ def cells() -> list[Cell]:
 
 @pytest.fixture
 def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stream mode streams even the tests' small files (by default it downloads small files whole)."""
+    """Stream mode walks even the tests' small files (by default it downloads small files whole, and on the
+    tests' fast local link first contact would measure a download as cheaper)."""
+    from patchseq_intake import config
     from patchseq_intake.access import cell_reader
 
     monkeypatch.setattr(cell_reader, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setenv(config.FIRST_CONTACT_ENV, "walk")
 
 
 @pytest.fixture(scope="session")

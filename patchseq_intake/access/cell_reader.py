@@ -58,7 +58,8 @@ from .cell_index import (
     save_index,
 )
 from .modes import Access
-from .opening import NWB_FILE, local_copy, open_h5, open_remote, verified_copy
+from .first_contact import DOWNLOAD, choose
+from .opening import NWB_FILE, download_parts, local_copy, open_h5, open_remote, verified_copy
 
 if TYPE_CHECKING:
     import h5py
@@ -150,11 +151,7 @@ class CellReader:
             return self._index
         checksum, size = self.cell.checksum.value, self.cell.size
         if self.access.mode == "download" or size <= SMALL_FILE_BYTES or self._cached():
-            built = self._read_cached(
-                lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(h5.filename))
-            )
-            self._index = save_index(built)
-            return self._index
+            return self._index_from_file()
         if config.offline():
             raise OfflineError(
                 f"{self.cell.label}: its file's index is not cached, and {config.OFFLINE_ENV} forbids reading the "
@@ -163,6 +160,8 @@ class CellReader:
         shared = self._remote()
         remote = shared or open_remote(self.cell)
         try:
+            if choose(remote, size, download_parts(size), config.first_contact()) == DOWNLOAD:
+                return self._index_from_file()
             with open_h5(self.cell, self.access, remote, for_sweep_table=True) as h5:
                 index = build_index(h5, checksum, size, STREAMED, self.cell.label, remote.etag)
         finally:
@@ -174,6 +173,15 @@ class CellReader:
             save_index(index)
         self._index = index
         return index
+
+    def _index_from_file(self) -> CellIndex:
+        """The index built from the verified file in the cache (downloaded first if need be), and cached."""
+        checksum, size = self.cell.checksum.value, self.cell.size
+        built = self._read_cached(
+            lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(h5.filename))
+        )
+        self._index = save_index(built)
+        return self._index
 
     def _etag_of(self, path: str) -> str:
         """The dandi-etag of the verified file at ``path``: the listing's, else computed from its bytes (MD5s)."""
