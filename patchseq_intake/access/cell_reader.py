@@ -11,13 +11,16 @@
     from the index. Without one, first contact takes the cheapest
     safe way: build it from the file if the cache holds it; download a small
     file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
-    else read the headers over HTTP ranges (h5py over ``RemoteFile``) and
-    build it in the same pass. An index built so is cached only if every
-    answer carried the asset's dandi-etag (DANDI's checksum of its bytes);
-    without one to check, it serves the call that built it and is dropped.
-    Sweeps that would move most of the file, every sweep, and sweeps of a
-    file whose dandi-etag DANDI does not give (their ranges could not be
-    tied to it) are read from a verified download instead.
+    else measure the link on the first wave of ranges and either download
+    the file (verified, kept) or read the headers over HTTP ranges (h5py
+    over ``RemoteFile``), whichever is cheaper (``first_contact``), and
+    build it in the same pass. A walked index is cached only if every
+    answer carried the blob's ETag (``transport.blob_tag``: DANDI's
+    dandi-etag, else the first answer's); without one to check, it serves
+    the call that built it and is dropped. Sweeps that would move most of
+    the file, every sweep, and sweeps of a file whose ETag is not known
+    (their ranges could not be tied to it) are read from a verified
+    download instead.
 ``local``
     A copy laid out by ``dandi download``, read with h5py; no index is kept,
     as the copy is checked against DANDI's size only, not its checksum.
