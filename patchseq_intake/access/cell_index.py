@@ -159,6 +159,10 @@ class CellIndex:
         numbers = sorted({entry.parts.sweep_number for entry in entries if device in (None, entry.device)})
         raise no_such_sweep(label, sweep_number, headstage, numbers, device)
 
+    def sealed(self) -> bytes:
+        """The index as it is kept: sealed JSON (``transport.sealed``), UTF-8."""
+        return seal(self.to_json()).encode()
+
     def to_json(self) -> dict[str, Any]:
         body = {
             "schema": INDEX_SCHEMA,
@@ -267,7 +271,7 @@ def _from_store(url: str, checksum: str, size: int) -> CellIndex | None:
     raw = index_store.fetch(url, name)
     if raw is None:
         return None
-    index, problem = _judge(raw, checksum, size)
+    index, problem = judge(raw, checksum, size)
     if problem is not None:
         index_store.distrusted(url, name, problem)
         return None
@@ -298,16 +302,17 @@ OTHER_CODE = "derived by other code"
 
 
 def _examine(path: Path, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
-    """The index in the file at ``path`` and None, or None and what is wrong with it (see ``_judge``)."""
+    """The index in the file at ``path`` and None, or None and what is wrong with it (see ``judge``)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         return None, f"unreadable: {exc}"
-    return _judge(raw, checksum, size)
+    return judge(raw, checksum, size)
 
 
-def _judge(raw: bytes, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
-    """The index in ``raw`` and None, or None and what is wrong with it (``OTHER_CODE`` if only that).
+def judge(raw: bytes, checksum: str, size: int | None) -> tuple[CellIndex | None, str | None]:
+    """The index in ``raw`` (a sealed index's bytes) and None, or None and what is wrong with it (``OTHER_CODE``
+    if only that).
 
     It must be a JSON object whose digest is of the rest, of this ``INDEX_SCHEMA``, of the file with this
     ``checksum`` and ``size`` (None: any), each stored piece inside the file.
@@ -340,7 +345,7 @@ def save_index(index: CellIndex, store: str | None = None) -> CellIndex:
     once a process (the index is built again by the next process); a store that cannot be written is said
     once too (``index_store.keep``).
     """
-    text = seal(index.to_json()).encode()
+    text = index.sealed()
     _keep_in_cache(index.checksum, text)
     url = index_store.in_force(store)
     if url is not None:

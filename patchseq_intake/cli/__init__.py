@@ -6,7 +6,8 @@ transcriptomes on BIL and NeMO), ``sweeps`` (a cell's sweep table, or one
 sweep's samples), ``fetch`` (those files into the cache), ``morphology`` (a
 cell's reconstruction) and ``expression`` (cells x genes), the techniques
 other than NWB's in ``release_commands``, ``features`` (IPFX's features of
-cells, in ``features_command``), ``cache`` (what the cache holds;
+cells, in ``features_command``), ``index`` (cells' file indexes built ahead
+of time into an index store, in ``index_command``), ``cache`` (what the cache holds;
 clear it, in ``cache_command``), ``gui`` (the cell browser) and ``demo``
 (``demo``: the main job against a local replica). ``options`` holds the
 arguments subcommands share, ``output`` what they write.
@@ -39,6 +40,7 @@ from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
 from .features_command import add_features
+from .index_command import add_index
 from .options import (
     EPHYS,
     CommandError,
@@ -110,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_features, add_cache,
-                _add_gui, _add_demo):
+    for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_features, add_index,
+                add_cache, _add_gui, _add_demo):
         add(commands)
     return parser
 

@@ -23,7 +23,7 @@ from patchseq_intake.access import cell_index, index_store
 from patchseq_intake.access.cell_index import (
     INDEX_SCHEMA,
     CellIndex,
-    _judge,
+    judge,
     builder,
     index_path,
     load_index,
@@ -206,7 +206,7 @@ def test_an_index_in_the_store_that_does_not_match_its_file_is_rebuilt_and_repla
     with pytest.warns(CacheIntegrityWarning, match=rf"{re.escape(str(store))}.*does not match its file") as caught:
         assert _source(cat, index_store=str(store)).read().equals(table)
     assert sum(issubclass(w.category, CacheIntegrityWarning) for w in caught) == 1
-    assert _judge(stored.read_bytes(), cell.checksum.value, cell.size)[1] is None  # replaced by a valid index
+    assert judge(stored.read_bytes(), cell.checksum.value, cell.size)[1] is None  # replaced by a valid index
     assert json.loads(stored.read_bytes()) == json.loads(good)
 
 
@@ -241,7 +241,7 @@ def test_writers_at_once_leave_one_valid_index(cat, world, streamed, tmp_path, m
         for writer in writers:
             writer.join(30)
         raw = index_store.get(url, store_name(cell.checksum.value))
-        assert _judge(raw, cell.checksum.value, cell.size)[1] is None
+        assert judge(raw, cell.checksum.value, cell.size)[1] is None
     assert [p.name for p in (tmp_path / "store").iterdir()] == [store_name(cell.checksum.value)]  # no .part left
 
 

@@ -1,0 +1,130 @@
+"""``patchseq-intake index``: the selected cells' file indexes built ahead of time, into an index store.
+
+For each cell (``--workers`` at a time, a progress bar counting cells): its
+index already in the store and sound (judged as a reader judges it) is
+``present``; else it is taken from this cache (``cached``) or built in stream
+mode (``built``: the headers walked, or a small file downloaded), and written
+to the store (and the cache). One line per cell, in the selection's order:
+``cell_specimen_id TAB checksum TAB present|cached|built|failed: why``. A run
+cut short is run again to finish the rest; any failure is exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..access import index_store
+from ..catalog import open_catalog
+from ..errors import PatchseqError
+from .options import (
+    CommandError,
+    UsageError,
+    add_archive_argument,
+    add_filter_option,
+    add_version_option,
+    filters_given,
+    subcommand,
+    whole_number,
+)
+
+if TYPE_CHECKING:
+    from ..dandi.nwb_files import CellFile
+
+DEFAULT_WORKERS = 4
+
+
+def add_index(commands: argparse._SubParsersAction) -> None:
+    sub = subcommand(
+        commands,
+        "index",
+        help="build the selected cells' file indexes ahead of time, into an index store shared beyond this cache",
+        description="Build the index of each selected cell's NWB file (its sweep tables, where each sweep's samples "
+        "lie) in stream mode and write it to the index store (--store, else $" + config.INDEX_STORE_ENV + ") and this "
+        "cache, so that every reader sharing the store, a Dask worker, a lab member or a new machine, reads a sweep "
+        "table in one request and walks no file. The named cells, or those matching the filters (neither: every "
+        "cell of the archive). Prints one line per cell: cell_specimen_id, a tab, the file's checksum, a tab, and "
+        "present (already in the store, sound), cached (taken from this cache), built, or failed: why. Cells "
+        "whose index the store holds are skipped, so a run cut short is finished by running it again; any "
+        "failure makes the exit status 1.",
+        examples=[
+            "patchseq-intake index human --store /shared/lab/patchseq-indexes",
+            "patchseq-intake index mouse --filter structure == VISp5 --store s3://lab-bucket/indexes --workers 8",
+            "patchseq-intake index human 541549258 569835804   # with $" + config.INDEX_STORE_ENV + " set",
+        ],
+        run=_run_index,
+    )
+    add_archive_argument(sub)
+    sub.add_argument(
+        "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
+    )
+    add_filter_option(sub)
+    sub.add_argument("--store", metavar="URL",
+                     help="the index store: a folder, or a file://, s3:// or gs:// URL (default $"
+                     f"{config.INDEX_STORE_ENV}); http(s) stores are read-only")
+    sub.add_argument("--workers", type=whole_number(64, low=1), default=DEFAULT_WORKERS, metavar="N",
+                     help=f"cells indexed at once (default {DEFAULT_WORKERS})")
+    add_version_option(sub)
+
+
+def _run_index(args: argparse.Namespace) -> None:
+    from ..access.cell_index import store_name
+    from ..transport.progress import count_bar
+
+    url = index_store.in_force(args.store)
+    if url is None:
+        raise UsageError(f"name the index store to write to: --store URL, or set {config.INDEX_STORE_ENV}")
+    if index_store.protocol(url) in index_store.READ_ONLY_PROTOCOLS:
+        raise UsageError(f"the index store {url} is read-only (http): give a folder, or a file://, s3:// or gs:// URL")
+    try:
+        index_store.get(url, store_name("0" * 64))  # a store that cannot be read is said once, not once a cell
+    except index_store.StoreUnusable as exc:
+        raise CommandError(str(exc)) from None
+    given = {"specimen_id": args.specimen_ids or None, "version": args.dandi_version}
+    source = open_catalog()[args.archive].ephys(
+        filters=filters_given(args.filters), access="stream", index_store=url,
+        **{name: value for name, value in given.items() if value is not None},
+    )
+    cells = source.cells
+    failed = 0
+    with count_bar(len(cells), "indexing", "cell") as bar, ThreadPoolExecutor(args.workers) as pool:
+        for cell, outcome in zip(cells, pool.map(lambda cell: _index_one(cell, url), cells), strict=True):
+            bar.update(1)
+            failed += outcome.startswith("failed")
+            print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{outcome}", flush=True)
+    if failed:
+        raise CommandError(f"{failed} of {len(cells)} cells' indexes could not be built or stored in {url} (see "
+                           "their lines); run the command again to retry them")
+
+
+def _index_one(cell: CellFile, url: str) -> str:
+    """Make sure the store at ``url`` holds the sound index of ``cell``'s file: what was done, or ``failed: why``."""
+    from ..access.cell_index import STREAMED, judge, load_index, save_index, store_name
+    from ..access.cell_reader import CellReader
+    from ..access.modes import Access
+
+    if cell.checksum is None:
+        return "failed: DANDI gives no checksum of its file, to name and tie an index to"
+    checksum, name = cell.checksum.value, store_name(cell.checksum.value)
+    try:
+        found = index_store.get(url, name)
+        problem = None if found is None else judge(found, checksum, cell.size)[1]
+        if found is not None and problem is None:
+            return "present"
+        index = load_index(checksum, cell.size, store="")
+        done = "cached"
+        if index is None:
+            with index_store.using(""):  # the store was just asked: the reader builds, this writes
+                index = CellReader(cell, Access("stream")).index()
+            done = "built"
+        if index.provenance == STREAMED and index.etag is None:
+            return "failed: no dandi-etag to tie the streamed bytes to: the index is not stored"
+        save_index(index, store="")  # into this cache, if it lacks it
+        index_store.put(url, name, index.sealed())
+    except index_store.StoreUnusable as exc:
+        return f"failed: {exc}"
+    except (PatchseqError, OSError) as exc:
+        return f"failed: {type(exc).__name__}: {exc}"
+    return done if problem is None else f"{done} (replaced the store's, {problem})"
