@@ -98,7 +98,7 @@ def choose(remote: RemoteFile, size: int, parts: int, preference: str = "auto") 
         choice: Choice = WALK if walk <= apart else DOWNLOAD
         logger.debug("first contact: %s (walk %.2f s; download %.2f-%.2f s; %s)", choice, walk, apart, shared, link)
         return choice
-    together = _together(remote, size)
+    together = _together(remote, size, link.rtt_s)
     download = link.download_s(size, min(together, parts * link.connection_bytes_per_s))
     choice = WALK if walk <= download else DOWNLOAD
     logger.debug("first contact: %s (walk %.2f s; download %.2f s at %.0f B/s together; %s)",
@@ -106,8 +106,9 @@ def choose(remote: RemoteFile, size: int, parts: int, preference: str = "auto") 
     return choice
 
 
-def _together(remote: RemoteFile, size: int) -> float:
-    """Bytes per second that ``PROBE_RANGES`` ranges in flight together get: one wave of them, from mid-file."""
+def _together(remote: RemoteFile, size: int, rtt_s: float) -> float:
+    """Bytes per second that ``PROBE_RANGES`` ranges in flight together get: one wave of them, from mid-file,
+    timed from when the first byte could arrive (``rtt_s`` after asking) to the last."""
     stride = max(size // (PROBE_RANGES + 2), 2 * PROBE_BYTES)
     starts = [stride * (n + 1) for n in range(PROBE_RANGES) if stride * (n + 1) + PROBE_BYTES < size]
     known = len(remote.answers)
@@ -115,8 +116,6 @@ def _together(remote: RemoteFile, size: int) -> float:
     probe = remote.answers[known:]
     if not probe:
         return FASTEST_BYTES_PER_S
-    first_answer = min(seconds for _, seconds in remote.answers[:known])
-    slowest = max(seconds for _, seconds in probe)
-    spent = slowest - first_answer  # the round trip's part is in both
+    spent = max(seconds for _, seconds in probe) - rtt_s
     moved = sum(bytes_ for bytes_, _ in probe)
     return FASTEST_BYTES_PER_S if spent <= 0 else min(moved / spent, FASTEST_BYTES_PER_S)
