@@ -88,7 +88,7 @@ def test_a_cell_that_fails_is_said_on_its_line_and_the_exit_status_is_1(capsys, 
     assert "1 of 2 cells' indexes could not be built or stored" in err and "run the command again" in err
 
 
-def test_an_unwritable_store_fails_each_cell(capsys, world, tmp_path):
+def test_a_store_that_cannot_be_read_is_one_line_before_any_cell(capsys, world, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     status, out, err = run(capsys, "index", "human", str(HUMAN_CELLS[0]), "--store", str(tmp_path / "a file"))
     assert status == 1 and out == "" and f"the index store {tmp_path / 'a file'} cannot be read" in err
