@@ -12,7 +12,7 @@
     safe way: build it from the file if the cache holds it; download a small
     file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
     else measure the link on the first wave of ranges and either download
-    the file (verified, kept) or read the headers over HTTP ranges (h5py
+    the file (verified, indexed, then removed) or read the headers over HTTP ranges (h5py
     over ``RemoteFile``), whichever is cheaper (``first_contact``), and
     build it in the same pass. A walked index is cached only if every
     answer carried the blob's ETag (``transport.blob_tag``: DANDI's
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .. import config
-from ..errors import ChecksumError, NwbFormatError, OfflineError, PatchseqError
+from ..errors import CacheError, ChecksumError, NwbFormatError, OfflineError, PatchseqError
 from ..nwb.spikes import spike_times
 from ..nwb.sweep import Sweep
 from ..nwb.sweep_table import read_sweep_table, table_sweeps
@@ -62,7 +62,7 @@ from .cell_index import (
 )
 from .modes import Access
 from .first_contact import DOWNLOAD, choose
-from .opening import NWB_FILE, download_parts, local_copy, open_h5, open_remote, verified_copy
+from .opening import NWB_FILE, download_parts, local_copy, open_h5, open_remote, transient_copy, verified_copy
 
 if TYPE_CHECKING:
     import h5py
@@ -164,7 +164,10 @@ class CellReader:
         remote = shared or open_remote(self.cell)
         try:
             if choose(remote, size, download_parts(size), config.first_contact()) == DOWNLOAD:
-                return self._index_from_file()
+                try:
+                    return self._index_from_download()
+                except CacheError as exc:
+                    logger.info("%s: no room in the cache for its download (%s): walking it", self.cell.label, exc)
             with open_h5(self.cell, self.access, remote, for_sweep_table=True) as h5:
                 index = build_index(h5, checksum, size, STREAMED, self.cell.label, remote.etag)
         finally:
@@ -183,6 +186,22 @@ class CellReader:
         built = self._read_cached(
             lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(h5.filename))
         )
+        self._index = save_index(built)
+        return self._index
+
+    def _index_from_download(self) -> CellIndex:
+        """The index built from the file downloaded and verified for it, then dropped (``opening.transient_copy``);
+        cached. A cache that cannot be written keeps no file: then the headers are walked instead."""
+        import h5py
+
+        checksum, size = self.cell.checksum.value, self.cell.size
+        with transient_copy(self.cell) as path, h5py.File(path, "r") as h5:
+            try:
+                built = build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(str(path)))
+            except HDF5_READ_ERRORS as exc:
+                if isinstance(exc, PatchseqError):
+                    raise
+                raise self._format_error(path, exc) from exc
         self._index = save_index(built)
         return self._index
 

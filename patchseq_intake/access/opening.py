@@ -130,6 +130,33 @@ def local_copy(cell: CellFile, progress: tqdm | None = None) -> Path:
     return verified_file(cached_path(cell), lambda path: _download(cell, path, progress), cell.sha256, NWB_FILE)
 
 
+@contextmanager
+def transient_copy(cell: CellFile) -> Iterator[Path]:
+    """The cell's file, verified as ``local_copy``'s is, for one use: the cached copy if there is one, else a
+    download into a temporary folder of the cache, removed afterwards.
+
+    For stream mode's first contact, which needs the bytes once, to index
+    them: the cache keeps the index, not the file (``CacheError`` if the
+    cache cannot be written).
+    """
+    import tempfile
+
+    from ..transport.cache import cache_errors
+
+    cached = verified_copy(cell)
+    if cached is not None:
+        yield cached
+        return
+    folder = cached_path(cell).parent
+    with cache_errors(folder, "write"):
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(dir=folder, prefix=".transient-")
+    with scratch as name:
+        path = Path(name) / cached_path(cell).name
+        _download(cell, path, None)
+        yield path
+
+
 def verified_copy(cell: CellFile) -> Path | None:
     """The cached copy of the cell's file if the cache holds it as verified, else None (nothing downloaded).
 

@@ -100,7 +100,9 @@ def test_measured_on_a_served_file(tmp_path, latency_s, link, expected):
             remote.close()
 
 
-def test_a_download_chosen_at_first_contact_indexes_the_verified_file(cat, world, streamed, monkeypatch):
+def test_a_download_chosen_at_first_contact_indexes_the_verified_file_and_keeps_only_the_index(
+    cat, world, streamed, monkeypatch
+):
     from patchseq_intake.access.cell_index import DOWNLOADED, load_index
     from patchseq_intake.access.opening import cached_path
 
@@ -111,11 +113,34 @@ def test_a_download_chosen_at_first_contact_indexes_the_verified_file(cat, world
     cell = source.cells[0]
     written = world.written[HUMAN_CELL]
     index = load_index(cell.checksum.value, cell.size)
-    assert index.provenance == DOWNLOADED
+    assert index.provenance == DOWNLOADED and index.etag == cell.asset.etag
     assert table.drop(columns="cell_specimen_id").equals(index.sweep_table(0, "cell"))
-    assert cached_path(cell).read_bytes() == written.path.read_bytes()
     blobs = world.replica.requests("blob")
     assert sum(entry.body_bytes for entry in blobs) == written.size + 32 * KIB  # the first block, then the file
+    folder = cached_path(cell).parent
+    assert not cached_path(cell).exists() and list(folder.iterdir()) == []  # stream mode keeps the index, not the file
+    world.server.log.clear()
+    sweep = source.sweep(4)  # through the index: the sweep's ranges only
+    assert 0 < sum(entry.body_bytes for entry in world.replica.requests("blob")) < written.size / 4
+    assert sweep.sweep_number == 4
+
+
+def test_a_download_the_cache_cannot_hold_walks_instead(cat, world, streamed, monkeypatch):
+    from patchseq_intake.access import opening
+    from patchseq_intake.access.cell_index import STREAMED, load_index
+    from patchseq_intake.errors import CacheError
+
+    monkeypatch.setenv(config.FIRST_CONTACT_ENV, "download")
+
+    def full(cell, path, progress):
+        raise CacheError(f"{path}: no space left on device")
+
+    monkeypatch.setattr(opening, "_download", full)
+    source = cat.human.ephys(specimen_id=HUMAN_CELL, access="stream")
+    table = source.read()
+    cell = source.cells[0]
+    assert load_index(cell.checksum.value, cell.size).provenance == STREAMED
+    assert list(table["sweep_number"]) == [s.sweep_number for s in world.written[HUMAN_CELL].sweeps]
 
 
 HUMAN_CELL = 569835804
