@@ -1,48 +1,43 @@
-"""Where an HDF5 file's metadata lies, read from the bytes of its object headers.
+"""Where a version-1 HDF5 file's metadata lies, read from the bytes of its object headers.
 
 Streaming a file, every HDF5 object header, header continuation, group index
 and small dataset is a round trip when h5py asks for it. But each header
 names the file addresses of the next pieces: its continuation chunks, its
-group's B-tree and name heap, its small datasets' bytes. ``crawl`` follows
-those addresses level by level, so that each level can be fetched in one
-concurrent batch before h5py needs it.
+group's B-tree and name heap, its small datasets' bytes. ``index_task``
+follows those addresses as ``walk_rounds`` tasks, a task per structure, so
+that each level of pointers, for every node of a group at once, is one
+wave of concurrent requests before h5py needs it.
 
 It reads the structures h5py writes by default (version-1 object headers,
-symbol-table groups) in files with 8-byte addresses and no user block
-(``readable_layout`` checks); anything else it stops at, sizes it does not
-believe it caps, and h5py then reads the rest on demand as usual.
+symbol-table groups, version-1 B-tree chunk indexes) in files with 8-byte
+addresses and no user block (``readable_layout`` checks); anything else it
+stops at, sizes it does not believe it caps, and h5py then reads the rest
+on demand as usual (or ``walk_rounds``' h5py tasks find it).
 
 Why a parser of our own: in such files a group's children are listed in a
-symbol table (a B-tree and a name heap) whose addresses only the group's
-header gives, so a reader that asks h5py for them pays a round trip per
-group and per level; no library fetches them ahead (remfile, lindi, fsspec's
-caches read on demand; kerchunk and h5coro walk one object at a time; see
-``shared/reference/streaming-research.md``). On the release's version-1
-layout the crawl makes a cold sweep table several times faster (the
-benchmark's rows "headers read on demand"). Files with version-2 headers keep their links in the
-header, where h5py's link information gives the next level's addresses:
-``prefetch_linked`` does that with h5py's public API alone.
+symbol table (a B-tree, its symbol-table nodes and a name heap) whose
+addresses only the group's header gives, and h5py lists a group reading its
+nodes one after another: a round trip per node. No library fetches them
+ahead (remfile, lindi, fsspec's caches read on demand; kerchunk and h5coro
+walk one object at a time; see ``shared/reference/streaming-research.md``).
+Version-2 headers keep a group's links in the header or in a fractal heap
+whose blocks h5py's own reads, probed, find a level per wave.
 """
 
 from __future__ import annotations
 
-import logging
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from .walk_rounds import Task
 
 if TYPE_CHECKING:
     import h5py
 
-    from ..transport.remote_file import RemoteFile
-
-logger = logging.getLogger(__name__)
-
 ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: bytes of the file."""
-Prefetch = Callable[[list[tuple[int, int]]], None]
-"""``prefetch([(offset, size), ...])``: fetch these ranges now, together."""
 
 _UNDEFINED = 0xFFFFFFFFFFFFFFFF
 _CONTINUATION = 0x0010
@@ -56,55 +51,43 @@ _MAX_PIECE = 1024 * 1024  # a header chunk, heap or node larger than this is not
 _MAX_CHILDREN = 256  # B-tree entries per node
 
 
-SPIKES_DEPTH = 3
-"""Group levels from ``processing`` to the spike times' datasets: the module, its ``Sweep_<n>`` series, their data."""
-
-
 @dataclass(frozen=True)
 class _Piece:
     kind: str  # "header", "chunk" (of header messages), "btree", "snod", "heap" (a group's index), "data",
     # "chunks" (a chunked dataset's chunk index: a B-tree node)
     address: int
     size: int
-    depth: int  # group levels below where the crawl started
-    limit: int  # group levels to go down from where the crawl started
+    depth: int  # group levels below where the walk started
+    limit: int  # group levels to go down from where the walk started
     chunk_index: bool = False  # follow chunked datasets' layouts to their chunk index
     dims: int = 0  # for "chunks": the layout's dimensionality (the dataset's rank + 1), which sizes the node's keys
 
 
 def readable_layout(h5: h5py.File) -> bool:
-    """True for a file whose structures ``crawl`` can read: 8-byte addresses and sizes, no user block."""
+    """True for a file whose structures ``index_task`` can read: 8-byte addresses and sizes, no user block."""
     plist = h5.id.get_create_plist()
     return plist.get_sizes() == (8, 8) and plist.get_userblock() == 0
 
 
-def crawl(
-    read_at: ReadAt,
-    prefetch: Prefetch,
-    addresses: Iterable[int],
-    depth: int = 1,
-    with_chunk_index: Iterable[tuple[int, int]] = (),
-) -> None:
-    """Prefetch the headers at ``addresses`` and what they lead to, ``depth`` group levels down.
+def index_task(read_at: ReadAt, address: int, depth: int = 1, chunk_index: bool = False) -> Task:
+    """A ``walk_rounds`` task reading the version-1 header at ``address`` and what it leads to, ``depth`` group levels down.
 
-    ``with_chunk_index``: more ``(address, depth)`` starts, crawled in the same
-    rounds, below which chunked datasets' chunk indexes are fetched too (so
-    that listing their chunks costs no round trip: for small datasets such as
-    the spike times). ``prefetch`` gets a list of ``(offset, size)`` ranges
-    per round; each round is one level of pointers, so the whole crawl takes
-    a handful of round trips.
+    Each structure read is a task of its own, and the structures it points to
+    are the tasks it gives: with ``read_at`` probing (``RemoteFile.probing``),
+    every level of pointers is one wave, for all of a group's nodes at once.
+    A structure it does not recognise (a version-2 header, garbage) gives nothing.
+    ``chunk_index``: chunked datasets' chunk indexes (B-tree nodes) too.
     """
-    pending = [_Piece("header", address, _GUESS, 0, depth) for address in addresses]
-    pending += [_Piece("header", address, _GUESS, 0, limit, chunk_index=True) for address, limit in with_chunk_index]
-    seen: set[tuple[str, int]] = set()
-    while pending:
-        fresh = {(piece.kind, piece.address): piece for piece in pending}
-        pending = [piece for key, piece in fresh.items() if key not in seen]
-        if not pending:
-            return
-        prefetch(sorted({(piece.address, piece.size) for piece in pending}))
-        seen.update((piece.kind, piece.address) for piece in pending)
-        pending = [new for piece in pending for new in _follow(read_at, piece)]
+    return _task(read_at, _Piece("header", address, _GUESS, 0, depth, chunk_index), set())
+
+
+def _task(read_at: ReadAt, piece: _Piece, seen: set[tuple[str, int]]) -> Task:
+    def task() -> list[Task]:
+        fresh = [child for child in _follow(read_at, piece) if (child.kind, child.address) not in seen]
+        seen.update((child.kind, child.address) for child in fresh)
+        return [_task(read_at, child, seen) for child in fresh]
+
+    return task
 
 
 def _follow(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
@@ -124,7 +107,8 @@ def _follow(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
         return _symbol_node_members(read_at, piece)
     if piece.kind == "chunks":
         return _chunk_index_children(read_at, piece)
-    return []  # "data": nothing further
+    read_at(piece.address, piece.size)  # "data": its bytes, nothing further
+    return []
 
 
 def _heap_data(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
@@ -206,70 +190,3 @@ def _symbol_node_members(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
                 depth=piece.depth + 1)
         for i in range(len(entries) // 40)
     ]
-
-
-def prefetch_series_headers(h5: h5py.File, remote: RemoteFile) -> None:
-    """Fetch, in a few concurrent batches, the series headers a sweep table reads, and the spike times' headers.
-
-    Over a network each HDF5 header is a round trip if h5py asks for them one
-    by one. In files of version-1 headers and symbol-table groups, ``crawl``
-    finds them a level ahead from the bytes, and in the same rounds the spike
-    times' headers and chunk indexes below ``processing`` (their data comes
-    with the sweep table's columns: see ``table_prefetch``); in others
-    (version-2 headers, link messages), h5py's own link information gives
-    the next level's header addresses (``prefetch_linked``; the spike times
-    are read on demand: walking them ahead saved no round trip on the test
-    files). Only a speed-up: on a structure it misreads, h5py reads on demand.
-    """
-    import h5py
-
-    from ..nwb.mies_series import RESPONSE_GROUP, STIMULUS_GROUP
-
-    parents = [h5[name] for name in (RESPONSE_GROUP, STIMULUS_GROUP) if name in h5]
-    if readable_layout(h5) and all(h5py.h5o.get_info(group.id).hdr.version == 1 for group in parents):
-        starts = [int(h5py.h5o.get_info(group.id).addr) for group in parents]
-        processing = _linked_address(h5, PROCESSING)
-        deeper = [(processing, SPIKES_DEPTH)] if processing is not None else []
-        try:
-            crawl(remote.read_at, remote.prefetch, starts, depth=2, with_chunk_index=deeper)
-        except (struct.error, ValueError, OverflowError) as exc:
-            logger.debug("prefetching the series headers stopped: %s", exc)
-        return
-    prefetch_linked(parents, remote.prefetch, depth=2)
-
-
-PROCESSING = "processing"
-"""The root's group that holds the spike times' module (``spikes.SPIKES_MODULE``)."""
-
-
-def _linked_address(h5: h5py.File, name: str) -> int | None:
-    """The address of the object the root's hard link ``name`` points to, from the root's links; None if none."""
-    import h5py
-
-    if not h5.id.links.exists(name.encode()):
-        return None
-    info = h5.id.links.get_info(name.encode())
-    return int(info.u) if info.type == h5py.h5l.TYPE_HARD else None
-
-
-def prefetch_linked(groups: list[h5py.Group], prefetch: Prefetch, depth: int) -> None:
-    """Prefetch the headers the groups link to, ``depth`` levels down, a level per batch.
-
-    Through h5py's public API only: a link's information holds the address of
-    the object it points to (``links.get_info(name).u``), so the next level is
-    known once a group's links are read, before any child is opened.
-    """
-    import h5py
-
-    level = groups
-    for _ in range(depth):
-        linked: list[tuple[h5py.Group, str, int]] = []
-        for group in level:
-            for name in group:
-                info = group.id.links.get_info(name.encode())
-                if info.type == h5py.h5l.TYPE_HARD:
-                    linked.append((group, name, int(info.u)))
-        if not linked:
-            return
-        prefetch(sorted({(address, _GUESS) for _, _, address in linked}))
-        level = [group[name] for group, name, _ in linked if group.get(name, getclass=True) is h5py.Group]

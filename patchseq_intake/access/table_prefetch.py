@@ -1,21 +1,25 @@
-"""The bytes a sweep table reads over HTTP, fetched ahead in a few concurrent waves.
+"""The bytes a file's first contact reads over HTTP, fetched ahead in a few concurrent waves.
 
-Read on demand, a sweep table costs a round trip for each HDF5 header and for
-each chunk of data it touches, one after the other: in the release's files
-the lab notebook's values alone are hundreds of chunks (32 rows by 32 keys by
-32 layers each), scattered through the file. Here, in order:
+Read on demand, a sweep table and the file's index cost a round trip for
+each HDF5 header, attribute heap, chunk index and chunk they touch, one
+after the other: hundreds, in the release's files. Here everything
+``cell_index.build_index`` reads is walked in rounds (``walk_rounds``):
+each object's read is a task, and the blocks all tasks miss come in one
+wave. The tasks:
 
-1. the series headers (``hdf5_layout.prefetch_series_headers``);
-2. the sweep table's columns, each device's lab notebook ``numericalKeys``
-   and the spike times' data (``processing/spikes/Sweep_<n>/data``), whole
-   (small; the file's index keeps the spike times);
-3. the chunks of each device's ``numericalValues`` that hold the columns of
-   ``SweepNum`` and of the keys the sweep table reads
-   (``sweep_table.NOTEBOOK_KEYS``), every row and layer, and nothing of the
-   other columns.
+- every series under ``acquisition`` and ``stimulus/presentation``: its
+  attributes, its members' attributes and small datasets (``gain``,
+  ``starting_time``, ...), and its ``data``'s chunk index (not its samples);
+- ``general/intracellular_ephys`` (electrodes, the sweep table's columns),
+  ``general/devices`` and the spike times' module, whole (small);
+- each device's lab notebook: ``numericalKeys`` whole, ``numericalValues``'
+  chunk index, then only its chunks that hold the columns of ``SweepNum``
+  and of the keys the sweep table reads (``sweep_table.NOTEBOOK_KEYS``),
+  every row and layer.
 
-Chunk addresses come from h5py's public API (``DatasetID.chunk_iter``,
-``get_offset``, ``get_storage_size``). Only a speed-up: h5py then reads from
+Before the rounds, version-1 files' group indexes are crawled from the
+bytes (``hdf5_layout``): listing a group of symbol-table nodes through h5py
+would read the nodes one at a time. Only a speed-up: h5py then reads from
 the fetched blocks, and what was not fetched ahead it reads on demand.
 """
 
@@ -24,69 +28,173 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..nwb.devices import notebook_devices
-from ..nwb.labnotebook import SWEEP_KEY, device_notebook, key_columns
-from ..nwb.mies_series import SWEEP_TABLE
+from ..nwb.devices import NOTEBOOKS
+from ..nwb.labnotebook import SWEEP_KEY, key_columns
+from ..nwb.mies_series import RESPONSE_GROUP, STIMULUS_GROUP
 from ..nwb.spikes import SPIKES_MODULE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
-from .hdf5_layout import prefetch_series_headers
+from .hdf5_layout import index_task, readable_layout
+from .hdf5_v2 import chunk_index_task
+from .walk_rounds import Task, in_rounds
 
 if TYPE_CHECKING:
     import h5py
 
     from ..transport.remote_file import RemoteFile
 
+SMALL_BYTES = 64 * 1024
+"""Datasets stored in at most this many bytes are read whole by the walk (a series' ``data`` never is)."""
+SERIES_DATA = "data"
+WHOLE = ("general/intracellular_ephys", "general/devices", SPIKES_MODULE)
+"""Groups the walk reads whole: attributes, members, small datasets."""
+
 
 def prefetch_sweep_table(h5: h5py.File, remote: RemoteFile) -> None:
-    """Fetch what ``sweep_table.read_sweep_table`` will read of ``h5``, in a few batches of concurrent ranges."""
-    import h5py
-
-    prefetch_series_headers(h5, remote)
-    table = h5.get(SWEEP_TABLE)
-    columns = [item for item in table.values() if isinstance(item, h5py.Dataset)] if table is not None else []
-    notebooks = [device_notebook(h5, name) for name in notebook_devices(h5)]
-    notebooks = [notebook for notebook in notebooks if notebook is not None]
-    small = [*columns, *(notebook["numericalKeys"] for notebook in notebooks), *_spike_data(h5)]
-    remote.prefetch(span for dataset in small for span in stored_ranges(dataset))
-    remote.prefetch(span for notebook in notebooks for span in _needed_values(notebook))
+    """Fetch what the sweep table and ``cell_index.build_index`` will read of ``h5``, in a few waves of ranges."""
+    walk = _Walk(h5, remote)
+    tasks: list[Task] = [walk.attributes("/")]
+    tasks += [walk.visit(name, series=True) for name in (RESPONSE_GROUP, STIMULUS_GROUP)]
+    tasks += [walk.visit(name, series=False) for name in WHOLE]
+    tasks.append(walk.notebooks())
+    in_rounds(remote, tasks)
 
 
-def _spike_data(h5: h5py.File) -> list[h5py.Dataset]:
-    """The spike times' datasets, ``processing/spikes/Sweep_<n>/data``, where they are laid out so (checked on reading)."""
-    import h5py
+class _Walk:
+    """The tasks of one file's walk (see the module)."""
 
-    module = h5.get(SPIKES_MODULE)
-    series = module.values() if isinstance(module, h5py.Group) else []
-    data = [one.get("data") for one in series if isinstance(one, h5py.Group)]
-    return [one for one in data if isinstance(one, h5py.Dataset)]
+    def __init__(self, h5: h5py.File, remote: RemoteFile):
+        self.h5 = h5
+        self.remote = remote
+        self.parsed = readable_layout(h5)  # 8-byte addresses: hdf5_layout and hdf5_v2 read its structures
+
+    def attributes(self, path: str) -> Task:
+        def task() -> None:
+            _read_attributes(self.h5[path])
+
+        return task
+
+    def visit(self, path: str, series: bool) -> Task:
+        """A task reading the object at ``path`` as the index does; a group's members become tasks of their own.
+
+        ``series``: a group of series or below one: ``data`` datasets give their chunk index only.
+        """
+        import h5py
+
+        def task() -> list[Task] | None:
+            obj = self.h5.get(path)
+            if obj is None:
+                return None
+            _read_attributes(obj)
+            if isinstance(obj, h5py.Dataset):
+                _read_dataset(obj, whole=not (series and obj.name.rsplit("/", 1)[-1] == SERIES_DATA))
+                return None
+            members = [self.members(obj.name, series)]
+            if self.parsed:
+                members.append(index_task(self.remote.read_at, self.address(obj.name)))
+            return members
+
+        return task
+
+    def address(self, path: str) -> int:
+        """Where the object at ``path`` (opened already) has its header: from its parent's link to it.
+
+        Not ``h5o.get_info``: HDF5 crashes where a read fails inside it (a block missing, while probing).
+        """
+        parent, name = path.rstrip("/").rsplit("/", 1)
+        group = self.h5[parent or "/"]  # held: its links' proxy does not keep it open
+        return int(group.id.links.get_info(name.encode()).u)
+
+    def members(self, path: str, series: bool) -> Task:
+        """A task listing a group: each member reached by a hard link becomes a task."""
+        import h5py
+
+        def task() -> list[Task]:
+            group = self.h5[path]
+            hard = [name for name in group if isinstance(group.get(name, getlink=True), h5py.HardLink)]
+            return [self.visit(f"{path}/{name}", series) for name in hard]
+
+        return task
+
+    def notebooks(self) -> Task:
+        """A task listing the lab notebooks; each device's becomes a task reading its keys and the chunks needed."""
+        import h5py
+
+        def task() -> list[Task]:
+            notebooks = self.h5.get(NOTEBOOKS)
+            devices = list(notebooks) if isinstance(notebooks, h5py.Group) else []
+            return [self.notebook(f"{NOTEBOOKS}/{device}") for device in devices]
+
+        return task
+
+    def notebook(self, path: str) -> Task:
+        """A task opening a device's notebook: its keys, its values' chunk index and the chunks needed, as tasks."""
+        import h5py
+
+        def task() -> list[Task] | None:
+            device = self.h5[path]
+            keys, values = device.get("numericalKeys"), device.get("numericalValues")
+            if not isinstance(keys, h5py.Dataset) or not isinstance(values, h5py.Dataset):
+                return None
+            tasks = [self.visit(keys.name, series=False), self.needed_chunks(path)]
+            if self.parsed:
+                address = self.address(values.name)
+                tasks += [index_task(self.remote.read_at, address, chunk_index=True),
+                          chunk_index_task(self.remote.read_at, address)]
+            return tasks
+
+        return task
+
+    def needed_chunks(self, path: str) -> Task:
+        """A task choosing the notebook values' chunks the sweep table reads; reading each becomes a task."""
+
+        def task() -> list[Task]:
+            values = self.h5[path]["numericalValues"]
+            return [_chunk(values, offset) for offset, _ in _needed_values(self.h5[path])]
+
+        return task
 
 
-def _needed_values(notebook: h5py.Group) -> list[tuple[int, int]]:
-    """The stored ranges of a notebook's ``numericalValues`` that the sweep table reads (all, if not chunked)."""
+def _read_attributes(obj: h5py.HLObject) -> None:
+    attrs = obj.attrs
+    for name in list(attrs):
+        attrs[name]
+
+
+def _read_dataset(dataset: h5py.Dataset, whole: bool) -> None:
+    """Its chunk index, and its values if ``whole`` and small."""
+    if dataset.chunks is not None:
+        dataset.id.chunk_iter(lambda chunk: None)
+    if whole and dataset.shape is not None and dataset.id.get_storage_size() <= SMALL_BYTES:
+        dataset[()]
+
+
+def _chunk(values: h5py.Dataset, offset: tuple[int, ...]) -> Task:
+    def task() -> None:
+        values.id.read_direct_chunk(offset)
+
+    return task
+
+
+def _needed_values(notebook: h5py.Group) -> list[tuple[tuple[int, ...], int]]:
+    """The chunks of a notebook's ``numericalValues`` that the sweep table reads: (chunk offset, size) each."""
     values = notebook["numericalValues"]
     if values.chunks is None or values.ndim != 3:
-        return stored_ranges(values)
+        return []
     width = values.chunks[1]
     blocks = {column // width for column in key_columns(notebook, [SWEEP_KEY, *NOTEBOOK_KEYS]).values()}
-    return stored_ranges(values, lambda start: start[1] // width in blocks)
+    return stored_chunks(values, lambda start: start[1] // width in blocks)
 
 
-def stored_ranges(
+def stored_chunks(
     dataset: h5py.Dataset, keep: Callable[[tuple[int, ...]], bool] = lambda start: True
-) -> list[tuple[int, int]]:
-    """``(offset, size)`` in the file of the dataset's stored bytes: its contiguous extent, or its chunks.
-
-    ``keep`` chooses chunks by their first element's coordinates (HDF5's
-    chunk offset, in elements). Nothing for compact or never-written data.
-    """
-    if dataset.chunks is None:
-        offset = dataset.id.get_offset()
-        return [] if offset is None else [(int(offset), int(dataset.id.get_storage_size()))]
-    found: list[tuple[int, int]] = []
+) -> list[tuple[tuple[int, ...], int]]:
+    """The written chunks of ``dataset`` that ``keep`` chooses by their first element's coordinates: (those, byte offset)."""
+    found: list[tuple[tuple[int, ...], int]] = []
 
     def visit(chunk) -> None:
-        if keep(tuple(int(n) for n in chunk.chunk_offset)):
-            found.append((int(chunk.byte_offset), int(chunk.size)))
+        start = tuple(int(n) for n in chunk.chunk_offset)
+        if keep(start):
+            found.append((start, int(chunk.byte_offset)))
 
     dataset.id.chunk_iter(visit)
     return found

@@ -12,6 +12,13 @@ others: h5py holds its global lock while it reads, and a thread that needs
 that lock (any thread whose garbage collection frees an h5py object) would
 then wait for the reader as the reader waited for it. Only ``prefetch``,
 called between h5py calls, fetches concurrently.
+
+``probing()`` turns a thread's reads of blocks not yet fetched into
+``BlockMissing`` (nothing is fetched): h5py's call then fails, and the
+caller learns which blocks it would have waited for. Many h5py calls probed
+this way, their missing blocks fetched in one wave, and probed again: the
+walk of many independent objects takes as many round trips as the deepest
+one needs, not their sum (``access.walk_rounds``).
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from .blob_tag import BlobTag
 
@@ -29,6 +37,10 @@ MAX_CONCURRENT = 32
 TAIL_BLOCKS = 8
 """Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
 _TAIL_WORTH_IT = 256  # blocks: below this (8 MB) the tail is too large a share of the file
+
+
+class BlockMissing(OSError):
+    """A read, while probing, of a block not fetched yet (see ``RemoteFile.probing``)."""
 
 
 class RemoteFile(io.RawIOBase):
@@ -70,6 +82,7 @@ class RemoteFile(io.RawIOBase):
         self._position = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._probe = threading.local()
 
     @property
     def etag(self) -> str | None:
@@ -105,6 +118,13 @@ class RemoteFile(io.RawIOBase):
         if end <= offset or offset < 0:
             return b""
         first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
+        missed: set[int] | None = getattr(self._probe, "missed", None)
+        if missed is not None:
+            with self._lock:
+                absent = [block for block in range(first, last + 1) if block not in self._blocks]
+            if absent:
+                missed.update(absent)
+                raise BlockMissing(f"bytes {offset} to {end} are not fetched yet")
         self._fetch(range(first, last + 1), concurrently=False)
         with self._lock:
             joined = b"".join(self._blocks[index] for index in range(first, last + 1))
@@ -119,6 +139,20 @@ class RemoteFile(io.RawIOBase):
             if 0 <= offset < end:
                 wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
         self._fetch(wanted, concurrently=True)
+
+    def prefetch_blocks(self, blocks: Iterable[int]) -> None:
+        """Fetch these blocks (numbers of ``block_bytes``), concurrently; not from inside an h5py call."""
+        self._fetch(blocks, concurrently=True)
+
+    @contextmanager
+    def probing(self) -> Iterator[set[int]]:
+        """While in it, this thread's reads of blocks not fetched raise ``BlockMissing``; yields the blocks missed."""
+        missed: set[int] = set()
+        self._probe.missed = missed
+        try:
+            yield missed
+        finally:
+            self._probe.missed = None
 
     def close(self) -> None:
         """Drop the blocks and stop the threads that fetch them."""

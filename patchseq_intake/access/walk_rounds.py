@@ -1,0 +1,70 @@
+"""Many independent h5py reads over HTTP in as few round trips as the deepest of them needs.
+
+Read one after another, each h5py call that meets bytes not fetched yet
+waits a round trip, and a walk of many objects (every series' header,
+attributes, small datasets and chunk index) waits once per object and
+level: hundreds of round trips. Here each read is a task run with the
+``RemoteFile`` probing (``RemoteFile.probing``): a read of a block not
+fetched fails at once and names the block. Every task is tried; the blocks
+all the failed ones missed are fetched in one wave; they are tried again.
+A task that succeeds may give more tasks (a group's members), tried in the
+same round. So the whole walk costs as many waves as its longest chain of
+dependent reads, whatever the number of objects.
+
+Only a speed-up: the tasks read through h5py, so what they fetch is what
+h5py reads; a task that fails for another reason than a missing block (a
+structure h5py refuses) is dropped, and the caller's own reads meet the
+same error on demand, as without the walk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..transport.remote_file import RemoteFile
+
+logger = logging.getLogger(__name__)
+
+Task = Callable[[], "Iterable[Task] | None"]
+"""A read through h5py; what it returns (if anything) are more tasks, tried at once."""
+
+MAX_ROUNDS = 24
+"""A walk of more rounds than this stops: what is left is read on demand (the release's walk needs fewer than 10)."""
+
+
+def in_rounds(remote: RemoteFile, tasks: Iterable[Task], max_rounds: int = MAX_ROUNDS) -> int:
+    """Run the ``tasks`` (and the tasks they give) against ``remote``, fetching what they miss a wave at a time.
+
+    Returns the number of waves fetched. Not from inside an h5py call.
+    """
+    from ..transport.remote_file import BlockMissing
+
+    pending = list(tasks)
+    for wave in range(max_rounds):
+        missed: set[int] = set()
+        waiting: list[Task] = []
+        while pending:
+            task = pending.pop()
+            with remote.probing() as blocks:
+                try:
+                    more = task()
+                except BlockMissing:
+                    more = None
+                except Exception as exc:  # noqa: BLE001 (h5py's own errors: the caller's reads meet them again)
+                    if not blocks:
+                        logger.debug("a walk task failed: %s", exc)
+                    more = None
+            if blocks:
+                missed |= blocks
+                waiting.append(task)
+            elif more:
+                pending.extend(more)
+        if not missed:
+            return wave
+        remote.prefetch_blocks(missed)
+        pending = waiting
+    logger.debug("the walk stopped after %d waves; %d tasks left to read on demand", max_rounds, len(pending))
+    return max_rounds
