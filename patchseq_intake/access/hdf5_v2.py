@@ -25,16 +25,22 @@ import struct
 from .hdf5_layout import ReadAt
 from .walk_rounds import Task
 
-_LAYOUT, _CONTINUATION = 0x08, 0x10
+_LINK_INFO, _LAYOUT, _CONTINUATION, _ATTRIBUTE_INFO = 0x02, 0x08, 0x10, 0x15
 _CHUNKED, _BTREE2 = 2, 5
+_UNDEFINED = 0xFFFFFFFFFFFFFFFF
 _PREFIX = 10  # a B-tree node's signature, version, type and checksum
 _MAX_NODE = 1 << 16  # a node larger than this is not believed
 _MAX_DEPTH = 8
 _HEADER_GUESS = 1024
 
 
-def chunk_index_task(read_at: ReadAt, address: int) -> Task:
-    """A task reading the version-2 header at ``address``; if its chunk index is a version-2 B-tree, its nodes."""
+def header_task(read_at: ReadAt, address: int) -> Task:
+    """A task reading the version-2 header at ``address`` and the indexes it points to, a task per structure.
+
+    Its continuation blocks; a version-2 B-tree chunk index's nodes; a group's
+    dense links and an object's dense attributes (each a fractal heap and a
+    version-2 B-tree of names), and the headers those links point to.
+    """
 
     def task() -> list[Task]:
         start = read_at(address, 6)
@@ -65,6 +71,11 @@ def _from_messages(read_at: ReadAt, body: bytes, ordered: bool = False, depth: i
             tree = _btree_address(message)
             if tree is not None:
                 found.append(_tree_header(read_at, tree))
+        elif kind in (_LINK_INFO, _ATTRIBUTE_INFO) and len(message) >= 2:
+            at = 2 + (message[1] & 1) * (8 if kind == _LINK_INFO else 2)
+            if len(message) >= at + 16:
+                heap, names = struct.unpack_from("<QQ", message, at)
+                found += [_heap_header(read_at, heap, links=kind == _LINK_INFO), _tree_header(read_at, names)]
     return found
 
 
@@ -100,6 +111,99 @@ def _tree_header(read_at: ReadAt, address: int) -> Task:
             return []
         tree = _Tree(node_size, record_size, depth)
         return [tree.node(read_at, root, depth, records)]
+
+    return task
+
+
+def _heap_header(read_at: ReadAt, address: int, links: bool) -> Task:
+    """A fractal heap (a group's links, an object's attributes): its root block, and an indirect root's direct blocks.
+
+    ``links``: the heap's objects are link messages; the headers they point to are read too.
+    """
+
+    def task() -> list[Task]:
+        header = read_at(address, 146)
+        if len(header) < 146 or header[:4] != b"FRHP" or struct.unpack_from("<H", header, 7)[0]:
+            return []  # not a heap, or one with filters
+        checksummed = header[9] & 0x02 != 0
+        width, start, largest, bits, _, root, rows = struct.unpack_from("<HQQHHQH", header, 110)
+        if _UNDEFINED in (root,) or not 0 < start <= largest <= _MAX_NODE or not 0 < width <= 64:
+            return []
+        heap = _Heap(read_at, width, start, largest, (bits + 7) // 8, checksummed, links)
+        return [heap.direct(root, start)] if rows == 0 else [heap.indirect(root, rows)]
+
+    return task
+
+
+class _Heap:
+    """A fractal heap's geometry: blocks of ``start`` bytes in the first two rows, doubling each row after."""
+
+    def __init__(self, read_at: ReadAt, width: int, start: int, largest: int, offset_bytes: int, checksummed: bool,
+                 links: bool):
+        self.read_at = read_at
+        self.width = width
+        self.start = start
+        self.largest = largest
+        self.offset_bytes = offset_bytes
+        self.checksummed = checksummed
+        self.links = links
+
+    def indirect(self, address: int, rows: int) -> Task:
+        def task() -> list[Task]:
+            direct_rows = min(rows, (self.largest // self.start).bit_length() + 1)
+            at = 13 + self.offset_bytes
+            block = self.read_at(address, at + rows * self.width * 8 + 4)
+            if block[:4] != b"FHIB":
+                return []
+            children = []
+            for row in range(direct_rows):
+                size = self.start << max(row - 1, 0)
+                for column in range(self.width):
+                    (child,) = struct.unpack_from("<Q", block, at + 8 * (row * self.width + column))
+                    if child != _UNDEFINED:
+                        children.append(self.direct(child, size))
+            return children  # rows of indirect blocks (heaps of megabytes) are left to h5py
+
+        return task
+
+    def direct(self, address: int, size: int) -> Task:
+        def task() -> list[Task]:
+            block = self.read_at(address, size)
+            if block[:4] != b"FHDB" or not self.links:
+                return []
+            objects = block[13 + self.offset_bytes + (4 if self.checksummed else 0) :]
+            return [_header_start(self.read_at, target) for target in _hard_links(objects)]
+
+        return task
+
+
+def _hard_links(objects: bytes) -> list[int]:
+    """The addresses hard links point to, from link messages packed one after another (stops at anything else)."""
+    found, at = [], 0
+    while at + 2 <= len(objects) and objects[at] == 1:
+        flags = objects[at + 1]
+        at += 2
+        kind = 0
+        if flags & 0x08:
+            kind = objects[at]
+            at += 1
+        at += (8 if flags & 0x04 else 0) + (1 if flags & 0x10 else 0)
+        width = 1 << (flags & 0x03)
+        length = int.from_bytes(objects[at : at + width], "little")
+        at += width + length
+        if kind == 0:
+            found.append(struct.unpack_from("<Q", objects, at)[0]) if at + 8 <= len(objects) else None
+            at += 8
+        else:
+            at += 2 + int.from_bytes(objects[at : at + 2], "little")
+    return found
+
+
+def _header_start(read_at: ReadAt, address: int) -> Task:
+    """A task reading the start of a header (so that it is fetched in this wave)."""
+
+    def task() -> None:
+        read_at(address, 512)
 
     return task
 

@@ -34,7 +34,7 @@ from ..nwb.mies_series import RESPONSE_GROUP, STIMULUS_GROUP
 from ..nwb.spikes import SPIKES_MODULE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
 from .hdf5_layout import index_task, readable_layout
-from .hdf5_v2 import chunk_index_task
+from .hdf5_v2 import header_task
 from .walk_rounds import Task, in_rounds
 
 if TYPE_CHECKING:
@@ -85,15 +85,24 @@ class _Walk:
             if obj is None:
                 return None
             _read_attributes(obj)
+            structures = self.structures(obj.name)
             if isinstance(obj, h5py.Dataset):
                 _read_dataset(obj, whole=not (series and obj.name.rsplit("/", 1)[-1] == SERIES_DATA))
-                return None
-            members = [self.members(obj.name, series)]
-            if self.parsed:
-                members.append(index_task(self.remote.read_at, self.address(obj.name)))
-            return members
+                return structures
+            return [self.members(obj.name, series), *structures]
 
         return task
+
+    def structures(self, path: str, chunk_index: bool = False) -> list[Task]:
+        """Tasks reading the object's indexes from the bytes (``hdf5_layout``, ``hdf5_v2``): none if not parsed.
+
+        ``chunk_index``: a version-1 header's chunk index too (a version-2 B-tree one always).
+        """
+        if not self.parsed:
+            return []
+        address = self.address(path)
+        return [index_task(self.remote.read_at, address, chunk_index=chunk_index),
+                header_task(self.remote.read_at, address)]
 
     def address(self, path: str) -> int:
         """Where the object at ``path`` (opened already) has its header: from its parent's link to it.
@@ -135,12 +144,7 @@ class _Walk:
             keys, values = device.get("numericalKeys"), device.get("numericalValues")
             if not isinstance(keys, h5py.Dataset) or not isinstance(values, h5py.Dataset):
                 return None
-            tasks = [self.visit(keys.name, series=False), self.needed_chunks(path)]
-            if self.parsed:
-                address = self.address(values.name)
-                tasks += [index_task(self.remote.read_at, address, chunk_index=True),
-                          chunk_index_task(self.remote.read_at, address)]
-            return tasks
+            return [self.visit(keys.name, series=False), self.needed_chunks(path), *self.structures(values.name, True)]
 
         return task
 

@@ -147,7 +147,7 @@ def test_the_crawl_survives_garbage():
     import os
 
     from patchseq_intake.access.hdf5_layout import index_task
-    from patchseq_intake.access.hdf5_v2 import chunk_index_task
+    from patchseq_intake.access.hdf5_v2 import header_task
 
     noise = os.urandom(1 << 16)
     fetched = []
@@ -159,7 +159,7 @@ def test_the_crawl_survives_garbage():
         fetched.append((offset, size))
         return data[offset : offset + min(size, 1 << 20)]
 
-    tasks = [make(read_at, address) for make in (index_task, chunk_index_task) for address in (0, 16, 17, 1 << 40)]
+    tasks = [make(read_at, address) for make in (index_task, header_task) for address in (0, 16, 17, 1 << 40)]
     for _ in range(10_000):
         if not tasks:
             break
