@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from typing import TYPE_CHECKING
 
 from .. import config
@@ -83,17 +84,22 @@ def _run_index(args: argparse.Namespace) -> None:
     except index_store.StoreUnusable as exc:
         raise CommandError(str(exc)) from None
     given = {"specimen_id": args.specimen_ids or None, "version": args.dandi_version}
-    source = open_catalog()[args.archive].ephys(
-        filters=filters_given(args.filters), access="stream", index_store=url,
-        **{name: value for name, value in given.items() if value is not None},
-    )
-    cells = source.cells
+    cells = open_catalog()[args.archive].ephys(
+        filters=filters_given(args.filters), **{name: value for name, value in given.items() if value is not None}
+    ).cells
     failed = 0
-    with count_bar(len(cells), "indexing", "cell") as bar, ThreadPoolExecutor(args.workers) as pool:
-        for cell, outcome in zip(cells, pool.map(lambda cell: _index_one(cell, url), cells), strict=True):
-            bar.update(1)
-            failed += outcome.startswith("failed")
-            print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{outcome}", flush=True)
+    pool = ThreadPoolExecutor(args.workers)
+    try:
+        with count_bar(len(cells), "indexing", "cell") as bar:
+            outcomes = [pool.submit(copy_context().run, _index_one, cell, url) for cell in cells]  # this one's settings
+            for outcome in outcomes:
+                outcome.add_done_callback(lambda _: bar.update(1))
+            for cell, outcome in zip(cells, outcomes, strict=True):
+                said = outcome.result()
+                failed += said.startswith("failed")
+                print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{said}", flush=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the cells not started are left for the next run
     if failed:
         raise CommandError(f"{failed} of {len(cells)} cells' indexes could not be built or stored in {url} (see "
                            "their lines); run the command again to retry them")

@@ -52,12 +52,24 @@ def test_it_builds_each_index_into_the_store_then_finds_them_present(capsys, wor
 
 
 def test_a_run_cut_short_is_finished_by_running_it_again(capsys, world, cat, tmp_path, monkeypatch):
+    from patchseq_intake.access.cell_reader import CellReader
+
     store = tmp_path / "store"
     monkeypatch.setenv(config.INDEX_STORE_ENV, str(store))  # the variable names the store
-    status, out, _ = run(capsys, "index", "human", str(HUMAN_CELLS[0]))  # the first cell, then "cut"
-    assert status == 0 and _lines(out)[HUMAN_CELLS[0]][1] == "built"
-    shutil.rmtree(config.cache_dir() / config.INDEX_DIR)  # a new machine: only the store remembers
-    status, out, _ = run(capsys, "index", "human")
+    build = CellReader.index
+
+    def cut_at_the_second(reader):
+        if reader.cell.specimen_id == HUMAN_CELLS[1]:
+            raise KeyboardInterrupt  # Ctrl-C while the second cell is walked
+        return build(reader)
+
+    monkeypatch.setattr(CellReader, "index", cut_at_the_second)
+    status, out, _ = run(capsys, "index", "human", *map(str, HUMAN_CELLS), "--workers", "1")
+    assert status == 130 and _lines(out) == {HUMAN_CELLS[0]: (_checksums(cat)[HUMAN_CELLS[0]], "built")}
+    assert [p.name for p in store.iterdir()] == [store_name(_checksums(cat)[HUMAN_CELLS[0]])]  # nothing half-written
+    monkeypatch.setattr(CellReader, "index", build)
+    shutil.rmtree(config.cache_dir() / config.INDEX_DIR)  # a new machine, even: only the store remembers
+    status, out, _ = run(capsys, "index", "human")  # every human cell
     outcomes = {cell: outcome for cell, (_, outcome) in _lines(out).items()}
     assert status == 0 and outcomes[HUMAN_CELLS[0]] == "present" and outcomes[HUMAN_CELLS[1]] == "built"
     assert len(list(store.iterdir())) == len(outcomes)
