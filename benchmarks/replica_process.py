@@ -2,7 +2,8 @@
 
 In the client's process, the replica's threads would share the GIL with the
 client's; here they do not. The parent talks to it through a pipe: clear the
-request log, read it, change the network's latency and bandwidths, stop.
+request log, read it, change the network's latency and bandwidths, serve a
+folder (an index store over HTTP), stop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchseq_intake.testing.physiology import WrittenCell
+from patchseq_intake.testing.server import Reply
 from patchseq_intake.testing.world import CellPlan, serve_world
 
 
@@ -51,6 +53,11 @@ class ReplicaProcess:
         """Each request's added latency, each connection's throughput, all connections' together (None: no limit)."""
         self._ask("network", latency_s, bandwidth_bytes_per_s, link_bytes_per_s)
 
+    def serve_folder(self, prefix: str, folder: Path) -> str:
+        """Serve the files of ``folder`` (read at each request; 404 where absent) under ``prefix``: their base URL."""
+        self._ask("folder", prefix.rstrip("/") + "/", str(folder))
+        return self.url + prefix.rstrip("/")
+
     def stop(self) -> None:
         self._ask("stop")
         self._process.join(10)
@@ -75,6 +82,11 @@ def _serve(pipe, files: dict[CellPlan, WrittenCell], listings: Path | None, rele
             pipe.send([
                 Served(e.path, e.status, e.body_bytes, e.range, e.started, e.finished) for e in list(server.log)
             ])
+        elif command == "folder":
+            prefix, folder = arguments
+            server.add_route(prefix, lambda request, prefix=prefix, folder=Path(folder): _from_folder(
+                folder, request.path.removeprefix(prefix)))
+            pipe.send(None)
         elif command == "network":
             server.faults.latency_s, server.faults.bandwidth_bytes_per_s, server.faults.link_bytes_per_s = arguments
             pipe.send(None)
@@ -82,6 +94,14 @@ def _serve(pipe, files: dict[CellPlan, WrittenCell], listings: Path | None, rele
             world.stop()
             pipe.send(None)
             return
+
+
+def _from_folder(folder: Path, name: str) -> Reply:
+    """The file ``name`` of ``folder`` (no sub-folders), or 404."""
+    path = folder / name
+    if "/" in name or not name or not path.is_file():
+        return Reply(404, b"not found")
+    return Reply(200, path.read_bytes(), {"Content-Type": "application/json"})
 
 
 def waves(log: list[Served]) -> int:

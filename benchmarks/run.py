@@ -2,33 +2,46 @@
 
 Everything runs against a local replica of DANDI and the release tables on
 127.0.0.1, in a process of its own (``replica_process``), over a simulated
-wide-area network (default 40 ms a request, 50 MB/s a connection), and the
-table it prints holds every figure measured in this run: seconds, requests,
-request waves (round trips) and megabytes moved, as the replica counted them.
+wide-area network (default 40 ms a request, 50 MB/s a connection, 400 MB/s
+for all connections together), and the table it prints holds every figure
+measured in this run: seconds, requests, request waves (round trips) and
+megabytes moved, as the replica counted them.
 
 1. release tables, cold and warm, against pandas and against the IPFX way;
-2. one cell, on files written as the release's were (MIES layout): a
-   60-sweep cell with version-1 headers, the same with version-2 headers,
-   and a 145-sweep cell; download mode; stream mode cold (empty cache) and
-   warm (the cache holds the file's index, not the file); against a whole
-   download then pynwb, pynwb's tutorial way, and remfile;
+2. one cell, on files written as the release's were (MIES layout), by two
+   writers: this benchmark's (``testing.mies``: a 60-sweep cell with
+   version-1 headers, the same with version-2 headers, a 145-sweep cell) and
+   one writing in recording order (``testing.mies_recorded``, its layout
+   variant with the most walk waves: 60 and 145 sweeps, both header
+   versions); download mode; stream mode cold (empty cache), its first
+   contact chosen by measuring the link (``auto``) and forced to walk the
+   headers (``walk``), and warm (the cache holds the file's index, not the
+   file); against a whole download then pynwb, pynwb's tutorial way, and
+   remfile;
 3. the sweep tables of 64 cells on Dask, 8 at once, stream against download,
    on threads and on processes; then on processes through a link all
    connections share (default 25 MB/s: 200 Mbit/s, a good home or office
    link);
 4. peak memory reading one sweep, against its own arrays;
 5. finding every mouse cell's file on DANDI (with ../shared: the real
-   tables and listing).
+   tables and listing);
+6. the walk's waves on each layout variant of the second writer, both header
+   versions, step by step (``testing.waves``);
+7. a slow link (100 ms, one 10 MB/s link for all connections): download
+   against the cold sweep table, on every file of section 2;
+8. a populated index store (a folder, then the same folder served over HTTP
+   by the replica) and an empty cache: the sweep table and one sweep.
 
-Usage: python benchmarks/run.py [--latency-ms 40] [--bandwidth-mb-s 50] [--link-mb-s 25]
+Then the issue-20 targets, met or missed, from the figures above.
+
+Usage: python benchmarks/run.py [--latency-ms 40] [--bandwidth-mb-s 50] [--total-mb-s 400] [--link-mb-s 25]
+       [--only 2,7] [--variant NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,130 +49,128 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from replica_process import ReplicaProcess, waves  # noqa: E402
+import first_contacts  # noqa: E402
+from bench_common import MB, ONE, ONE_CELLS, SECOND_WRITER, Bench, OneFile, Row, print_rows  # noqa: E402
+from replica_process import ReplicaProcess  # noqa: E402
 
 import patchseq_intake  # noqa: E402
 from patchseq_intake import config  # noqa: E402
 from patchseq_intake.tables.release import table_path  # noqa: E402
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb  # noqa: E402
+from patchseq_intake.testing.mies_recorded import recorded_sweeps, variants, write_recorded_nwb  # noqa: E402
 from patchseq_intake.testing.physiology import default_sweeps  # noqa: E402
 from patchseq_intake.testing.world import CellPlan  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
 REFERENCE_ASSETS = REFERENCE / "dandi-assets"
-MB = 1e6
 MANY = 64
 AT_ONCE = 8
 LOOKED_UP = 20  # cells looked up one by one through the API, as the dandi client does
-ONE_CELLS = {  # label: (cell id, sweeps, newer MIES)
-    "60 sweeps, v1 headers": (541549258, 60, False),
-    "60 sweeps, v2 headers": (569835804, 60, True),
-    "145 sweeps, v1 headers": (541516999, 145, False),
-}
-
-
-@dataclass
-class Row:
-    section: str
-    case: str
-    seconds: float | None = None
-    megabytes: float | None = None
-    requests: int | None = None
-    waves: int | None = None
-    note: str = ""
-
-
-@dataclass
-class Bench:
-    replica: ReplicaProcess
-    scratch: Path
-    latency: float
-    bandwidth: float
-    rows: list[Row]
-    sizes: dict[int, int]
-
-    @contextmanager
-    def cache(self, keep: tuple[str, ...] = ()):
-        """A new cache for the block: empty, or holding only the ``keep`` parts of the last one."""
-        previous = os.environ.get(config.CACHE_ENV)
-        fresh = Path(tempfile.mkdtemp(dir=self.scratch))
-        for part in keep:
-            if previous and (Path(previous) / part).is_dir():
-                shutil.copytree(Path(previous) / part, fresh / part)
-        os.environ[config.CACHE_ENV] = str(fresh)
-        try:
-            yield fresh
-        finally:
-            os.environ[config.CACHE_ENV] = str(fresh)  # the next block may keep parts of this one
-
-    def measure(self, section: str, case: str, work: Callable[[], object], note: str = "") -> Row:
-        """Run ``work`` once: its time, and the requests, waves and bytes the replica saw."""
-        self.replica.clear()
-        started = time.perf_counter()
-        work()
-        seconds = time.perf_counter() - started
-        log = self.replica.log()
-        row = Row(section, case, seconds, sum(e.body_bytes for e in log) / MB, len(log), waves(log), note)
-        self.rows.append(row)
-        print(f"  {case}: {seconds:.2f} s, {len(log)} requests", file=sys.stderr)
-        return row
+SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=40.0, help="added to every request (default 40)")
     parser.add_argument("--bandwidth-mb-s", type=float, default=50.0, help="per connection (default 50)")
+    parser.add_argument("--total-mb-s", type=float, default=400.0,
+                        help="all connections together, in every case but those naming a link (default 400)")
     parser.add_argument("--link-mb-s", type=float, default=25.0,
                         help="all connections together, for section 3's last rows (default 25: 200 Mbit/s)")
+    parser.add_argument("--only", default=",".join(map(str, SECTIONS)),
+                        help="the sections to run, e.g. 2,7 (default: all)")
+    parser.add_argument("--variant", default=None, choices=sorted(variants()),
+                        help="the second writer's layout (default: the one whose walk took most waves in section 6, "
+                             "measured first)")
     args = parser.parse_args()
+    only = {int(part) for part in args.only.split(",")}
     with tempfile.TemporaryDirectory(prefix="patchseq-bench-") as scratch:
-        bench = _setup(Path(scratch), args.latency_ms / 1e3, args.bandwidth_mb_s * MB)
+        layouts: list[Row] = []
+        variant = args.variant
+        if 6 in only or (variant is None and only & {2, 7, 8}):
+            layouts, worst = first_contacts.walk_layouts(Path(scratch) / "layouts", args.latency_ms / 1e3)
+            variant = variant or worst
+        bench = _setup(Path(scratch), args, only, variant or "recorded")
         try:
-            _tables(bench)
-            for label in ONE_CELLS:
-                _one_cell(bench, label)
-            _baselines(bench, "60 sweeps, v1 headers")
-            _many_cells(bench, args.link_mb_s * MB)
-            _memory(bench)
-            _finding_files(bench)
+            _sections(bench, only, args, layouts)
         finally:
             bench.replica.stop()
     _print(bench.rows, args)
+    first_contacts.print_targets(bench, list(ONE_CELLS))
+
+
+def _sections(bench: Bench, only: set[int], args: argparse.Namespace, layouts: list[Row]) -> None:
+    if 1 in only:
+        _tables(bench)
+    if 2 in only:
+        for label in ONE_CELLS:
+            _one_cell(bench, label)
+        _baselines(bench, "60 sweeps, v1 headers")
+    if 3 in only:
+        _many_cells(bench, args.link_mb_s * MB)
+    if 4 in only:
+        _memory(bench)
+    if 5 in only:
+        _finding_files(bench)
+    bench.rows.extend(layouts)
+    if 7 in only:
+        for label in ONE_CELLS:
+            first_contacts.slow_link(bench, label, _section_name(bench, label, 7))
+    if 8 in only:
+        first_contacts.index_store(bench, {label: _section_name(bench, label, 8) for label in ONE_CELLS})
 
 
 # --- setup -----------------------------------------------------------------------------------------
 
 
-def _setup(scratch: Path, latency_s: float, bandwidth: float) -> Bench:
+def _setup(scratch: Path, args: argparse.Namespace, only: set[int], variant: str) -> Bench:
     print("writing MIES-layout NWB files ...", file=sys.stderr)
     files = {}
-    for cell, sweeps, newer in ONE_CELLS.values():
-        plan = CellPlan("human", cell, cell - 31, cell - 32498, "MTG", "spiny", "28 yrs", "H16.03.007")
-        files[plan] = write_mies_nwb(
-            scratch / f"{cell}.nwb", specimen_id=cell, session_id=plan.session_id, subject_id=plan.subject_id,
-            sweeps=_protocol(sweeps), layout=MiesLayout(newer_mies=newer), seed=cell,
-        )
-    for n in range(MANY):
-        plan = CellPlan("mouse", 700000000 + n, 700100000 + n, 700200000 + n, "VISp5", "aspiny", "P56", "400000")
-        files[plan] = write_mies_nwb(
-            scratch / f"mouse-{n}.nwb", specimen_id=plan.specimen_id, session_id=plan.session_id,
-            subject_id=plan.subject_id, sweeps=_protocol(40), seed=n,
-        )
+    if only & {2, 4, 7, 8}:
+        for one in ONE_CELLS.values():
+            cell = one.cell
+            plan = CellPlan("human", cell, cell - 31, cell - 32498, "MTG", "spiny", "28 yrs", "H16.03.007")
+            files[plan] = _write_one(scratch / f"{cell}.nwb", plan, one, variant)
+    if 3 in only:
+        for n in range(MANY):
+            plan = CellPlan("mouse", 700000000 + n, 700100000 + n, 700200000 + n, "VISp5", "aspiny", "P56", "400000")
+            files[plan] = write_mies_nwb(
+                scratch / f"mouse-{n}.nwb", specimen_id=plan.specimen_id, session_id=plan.session_id,
+                subject_id=plan.subject_id, sweeps=_protocol(40), seed=n,
+            )
     replica = ReplicaProcess(
         files,
         REFERENCE_ASSETS if REFERENCE_ASSETS.is_dir() else None,
         REFERENCE_TABLES if REFERENCE_TABLES.is_dir() else None,
     )
     os.environ.update(replica.environment)
-    replica.network(latency_s, bandwidth, None)
     sizes = {plan.specimen_id: written.size for plan, written in files.items()}
-    return Bench(replica, scratch, latency_s, bandwidth, rows=[], sizes=sizes)
+    bench = Bench(replica, scratch, args.latency_ms / 1e3, args.bandwidth_mb_s * MB, rows=[], sizes=sizes,
+                  total=args.total_mb_s * MB, variant=variant)
+    bench.network()
+    return bench
+
+
+def _write_one(path: Path, plan: CellPlan, one: OneFile, variant: str):
+    """The cell's file, by its writer; the second writer's in ``variant``'s layout."""
+    ids = dict(specimen_id=plan.specimen_id, session_id=plan.session_id, subject_id=plan.subject_id, seed=plan.specimen_id)
+    if one.second:
+        layout = replace(variants()[variant], version2=one.version2)
+        return write_recorded_nwb(path, sweeps=recorded_sweeps(one.sweeps), layout=layout, **ids)
+    return write_mies_nwb(path, sweeps=_protocol(one.sweeps), layout=MiesLayout(newer_mies=one.version2), **ids)
+
+
+def _section_name(bench: Bench, label: str, number: int) -> str:
+    """The section's name for the file of ``label``: its writer's layout variant, its size."""
+    one = ONE_CELLS[label]
+    named = label.replace(SECOND_WRITER, f"{SECOND_WRITER} ({bench.variant})") if one.second else label
+    return f"{number} {named} ({bench.sizes[one.cell] / MB:.0f} MB)"
 
 
 def _protocol(sweeps: int):
@@ -215,69 +226,67 @@ def _use_tables(bench: Bench, real: bool) -> None:
 
 
 def _one_cell(bench: Bench, label: str) -> None:
-    cell, _, _ = ONE_CELLS[label]
+    cell = ONE_CELLS[label].cell
     size = bench.sizes[cell]
-    section = f"2 {label} ({size / MB:.0f} MB)"
+    section = _section_name(bench, label, 2)
     print(f"2. {section}", file=sys.stderr)
-    source = lambda access: patchseq_intake.open_catalog().human.ephys(specimen_id=cell, access=access)  # noqa: E731
-    one = 10  # a long square sweep in the protocol
+    source = lambda access: first_contacts.source(cell, access)  # noqa: E731
     single = size / bench.bandwidth
+    keep = (config.TABLES_DIR, config.DANDI_DIR)
     with bench.cache():
-        _prepare(cell)
+        first_contacts.prepare(cell)
         row = bench.measure(section, "download: the file, verified (fetch())", lambda: source("download").fetch())
         row.note = f"{row.seconds / single:.2f}x one connection's transfer time ({single:.2f} s); target <= 0.6x"
-    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
+    bench.found[label, "fetch"] = row
+    with bench.cache(keep=keep):
         row = bench.measure(section, "download: sweep table (the file, verified, indexed)", lambda: source("download").read())
         row.note = "the time stream mode's first contact is compared with"
+    bench.found[label, "download"] = row
     download = row.seconds
-    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
+    with bench.cache(keep=keep):
         row = bench.measure(section, "download: every sweep", lambda: source("download").sweeps())
         row.note = f"{row.megabytes * MB / size:.0%} of the bytes"
     download_every = row.seconds
-    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
-        row = bench.measure(section, "stream cold: sweep table", lambda: source("stream").read())
-        row.note = _against(row, size, download, "target < 25% of the bytes, faster than the download")
-    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
-        row = bench.measure(section, "stream cold: one sweep", lambda: source("stream").sweep(one))
-        row.note = _against(row, size, download, "target < 10% of the bytes, <= half the download time")
-    with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)):
+    for way in first_contacts.WAYS:
+        for case, work in (("sweep table", lambda: source("stream").read()), ("one sweep", lambda: source("stream").sweep(ONE))):
+            with bench.cache(keep=keep):
+                row = first_contacts.cold(bench, section, cell, way, case, work, bench.found[label, "download"],
+                                          bench.found[label, "fetch"])
+                bench.found[label, f"{way} {case}"] = row
+    with bench.cache(keep=keep):
         row = bench.measure(section, "stream cold: every sweep", lambda: source("stream").sweeps())
         row.note = _against(row, size, download_every, "target: within 1.5x of downloading every sweep")
         row.note = row.note.replace("the download", "downloading every sweep")
-    if cell != ONE_CELLS["145 sweeps, v1 headers"][0]:
-        with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR)), _headers_on_demand():
+    if not ONE_CELLS[label].second and ONE_CELLS[label].sweeps == 60:
+        with bench.cache(keep=keep), first_contacts.walking(), _headers_on_demand():
             row = bench.measure(section, "stream cold: sweep table, headers read on demand", lambda: source("stream").read())
-            row.note = "hdf5_layout's prefetch off: what the header crawl saves"
+            row.note = "the walk's prefetch off (h5py asks for each header as it needs it): what fetching ahead saves"
     for case, work, target in (
         ("sweep table", lambda: source("stream").read(), "target: no request"),
-        ("one sweep", lambda: source("stream").sweep(one), "target: one round trip, <= 1.2x its stored bytes"),
+        ("one sweep", lambda: source("stream").sweep(ONE), "target: one round trip, <= 1.2x its stored bytes"),
         ("every sweep", lambda: source("stream").sweeps(), "target: within 1.5x of the download"),
     ):
-        with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR, config.INDEX_DIR)):
+        with bench.cache(keep=(*keep, config.INDEX_DIR)):
             row = bench.measure(section, f"stream warm (index cached): {case}", work)
             row.note = _against(row, size, download_every if case == "every sweep" else download, target)
             if case == "every sweep":
                 row.note = row.note.replace("the download", "downloading every sweep")
             if case == "one sweep":
-                row.note += f"; the sweep's stored bytes {_stored_bytes(cell, one) / MB:.2f} MB"
+                row.note += f"; the sweep's stored bytes {_stored_bytes(cell, ONE) / MB:.2f} MB"
+            bench.found[label, f"warm {case}"] = row
 
 
 @contextmanager
 def _headers_on_demand():
     """Stream mode without fetching HDF5 headers ahead: h5py asks for each as it needs it."""
-    from patchseq_intake.access import table_prefetch
+    from patchseq_intake.access import opening
 
-    crawl = table_prefetch.prefetch_series_headers
-    table_prefetch.prefetch_series_headers = lambda h5, remote: None
+    ahead = opening.prefetch_sweep_table
+    opening.prefetch_sweep_table = lambda h5, remote: None
     try:
         yield
     finally:
-        table_prefetch.prefetch_series_headers = crawl
-
-
-def _prepare(cell: int) -> None:
-    """The tables and the asset index, fetched once per dandiset version in real use: not part of a read."""
-    assert patchseq_intake.open_catalog().human.ephys(specimen_id=cell).cells
+        opening.prefetch_sweep_table = ahead
 
 
 def _stored_bytes(cell: int, sweep: int) -> int:
@@ -298,7 +307,7 @@ def _baselines(bench: Bench, label: str) -> None:
     import h5py
     import pynwb
 
-    cell, _, _ = ONE_CELLS[label]
+    cell = ONE_CELLS[label].cell
     url = bench.replica.blob_urls[cell]
     section = f"2 {label}: today's ways"
     print(f"2. {section}", file=sys.stderr)
@@ -357,7 +366,7 @@ def _many_cells(bench: Bench, link: float) -> None:
     runs += [(access, "processes", link) for access in ("download", "stream")]
     tables, rows = {}, {}
     for access, scheduler, limit in runs:
-        bench.replica.network(bench.latency, bench.bandwidth, limit)
+        bench.network(link=limit)
         with bench.cache():
             assert patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids).cells  # tables, asset index
             lazy = patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids, access=access).to_dask()
@@ -369,7 +378,7 @@ def _many_cells(bench: Bench, link: float) -> None:
             row = bench.measure(section, f"{access}: to_dask().compute(scheduler={scheduler!r}){where}", work)
             row.note = f"{row.megabytes / row.seconds:.0f} MB/s"
             rows[access, scheduler, limit] = row
-    bench.replica.network(bench.latency, bench.bandwidth, None)
+    bench.network()
     with bench.cache(keep=(config.TABLES_DIR, config.DANDI_DIR, config.INDEX_DIR)):  # the last run's indexes
         lazy = patchseq_intake.open_catalog().mouse.ephys(specimen_id=ids, access="stream").to_dask()
 
@@ -394,7 +403,7 @@ def _many_cells(bench: Bench, link: float) -> None:
 
 
 def _memory(bench: Bench) -> None:
-    cell, _, _ = ONE_CELLS["60 sweeps, v1 headers"]
+    cell = ONE_CELLS["60 sweeps, v1 headers"].cell
     print("4. memory", file=sys.stderr)
     script = (  # tracemalloc sees numpy's buffers
         "import tracemalloc, patchseq_intake\n"
@@ -405,7 +414,7 @@ def _memory(bench: Bench) -> None:
         "print(tracemalloc.get_traced_memory()[1], sweep.t.nbytes + sweep.v.nbytes + sweep.i.nbytes)\n"
     )
     with bench.cache():
-        _prepare(cell)
+        first_contacts.prepare(cell)
         grown, own = map(int, subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                              check=True, env=os.environ).stdout.split())
     bench.rows.append(Row("4 memory", "peak memory reading one sweep, stream warm (MB column)", megabytes=grown / MB,
@@ -468,26 +477,7 @@ def _median_process(code: str, runs: int) -> float:
     return _median(lambda: subprocess.run([sys.executable, "-c", code], check=True, env=os.environ), runs)
 
 
-def _print(rows: list[Row], args: argparse.Namespace) -> None:
-    print(
-        f"\npatchseq-intake {patchseq_intake.__version__} benchmark: {args.latency_ms:g} ms per request, "
-        f"{args.bandwidth_mb_s:g} MB/s per connection, the replica in its own process; Python "
-        f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores\n"
-    )
-    header = ("section", "case", "time s", "MB moved", "requests", "waves", "note")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        cells = (
-            row.section,
-            row.case,
-            "" if row.seconds is None else f"{row.seconds:.3f}",
-            "" if row.megabytes is None else f"{row.megabytes:.2f}",
-            "" if row.requests is None else str(row.requests),
-            "" if row.waves is None else str(row.waves),
-            row.note,
-        )
-        print("| " + " | ".join(cells) + " |")
+_print = print_rows  # features.py prints its table with it
 
 
 if __name__ == "__main__":
