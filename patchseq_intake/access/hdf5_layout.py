@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .walk_rounds import Task
+from .walk_rounds import Exact, Task
 
 if TYPE_CHECKING:
     import h5py
@@ -69,25 +69,34 @@ def readable_layout(h5: h5py.File) -> bool:
     return plist.get_sizes() == (8, 8) and plist.get_userblock() == 0
 
 
-def index_task(read_at: ReadAt, address: int, depth: int = 1, chunk_index: bool = False) -> Task:
+def index_task(
+    read_at: ReadAt, address: int, depth: int = 1, chunk_index: bool = False, seen: set[tuple[object, ...]] | None = None
+) -> Task:
     """A ``walk_rounds`` task reading the version-1 header at ``address`` and what it leads to, ``depth`` group levels down.
 
     Each structure read is a task of its own, and the structures it points to
     are the tasks it gives: with ``read_at`` probing (``RemoteFile.probing``),
     every level of pointers is one wave, for all of a group's nodes at once.
     A structure it does not recognise (a version-2 header, garbage) gives nothing.
-    ``chunk_index``: chunked datasets' chunk indexes (B-tree nodes) too.
+    ``chunk_index``: chunked datasets' chunk indexes (B-tree nodes) too. ``seen``: structures already given
+    to a task (by this walk's other tasks: each is read once).
     """
-    return _task(read_at, _Piece("header", address, _GUESS, 0, depth, chunk_index), set())
+    return _task(read_at, _Piece("header", address, _GUESS, 0, depth, chunk_index), set() if seen is None else seen)
 
 
-def _task(read_at: ReadAt, piece: _Piece, seen: set[tuple[str, int]]) -> Task:
+def _task(read_at: ReadAt, piece: _Piece, seen: set[tuple[object, ...]]) -> Task:
     def task() -> list[Task]:
-        fresh = [child for child in _follow(read_at, piece) if (child.kind, child.address) not in seen]
-        seen.update((child.kind, child.address) for child in fresh)
+        read_at(piece.address, piece.size)  # the bytes the structure is believed to span, missed at once
+        fresh = [child for child in _follow(read_at, piece) if _key(child) not in seen]
+        seen.update(_key(child) for child in fresh)
         return [_task(read_at, child, seen) for child in fresh]
 
-    return task
+    return Exact(task)
+
+
+def _key(piece: _Piece) -> tuple[object, ...]:
+    """What makes a piece's reading the same as another's: its structure, how deep it leads, and to what."""
+    return ("v1", piece.kind, piece.address, piece.limit - piece.depth, piece.chunk_index)
 
 
 def _follow(read_at: ReadAt, piece: _Piece) -> list[_Piece]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 
 from .hdf5_layout import ReadAt
-from .walk_rounds import Task
+from .walk_rounds import Exact, Task
 
 _LINK_INFO, _LAYOUT, _CONTINUATION, _ATTRIBUTE_INFO = 0x02, 0x08, 0x10, 0x15
 _CHUNKED, _BTREE2 = 2, 5
@@ -34,13 +34,18 @@ _MAX_DEPTH = 8
 _HEADER_GUESS = 1024
 
 
-def header_task(read_at: ReadAt, address: int) -> Task:
+def header_task(read_at: ReadAt, address: int, seen: set[tuple[object, ...]] | None = None) -> Task:
     """A task reading the version-2 header at ``address`` and the indexes it points to, a task per structure.
 
     Its continuation blocks; a version-2 B-tree chunk index's nodes; a group's
     dense links and an object's dense attributes (each a fractal heap and a
     version-2 B-tree of names), and the headers those links point to.
+    ``seen``: headers already given to a task (by this walk's other tasks): read once.
     """
+    seen = set() if seen is None else seen
+    if ("v2", address) in seen:
+        return Exact(lambda: None)
+    seen.add(("v2", address))
 
     def task() -> list[Task]:
         start = read_at(address, 6)
@@ -53,7 +58,7 @@ def header_task(read_at: ReadAt, address: int) -> Task:
         body = read_at(address + offset + width, min(size, _MAX_NODE))
         return _from_messages(read_at, body, ordered=flags & 0x04 != 0)
 
-    return task
+    return Exact(task)
 
 
 def _from_messages(read_at: ReadAt, body: bytes, ordered: bool = False, depth: int = 0) -> list[Task]:
@@ -86,7 +91,7 @@ def _continuation(read_at: ReadAt, address: int, size: int, ordered: bool, depth
             return []
         return _from_messages(read_at, block[4:-4], ordered, depth)
 
-    return task
+    return Exact(task)
 
 
 def _btree_address(layout: bytes) -> int | None:
@@ -112,7 +117,7 @@ def _tree_header(read_at: ReadAt, address: int) -> Task:
         tree = _Tree(node_size, record_size, depth)
         return [tree.node(read_at, root, depth, records)]
 
-    return task
+    return Exact(task)
 
 
 def _heap_header(read_at: ReadAt, address: int, links: bool) -> Task:
@@ -132,7 +137,7 @@ def _heap_header(read_at: ReadAt, address: int, links: bool) -> Task:
         heap = _Heap(read_at, width, start, largest, (bits + 7) // 8, checksummed, links)
         return [heap.direct(root, start)] if rows == 0 else [heap.indirect(root, rows)]
 
-    return task
+    return Exact(task)
 
 
 class _Heap:
@@ -164,7 +169,7 @@ class _Heap:
                         children.append(self.direct(child, size))
             return children  # rows of indirect blocks (heaps of megabytes) are left to h5py
 
-        return task
+        return Exact(task)
 
     def direct(self, address: int, size: int) -> Task:
         def task() -> list[Task]:
@@ -174,7 +179,7 @@ class _Heap:
             objects = block[13 + self.offset_bytes + (4 if self.checksummed else 0) :]
             return [_header_start(self.read_at, target) for target in _hard_links(objects)]
 
-        return task
+        return Exact(task)
 
 
 def _hard_links(objects: bytes) -> list[int]:
@@ -205,7 +210,7 @@ def _header_start(read_at: ReadAt, address: int) -> Task:
     def task() -> None:
         read_at(address, 512)
 
-    return task
+    return Exact(task)
 
 
 class _Tree:
@@ -242,7 +247,7 @@ class _Tree:
                 at += pointer
             return children
 
-        return task
+        return Exact(task)
 
 
 def _bytes_for(count: int) -> int:

@@ -35,7 +35,7 @@ from ..nwb.spikes import SPIKES_MODULE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
 from .hdf5_layout import index_task, readable_layout
 from .hdf5_v2 import header_task
-from .walk_rounds import Task, in_rounds
+from .walk_rounds import Exact, Task, in_rounds
 
 if TYPE_CHECKING:
     import h5py
@@ -66,6 +66,7 @@ class _Walk:
         self.h5 = h5
         self.remote = remote
         self.parsed = readable_layout(h5)  # 8-byte addresses: hdf5_layout and hdf5_v2 read its structures
+        self.seen: set[tuple[object, ...]] = set()  # structures already given to a task, shared by the parsers
 
     def attributes(self, path: str) -> Task:
         def task() -> None:
@@ -73,10 +74,11 @@ class _Walk:
 
         return task
 
-    def visit(self, path: str, series: bool) -> Task:
+    def visit(self, path: str, series: bool, address: int | None = None) -> Task:
         """A task reading the object at ``path`` as the index does; a group's members become tasks of their own.
 
         ``series``: a group of series or below one: ``data`` datasets give their chunk index only.
+        ``address``: its header's, where the parent's links gave it.
         """
         import h5py
 
@@ -84,32 +86,40 @@ class _Walk:
             obj = self.h5.get(path)
             if obj is None:
                 return None
-            _read_attributes(obj)
-            structures = self.structures(obj.name)
+            structures = self.structures(path if address is None else address)
             if isinstance(obj, h5py.Dataset):
-                _read_dataset(obj, whole=not (series and obj.name.rsplit("/", 1)[-1] == SERIES_DATA))
-                return structures
-            return [self.members(obj.name, series), *structures]
+                return [self.dataset(path, whole=not (series and path.rsplit("/", 1)[-1] == SERIES_DATA)),
+                        *structures]
+            return [self.attributes(path), self.members(path, series), *structures]
 
         return task
 
-    def structures(self, path: str, chunk_index: bool = False) -> list[Task]:
-        """Tasks reading the object's indexes from the bytes (``hdf5_layout``, ``hdf5_v2``): none if not parsed.
+    def dataset(self, path: str, whole: bool) -> Task:
+        def task() -> None:
+            dataset = self.h5[path]
+            _read_attributes(dataset)
+            _read_dataset(dataset, whole)
 
-        ``chunk_index``: a version-1 header's chunk index too (a version-2 B-tree one always).
+        return task
+
+    def structures(self, where: str | int, chunk_index: bool = False) -> list[Task]:
+        """Tasks reading an object's indexes from the bytes (``hdf5_layout``, ``hdf5_v2``): none if not parsed.
+
+        ``where``: its path, or its header's address. ``chunk_index``: a version-1 header's chunk index too
+        (a version-2 B-tree one always).
         """
         if not self.parsed:
             return []
-        address = self.address(path)
-        return [index_task(self.remote.read_at, address, chunk_index=chunk_index),
-                header_task(self.remote.read_at, address)]
+        address = where if isinstance(where, int) else self.address(where)
+        return [index_task(self.remote.read_at, address, chunk_index=chunk_index, seen=self.seen),
+                header_task(self.remote.read_at, address, self.seen)]
 
     def address(self, path: str) -> int:
         """Where the object at ``path`` (opened already) has its header: from its parent's link to it.
 
         Not ``h5o.get_info``: HDF5 crashes where a read fails inside it (a block missing, while probing).
         """
-        parent, name = path.rstrip("/").rsplit("/", 1)
+        parent, _, name = path.rstrip("/").rpartition("/")
         group = self.h5[parent or "/"]  # held: its links' proxy does not keep it open
         return int(group.id.links.get_info(name.encode()).u)
 
@@ -119,8 +129,9 @@ class _Walk:
 
         def task() -> list[Task]:
             group = self.h5[path]
-            hard = [name for name in group if isinstance(group.get(name, getlink=True), h5py.HardLink)]
-            return [self.visit(f"{path}/{name}", series) for name in hard]
+            links = [(name, group.id.links.get_info(name.encode())) for name in group]
+            return [self.visit(f"{path.rstrip('/')}/{name}", series, int(info.u))
+                    for name, info in links if info.type == h5py.h5l.TYPE_HARD]
 
         return task
 
@@ -159,9 +170,14 @@ class _Walk:
 
 
 def _read_attributes(obj: h5py.HLObject) -> None:
+    """The values of its attributes that lie outside its header (variable-length: in a global heap)."""
+    import h5py
+
     attrs = obj.attrs
     for name in list(attrs):
-        attrs[name]
+        kind = attrs.get_id(name).get_type()
+        if isinstance(kind, h5py.h5t.TypeVlenID) or (isinstance(kind, h5py.h5t.TypeStringID) and kind.is_variable_str()):
+            attrs[name]
 
 
 def _read_dataset(dataset: h5py.Dataset, whole: bool) -> None:
@@ -176,7 +192,7 @@ def _chunk(values: h5py.Dataset, offset: tuple[int, ...]) -> Task:
     def task() -> None:
         values.id.read_direct_chunk(offset)
 
-    return task
+    return Exact(task)
 
 
 def _needed_values(notebook: h5py.Group) -> list[tuple[tuple[int, ...], int]]:

@@ -31,6 +31,20 @@ logger = logging.getLogger(__name__)
 Task = Callable[[], "Iterable[Task] | None"]
 """A read through h5py; what it returns (if anything) are more tasks, tried at once."""
 
+
+class Exact:
+    """A task that reads exactly the bytes it needs (a chunk whose offset and size are known): no read-ahead.
+
+    The blocks other tasks miss are fetched with the span around them
+    (``RemoteFile.READ_AHEAD_BYTES``), where HDF5's next pieces mostly lie.
+    """
+
+    def __init__(self, read: Task):
+        self.read = read
+
+    def __call__(self) -> Iterable[Task] | None:
+        return self.read()
+
 MAX_ROUNDS = 24
 """A walk of more rounds than this stops: what is left is read on demand (the release's walk needs fewer than 10)."""
 
@@ -45,6 +59,7 @@ def in_rounds(remote: RemoteFile, tasks: Iterable[Task], max_rounds: int = MAX_R
     pending = list(tasks)
     for wave in range(max_rounds):
         missed: set[int] = set()
+        exact: set[int] = set()
         waiting: list[Task] = []
         while pending:
             task = pending.pop()
@@ -58,13 +73,13 @@ def in_rounds(remote: RemoteFile, tasks: Iterable[Task], max_rounds: int = MAX_R
                         logger.debug("a walk task failed: %s", exc)
                     more = None
             if blocks:
-                missed |= blocks
+                (exact if isinstance(task, Exact) else missed).update(blocks)
                 waiting.append(task)
             elif more:
                 pending.extend(more)
-        if not missed:
+        if not missed and not exact:
             return wave
-        remote.prefetch_blocks(missed)
+        remote.prefetch_blocks(exact, near=missed)
         pending = waiting
     logger.debug("the walk stopped after %d waves; %d tasks left to read on demand", max_rounds, len(pending))
     return max_rounds

@@ -42,10 +42,12 @@ class Cost:
     waves: int
     requests: int
     bytes: int
+    seconds: float
+    """Wall-clock time, answers and the client's work between them."""
 
     @classmethod
-    def of(cls, log: Sequence[LoggedRequest]) -> Cost:
-        return cls(waves(log), len(log), sum(entry.body_bytes for entry in log))
+    def of(cls, log: Sequence[LoggedRequest], seconds: float) -> Cost:
+        return cls(waves(log), len(log), sum(entry.body_bytes for entry in log), seconds)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,6 @@ class Walk:
     total: Cost
     steps: dict[str, Cost]
     size: int
-    seconds: float
     index: object  # cell_index.CellIndex
 
     @property
@@ -94,7 +95,7 @@ def first_contact(path: Path, latency_s: float = 0.01, sha256: str | None = None
             remote.close()
         log = list(server.log)
     steps = {
-        name: Cost.of([entry for entry in log if start <= entry.started < end])
+        name: Cost.of([entry for entry in log if start <= entry.started < end], end - start)
         for name, start, end in zip(FIRST_CONTACT_STEPS, marks, marks[1:])
     }
-    return Walk(Cost.of(log), steps, size, marks[-1] - marks[0], index)
+    return Walk(Cost.of(log, marks[-1] - marks[0]), steps, size, index)

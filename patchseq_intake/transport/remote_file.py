@@ -5,7 +5,11 @@ over a wide-area network, each costs a round trip. ``RemoteFile`` keeps the
 blocks it has fetched and can ``prefetch`` many at once: the caller (see
 ``access.opening``) tells it which offsets h5py is about to need, and they arrive
 in one concurrent batch instead of one round trip each. Adjacent missing
-blocks are always fetched in a single request.
+blocks are always fetched in a single request. Blocks are small (4 KiB), so
+that a walk that knows the exact bytes it needs (``prefetch_blocks``) moves
+little more; a read h5py asks for, and ``prefetch``, fetch the aligned
+32 KiB around what is asked (``READ_AHEAD_BYTES``): HDF5's next pieces are
+mostly near.
 
 Reads h5py asks for are fetched in the asking thread, never by waiting on
 others: h5py holds its global lock while it reads, and a thread that needs
@@ -32,11 +36,14 @@ from contextlib import contextmanager
 
 from .blob_tag import BlobTag
 
-BLOCK_BYTES = 32 * 1024
+BLOCK_BYTES = 4 * 1024
+"""What the cache holds a piece at a time."""
+READ_AHEAD_BYTES = 32 * 1024
+"""A read or prefetch fetches the whole aligned span of this many bytes around what it asks for."""
 MAX_CONCURRENT = 32
-TAIL_BLOCKS = 8
+TAIL_BYTES = 256 * 1024
 """Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
-_TAIL_WORTH_IT = 256  # blocks: below this (8 MB) the tail is too large a share of the file
+_TAIL_WORTH_IT = 8 * 1024 * 1024  # bytes: in a smaller file the tail is too large a share
 
 
 class BlockMissing(OSError):
@@ -67,12 +74,14 @@ class RemoteFile(io.RawIOBase):
         block_bytes: int = BLOCK_BYTES,
         max_concurrent: int = MAX_CONCURRENT,
         tag: BlobTag | None = None,
+        read_ahead: int = READ_AHEAD_BYTES,
     ):
         super().__init__()
         self.urls = list(urls)
         self.size = size
         self.tag = tag
         self.block_bytes = block_bytes
+        self.span = max(read_ahead // block_bytes, 1)  # blocks fetched together around one asked for
         self.max_concurrent = max_concurrent
         self.ranges_fetched = 0
         self.bytes_fetched = 0
@@ -118,17 +127,18 @@ class RemoteFile(io.RawIOBase):
         if end <= offset or offset < 0:
             return b""
         first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
-        missed: set[int] | None = getattr(self._probe, "missed", None)
-        if missed is not None:
-            with self._lock:
-                absent = [block for block in range(first, last + 1) if block not in self._blocks]
-            if absent:
-                missed.update(absent)
+        blocks = self._blocks
+        if any(index not in blocks for index in range(first, last + 1)):
+            missed: set[int] | None = getattr(self._probe, "missed", None)
+            if missed is not None:
+                missed.update(index for index in range(first, last + 1) if index not in blocks)
                 raise BlockMissing(f"bytes {offset} to {end} are not fetched yet")
-        self._fetch(range(first, last + 1), concurrently=False)
-        with self._lock:
-            joined = b"".join(self._blocks[index] for index in range(first, last + 1))
+            self._fetch(self._around(range(first, last + 1)), concurrently=False)
         start = offset - first * self.block_bytes
+        if first == last:
+            return blocks[first][start : start + end - offset]
+        with self._lock:
+            joined = b"".join(blocks[index] for index in range(first, last + 1))
         return joined[start : start + end - offset]
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
@@ -138,11 +148,14 @@ class RemoteFile(io.RawIOBase):
             end = min(offset + max(size, 1), self.size)
             if 0 <= offset < end:
                 wanted.update(range(offset // self.block_bytes, (end - 1) // self.block_bytes + 1))
-        self._fetch(wanted, concurrently=True)
+        self._fetch(self._around(wanted), concurrently=True)
 
-    def prefetch_blocks(self, blocks: Iterable[int]) -> None:
-        """Fetch these blocks (numbers of ``block_bytes``), concurrently; not from inside an h5py call."""
-        self._fetch(blocks, concurrently=True)
+    def prefetch_blocks(self, exact: Iterable[int], near: Iterable[int] = ()) -> None:
+        """Fetch these blocks (numbers of ``block_bytes``) concurrently: ``exact`` alone, ``near`` with their span.
+
+        Not from inside an h5py call.
+        """
+        self._fetch(set(exact) | self._around(near), concurrently=True)
 
     @contextmanager
     def probing(self) -> Iterator[set[int]]:
@@ -162,12 +175,23 @@ class RemoteFile(io.RawIOBase):
         self._blocks.clear()
         super().close()
 
+    def _around(self, blocks: Iterable[int]) -> set[int]:
+        """The blocks missing among ``blocks``, each with the aligned span of ``READ_AHEAD_BYTES`` it lies in."""
+        with self._lock:
+            missing = {block for block in blocks if block not in self._blocks}
+        last = (self.size - 1) // self.block_bytes
+        return {
+            near
+            for start in {block - block % self.span for block in missing}
+            for near in range(start, min(start + self.span, last + 1))
+        }
+
     def _fetch(self, blocks: Iterable[int], concurrently: bool) -> None:
         wanted = set(blocks)
         last = (self.size - 1) // self.block_bytes
-        if not self._blocks and last >= _TAIL_WORTH_IT:
+        if not self._blocks and self.size >= _TAIL_WORTH_IT:
             # The first read of a large file: its start and its end, at once.
-            wanted.update(range(last - TAIL_BLOCKS + 1, last + 1))
+            wanted.update(range(max(last - TAIL_BYTES // self.block_bytes + 1, 0), last + 1))
         with self._lock:
             missing = sorted(block for block in wanted if block not in self._blocks)
         runs = _runs(missing)
