@@ -238,25 +238,34 @@ def slow_link(bench: Bench, label: str, section: str) -> None:
 
 
 def index_store(bench: Bench, sections: dict[str, str]) -> None:
-    """The indexes written into a store folder by a first reader; then, with an empty cache, read from it."""
+    """The indexes written into a store folder by ``patchseq-intake index``; then, with an empty cache, read from it."""
     folder = bench.scratch / "index-store"
     keep = (config.TABLES_DIR, config.DANDI_DIR)
     print("8. a populated index store", file=sys.stderr)
+    cells = [str(ONE_CELLS[label].cell) for label in sections]
     with bench.cache():
-        for label in sections:
-            prepare(ONE_CELLS[label].cell)
-    with store_at(str(folder)):
-        for label, section in sections.items():
-            cell = ONE_CELLS[label].cell
-            with bench.cache(keep=keep):
-                row = bench.measure(f"{section}, index store", "first reader, store empty: sweep table (index written "
-                                    "to the store)", lambda cell=cell: source(cell, "stream").read())
-                row.note = f"the store a folder; index from: {provenance(cell)}"
+        for cell in cells:
+            prepare(int(cell))
+    command = ["index", "human", *cells, "--store", str(folder)]
+    done = []
+    with bench.cache(keep=keep):
+        row = bench.measure(f"8 {len(cells)} cells of section 2, index store",
+                            f"patchseq-intake {' '.join(command[:2])} <{len(cells)} ids> --store FOLDER: the store "
+                            "populated (a new process, empty cache)",
+                            lambda: done.append(subprocess.run([sys.executable, "-c", CLI, *command], env=os.environ,
+                                                               capture_output=True, text=True, check=True).stdout))
+    said = [line.split("\t")[-1] for line in done[0].splitlines()]
+    row.note = ", ".join(f"{said.count(what)} {what}" for what in sorted(set(said))) + (
+        "; the store a local folder; Python's start and imports included")
     served = bench.replica.serve_folder(STORE_ROUTE, folder)
     for kind, url in (("folder (shared file system)", str(folder)), ("http (the folder served by the replica)", served)):
         with store_at(url):
             for label, section in sections.items():
                 _from_store(bench, label, f"{section}, index store", kind)
+
+
+CLI = "import sys; from patchseq_intake.cli import main; sys.exit(main())"
+"""The package's command line, in the interpreter running the benchmark (``python -c CLI index ...``)."""
 
 
 def _from_store(bench: Bench, label: str, section: str, kind: str) -> None:
