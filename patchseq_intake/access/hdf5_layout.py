@@ -27,22 +27,20 @@ whose blocks h5py's own reads, probed, find a level per wave.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .walk_rounds import Exact, Task
+from .hdf5_attributes import heap_addresses
+from .walk_rounds import Exact, ReadAt, Task
 
 if TYPE_CHECKING:
     import h5py
-
-ReadAt = Callable[[int, int], bytes]
-"""``read_at(offset, size)``: bytes of the file."""
 
 _UNDEFINED = 0xFFFFFFFFFFFFFFFF
 _CONTINUATION = 0x0010
 _SYMBOL_TABLE = 0x0011
 _LAYOUT = 0x0008
+_ATTRIBUTE = 0x000C
 _CONTIGUOUS, _CHUNKED = 1, 2
 _SMALL_BYTES = 64 * 1024  # small datasets' bytes are fetched with the headers; sweep data is not
 _GUESS = 1024  # bytes to fetch where a structure's size is not known yet (a full B-tree node is 544)
@@ -54,7 +52,7 @@ _MAX_CHILDREN = 256  # B-tree entries per node
 @dataclass(frozen=True)
 class _Piece:
     kind: str  # "header", "chunk" (of header messages), "btree", "snod", "heap" (a group's index), "data",
-    # "chunks" (a chunked dataset's chunk index: a B-tree node)
+    # "chunks" (a chunked dataset's chunk index: a B-tree node), "gcol" (a variable-length attribute's values)
     address: int
     size: int
     depth: int  # group levels below where the walk started
@@ -82,6 +80,15 @@ def index_task(
     to a task (by this walk's other tasks: each is read once).
     """
     return _task(read_at, _Piece("header", address, _GUESS, 0, depth, chunk_index), set() if seen is None else seen)
+
+
+def chunk_btree_task(read_at: ReadAt, address: int, dims: int, seen: set[tuple[object, ...]]) -> Task:
+    """A task reading a version-1 B-tree chunk index (``dims``: the layout's dimensionality), a node per task.
+
+    For a version-3 layout message found in a version-2 header (``hdf5_v2``): HDF5 writes one where
+    the file's format allows version-2 headers but not the newer chunk indexes.
+    """
+    return _task(read_at, _Piece("chunks", address, _GUESS, 0, 0, True, dims), seen)
 
 
 def _task(read_at: ReadAt, piece: _Piece, seen: set[tuple[object, ...]]) -> Task:
@@ -116,6 +123,11 @@ def _follow(read_at: ReadAt, piece: _Piece) -> list[_Piece]:
         return _symbol_node_members(read_at, piece)
     if piece.kind == "chunks":
         return _chunk_index_children(read_at, piece)
+    if piece.kind == "gcol":  # a global heap collection: its size is in its first bytes
+        head = read_at(piece.address, 16)
+        if head[:4] == b"GCOL":
+            read_at(piece.address, min(struct.unpack_from("<Q", head, 8)[0], _MAX_PIECE))
+        return []
     read_at(piece.address, piece.size)  # "data": its bytes, nothing further
     return []
 
@@ -148,6 +160,8 @@ def _messages(chunk: bytes, piece: _Piece) -> list[_Piece]:
             data, size = struct.unpack_from("<QQ", body, 2)
             if data != _UNDEFINED and size <= _SMALL_BYTES:
                 found.append(replace(piece, kind="data", address=data, size=size))
+        elif kind == _ATTRIBUTE:
+            found += [replace(piece, kind="gcol", address=address, size=16) for address in heap_addresses(body)]
         elif kind == _LAYOUT and piece.chunk_index and len(body) >= 11 and body[0] == 3 and body[1] == _CHUNKED:
             (index,) = struct.unpack_from("<Q", body, 3)
             if index != _UNDEFINED:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import struct
 
-from .hdf5_layout import ReadAt
-from .walk_rounds import Exact, Task
+from .hdf5_attributes import collection_task, heap_addresses, message_length
+from .hdf5_layout import chunk_btree_task
+from .walk_rounds import Exact, ReadAt, Task
 
-_LINK_INFO, _LAYOUT, _CONTINUATION, _ATTRIBUTE_INFO = 0x02, 0x08, 0x10, 0x15
+_LINK_INFO, _LAYOUT, _ATTRIBUTE, _CONTINUATION, _ATTRIBUTE_INFO = 0x02, 0x08, 0x0C, 0x10, 0x15
 _CHUNKED, _BTREE2 = 2, 5
 _UNDEFINED = 0xFFFFFFFFFFFFFFFF
 _PREFIX = 10  # a B-tree node's signature, version, type and checksum
@@ -37,7 +38,8 @@ _HEADER_GUESS = 1024
 def header_task(read_at: ReadAt, address: int, seen: set[tuple[object, ...]] | None = None) -> Task:
     """A task reading the version-2 header at ``address`` and the indexes it points to, a task per structure.
 
-    Its continuation blocks; a version-2 B-tree chunk index's nodes; a group's
+    Its continuation blocks; its chunk index's nodes (a version-2 B-tree, or
+    a version-1 one: ``hdf5_layout.chunk_btree_task``); a group's
     dense links and an object's dense attributes (each a fractal heap and a
     version-2 B-tree of names), and the headers those links point to.
     ``seen``: headers already given to a task (by this walk's other tasks): read once.
@@ -56,13 +58,13 @@ def header_task(read_at: ReadAt, address: int, seen: set[tuple[object, ...]] | N
         width = 1 << (flags & 0x03)
         size = int.from_bytes(read_at(address + offset, width), "little")
         body = read_at(address + offset + width, min(size, _MAX_NODE))
-        return _from_messages(read_at, body, ordered=flags & 0x04 != 0)
+        return _from_messages(read_at, body, flags & 0x04 != 0, seen)
 
     return Exact(task)
 
 
-def _from_messages(read_at: ReadAt, body: bytes, ordered: bool = False, depth: int = 0) -> list[Task]:
-    """The tasks a chunk of messages leads to: its continuation blocks, and a version-2 B-tree chunk index."""
+def _from_messages(read_at: ReadAt, body: bytes, ordered: bool, seen: set[tuple[object, ...]], depth: int = 0) -> list[Task]:
+    """The tasks a chunk of messages leads to (see ``header_task``)."""
     found: list[Task] = []
     offset, step = 0, 4 + (2 if ordered else 0)
     while offset + step <= len(body):
@@ -71,7 +73,11 @@ def _from_messages(read_at: ReadAt, body: bytes, ordered: bool = False, depth: i
         offset += step + length
         if kind == _CONTINUATION and len(message) >= 16 and depth < _MAX_DEPTH:
             more, size = struct.unpack_from("<QQ", message)
-            found.append(_continuation(read_at, more, min(size, _MAX_NODE), ordered, depth + 1))
+            found.append(_continuation(read_at, more, min(size, _MAX_NODE), ordered, seen, depth + 1))
+        elif kind == _ATTRIBUTE:
+            found += [collection_task(read_at, address) for address in heap_addresses(message)]
+        elif kind == _LAYOUT and message[:2] == bytes([3, _CHUNKED]) and len(message) >= 11:
+            found.append(chunk_btree_task(read_at, struct.unpack_from("<Q", message, 3)[0], message[2], seen))
         elif kind == _LAYOUT:
             tree = _btree_address(message)
             if tree is not None:
@@ -84,12 +90,14 @@ def _from_messages(read_at: ReadAt, body: bytes, ordered: bool = False, depth: i
     return found
 
 
-def _continuation(read_at: ReadAt, address: int, size: int, ordered: bool, depth: int) -> Task:
+def _continuation(
+    read_at: ReadAt, address: int, size: int, ordered: bool, seen: set[tuple[object, ...]], depth: int
+) -> Task:
     def task() -> list[Task]:
         block = read_at(address, size)
         if block[:4] != b"OCHK":
             return []
-        return _from_messages(read_at, block[4:-4], ordered, depth)
+        return _from_messages(read_at, block[4:-4], ordered, seen, depth)
 
     return Exact(task)
 
@@ -174,9 +182,11 @@ class _Heap:
     def direct(self, address: int, size: int) -> Task:
         def task() -> list[Task]:
             block = self.read_at(address, size)
-            if block[:4] != b"FHDB" or not self.links:
+            if block[:4] != b"FHDB":
                 return []
             objects = block[13 + self.offset_bytes + (4 if self.checksummed else 0) :]
+            if not self.links:
+                return [collection_task(self.read_at, heap) for heap in _attribute_heaps(objects)]
             return [_header_start(self.read_at, target) for target in _hard_links(objects)]
 
         return Exact(task)
@@ -201,6 +211,15 @@ def _hard_links(objects: bytes) -> list[int]:
             at += 8
         else:
             at += 2 + int.from_bytes(objects[at : at + 2], "little")
+    return found
+
+
+def _attribute_heaps(objects: bytes) -> set[int]:
+    """The global heap collections of the variable-length attributes among messages packed one after another."""
+    found, at = set(), 0
+    while (length := message_length(objects[at:])) is not None and at + length <= len(objects):
+        found |= heap_addresses(objects[at : at + length])
+        at += length
     return found
 
 

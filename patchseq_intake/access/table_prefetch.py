@@ -28,14 +28,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..nwb.devices import NOTEBOOKS
 from ..nwb.labnotebook import SWEEP_KEY, key_columns
 from ..nwb.mies_series import RESPONSE_GROUP, STIMULUS_GROUP
 from ..nwb.spikes import SPIKES_MODULE
 from ..nwb.sweep_table import NOTEBOOK_KEYS
+from .hdf5_attributes import collection_task
 from .hdf5_layout import index_task, readable_layout
 from .hdf5_v2 import header_task
-from .walk_rounds import Exact, Task, in_rounds
+from .walk_rounds import Exact, ReadAt, Task, in_rounds
 
 if TYPE_CHECKING:
     import h5py
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 SMALL_BYTES = 64 * 1024
 """Datasets stored in at most this many bytes are read whole by the walk (a series' ``data`` never is)."""
 SERIES_DATA = "data"
+_ELEMENT = np.dtype([("length", "<u4"), ("heap", "<u8"), ("index", "<u4")])
+"""A variable-length element as stored: its length, its global heap collection's address, its index there."""
 WHOLE = ("general/intracellular_ephys", "general/devices", SPIKES_MODULE)
 """Groups the walk reads whole: attributes, members, small datasets."""
 
@@ -90,15 +95,37 @@ class _Walk:
             if isinstance(obj, h5py.Dataset):
                 return [self.dataset(path, whole=not (series and path.rsplit("/", 1)[-1] == SERIES_DATA)),
                         *structures]
-            return [self.attributes(path), self.members(path, series), *structures]
+            attributes = [] if structures else [self.attributes(path)]  # else the parsers fetch their values
+            return [*attributes, self.members(path, series), *structures]
 
         return task
 
     def dataset(self, path: str, whole: bool) -> Task:
-        def task() -> None:
+        """A task reading a dataset's chunk index, and its values if ``whole`` and small.
+
+        Variable-length values (text: the notebook's keys) lie in global heap collections: their
+        addresses are read from the stored elements first, so that the collections come in one wave.
+        """
+
+        def task() -> list[Task] | None:
             dataset = self.h5[path]
-            _read_attributes(dataset)
-            _read_dataset(dataset, whole)
+            if not self.parsed:
+                _read_attributes(dataset)
+            if dataset.chunks is not None:
+                dataset.id.chunk_iter(lambda chunk: None)
+            if not whole or dataset.shape is None or dataset.id.get_storage_size() > SMALL_BYTES:
+                return None
+            if self.parsed and dataset.dtype.kind == "O":
+                heaps = _heaps(dataset, self.remote.read_at)
+                return [*(collection_task(self.remote.read_at, heap) for heap in heaps), self.values(path)]
+            dataset[()]
+            return None
+
+        return task
+
+    def values(self, path: str) -> Task:
+        def task() -> None:
+            self.h5[path][()]
 
         return task
 
@@ -180,12 +207,31 @@ def _read_attributes(obj: h5py.HLObject) -> None:
             attrs[name]
 
 
-def _read_dataset(dataset: h5py.Dataset, whole: bool) -> None:
-    """Its chunk index, and its values if ``whole`` and small."""
-    if dataset.chunks is not None:
-        dataset.id.chunk_iter(lambda chunk: None)
-    if whole and dataset.shape is not None and dataset.id.get_storage_size() <= SMALL_BYTES:
-        dataset[()]
+def _heaps(dataset: h5py.Dataset, read_at: ReadAt) -> set[int]:
+    """The global heap collections a variable-length dataset's stored elements point to (16 bytes each: length,
+    the collection's address, the object's index), its chunks' filters undone as ``stored_arrays`` undoes them."""
+    import numpy as np
+
+    from .stored_arrays import DECODABLE, _unfiltered
+
+    plist = dataset.id.get_create_plist()
+    filters = tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
+    pieces: list[bytes] = []
+    if dataset.chunks is None:
+        offset = dataset.id.get_offset()
+        if offset is not None:
+            pieces.append(read_at(int(offset), int(dataset.id.get_storage_size())))
+    elif set(filters) <= DECODABLE:
+        chunks: list = []
+        dataset.id.chunk_iter(chunks.append)
+        for chunk in chunks:
+            mask, stored = dataset.id.read_direct_chunk(chunk.chunk_offset)
+            pieces.append(_unfiltered(stored, filters, mask, _ELEMENT.itemsize))
+    found: set[int] = set()
+    for piece in pieces:
+        elements = np.frombuffer(piece, dtype=_ELEMENT, count=len(piece) // _ELEMENT.itemsize)
+        found.update(int(heap) for heap in np.unique(elements["heap"][elements["length"] > 0]))
+    return found
 
 
 def _chunk(values: h5py.Dataset, offset: tuple[int, ...]) -> Task:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ReadAt = Callable[[int, int], bytes]
+"""``read_at(offset, size)``: bytes of the file (``RemoteFile.read_at``: while probing, ``BlockMissing`` if not fetched)."""
 Task = Callable[[], "Iterable[Task] | None"]
 """A read through h5py; what it returns (if anything) are more tasks, tried at once."""
 
