@@ -65,8 +65,11 @@ class Walk:
         return self.total.bytes / self.size
 
 
-def first_contact(path: Path, latency_s: float = 0.01, sha256: str | None = None) -> Walk:
-    """Serve ``path`` with ``latency_s`` added to every answer, and make a cold stream-mode first contact with it."""
+def first_contact(
+    path: Path, latency_s: float = 0.01, sha256: str | None = None, link_bytes_per_s: float | None = None
+) -> Walk:
+    """Serve ``path`` with ``latency_s`` added to every answer (and all answers sharing a link of
+    ``link_bytes_per_s``), and make a cold stream-mode first contact with it."""
     import h5py  # noqa: F401  (the package's HDF5 reader; imported before the clock starts)
 
     from ..access.cell_index import STREAMED, build_index
@@ -83,6 +86,7 @@ def first_contact(path: Path, latency_s: float = 0.01, sha256: str | None = None
         asset = Asset(f"sub-1/{path.name}", None, str(uuid.uuid4()), size, sha256, etag)
         cell = CellFile(1, 2, "000023", asset, (url,), None)
         server.faults.latency_s = latency_s
+        server.faults.link_bytes_per_s = link_bytes_per_s
         marks = [time.monotonic()]
         remote = open_remote(cell)
         try:

@@ -40,6 +40,8 @@ BLOCK_BYTES = 4 * 1024
 """What the cache holds a piece at a time."""
 READ_AHEAD_BYTES = 32 * 1024
 """A read or prefetch fetches the whole aligned span of this many bytes around what it asks for."""
+MERGE_GAP_BYTES = 32 * 1024
+"""Missing blocks at most this far apart are fetched in one request, the gap with them: fewer requests in a wave."""
 MAX_CONCURRENT = 32
 TAIL_BYTES = 256 * 1024
 """Fetched with the first read: HDF5 writers leave the root's last metadata at the file's end."""
@@ -82,6 +84,7 @@ class RemoteFile(io.RawIOBase):
         self.tag = tag
         self.block_bytes = block_bytes
         self.span = max(read_ahead // block_bytes, 1)  # blocks fetched together around one asked for
+        self.merge_gap = MERGE_GAP_BYTES // block_bytes
         self.max_concurrent = max_concurrent
         self.ranges_fetched = 0
         self.bytes_fetched = 0
@@ -194,7 +197,7 @@ class RemoteFile(io.RawIOBase):
             wanted.update(range(max(last - TAIL_BYTES // self.block_bytes + 1, 0), last + 1))
         with self._lock:
             missing = sorted(block for block in wanted if block not in self._blocks)
-        runs = _runs(missing)
+        runs = _runs(missing, self.merge_gap)
         if not concurrently or len(runs) == 1:
             for run in runs:
                 self._fetch_run(*run)
@@ -236,11 +239,11 @@ class RemoteFile(io.RawIOBase):
         raise FetchError("; ".join(problems))
 
 
-def _runs(blocks: list[int]) -> list[tuple[int, int]]:
-    """Sorted block numbers -> (first, last) of each run of consecutive ones."""
+def _runs(blocks: list[int], gap: int = 0) -> list[tuple[int, int]]:
+    """Sorted block numbers -> (first, last) of each run of them at most ``gap`` blocks apart (one request each)."""
     runs: list[tuple[int, int]] = []
     for block in blocks:
-        if runs and block == runs[-1][1] + 1:
+        if runs and block <= runs[-1][1] + 1 + gap:
             runs[-1] = (runs[-1][0], block)
         else:
             runs.append((block, block))

@@ -80,16 +80,20 @@ def test_a_300_sweep_recorded_file_with_version_2_headers_too(tmp_path):
 # --- the rounds: as many waves as the longest chain of dependent reads -------------------------------------
 
 
+PAGE = 128 * 1024
+
+
 @pytest.fixture()
 def chained(tmp_path):
-    """A file of 64 KiB pages; the first 8 bytes of each page name the next page to read (0: the end)."""
-    pages = 64
-    content = bytearray(pages * 65536)
+    """A file of pages far apart (no read-ahead, no merged request joins two); each page's first 8 bytes name
+    the next page to read (0: the end)."""
+    pages = 48
+    content = bytearray(pages * PAGE)
     for chain in range(8):  # eight chains of five pages each: 1 + 8c -> 2 + 8c -> ... (far apart: no read-ahead joins)
         for step in range(5):
             page = 1 + chain + 8 * step
             following = 1 + chain + 8 * (step + 1) if step < 4 else 0
-            content[page * 65536 : page * 65536 + 8] = following.to_bytes(8, "little")
+            content[page * PAGE : page * PAGE + 8] = following.to_bytes(8, "little")
     with LocalServer() as server:
         server.serve_file("/chained", bytes(content))
         server.faults.latency_s = LATENCY_S
@@ -98,7 +102,7 @@ def chained(tmp_path):
 
 def _follow(remote, page):
     def task():
-        following = int.from_bytes(remote.read_at(page * 65536, 8), "little")
+        following = int.from_bytes(remote.read_at(page * PAGE, 8), "little")
         return [_follow(remote, following)] if following else None
 
     return task
@@ -127,11 +131,11 @@ def test_probing_reads_raise_and_name_the_blocks_other_threads_read_as_usual(cha
     _, remote = chained
     with remote.probing() as missed:
         with pytest.raises(BlockMissing):
-            remote.read_at(3 * 65536, 10)
+            remote.read_at(3 * PAGE, 10)
         elsewhere = []
-        thread = threading.Thread(target=lambda: elsewhere.append(remote.read_at(5 * 65536, 8)))
+        thread = threading.Thread(target=lambda: elsewhere.append(remote.read_at(5 * PAGE, 8)))
         thread.start()
         thread.join()
-    assert missed == {3 * 65536 // remote.block_bytes}
+    assert missed == {3 * PAGE // remote.block_bytes}
     assert len(elsewhere[0]) == 8  # fetched: that thread was not probing
-    assert len(remote.read_at(3 * 65536, 10)) == 10  # no longer probing: fetched on demand
+    assert len(remote.read_at(3 * PAGE, 10)) == 10  # no longer probing: fetched on demand
