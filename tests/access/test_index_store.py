@@ -303,3 +303,23 @@ def test_an_index_file_from_the_store_is_the_same_index(cat, world, streamed, me
     cell = _cell(cat)
     raw = index_store.get(memory_store, store_name(cell.checksum.value))
     assert CellIndex.from_json(json.loads(raw)) == load_index(cell.checksum.value, cell.size)
+
+
+def test_features_read_and_write_the_store_the_variable_names(ipfx_world, cat, streamed, tmp_path, monkeypatch):
+    pytest.importorskip("ipfx")
+    from patchseq_intake.access import cell_reader
+
+    store = tmp_path / "store"
+    monkeypatch.setenv(config.INDEX_STORE_ENV, str(store))
+    first = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync").read()
+    checksum = _cell(cat).checksum.value
+    assert (store / store_name(checksum)).exists()  # the index IPFX's sweeps were read through, shared
+    _forget_the_cached_indexes()
+    shutil.rmtree(config.cache_dir() / config.FEATURES_DIR)
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("the index was built again, not read from the store")
+
+    monkeypatch.setattr(cell_reader, "build_index", no_walk)
+    again = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync").read()
+    assert again.equals(first) and index_path(checksum).exists()
