@@ -70,6 +70,8 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(config.LOCAL_ROOT_ENV, raising=False)
     monkeypatch.delenv(config.TIMEOUT_ENV, raising=False)
     monkeypatch.delenv(config.UNPINNED_TABLES_ENV, raising=False)
+    monkeypatch.delenv(config.INDEX_STORE_ENV, raising=False)
+    monkeypatch.delenv(config.FIRST_CONTACT_ENV, raising=False)
     return cache
 
 

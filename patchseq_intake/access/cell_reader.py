@@ -176,7 +176,7 @@ class CellReader:
         if index.etag is None:
             logger.info("%s: no dandi-etag to tie the streamed bytes to, so its index is not cached", self.cell.label)
         else:
-            save_index(index)
+            save_index(index, self.access.index_store)
         self._index = index
         return index
 
@@ -186,7 +186,7 @@ class CellReader:
         built = self._read_cached(
             lambda h5: build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(h5.filename))
         )
-        self._index = save_index(built)
+        self._index = save_index(built, self.access.index_store)
         return self._index
 
     def _index_from_download(self) -> CellIndex:
@@ -202,7 +202,7 @@ class CellReader:
                 if isinstance(exc, PatchseqError):
                     raise
                 raise self._format_error(path, exc) from exc
-        self._index = save_index(built)
+        self._index = save_index(built, self.access.index_store)
         return self._index
 
     def _etag_of(self, path: str) -> str:
@@ -214,7 +214,7 @@ class CellReader:
     def _indexed(self) -> bool:
         """Whether the file's index is at hand: held by this reader, or cached (then held)."""
         if self._index is None and self.cell.checksum is not None:
-            self._index = load_index(self.cell.checksum.value, self.cell.size)
+            self._index = load_index(self.cell.checksum.value, self.cell.size, self.access.index_store)
         return self._index is not None
 
     def _fetch_sweeps(self, index: CellIndex, wanted: list[IndexedSweep], trim: bool, etag: str) -> list[Sweep]:
