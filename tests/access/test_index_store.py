@@ -305,13 +305,16 @@ def test_an_index_file_from_the_store_is_the_same_index(cat, world, streamed, me
     assert CellIndex.from_json(json.loads(raw)) == load_index(cell.checksum.value, cell.size)
 
 
-def test_features_read_and_write_the_store_the_variable_names(ipfx_world, cat, streamed, tmp_path, monkeypatch):
+@pytest.mark.parametrize("named_by", ["variable", "parameter"])
+def test_features_read_and_write_the_store(ipfx_world, cat, streamed, tmp_path, monkeypatch, named_by):
     pytest.importorskip("ipfx")
     from patchseq_intake.access import cell_reader
 
     store = tmp_path / "store"
-    monkeypatch.setenv(config.INDEX_STORE_ENV, str(store))
-    first = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync").read()
+    given = {"index_store": str(store)} if named_by == "parameter" else {}
+    if named_by == "variable":
+        monkeypatch.setenv(config.INDEX_STORE_ENV, str(store))
+    first = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync", **given).read()
     checksum = _cell(cat).checksum.value
     assert (store / store_name(checksum)).exists()  # the index IPFX's sweeps were read through, shared
     _forget_the_cached_indexes()
@@ -321,5 +324,5 @@ def test_features_read_and_write_the_store_the_variable_names(ipfx_world, cat, s
         raise AssertionError("the index was built again, not read from the store")
 
     monkeypatch.setattr(cell_reader, "build_index", no_walk)
-    again = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync").read()
+    again = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync", **given).read()
     assert again.equals(first) and index_path(checksum).exists()
