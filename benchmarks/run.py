@@ -12,7 +12,7 @@ megabytes moved, as the replica counted them.
    writers: this benchmark's (``testing.mies``: a 60-sweep cell with
    version-1 headers, the same with version-2 headers, a 145-sweep cell) and
    one writing in recording order (``testing.mies_recorded``, its layout
-   variant whose walk took longest: 60 and 145 sweeps, both header
+   variant whose walk moved most bytes: 60 and 145 sweeps, both header
    versions); download mode; stream mode cold (empty cache), its first
    contact chosen by measuring the link (``auto``) and forced to walk the
    headers (``walk``), and warm (the cache holds the file's index, not the
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(map(str, SECTIONS)),
                         help="the sections to run, e.g. 2,7 (default: all)")
     parser.add_argument("--variant", default=None, choices=sorted(variants()),
-                        help="the second writer's layout (default: the one whose walk took longest in section 6, "
+                        help="the second writer's layout (default: the one whose walk moved most bytes in section 6, "
                              "measured first)")
     args = parser.parse_args()
     only = {int(part) for part in args.only.split(",")}
