@@ -280,7 +280,7 @@ def _from_store(bench: Bench, label: str, section: str, kind: str) -> None:
     ):
         with bench.cache(keep=keep):
             row = bench.measure(section, f"store {kind}, empty cache: {case}", work)
-            row.note = f"index from: {provenance(cell)}"
+            row.note = f"the store's index, built from: {provenance(cell)}"
             if http:
                 row.note += f"; target {target} round trip{'s' if target > 1 else ''}"
                 bench.found[label, f"store {case}"] = row
