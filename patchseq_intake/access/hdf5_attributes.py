@@ -58,7 +58,7 @@ def heap_addresses(message: bytes) -> set[int]:
 
 
 def message_length(message: bytes) -> int | None:
-    """The bytes of an attribute message of version 3 (as dense storage keeps them, one after another); None if not one."""
+    """The bytes of an attribute message of version 3 (dense storage packs them one after another); None if not one."""
     if len(message) < 9 or message[0] != 3 or message[1] & 0x03:
         return None
     names, types, spaces = struct.unpack_from("<HHH", message, 2)

@@ -68,9 +68,13 @@ def readable_layout(h5: h5py.File) -> bool:
 
 
 def index_task(
-    read_at: ReadAt, address: int, depth: int = 1, chunk_index: bool = False, seen: set[tuple[object, ...]] | None = None
+    read_at: ReadAt,
+    address: int,
+    depth: int = 1,
+    chunk_index: bool = False,
+    seen: set[tuple[object, ...]] | None = None,
 ) -> Task:
-    """A ``walk_rounds`` task reading the version-1 header at ``address`` and what it leads to, ``depth`` group levels down.
+    """A ``walk_rounds`` task reading the version-1 header at ``address`` and what it leads to, ``depth`` levels down.
 
     Each structure read is a task of its own, and the structures it points to
     are the tasks it gives: with ``read_at`` probing (``RemoteFile.probing``),

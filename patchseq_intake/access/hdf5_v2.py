@@ -63,7 +63,9 @@ def header_task(read_at: ReadAt, address: int, seen: set[tuple[object, ...]] | N
     return Exact(task)
 
 
-def _from_messages(read_at: ReadAt, body: bytes, ordered: bool, seen: set[tuple[object, ...]], depth: int = 0) -> list[Task]:
+def _from_messages(
+    read_at: ReadAt, body: bytes, ordered: bool, seen: set[tuple[object, ...]], depth: int = 0
+) -> list[Task]:
     """The tasks a chunk of messages leads to (see ``header_task``)."""
     found: list[Task] = []
     offset, step = 0, 4 + (2 if ordered else 0)

@@ -203,7 +203,8 @@ def _read_attributes(obj: h5py.HLObject) -> None:
     attrs = obj.attrs
     for name in list(attrs):
         kind = attrs.get_id(name).get_type()
-        if isinstance(kind, h5py.h5t.TypeVlenID) or (isinstance(kind, h5py.h5t.TypeStringID) and kind.is_variable_str()):
+        variable = isinstance(kind, h5py.h5t.TypeStringID) and kind.is_variable_str()
+        if variable or isinstance(kind, h5py.h5t.TypeVlenID):
             attrs[name]
 
 
@@ -254,7 +255,8 @@ def _needed_values(notebook: h5py.Group) -> list[tuple[tuple[int, ...], int]]:
 def stored_chunks(
     dataset: h5py.Dataset, keep: Callable[[tuple[int, ...]], bool] = lambda start: True
 ) -> list[tuple[tuple[int, ...], int]]:
-    """The written chunks of ``dataset`` that ``keep`` chooses by their first element's coordinates: (those, byte offset)."""
+    """The written chunks of ``dataset`` that ``keep`` chooses by their first element's coordinates, each with
+    its byte offset in the file."""
     found: list[tuple[tuple[int, ...], int]] = []
 
     def visit(chunk) -> None:

@@ -14,7 +14,12 @@ dependent reads, whatever the number of objects.
 Only a speed-up: the tasks read through h5py, so what they fetch is what
 h5py reads; a task that fails for another reason than a missing block (a
 structure h5py refuses) is dropped, and the caller's own reads meet the
-same error on demand, as without the walk.
+same error on demand, as without the walk. HDF5 does not survive a failed
+read inside every call: ``h5o.get_info`` crashes the process where one
+fails (a block missing); the tasks use only calls whose failures were seen
+to leave the file usable (``table_prefetch``: opening objects by path,
+listing links, reading attributes, datasets and raw chunks, ``chunk_iter``),
+checked by reading files of both writers with random blocks missing.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ReadAt = Callable[[int, int], bytes]
-"""``read_at(offset, size)``: bytes of the file (``RemoteFile.read_at``: while probing, ``BlockMissing`` if not fetched)."""
+"""``read_at(offset, size)``: bytes of the file (``RemoteFile.read_at``; probing: ``BlockMissing`` if not fetched)."""
 Task = Callable[[], "Iterable[Task] | None"]
 """A read through h5py; what it returns (if anything) are more tasks, tried at once."""
 

@@ -136,7 +136,7 @@ class _RecordingWriter(_Writer):
                         super().text_attr(target, f"mies_setting_{n}", f"value {n} of a setting MIES records")
 
     def record(self, planned: list[_Planned], notebook: Notebook) -> None:
-        """MIES's groups (the notebook empty, the stimset library), then each sweep as recorded, then the sweep table."""
+        """MIES's groups (the notebook empty, the stimset library), each sweep as recorded, then the sweep table."""
         specs = [one.spec for one in planned]
         library = [replace(specs[0], stimulus_code=f"LIBRARY{n:03d}") for n in range(self.recorded.stimsets)]
         empty = replace(notebook, numerical_values=notebook.numerical_values[:0],
