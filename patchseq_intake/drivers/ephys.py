@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intake.source.base import DataSource, Schema
 
 from .. import config
-from ..access.index_store import using
 from ..access.modes import Access
 from ..errors import InvalidQueryError, brief
 from ..version import __version__
@@ -235,10 +234,9 @@ class EphysSource(CellSelection, DataSource):
         numbers = _sweep_numbers(sweep_numbers)
         device = self.device if device is None else device_parameter(device)
         reader = self._reader(self._cell(specimen_id))
-        with _applied(None, self.access):
-            if numbers is None:
-                return reader.every_sweep(self.headstage, trim, device)
-            return reader.sweeps(numbers, self.headstage, trim, device)
+        if numbers is None:
+            return reader.every_sweep(self.headstage, trim, device)
+        return reader.sweeps(numbers, self.headstage, trim, device)
 
     def spike_times(self) -> pd.DataFrame:
         """The spike times every selected cell's file holds: a row per spike, cell after cell.
@@ -312,7 +310,7 @@ def read_cell_sweeps(
     """
     from ..access.cell_reader import CellReader
 
-    with _applied(settings, access):
+    with _applied(settings):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         table = reader.sweep_table(headstage, device)
     table.insert(0, "cell_specimen_id", cell.specimen_id)
@@ -331,7 +329,7 @@ def read_cell_sweep_list(
     """``(cell_specimen_id, Sweep)`` for these sweeps of one cell (None: all), with ``settings`` applied."""
     from ..access.cell_reader import CellReader
 
-    with _applied(settings, access):
+    with _applied(settings):
         reader = CellReader(cell, access)
         if sweep_numbers is None:
             sweeps = reader.every_sweep(headstage, trim, device)
@@ -356,7 +354,7 @@ def read_cell_spike_times(
     from ..access.cell_reader import CellReader
     from ..nwb.spikes import spike_table
 
-    with _applied(settings, access):
+    with _applied(settings):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         found = reader.spike_times()
     table = spike_table(found)
@@ -364,12 +362,10 @@ def read_cell_spike_times(
     return table.astype({"cell_specimen_id": "int64"}), None if found is None else sorted(found)
 
 
-@contextmanager
-def _applied(settings: Mapping[str, str] | None, access: Access) -> Iterator[None]:
-    """``settings`` (a ``config.snapshot()``; None: this process's environment) and ``access``'s index store, in
-    this context only: what a cell's readers see, here or on a Dask worker."""
-    with config.using(settings) if settings is not None else nullcontext(), using(access.index_store):
-        yield
+def _applied(settings: Mapping[str, str] | None) -> AbstractContextManager[None]:
+    """``settings`` (a ``config.snapshot()``; None: this process's environment) in this context only: what a
+    cell's readers see, here or on a Dask worker (the index store travels in their ``Access``)."""
+    return config.using(settings) if settings is not None else nullcontext()
 
 
 def _empty_spike_table() -> pd.DataFrame:
