@@ -91,6 +91,10 @@ class _Walk:
             obj = self.h5.get(path)
             if obj is None:
                 return None
+            if series and address is not None and self._version_1_group(obj, address):
+                # A series: its members' headers, attributes, small data and chunk indexes all come from the
+                # bytes (hdf5_layout), with no h5py call per member.
+                return [index_task(self.remote.read_at, address, chunk_index=True, seen=self.seen)]
             structures = self.structures(path if address is None else address)
             if isinstance(obj, h5py.Dataset):
                 return [self.dataset(path, whole=not (series and path.rsplit("/", 1)[-1] == SERIES_DATA)),
@@ -99,6 +103,11 @@ class _Walk:
             return [*attributes, self.members(path, series), *structures]
 
         return task
+
+    def _version_1_group(self, obj: h5py.HLObject, address: int) -> bool:
+        import h5py
+
+        return self.parsed and isinstance(obj, h5py.Group) and self.remote.read_at(address, 1) == b"\x01"
 
     def dataset(self, path: str, whole: bool) -> Task:
         """A task reading a dataset's chunk index, and its values if ``whole`` and small.

@@ -26,7 +26,7 @@ from patchseq_intake.transport.remote_file import BlockMissing, RemoteFile
 
 MOST_WAVES = 12
 """Issue 20's bound on a first contact's round trips, on every file of either writer, both header versions."""
-LATENCY_S = 0.03
+LATENCY_S = 0.05
 """Large enough that the requests of one wave overlap on a loaded machine (the count rests on their overlap)."""
 RATE, SCALE = 10_000.0, 0.1
 
