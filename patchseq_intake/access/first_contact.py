@@ -40,12 +40,15 @@ logger = logging.getLogger(__name__)
 Choice = Literal["walk", "download"]
 WALK, DOWNLOAD = "walk", "download"
 
-WALK_WAVES = 12
-"""Round trips of a cold walk, at most (benchmarks/README.md: both writers, both header versions)."""
-WALK_SHARE = 0.16
-"""The share of a file's bytes a cold walk moves (benchmarks/README.md: 15-16% on the release-layout files)."""
-WALK_CPU_S_PER_MB = 0.013
-"""Seconds of Python between the walk's answers, per MB of file, beyond reading the index's values."""
+WALK_WAVES = 11
+"""Round trips of a cold walk: 6-9 on version-1 files, 11 on version-2 (tests/access/test_walk_waves.py: both
+writers, 60-300 sweeps)."""
+WALK_SHARE = 0.18
+"""The share of a file's bytes a cold walk moves: 14-22% on the test writers' files (the most where version-1
+headers carry long wave notes)."""
+WALK_CPU_S_PER_MB = 0.025
+"""Seconds of Python between the walk's answers, per MB of file, beyond reading the index's values: 0.017-0.03
+measured (it grows with the sweeps, about 7 ms a sweep on version-1 files and 11 ms on version-2)."""
 HASH_BYTES_PER_S = 500e6
 """SHA-256 of a downloaded file, bytes per second (one core)."""
 PROBE_RANGES = 4
