@@ -15,12 +15,13 @@ download
 Which is cheaper depends on the link, so it is measured, not assumed: the
 first wave (``opening.open_remote``: the file's first block and its tail,
 ranges of two sizes in flight together) gives the round-trip time and one
-connection's throughput (``Link``). Where that settles it (the walk is
-cheaper even if the download's ranges shared the link, or dearer even if
-each range had the connection's throughput to itself), the choice is made;
-else one more wave of ``PROBE_RANGES`` ranges in flight together measures
-what concurrent ranges get together (a link shared by all, or a
-throughput per connection), and the download is judged by that.
+connection's throughput (``Link``). Where that settles it by a ``MARGIN``
+(the walk is cheaper even if each of the download's ranges had the
+connection's throughput to itself, or dearer even if they all shared it),
+the choice is made; else one more wave of ``PROBE_RANGES`` ranges in flight
+together measures what concurrent ranges get together (a link shared by
+all, or a throughput per connection) and, on connections already set up
+(the first wave paid for TCP's and TLS's set-up), the round trip again.
 
 ``PATCHSEQ_INTAKE_FIRST_CONTACT`` (``config.first_contact``) overrides the
 choice: ``walk`` or ``download``; ``auto`` (the default) measures.
@@ -54,8 +55,12 @@ HASH_BYTES_PER_S = 500e6
 PROBE_RANGES = 4
 PROBE_BYTES = 128 * 1024
 """The concurrency probe: ``PROBE_RANGES`` ranges of ``PROBE_BYTES`` in flight together."""
+ROUND_TRIP_AT = 32 * 1024
+"""The probe's small range, just after the file's first block (fetched by the first wave): the first one asked."""
 FASTEST_BYTES_PER_S = 2e9
 """A throughput too fast to time from small answers is taken as this."""
+MARGIN = 1.5
+"""Without a probe, one way's estimate must beat the other's most favourable one by this factor."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,12 @@ def choose(remote: RemoteFile, size: int, parts: int, preference: str = "auto") 
     walk = link.walk_s(size)
     shared = link.download_s(size, link.connection_bytes_per_s)
     apart = link.download_s(size, parts * link.connection_bytes_per_s)
-    if walk <= apart or walk > shared:
-        choice: Choice = WALK if walk <= apart else DOWNLOAD
+    if walk * MARGIN <= apart or walk >= shared * MARGIN:
+        choice: Choice = WALK if walk * MARGIN <= apart else DOWNLOAD
         logger.debug("first contact: %s (walk %.2f s; download %.2f-%.2f s; %s)", choice, walk, apart, shared, link)
         return choice
-    together = _together(remote, size, link.rtt_s)
+    link, together = _probe(remote, size, link)
+    walk = link.walk_s(size)
     download = link.download_s(size, min(together, parts * link.connection_bytes_per_s))
     choice = WALK if walk <= download else DOWNLOAD
     logger.debug("first contact: %s (walk %.2f s; download %.2f s at %.0f B/s together; %s)",
@@ -109,16 +115,25 @@ def choose(remote: RemoteFile, size: int, parts: int, preference: str = "auto") 
     return choice
 
 
-def _together(remote: RemoteFile, size: int, rtt_s: float) -> float:
-    """Bytes per second that ``PROBE_RANGES`` ranges in flight together get: one wave of them, from mid-file,
-    timed from when the first byte could arrive (``rtt_s`` after asking) to the last."""
+def _probe(remote: RemoteFile, size: int, first: Link) -> tuple[Link, float]:
+    """One wave from mid-file, in flight together: ``PROBE_RANGES`` ranges of ``PROBE_BYTES``, and a small one
+    (``ROUND_TRIP_AT``): the link again, and the bytes per second the large ranges got together.
+
+    The first wave's round trip included setting up its connections (TCP,
+    and TLS on HTTPS). The small range goes first, to a connection the first
+    wave set up: its time is the round trip the walk's waves will see. The
+    large ranges' time together counts from when their first bytes could
+    arrive.
+    """
     stride = max(size // (PROBE_RANGES + 2), 2 * PROBE_BYTES)
     starts = [stride * (n + 1) for n in range(PROBE_RANGES) if stride * (n + 1) + PROBE_BYTES < size]
     known = len(remote.answers)
-    remote.prefetch([(start, PROBE_BYTES) for start in starts])
-    probe = remote.answers[known:]
-    if not probe:
-        return FASTEST_BYTES_PER_S
-    spent = max(seconds for _, seconds in probe) - rtt_s
-    moved = sum(bytes_ for bytes_, _ in probe)
-    return FASTEST_BYTES_PER_S if spent <= 0 else min(moved / spent, FASTEST_BYTES_PER_S)
+    remote.prefetch([(ROUND_TRIP_AT, 1), *((start, PROBE_BYTES) for start in starts)])
+    probe = sorted(remote.answers[known:])
+    if len(probe) < 2:
+        return first, FASTEST_BYTES_PER_S
+    (small, small_s), large = probe[0], probe[1:]
+    link = Link(max(min(first.rtt_s, small_s - small / first.connection_bytes_per_s), 0.0), first.connection_bytes_per_s)
+    spent = max(seconds for _, seconds in large) - link.rtt_s
+    moved = sum(bytes_ for bytes_, _ in large)
+    return link, FASTEST_BYTES_PER_S if spent <= 0 else min(moved / spent, FASTEST_BYTES_PER_S)

@@ -49,18 +49,39 @@ def test_a_slow_link_walks():
     assert choose(remote, size, parts=2) == WALK and remote.probed == []
 
 
-@pytest.mark.parametrize(("together_s", "expected"), [
+def _probe(rtt_s, each_s):
+    """A probe wave's answers: the small range at ``rtt_s`` (32 KiB), the large ones at ``each_s``."""
+    return [(32 * KIB, rtt_s), *[(128 * KIB, each_s)] * first_contact.PROBE_RANGES]
+
+
+@pytest.mark.parametrize(("each_s", "expected"), [
     (0.1 + 128 * KIB / 10e6, DOWNLOAD),   # four ranges each at the connection's throughput: parts add up
     (0.1 + 4 * 128 * KIB / 10e6, WALK),   # four ranges sharing one link: the download would take 2.4 s
 ])
-def test_where_the_first_wave_cannot_tell_a_probe_of_concurrent_ranges_does(together_s, expected):
+def test_where_the_first_wave_cannot_tell_a_probe_of_concurrent_ranges_does(each_s, expected):
     size = 23 * MB  # at 100 ms and 10 MB/s a connection: the walk ~1.9 s, the download 0.6-2.5 s
     first = [(32 * KIB, 0.1 + 32 * KIB / 10e6), (256 * KIB, 0.1 + 256 * KIB / 10e6)]
-    remote = _Remote(first, probe=[(128 * KIB, together_s)] * first_contact.PROBE_RANGES)
+    remote = _Remote(first, probe=_probe(0.1 + 32 * KIB / 10e6, each_s))
     assert choose(remote, size, parts=5) == expected
-    assert len(remote.probed) == first_contact.PROBE_RANGES
-    starts = sorted(start for start, _ in remote.probed)
+    assert remote.probed[0] == (first_contact.ROUND_TRIP_AT, 1)  # the small range first, on a connection set up
+    starts = sorted(start for start, _ in remote.probed[1:])
+    assert len(starts) == first_contact.PROBE_RANGES
     assert all(later - earlier > first_contact.PROBE_BYTES for earlier, later in zip(starts, starts[1:]))
+
+
+def test_a_first_wave_slowed_by_setting_up_connections_is_not_taken_for_the_round_trip():
+    size = 32 * MB  # 100 ms, one 10 MB/s link; the first wave also paid TCP's and TLS's set-up: 2 more round trips
+    first = [(32 * KIB, 0.3 + 32 * KIB / 10e6), (256 * KIB, 0.3 + 256 * KIB / 10e6)]
+    remote = _Remote(first, probe=_probe(0.1 + 5 * 32 * KIB / 10e6, 0.1 + (32 + 4 * 128) * KIB / 10e6))
+    assert choose(remote, size, parts=8) == WALK  # the walk's waves see 0.1 s, not 0.3 s
+    assert choose(_Remote(first, probe=[]), size, parts=8) == DOWNLOAD  # had it believed the first wave
+
+
+def test_a_first_wave_that_overstates_the_throughput_is_checked_by_the_probe():
+    size = 32 * MB  # one 10 MB/s link, but the first wave's two answers read as 16 MB/s
+    first = [(32 * KIB, 0.1 + 32 * KIB / 16e6), (256 * KIB, 0.1 + 256 * KIB / 16e6)]
+    remote = _Remote(first, probe=_probe(0.1 + 5 * 32 * KIB / 10e6, 0.1 + (32 + 4 * 128) * KIB / 10e6))
+    assert choose(remote, size, parts=8) == WALK and remote.probed
 
 
 def test_one_answer_cannot_time_the_link_and_a_preference_is_taken_as_it_is():
