@@ -1,4 +1,4 @@
-"""A version-2 HDF5 header's chunk index, read from its bytes: every node of a version-2 B-tree at once.
+"""A version-2 HDF5 header's indexes, read from its bytes: chunk indexes' B-trees and dense storage's fractal heaps.
 
 h5py lists a chunked dataset's chunks (``DatasetID.chunk_iter``) reading
 its chunk index's nodes one after another: over HTTP, a round trip per
@@ -8,12 +8,21 @@ lab notebook's values) keeps its chunk index in a version-2 B-tree
 (``BTHD``, internal nodes ``BTIN``, leaves ``BTLF``). ``chunk_index_task``
 finds it from the dataset's layout message and reads it as ``walk_rounds``
 tasks, a task per node, so that each level of the tree is one wave.
+A group whose links, or an object whose attributes, are too many to lie in
+its header keeps them densely (a link or attribute info message): in a
+fractal heap (``FRHP``: its root direct block ``FHDB``, or an indirect root
+``FHIB`` and its direct blocks; the objects' variable-length attributes'
+global heap collections after them) with a version-2 B-tree of their names;
+``header_task`` reads both, a level per wave, and the headers a group's
+links point to.
 
 Formats from the HDF5 file format specification (version 3): the
 version-2 object header and its continuation blocks (``OCHK``), the data
 layout message versions 4 and 5 (HDF5 2.0 writes 5; its chunked form is 4's), the
 version-2 B-tree header and nodes (the sizes
-of an internal node's child pointers as ``H5B2__hdr_init`` derives them).
+of an internal node's child pointers as ``H5B2__hdr_init`` derives them),
+the link info and attribute info messages, and the fractal heap header and
+its direct and indirect blocks.
 Only a speed-up: on anything else (another index type, a version-1 header,
 garbage, sizes not believed) it stops, and h5py reads the rest on demand.
 """
@@ -32,7 +41,6 @@ _UNDEFINED = 0xFFFFFFFFFFFFFFFF
 _PREFIX = 10  # a B-tree node's signature, version, type and checksum
 _MAX_NODE = 1 << 16  # a node larger than this is not believed
 _MAX_DEPTH = 8
-_HEADER_GUESS = 1024
 
 
 def header_task(read_at: ReadAt, address: int, seen: set[tuple[object, ...]] | None = None) -> Task:

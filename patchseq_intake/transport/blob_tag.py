@@ -46,6 +46,7 @@ class BlobTag:
         self.required = required
         self._learnt: str | None = None
         self._untied = False  # an answer without an ETag was taken: nothing learnt later ties the earlier ones
+        self._doubted = False  # an ETag not of DANDI's form was logged: said once per blob, not once per answer
         self._lock = threading.Lock()
 
     @property
@@ -78,6 +79,9 @@ class BlobTag:
         form = _DANDI_ETAG.fullmatch(served)
         parts = len(PartGenerator.for_file_size(self.size)) if self.size > 0 else 1
         if form is None or int(form["parts"]) != parts:
-            logger.info("ETag %r is not a dandi-etag of a file of %d bytes: nothing is tied to it", served, self.size)
+            if not self._doubted:  # under check's lock
+                self._doubted = True
+                logger.info("ETag %r is not a dandi-etag of a file of %d bytes: nothing is tied to it", served,
+                            self.size)
             return False
         return True

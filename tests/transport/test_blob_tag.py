@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -84,3 +85,14 @@ def test_concurrent_first_answers_agree_on_one_etag():
     for thread in threads:
         thread.join()
     assert tag.value in (SMALL, "b" * 32 + "-1") and len(problems) == 8
+
+
+def test_an_etag_not_of_dandis_form_is_logged_once_per_blob_not_once_per_answer(caplog):
+    tag, other = BlobTag(None, 10), BlobTag(None, 10)
+    with caplog.at_level(logging.INFO, logger="patchseq_intake.transport.blob_tag"):
+        for _ in range(17):  # a sweep table's answers from a mirror with its own ETags
+            tag.check(URL, '"5f3a-1234"')
+        other.check(URL, '"5f3a-1234"')
+    said = [record.getMessage() for record in caplog.records if "is not a dandi-etag" in record.getMessage()]
+    assert said == ["ETag '5f3a-1234' is not a dandi-etag of a file of 10 bytes: nothing is tied to it"] * 2
+    assert tag.value is None
