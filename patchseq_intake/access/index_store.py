@@ -10,7 +10,11 @@ only (with the package's own transport: bounded answers, its timeout; fsspec's
 HTTP needs aiohttp, which the package does not install). The URL in force
 (``in_force``): the one given (the ``index_store`` parameter, carried by
 ``modes.Access``), else the one chosen for this context (``using``), else
-``$PATCHSEQ_INTAKE_INDEX_STORE``; none by default.
+``$PATCHSEQ_INTAKE_INDEX_STORE``; none by default. A plain relative path is
+made absolute where the store is named (``located``: the ``Access`` made in the
+caller's process, the variable's value where it is read), so that a worker with
+another working directory uses the same folder; a plain path with ``//`` in it
+(``s3//bucket``) is refused as a mistyped URL.
 
 An index is the object ``<url>/<name>`` (``cell_index.store_name``: the
 file's checksum, the index schema and the deriving code's digest, so that
@@ -33,6 +37,7 @@ object where listing is not public) are misses. Offline
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -42,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from ..errors import CacheIntegrityWarning, FetchError, IndexStoreWarning, caller_stacklevel
+from ..errors import CacheIntegrityWarning, FetchError, IndexStoreWarning, SettingError, caller_stacklevel
 from ..transport.answers import RetryPolicy, open_answer, read_body, retrying
 from ..transport.atomic import atomic_output
 from ..transport.sessions import new_session
@@ -77,12 +82,45 @@ class StoreUnusable(Exception):
 def in_force(given: str | None = None) -> str | None:
     """The store's URL: ``given`` (not None), else the one chosen for this context, else the variable's; None: none.
 
-    Empty text, given or chosen, is none (``using("")``: no store, whatever the variable says).
+    Empty text, given or chosen, is none (``using("")``: no store, whatever the variable says). The variable's
+    value is ``located`` here (``SettingError`` naming it for a mistyped URL); ``given`` and chosen URLs are
+    taken as their makers located them (``modes.Access`` does, in the caller's process).
     """
     chosen = given if given is not None else _chosen.get()
     if chosen is None:
-        return config.index_store()
+        return configured()
     return chosen.strip().rstrip("/") or None
+
+
+def configured() -> str | None:
+    """``$PATCHSEQ_INTAKE_INDEX_STORE``'s store, ``located`` in this process; None: not set (or empty).
+
+    ``SettingError`` naming the variable if its value looks like a mistyped URL.
+    """
+    value = config.index_store()
+    if value is None:
+        return None
+    try:
+        return located(value)
+    except ValueError as exc:
+        raise SettingError(f"{config.INDEX_STORE_ENV}={value!r}: {exc}") from None
+
+
+def located(url: str) -> str:
+    """``url`` as a store's name that means the same in every process: a plain path (no ``://``) made absolute
+    against this process's working directory (``~`` expanded), so that a Dask worker started elsewhere, or a
+    later command, finds the same folder; a URL as given. Surrounding blanks and trailing ``/`` dropped.
+
+    ``ValueError`` (saying why, and the forms expected) for a plain path with ``//`` in it: a mistyped URL
+    (``s3//bucket``), which would otherwise become a folder under the working directory.
+    """
+    url = url.strip().rstrip("/")
+    if not url or "://" in url or "::" in url:  # empty: none; a URL, or fsspec's chained URL, as given
+        return url
+    if "//" in url:
+        raise ValueError(f"{url} looks like a mistyped URL (it has // but no ://): give a folder's path, or a "
+                         "file://, s3://, gs:// or http(s):// URL")
+    return os.path.abspath(os.path.expanduser(url))
 
 
 @contextmanager

@@ -15,8 +15,11 @@ class Access:
 
     ``index_store``: the URL of a store of files' indexes shared beyond this
     cache (see ``index_store``); None or empty: ``$PATCHSEQ_INTAKE_INDEX_STORE``'s,
-    if set. It travels with the access mode, to Dask's workers too (an
-    ``Access`` is pickled to them).
+    if set. A plain relative path is made absolute when the ``Access`` is made,
+    in the caller's process (``index_store.located``): it travels with the access
+    mode, to Dask's workers too (an ``Access`` is pickled to them, not made
+    again), and names the same folder there whatever their working directory.
+    ``AccessError`` naming ``index_store`` for a plain path with ``//`` (a mistyped URL).
     """
 
     mode: str
@@ -27,4 +30,10 @@ class Access:
         if self.mode not in ACCESS_MODES:
             raise AccessError(f"unknown access {self.mode!r}; use one of {', '.join(ACCESS_MODES)}")
         if self.index_store is not None:
-            object.__setattr__(self, "index_store", self.index_store.strip() or None)
+            from .index_store import located
+
+            try:
+                store = located(self.index_store)
+            except ValueError as exc:
+                raise AccessError(f"index_store={self.index_store!r}: {exc}") from None
+            object.__setattr__(self, "index_store", store or None)

@@ -6,13 +6,17 @@ index already in the store and sound (judged as a reader judges it) is
 mode (``built``: the headers walked, or a small file downloaded), and written
 to the store (and the cache). One line per cell, in the selection's order:
 ``cell_specimen_id TAB checksum TAB present|cached|built|failed: why``. A run
-cut short is run again to finish the rest; any failure is exit status 1.
+cut short is run again to finish the rest (after Ctrl-C, the cells already
+running finish and are stored, with their lines, and one line on stderr says
+so; exit status 130); any failure is exit status 1. The store must outlive the
+command: ``http(s)`` (read-only) and ``memory://`` stores are refused.
 """
 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from typing import TYPE_CHECKING
 
@@ -48,8 +52,9 @@ def add_index(commands: argparse._SubParsersAction) -> None:
         "table in one request and walks no file. The named cells, or those matching the filters (neither: every "
         "cell of the archive). Prints one line per cell: cell_specimen_id, a tab, the file's checksum, a tab, and "
         "present (already in the store, sound), cached (taken from this cache), built, or failed: why. Cells "
-        "whose index the store holds are skipped, so a run cut short is finished by running it again; any "
-        "failure makes the exit status 1.",
+        "whose index the store holds are skipped, so a run cut short is finished by running it again (Ctrl-C: "
+        "the cells already being indexed finish, are stored and printed; exit status 130); any failure makes the "
+        "exit status 1. The store must outlive the command: not http(s) (read-only) nor memory://.",
         examples=[
             "patchseq-intake index human --store /shared/lab/patchseq-indexes",
             "patchseq-intake index mouse --filter structure == VISp5 --store s3://lab-bucket/indexes --workers 8",
@@ -64,7 +69,7 @@ def add_index(commands: argparse._SubParsersAction) -> None:
     add_filter_option(sub)
     sub.add_argument("--store", metavar="URL",
                      help="the index store: a folder, or a file://, s3:// or gs:// URL (default $"
-                     f"{config.INDEX_STORE_ENV}); http(s) stores are read-only")
+                     f"{config.INDEX_STORE_ENV}); http(s) stores are read-only, memory:// ones end with the command")
     sub.add_argument("--workers", type=whole_number(64, low=1), default=DEFAULT_WORKERS, metavar="N",
                      help=f"cells indexed at once (default {DEFAULT_WORKERS})")
     add_version_option(sub)
@@ -74,11 +79,7 @@ def _run_index(args: argparse.Namespace) -> None:
     from ..access.cell_index import store_name
     from ..transport.progress import count_bar
 
-    url = index_store.in_force(args.store)
-    if url is None:
-        raise UsageError(f"name the index store to write to: --store URL, or set {config.INDEX_STORE_ENV}")
-    if index_store.protocol(url) in index_store.READ_ONLY_PROTOCOLS:
-        raise UsageError(f"the index store {url} is read-only (http): give a folder, or a file://, s3:// or gs:// URL")
+    url = _store(args.store)
     try:
         index_store.get(url, store_name("0" * 64))  # a store that cannot be read is said once, not once a cell
     except index_store.StoreUnusable as exc:
@@ -87,22 +88,59 @@ def _run_index(args: argparse.Namespace) -> None:
     cells = open_catalog()[args.archive].ephys(
         filters=filters_given(args.filters), **{name: value for name, value in given.items() if value is not None}
     ).cells
-    failed = 0
+    failed = printed = 0
     pool = ThreadPoolExecutor(args.workers)
+    outcomes: list[Future[str]] = []
     try:
         with count_bar(len(cells), "indexing", "cell") as bar:
             outcomes = [pool.submit(copy_context().run, _index_one, cell, url) for cell in cells]  # this one's settings
             for outcome in outcomes:
                 outcome.add_done_callback(lambda _: bar.update(1))
             for cell, outcome in zip(cells, outcomes, strict=True):
-                said = outcome.result()
-                failed += said.startswith("failed")
-                print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{said}", flush=True)
+                failed += _print_line(cell, outcome.result())
+                printed += 1
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)  # the cells not started are left for the next run
+        finished = [(cell, outcome.result()) for cell, outcome in zip(cells[printed:], outcomes[printed:])
+                    if outcome.done() and not outcome.cancelled() and outcome.exception() is None]
+        for cell, said in finished:  # those running when it came finished, and were stored: said too
+            _print_line(cell, said)
+        print(f"patchseq-intake index: interrupted: {printed + len(finished)} of {len(cells)} cells done (their "
+              "lines above); running the same command again finishes the rest", file=sys.stderr, flush=True)
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the cells not started are left for the next run
+        pool.shutdown(wait=True, cancel_futures=True)
     if failed:
         raise CommandError(f"{failed} of {len(cells)} cells' indexes could not be built or stored in {url} (see "
                            "their lines); run the command again to retry them")
+
+
+def _store(given: str | None) -> str:
+    """The store to write to: ``--store``'s (a plain path made absolute here), else the variable's.
+
+    ``UsageError`` naming ``--store`` and the variable for none, for a store this command cannot fill
+    (``http(s)``: read-only; ``memory://``: it ends with the command), or for a mistyped URL.
+    """
+    try:
+        url = index_store.in_force(None if given is None else index_store.located(given))
+    except ValueError as exc:  # SettingError too: the variable's value
+        raise UsageError(f"--store {given}: {exc}" if given is not None else str(exc)) from None
+    if url is None:
+        raise UsageError(f"name the index store to write to: --store URL, or set {config.INDEX_STORE_ENV}")
+    kind = index_store.protocol(url)
+    if kind in index_store.READ_ONLY_PROTOCOLS:
+        raise UsageError(f"the index store {url} is read-only (http): give --store a folder, or a file://, s3:// or "
+                         "gs:// URL")
+    if kind == "memory":
+        raise UsageError(f"the index store {url} lives in this command's memory, and would end with it: the store "
+                         "must outlive the command: give --store a folder, or a file://, s3:// or gs:// URL")
+    return url
+
+
+def _print_line(cell: CellFile, said: str) -> bool:
+    """Print the cell's line: its id, its file's checksum, what was done; whether it failed."""
+    print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{said}", flush=True)
+    return said.startswith("failed")
 
 
 def _index_one(cell: CellFile, url: str) -> str:

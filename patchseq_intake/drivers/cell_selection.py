@@ -3,7 +3,9 @@
 ``CellSelection`` checks the parameters both entries take (the archive's
 tables, the dandiset version, ``specimen_id``, ``filters``, ``access``,
 ``root``, ``index_store``, ``headstage``, ``device``; see ``ephys.EphysSource``) and resolves
-the cells to their files on first use, one partition per cell.
+the cells to their files on first use, one partition per cell. The index store is fixed when the
+source is made: the parameter, else ``$PATCHSEQ_INTAKE_INDEX_STORE``'s, a plain relative path made
+absolute in this process (``index_store.located``), so that every worker uses the same store.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class CellSelection(PlainParameters):
         self.archive = Archive.from_catalog(archive, metadata_table, manifest_table)
         root = None if root is None else text(root, "root", "a directory (text or a path)")
         store = None if index_store is None else text(index_store, "index_store", STORE)
+        if not (store or "").strip():  # the variable's store, located here, not in each worker (see Access)
+            from ..access.index_store import configured
+
+            store = configured()
         self.access = Access(access, root or None, store)
         self.headstage = whole_number(headstage, "headstage", "a whole number from 0 to 7", 0, 7)
         self.device = device_parameter(device)

@@ -15,6 +15,7 @@ import socket
 import threading
 import uuid
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -330,3 +331,52 @@ def test_features_read_and_write_the_store(ipfx_world, cat, streamed, tmp_path, 
     monkeypatch.setattr(cell_reader, "build_index", no_walk)
     again = cat.human.features(specimen_id=HUMAN_CELL, access="stream", scheduler="sync", **given).read()
     assert again.equals(first) and index_path(checksum).exists()
+
+
+# --- where a store's name is fixed: a relative folder is the caller's, a mistyped URL refused ------------------
+
+
+def test_a_relative_folder_is_made_absolute_where_the_access_is_made(tmp_path, monkeypatch):
+    from patchseq_intake.errors import AccessError
+
+    monkeypatch.chdir(tmp_path)
+    access = Access("stream", None, " lab/store/ ")
+    assert access.index_store == str(tmp_path / "lab" / "store")
+    monkeypatch.chdir("/")
+    assert pickle.loads(pickle.dumps(access)).index_store == str(tmp_path / "lab" / "store")  # not made again
+    assert Access("stream", None, "s3://bucket/x/").index_store == "s3://bucket/x"  # a URL as given
+    assert Access("stream", None, "~/store").index_store == str(Path.home() / "store")
+    with pytest.raises(AccessError, match=r"index_store='s3//bucket': s3//bucket looks like a mistyped URL .*s3://"):
+        Access("stream", None, "s3//bucket")
+
+
+def test_a_mistyped_url_is_refused_naming_the_parameter_or_the_variable(cat, world, monkeypatch):
+    from patchseq_intake.errors import AccessError, SettingError
+
+    with pytest.raises(AccessError, match=r"index_store='gs//bucket/x'.*mistyped URL"):
+        _source(cat, index_store="gs//bucket/x")
+    monkeypatch.setenv(config.INDEX_STORE_ENV, "s3//bucket")
+    with pytest.raises(SettingError, match=rf"{config.INDEX_STORE_ENV}='s3//bucket'.*mistyped URL"):
+        _source(cat)
+    with pytest.raises(SettingError, match=config.INDEX_STORE_ENV):
+        index_store.in_force()
+
+
+def test_a_relative_folder_in_the_variable_is_the_callers_in_a_worker_started_elsewhere(
+    cat, world, streamed, tmp_path, monkeypatch
+):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setenv(config.INDEX_STORE_ENV, "store")
+    source = _source(cat)
+    assert source.access.index_store == str(tmp_path / "here" / "store")
+    table = source.read()
+    assert (tmp_path / "here" / "store" / store_name(_cell(cat).checksum.value)).exists()
+    _forget_the_cached_indexes()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the worker starts here: "store" would be another folder
+    world.server.log.clear()
+    computed = source.to_dask().compute(scheduler="processes", num_workers=1)
+    assert computed.reset_index(drop=True).equals(table)
+    assert world.replica.requests() == []  # the worker found the index in the caller's folder
+    assert not (tmp_path / "elsewhere" / "store").exists()

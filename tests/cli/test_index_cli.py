@@ -113,3 +113,51 @@ def test_without_a_store_or_a_read_only_one_it_is_a_usage_error(capsys):
     assert "the index store http://127.0.0.1:9/store is read-only" in said
     assert "argument --workers: '0' is not a whole number from 1 to 64" in misused(
         capsys, "index", "human", "--store", "memory://x", "--workers", "0")
+
+
+def test_a_store_that_ends_with_the_command_is_a_usage_error(capsys, tmp_path):
+    said = misused(capsys, "index", "human", "--store", "memory://x")
+    assert "the index store memory://x lives in this command's memory" in said and "--store" in said
+    assert "must outlive the command" in said and "file://, s3:// or gs://" in said
+
+
+def test_a_mistyped_url_is_a_usage_error_and_a_relative_folder_is_the_callers(capsys, world, cat, tmp_path,
+                                                                              monkeypatch):
+    said = misused(capsys, "index", "human", "--store", "s3//bucket/indexes")
+    assert "--store s3//bucket/indexes: s3//bucket/indexes looks like a mistyped URL" in said and "s3://" in said
+    monkeypatch.setenv(config.INDEX_STORE_ENV, "gs//bucket")
+    said = misused(capsys, "index", "human")
+    assert f"{config.INDEX_STORE_ENV}='gs//bucket': gs//bucket looks like a mistyped URL" in said
+    monkeypatch.delenv(config.INDEX_STORE_ENV)
+    (tmp_path / "lab").mkdir()
+    monkeypatch.chdir(tmp_path / "lab")
+    status, out, err = run(capsys, "index", "human", str(HUMAN_CELLS[0]), "--store", "store")
+    assert status == 0, err
+    assert [p.name for p in (tmp_path / "lab" / "store").iterdir()] == [store_name(_checksums(cat)[HUMAN_CELLS[0]])]
+
+
+def test_after_ctrl_c_the_cells_running_finish_are_printed_and_it_says_how_to_finish(capsys, world, cat, tmp_path,
+                                                                                    monkeypatch):
+    import threading
+
+    from patchseq_intake.access.cell_reader import CellReader
+
+    store = tmp_path / "store"
+    build, running, cut = CellReader.index, threading.Event(), threading.Event()
+
+    def cut_while_the_second_runs(reader):
+        if reader.cell.specimen_id == HUMAN_CELLS[0]:
+            assert running.wait(30)  # the second cell is being indexed...
+            cut.set()
+            raise KeyboardInterrupt  # ...when Ctrl-C comes
+        running.set()
+        assert cut.wait(30)
+        return build(reader)  # it finishes after Ctrl-C, and is stored
+
+    monkeypatch.setattr(CellReader, "index", cut_while_the_second_runs)
+    status, out, err = run(capsys, "index", "human", *map(str, HUMAN_CELLS), "--store", str(store), "--workers", "2")
+    checksum = _checksums(cat)[HUMAN_CELLS[1]]
+    assert status == 130 and _lines(out) == {HUMAN_CELLS[1]: (checksum, "built")}
+    assert [p.name for p in store.iterdir()] == [store_name(checksum)]
+    assert err.splitlines()[-1] == ("patchseq-intake index: interrupted: 1 of 2 cells done (their lines above); "
+                                    "running the same command again finishes the rest")
