@@ -101,6 +101,19 @@ class Bench:
         print(f"  {case}: {seconds:.2f} s, {len(log)} requests", file=sys.stderr)
         return row
 
+    def median(self, runs: int, attempt: Callable[[], tuple[Row, object]]) -> tuple[Row, object]:
+        """``attempt`` (a ``measure`` and what it learnt) ``runs`` times: the run of the median time, its row alone
+        kept in the table (noted), and what that run learnt."""
+        done = [attempt() for _ in range(runs)]
+        for row, _ in done:
+            self.rows.remove(row)
+        row, learnt = sorted(done, key=lambda one: one[0].seconds)[len(done) // 2]
+        self.rows.append(row)
+        if runs > 1:
+            row.note = f"median of {runs} ({', '.join(f'{one.seconds:.2f}' for one, _ in done)} s)" + (
+                f"; {row.note}" if row.note else "")
+        return row, learnt
+
     def network(self, latency_s: float | None = None, bandwidth: float | None = None, link: float | None = None) -> None:
         """The replica's network: the benchmark's (no argument), or the one given (None link: ``total``)."""
         self.replica.network(self.latency if latency_s is None else latency_s,
