@@ -184,11 +184,13 @@ def demo_world() -> Iterator[tuple[World, dict[str, str | None]]]:
 def demo_settings(world: World, cache: Path) -> dict[str, str | None]:
     """The environment variables that point a process at ``world`` with ``cache``; None: to be unset.
 
-    A local root or ``PATCHSEQ_INTAKE_OFFLINE`` would turn the replica away; ``PATCHSEQ_INTAKE_TIMEOUT``
-    is left as the caller has it.
+    A local root or ``PATCHSEQ_INTAKE_OFFLINE`` would turn the replica away; ``PATCHSEQ_INTAKE_INDEX_STORE``
+    is empty (no store: the demo's indexes, of synthetic files, never reach a lab's real store) and
+    ``PATCHSEQ_INTAKE_FIRST_CONTACT`` unset (its default, ``auto``), so that the caller's shell settings do not
+    leak into the demo; ``PATCHSEQ_INTAKE_TIMEOUT`` is left as the caller has it.
     """
-    return {**world.environment(), config.CACHE_ENV: str(cache), config.OFFLINE_ENV: None,
-            config.LOCAL_ROOT_ENV: None}
+    return {**world.environment(), config.CACHE_ENV: str(cache), config.INDEX_STORE_ENV: "",
+            config.OFFLINE_ENV: None, config.LOCAL_ROOT_ENV: None, config.FIRST_CONTACT_ENV: None}
 
 
 @contextmanager

@@ -51,7 +51,9 @@ def _exports(process: subprocess.Popen, into: queue.Queue) -> tuple[dict[str, st
 def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_files(tmp_path: Path, stop):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch), config.OFFLINE_ENV: "1"}
+    lab_store = tmp_path / "lab store"  # the caller's shell names a lab's real store, and a first contact
+    env = {**os.environ, "TMPDIR": str(scratch), config.OFFLINE_ENV: "1", config.INDEX_STORE_ENV: str(lab_store),
+           config.FIRST_CONTACT_ENV: "walk"}
     process = subprocess.Popen(
         [sys.executable, "-m", "patchseq_intake", "demo", "--serve"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -61,8 +63,10 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
     try:
         exported, unset, lines = _exports(process, printed)
         assert set(exported) == {config.TABLES_ENV, config.UNPINNED_TABLES_ENV, config.DANDI_API_ENV,
-                                 config.BIL_ENV, config.NEMO_ENV, config.CACHE_ENV}
-        assert unset == [config.OFFLINE_ENV, config.LOCAL_ROOT_ENV]  # the caller's offline switch would refuse it
+                                 config.BIL_ENV, config.NEMO_ENV, config.CACHE_ENV, config.INDEX_STORE_ENV}
+        assert exported[config.INDEX_STORE_ENV] == ""  # no store: the demo's indexes never reach a lab's
+        # the caller's offline switch would refuse it; their first-contact choice is not the demo's
+        assert unset == [config.OFFLINE_ENV, config.LOCAL_ROOT_ENV, config.FIRST_CONTACT_ENV]
         assert any(line.startswith("# human cell 541549258 (MTG): sweeps 0-2, 4-17") for line in lines)
         assert "# mouse cell 601506507 (VISpm4): sweeps 0-2, 4-17; full reconstruction; transcriptome" in lines
         assert "# mouse cell 627867607 (VISp6a): sweeps 0-2, 4-17" in lines  # neither
@@ -82,7 +86,7 @@ def test_demo_serve_prints_the_shell_lines_serves_until_stopped_and_removes_its_
                                 text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["2", "5", "True"]  # the BIL stand-in too
-        assert cache.is_dir()
+        assert cache.is_dir() and not lab_store.exists()
     finally:
         process.send_signal(stop)
         status = process.wait(timeout=30)
@@ -96,6 +100,9 @@ def test_demo_replica_points_this_process_at_the_replica_and_restores_the_enviro
     monkeypatch.setenv(config.OFFLINE_ENV, "yes")
     monkeypatch.setenv(config.TIMEOUT_ENV, "7")
     monkeypatch.delenv(config.TABLES_ENV, raising=False)
+    lab_store = tmp_path / "lab store"  # the caller's lab store (never made: tmp_path is found empty at the end)
+    monkeypatch.setenv(config.INDEX_STORE_ENV, str(lab_store))
+    monkeypatch.setenv(config.FIRST_CONTACT_ENV, "walk")
     before = dict(os.environ)
     import tempfile
 
@@ -104,10 +111,13 @@ def test_demo_replica_points_this_process_at_the_replica_and_restores_the_enviro
         assert os.environ[config.DANDI_API_ENV] == world.replica.api_url
         assert config.OFFLINE_ENV not in os.environ
         assert os.environ[config.TIMEOUT_ENV] == "7"  # the caller's own, kept
+        assert os.environ[config.INDEX_STORE_ENV] == "" and config.FIRST_CONTACT_ENV not in os.environ
         cache = Path(os.environ[config.CACHE_ENV])
         cat = patchseq_intake.open_catalog()
         assert sorted(cat.human.metadata.read()["cell_specimen_id"]) == [541549258, 569835804]
         assert cat.human.ephys(specimen_id=569835804).sweep(5).sweep_number == 5
+        assert cat.human.ephys(specimen_id=541549258, access="stream").sweep(5).sweep_number == 5
         assert cache.is_relative_to(tmp_path) and cache.is_dir()
+        assert not lab_store.exists()  # nothing of the demo's synthetic files reached the lab's store
     assert dict(os.environ) == before
     assert not cache.exists() and list(tmp_path.iterdir()) == []
