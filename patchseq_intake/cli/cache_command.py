@@ -25,12 +25,16 @@ class CachePart(NamedTuple):
 
     ``name`` is a regular expression of their names; ``folders`` one for each
     level of folders between ``directory`` and them (none: they lie in it).
+    ``settle_s``: ``cache clear`` removes a first-level folder's files only once
+    its newest one is this many seconds old (another process may be writing
+    them until then); None: at once.
     """
 
     directory: str
     folders: tuple[str, ...]
     name: str
     label: str
+    settle_s: float | None = None
 
     def owns(self, relative: str, companions: bool = True) -> bool:
         """Whether the package writes the file (or scratch folder) at ``relative``, a path under ``directory``
@@ -54,6 +58,15 @@ class CachePart(NamedTuple):
         return [path for path in _files(base) if self.owns(path.relative_to(base).as_posix(), companions=False)]
 
 
+PARTIAL_DOWNLOADS = "partial downloads"
+"""Downloads cut short: BIL's and NeMO's to resume (``files/downloads/``), and stream mode's first-contact
+downloads of an NWB file killed midway (``nwb/.transient-*/``: ``access.opening.transient_copy``'s folders, which
+their process removes unless it is killed)."""
+TRANSIENT_SETTLE_S = 3600.0
+"""A first-contact download's folder whose newest file is younger than this (s) may be another process's, still
+being written: ``cache clear`` leaves it (a download that makes no progress for ``$PATCHSEQ_INTAKE_TIMEOUT``,
+15 s by default, is given up)."""
+
 CACHE_PARTS = (
     CachePart(config.TABLES_DIR, (), r".+\.(?:unpinned\.)?[0-9a-f]{16}\.parquet", "tables"),
     CachePart(config.DANDI_DIR, ("[0-9a-f]{8}", "[0-9]{6}"), r"[0-9A-Za-z.]+\.v[0-9]+\.json", "dandi asset indexes"),
@@ -61,7 +74,8 @@ CACHE_PARTS = (
     CachePart(config.INDEX_DIR, (), rf"{CHECKSUM}\.v[0-9]+\.json", "nwb file indexes"),
     CachePart(config.FILES_DIR, ("[0-9a-f]{64}",), r"(?!found\.json$)[^.].*", "bil and nemo files"),
     CachePart(config.FILES_DIR, ("other", "[0-9a-f]{64}"), r"[^.].*", "accepted other bytes"),
-    CachePart(config.FILES_DIR, ("downloads", "[0-9a-f]{16}"), r"\..+\.partial(?:\.from)?", "partial downloads"),
+    CachePart(config.FILES_DIR, ("downloads", "[0-9a-f]{16}"), r"\..+\.partial(?:\.from)?", PARTIAL_DOWNLOADS),
+    CachePart(config.NWB_DIR, (r"\.transient-[^/]+",), r".+", PARTIAL_DOWNLOADS, settle_s=TRANSIENT_SETTLE_S),
     CachePart(config.STORES_DIR, (), r"[0-9a-f]{64}\.[0-9]+\.h5", "expression stores"),
     CachePart(config.FEATURES_DIR, (CHECKSUM,), r"(?:cell|spikes)\.[0-9a-f]{24}\.json", "ipfx features"),
 )
@@ -74,7 +88,8 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         help="where the cache is and what it holds; clear it",
         description="info (the default): the cache directory and what it holds: release tables, "
         "DANDI asset indexes, NWB files and their indexes, BIL and NeMO files (and other bytes accepted, "
-        "downloads to resume), expression matrices' stores and IPFX's features, with their counts and sizes. verify: check "
+        "partial downloads: BIL's and NeMO's to resume, stream mode's first-contact downloads killed midway), "
+        "expression matrices' stores and IPFX's features, with their counts and sizes. verify: check "
         "every cached "
         "file in full, whatever its stamp: each file recorded as verified (NWB files; tables, where "
         "recorded) against the size and SHA-256 it was verified with, an NWB file cached before records "
@@ -88,6 +103,8 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
         "only the files patchseq-intake writes, by their names (tables/*.<key>.parquet, "
         "dandi/<api>/<dandiset>/<version>.v<n>.json, nwb/<checksum>.nwb, index/<checksum>.v<n>.json, "
         "files/<sha256>/<name> and found.json, files/other/<sha256>/<name>, files/downloads/<key>/, "
+        "nwb/.transient-*/ (a stream-mode first contact's download, killed midway; left while its newest file is "
+        "less than an hour old: another process may be writing it), "
         "stores/<sha256>.<n>.h5, features/<checksum>/<what>.<key>.json, and beside each its hidden record, lock and partial files), then the "
         "folders left empty; "
         "any other file is left alone, and named. Set "
@@ -178,12 +195,17 @@ def _clear_cache(root: Path) -> None:
     from ..transport.cache import cache_errors
 
     removed = 0
+    busy: list[Path] = []
     for part in CACHE_PARTS:
         base = root / part.directory
         if not base.is_dir():
             continue
+        unsettled = _unsettled(part, base)
         for path in sorted(base.rglob("*"), reverse=True):  # what lies in a folder before the folder
             relative = path.relative_to(base).as_posix()
+            if relative.split("/")[0] in unsettled:
+                busy += [path] if path.is_file() else []
+                continue
             with cache_errors(path, "remove"):
                 if path.is_dir() and not path.is_symlink():
                     if part.owns(relative) or (part.made_folder(relative) and not any(path.iterdir())):
@@ -198,10 +220,36 @@ def _clear_cache(root: Path) -> None:
         if root.is_dir() and not any(root.iterdir()):
             root.rmdir()
     print(f"removed {_human_size(removed)} from {root}")
-    left = _files(root)
+    if busy:
+        print(f"left {len(busy)} file{'' if len(busy) == 1 else 's'} of {PARTIAL_DOWNLOADS} less than "
+              f"{TRANSIENT_SETTLE_S / 3600:g} hour old, which another process may be writing (cleared once older): "
+              f"{_named(busy)}")
+    left = [path for path in _files(root) if path not in busy]
     if left:
-        named = ", ".join(str(path) for path in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        print(f"left {len(left)} file{'' if len(left) == 1 else 's'} that patchseq-intake did not write: {named}")
+        print(f"left {len(left)} file{'' if len(left) == 1 else 's'} that patchseq-intake did not write: "
+              f"{_named(left)}")
+
+
+def _unsettled(part: CachePart, base: Path) -> set[str]:
+    """The names of ``part``'s first-level folders under ``base`` that may still be being written: those whose
+    newest file (or the folder itself, empty) changed less than ``part.settle_s`` seconds ago."""
+    import time
+
+    if part.settle_s is None:
+        return set()
+    recent = time.time() - part.settle_s
+    unsettled = set()
+    for folder in base.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and part.made_folder(folder.name):
+            newest = max((path.stat().st_mtime for path in _files(folder)), default=folder.stat().st_mtime)
+            if newest > recent:
+                unsettled.add(folder.name)
+    return unsettled
+
+
+def _named(paths: list[Path]) -> str:
+    """The first five of ``paths``, and how many more."""
+    return ", ".join(str(path) for path in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 class _Verdict(NamedTuple):
@@ -220,6 +268,8 @@ def _judge(part: CachePart, path: Path) -> _Verdict:
     from ..dandi.assets import cached_index_problem
     from ..transport import verified
 
+    if part.label == PARTIAL_DOWNLOADS:  # unfinished: nothing to check them against (and maybe being written)
+        return NOT_CHECKED
     named = path.stem if part.directory == config.NWB_DIR and _is_sha256(path.stem) else None
     found = verified.read_record(path)
     if found is not None and named is not None and found.sha256 != named:
@@ -272,12 +322,12 @@ def _verify_cache(root: Path) -> None:
         for part in CACHE_PARTS
         for path in part.files(root)
     ]
-    tallies = {part: _Tally() for part in CACHE_PARTS}
+    tallies = {part.label: _Tally() for part in CACHE_PARTS}  # parts of one label (partial downloads): one row
     removed: list[str] = []
     kept: list[str] = []
     with progress_bar(sum(size for _, _, size in files), "verifying the cache") as bar:
         for part, path, size in files:
-            verdict, tally = _judge(part, path), tallies[part]
+            verdict, tally = _judge(part, path), tallies[part.label]
             bar.update(size)
             if not verdict.checked:
                 tally.unchecked += 1
@@ -328,17 +378,15 @@ def _removed_if_still_bad(part: CachePart, path: Path) -> bool:
     return True
 
 
-def _print_verification(root: Path, tallies: dict[CachePart, _Tally], removed: list[str]) -> None:
+def _print_verification(root: Path, tallies: dict[str, _Tally], removed: list[str]) -> None:
     print(f"cache: {root}")
     print(f"  {'':<20} {'checked':>7} {'good':>6} {'bad':>13} {'size':>10}")
-    for part, tally in tallies.items():
+    for label, tally in tallies.items():
         if tally.checked:
-            print(
-                f"  {part.label:<20} {tally.checked:>7} {tally.good:>6} {tally.bad:>13} {_human_size(tally.size):>10}"
-            )
-    for part, tally in tallies.items():
+            print(f"  {label:<20} {tally.checked:>7} {tally.good:>6} {tally.bad:>13} {_human_size(tally.size):>10}")
+    for label, tally in tallies.items():
         if tally.unchecked:
-            print(f"  not checked here: {tally.unchecked} {part.label} ({_human_size(tally.unchecked_size)})")
+            print(f"  not checked here: {tally.unchecked} {label} ({_human_size(tally.unchecked_size)})")
     for line in removed:
         print(f"  {line}")
 
