@@ -10,8 +10,8 @@
     only (``ranges``), decoded here (``stored_arrays``), their spike times
     from the index. Without one, first contact takes the cheapest
     safe way: build it from the file if the cache holds it; download a small
-    file whole (``SMALL_FILE_BYTES``), verified, and build it from that;
-    else measure the link on the first wave of ranges and either download
+    file whole (``SMALL_FILE_BYTES``), verified, build it from that and drop
+    the file; else measure the link on the first wave of ranges and either download
     the file (verified, indexed, then removed) or read the headers over HTTP ranges (h5py
     over ``RemoteFile``), whichever is cheaper (``first_contact``), and
     build it in the same pass. A walked index is cached only if every
@@ -61,7 +61,7 @@ from .cell_index import (
     save_index,
 )
 from .modes import Access
-from .first_contact import DOWNLOAD, choose
+from .first_contact import DOWNLOAD, WALK, choose
 from .opening import NWB_FILE, download_parts, local_copy, open_h5, open_remote, transient_copy, verified_copy
 
 if TYPE_CHECKING:
@@ -153,21 +153,23 @@ class CellReader:
         if self._indexed():
             return self._index
         checksum, size = self.cell.checksum.value, self.cell.size
-        if self.access.mode == "download" or size <= SMALL_FILE_BYTES or self._cached():
+        if self.access.mode == "download" or self._cached():
             return self._index_from_file()
         if config.offline():
             raise OfflineError(
                 f"{self.cell.label}: its file's index is not cached, and {config.OFFLINE_ENV} forbids reading the "
                 "file over the network to build it"
             )
+        preference = config.first_contact()
+        small = size <= SMALL_FILE_BYTES and preference != WALK  # a walk would cost more than the whole file
+        if small and (downloaded := self._index_from_download()) is not None:
+            return downloaded
         shared = self._remote()
         remote = shared or open_remote(self.cell)
         try:
-            if choose(remote, size, download_parts(size), config.first_contact()) == DOWNLOAD:
-                try:
-                    return self._index_from_download()
-                except CacheError as exc:
-                    logger.info("%s: no room in the cache for its download (%s): walking it", self.cell.label, exc)
+            if not small and choose(remote, size, download_parts(size), preference) == DOWNLOAD:
+                if (downloaded := self._index_from_download()) is not None:
+                    return downloaded
             with open_h5(self.cell, self.access, remote, for_sweep_table=True) as h5:
                 index = build_index(h5, checksum, size, STREAMED, self.cell.label, remote.etag)
         finally:
@@ -189,19 +191,23 @@ class CellReader:
         self._index = save_index(built, self.access.index_store)
         return self._index
 
-    def _index_from_download(self) -> CellIndex:
+    def _index_from_download(self) -> CellIndex | None:
         """The index built from the file downloaded and verified for it, then dropped (``opening.transient_copy``);
-        cached. A cache that cannot be written keeps no file: then the headers are walked instead."""
+        cached. None where the cache cannot hold the file (``CacheError``): the caller walks the headers instead."""
         import h5py
 
         checksum, size = self.cell.checksum.value, self.cell.size
-        with transient_copy(self.cell) as path, h5py.File(path, "r") as h5:
-            try:
-                built = build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(str(path)))
-            except HDF5_READ_ERRORS as exc:
-                if isinstance(exc, PatchseqError):
-                    raise
-                raise self._format_error(path, exc) from exc
+        try:
+            with transient_copy(self.cell) as path, h5py.File(path, "r") as h5:
+                try:
+                    built = build_index(h5, checksum, size, DOWNLOADED, self.cell.label, self._etag_of(str(path)))
+                except HDF5_READ_ERRORS as exc:
+                    if isinstance(exc, PatchseqError):
+                        raise
+                    raise self._format_error(path, exc) from exc
+        except CacheError as exc:
+            logger.info("%s: no room in the cache for its download (%s): walking it", self.cell.label, exc)
+            return None
         self._index = save_index(built, self.access.index_store)
         return self._index
 

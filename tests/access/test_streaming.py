@@ -323,7 +323,7 @@ def test_a_warm_sweep_is_one_wave_of_its_own_bytes(cat, world, streamed):
     index = _index_of(cat)
     entry = index.sweep(9, 0, "cell")
     stored = sum(size for path in entry.names() for _, size in index.arrays[path].ranges())
-    world.server.faults.latency_s = 0.05  # so that requests in flight together overlap at the server
+    world.server.faults.latency_s = 0.2  # so that requests in flight together overlap at the server, even on a busy machine
     world.server.log.clear()
     sweep = _source(cat, access="stream").sweep(9)
     blobs = _blobs(world)
@@ -339,7 +339,7 @@ def test_many_sweeps_come_in_one_wave(cat, world, streamed, monkeypatch):
     monkeypatch.setattr(cell_reader, "MOST_OF_THE_FILE", 1.0)  # stream them however many
     source = _source(cat, access="stream")
     source.read()
-    world.server.faults.latency_s = 0.05
+    world.server.faults.latency_s = 0.2  # requests in flight together overlap at the server, even on a busy machine
     world.server.log.clear()
     sweeps = source.sweeps([4, 5, 6, 7, 8])
     blobs = _blobs(world)
@@ -368,10 +368,18 @@ def test_a_call_reads_and_checks_the_cached_index_once(cat, world, streamed, mon
     assert len(sweeps) == len(source.read()) and len(loads) == 1 + 1  # this call's, then read()'s
 
 
-def test_a_small_file_is_downloaded_whole_on_first_contact(cat, world):
+def test_a_small_file_is_downloaded_whole_on_first_contact_and_only_its_index_kept(cat, world):
     source = _source(cat, access="stream")
     source.read()
-    assert cached_path(source.cells[0]).exists() and _index_of(cat).provenance == DOWNLOADED
+    assert _index_of(cat).provenance == DOWNLOADED
+    assert not cached_path(source.cells[0]).exists()  # stream mode keeps the index, not the file
+    assert list(cached_path(source.cells[0]).parent.iterdir()) == []
+
+
+def test_first_contact_walk_walks_even_a_small_file(cat, world, monkeypatch):
+    monkeypatch.setenv(config.FIRST_CONTACT_ENV, "walk")
+    _source(cat, access="stream").read()
+    assert _index_of(cat).provenance == STREAMED
 
 
 def test_sweeps_of_many_cells_on_dask(cat, world, streamed):
@@ -392,7 +400,7 @@ def test_download_mode_fetches_in_concurrent_ranges(cat, world, monkeypatch):
     from patchseq_intake.access import opening
 
     monkeypatch.setattr(opening, "PART_BYTES", 1024 * 1024)
-    world.server.faults.latency_s = 0.05
+    world.server.faults.latency_s = 0.2  # requests in flight together overlap at the server, even on a busy machine
     source = _source(cat)
     source.read()
     blobs = _blobs(world)
