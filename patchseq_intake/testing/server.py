@@ -304,16 +304,18 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         for offset in range(0, len(body), _SEND_CHUNK):
             chunk = body[offset : offset + _SEND_CHUNK]
-            try:
-                self.wfile.write(chunk)
-            except (BrokenPipeError, ConnectionResetError):
-                return offset
+            # Each chunk is sent when a link of that throughput would have delivered its last byte, not before:
+            # a body's last chunk does not arrive early (small answers would otherwise seem faster than the link).
             due = started + (offset + len(chunk)) / faults.bandwidth_bytes_per_s if faults.bandwidth_bytes_per_s else 0.0
             if faults.link_bytes_per_s:
                 due = max(due, self.server_state._link_slot(len(chunk), faults.link_bytes_per_s))
             wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            try:
+                self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                return offset
         return len(body)
 
 
