@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from replica_process import ReplicaProcess, waves
+from replica_process import ReplicaProcess
 
 import patchseq_intake
 from patchseq_intake import config
+from patchseq_intake.testing.waves import waves
 
 MB = 1e6
 SECOND_WRITER = "second writer"

@@ -102,13 +102,3 @@ def _from_folder(folder: Path, name: str) -> Reply:
     if "/" in name or not name or not path.is_file():
         return Reply(404, b"not found")
     return Reply(200, path.read_bytes(), {"Content-Type": "application/json"})
-
-
-def waves(log: list[Served]) -> int:
-    """How many round trips the requests took: groups of requests in flight together, one after another."""
-    count, end = 0, float("-inf")
-    for entry in sorted(log, key=lambda e: e.started):
-        if entry.started > end:
-            count += 1
-        end = max(end, entry.finished)
-    return count
