@@ -44,6 +44,10 @@ WALK, DOWNLOAD = "walk", "download"
 WALK_WAVES = 11
 """Round trips of a cold walk: 6-9 on version-1 files, 11 on version-2 (tests/access/test_walk_waves.py: both
 writers, 60-300 sweeps)."""
+ON_DEMAND_WAVES = 100
+"""Round trips of a cold first contact where the walk cannot run in rounds (``walk_rounds.hdf5_survives_probing``):
+h5py's reads on demand, 92-98 on the benchmark's 60-sweep files (benchmarks/README.md, "headers read on demand"),
+more on larger ones."""
 WALK_SHARE = 0.18
 """The share of a file's bytes a cold walk moves: 14-22% on the test writers' files (the most where version-1
 headers carry long wave notes)."""
@@ -80,11 +84,20 @@ class Link:
 
     def walk_s(self, size: int) -> float:
         """Seconds a walk of a file of ``size`` bytes is expected to take, beyond reading the index's values."""
-        return WALK_WAVES * self.rtt_s + WALK_SHARE * size / self.connection_bytes_per_s + WALK_CPU_S_PER_MB * size / 1e6
+        transfer = WALK_SHARE * size / self.connection_bytes_per_s
+        return walk_waves() * self.rtt_s + transfer + WALK_CPU_S_PER_MB * size / 1e6
 
     def download_s(self, size: int, together_bytes_per_s: float) -> float:
         """Seconds the verified download is expected to take, at ``together_bytes_per_s`` for its ranges together."""
         return self.rtt_s + size / together_bytes_per_s + size / HASH_BYTES_PER_S
+
+
+def walk_waves() -> int:
+    """The round trips a walk is expected to take with this HDF5 library: ``WALK_WAVES`` where it runs in rounds,
+    else ``ON_DEMAND_WAVES``."""
+    from .walk_rounds import hdf5_survives_probing
+
+    return WALK_WAVES if hdf5_survives_probing() else ON_DEMAND_WAVES
 
 
 def choose(remote: RemoteFile, size: int, parts: int, preference: str = "auto") -> Choice:

@@ -25,6 +25,7 @@ the fetched blocks, and what was not fetched ahead it reads on demand.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,9 @@ from ..nwb.sweep_table import NOTEBOOK_KEYS
 from .hdf5_attributes import collection_task
 from .hdf5_layout import index_task, readable_layout
 from .hdf5_v2 import header_task
-from .walk_rounds import Exact, ReadAt, Task, in_rounds
+from .walk_rounds import Exact, ReadAt, Task, hdf5_survives_probing, in_rounds
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import h5py
@@ -55,7 +58,14 @@ WHOLE = ("general/intracellular_ephys", "general/devices", SPIKES_MODULE)
 
 
 def prefetch_sweep_table(h5: h5py.File, remote: RemoteFile) -> None:
-    """Fetch what the sweep table and ``cell_index.build_index`` will read of ``h5``, in a few waves of ranges."""
+    """Fetch what the sweep table and ``cell_index.build_index`` will read of ``h5``, in a few waves of ranges.
+
+    Nothing where the HDF5 library does not survive the walk's failing reads (``walk_rounds.hdf5_survives_probing``):
+    h5py then reads on demand.
+    """
+    if not hdf5_survives_probing():
+        logger.debug("this HDF5 library does not survive the walk's failing reads (walk_rounds): h5py reads on demand")
+        return
     walk = _Walk(h5, remote)
     tasks: list[Task] = [walk.attributes("/")]
     tasks += [walk.visit(name, series=True) for name in (RESPONSE_GROUP, STIMULUS_GROUP)]

@@ -17,9 +17,17 @@ structure h5py refuses) is dropped, and the caller's own reads meet the
 same error on demand, as without the walk. HDF5 does not survive a failed
 read inside every call: ``h5o.get_info`` crashes the process where one
 fails (a block missing); the tasks use only calls whose failures were seen
-to leave the file usable (``table_prefetch``: opening objects by path,
-listing links, reading attributes, datasets and raw chunks, ``chunk_iter``),
-checked by reading files of both writers with random blocks missing.
+to leave the file usable on HDF5 2.0.0 (``table_prefetch``: opening objects
+by path, listing links, reading attributes, datasets and raw chunks,
+``chunk_iter``), checked by reading files of both writers with random
+blocks missing. Earlier HDF5 libraries do not: on 1.12.2 to 1.14.6 (the
+h5py 3.8 to 3.15 wheels) listing a group whose links are in dense storage
+(version-2 headers) frees an invalid pointer when a read fails inside it
+(``H5G__link_release_table``: the process aborts), and on 1.12.2 to 1.14.4
+objects whose header read failed can no longer be opened on that file. So
+the walk runs only where ``hdf5_survives_probing``; elsewhere h5py reads on
+demand, a round trip a read, and first contact counts on that
+(``first_contact.walk_waves``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,17 @@ if TYPE_CHECKING:
     from ..transport.remote_file import RemoteFile
 
 logger = logging.getLogger(__name__)
+
+PROBING_SAFE_FROM = (2, 0, 0)
+"""The first HDF5 library version whose reads failing inside the walk's calls were seen to leave the file usable."""
+
+
+def hdf5_survives_probing() -> bool:
+    """Whether the HDF5 library h5py was built with is ``PROBING_SAFE_FROM`` or later (HDF5's version, not h5py's:
+    conda's and distributions' h5py use the system's HDF5)."""
+    import h5py
+
+    return h5py.version.hdf5_version_tuple >= PROBING_SAFE_FROM
 
 ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: bytes of the file (``RemoteFile.read_at``; probing: ``BlockMissing`` if not fetched)."""

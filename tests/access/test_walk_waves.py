@@ -17,7 +17,7 @@ import h5py
 import pytest
 
 from patchseq_intake.access.cell_index import STREAMED, build_index
-from patchseq_intake.access.walk_rounds import in_rounds
+from patchseq_intake.access.walk_rounds import hdf5_survives_probing, in_rounds
 from patchseq_intake.testing.mies import MiesLayout, write_mies_nwb
 from patchseq_intake.testing.mies_recorded import RecordedLayout, recorded_sweeps, variants, write_recorded_nwb
 from patchseq_intake.testing.server import LocalServer
@@ -29,6 +29,10 @@ MOST_WAVES = 12
 LATENCY_S = 0.05
 """Large enough that the requests of one wave overlap on a loaded machine (the count rests on their overlap)."""
 RATE, SCALE = 10_000.0, 0.1
+
+IN_ROUNDS = pytest.mark.skipif(
+    not hdf5_survives_probing(), reason=f"HDF5 {h5py.version.hdf5_version}: the walk does not run in rounds"
+)
 
 
 def _write(path, writer: str, layout, sweeps: int = 60):
@@ -59,6 +63,7 @@ def _same_index(streamed, local) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@IN_ROUNDS
 def test_a_cold_first_contact_takes_at_most_12_waves_and_builds_the_local_index(tmp_path, case):
     writer, layout = CASES[case]
     written = _write(tmp_path / "cell.nwb", writer, layout)
@@ -68,6 +73,7 @@ def test_a_cold_first_contact_takes_at_most_12_waves_and_builds_the_local_index(
     _same_index(walk.index, _local_index(written.path, written.size))
 
 
+@IN_ROUNDS
 def test_a_300_sweep_recorded_file_with_version_2_headers_too(tmp_path):
     """Dense links (a fractal heap of 300 links and its B-tree), deeper chunk-index trees: before the walk in
     rounds, h5py listed such a group a heap block per round trip (63 waves on the full-size file)."""
@@ -139,3 +145,25 @@ def test_probing_reads_raise_and_name_the_blocks_other_threads_read_as_usual(cha
     assert missed == {3 * PAGE // remote.block_bytes}
     assert len(elsewhere[0]) == 8  # fetched: that thread was not probing
     assert len(remote.read_at(3 * PAGE, 10)) == 10  # no longer probing: fetched on demand
+
+
+def test_an_hdf5_library_that_does_not_survive_probing_gets_no_walk_and_the_same_index(tmp_path, monkeypatch):
+    from patchseq_intake.access import first_contact as choice
+    from patchseq_intake.access import table_prefetch, walk_rounds
+
+    written = _write(tmp_path / "cell.nwb", "mies", MiesLayout(newer_mies=True), sweeps=20)
+    for module in (walk_rounds, table_prefetch):  # as HDF5 1.12-1.14 (walk_rounds)
+        monkeypatch.setattr(module, "hdf5_survives_probing", lambda: False)
+
+    def no_probing(*args, **kwargs):
+        raise AssertionError("a read probed on an HDF5 library that aborts where such a read fails")
+
+    monkeypatch.setattr(RemoteFile, "probing", no_probing)
+    walk = first_contact(written.path, 0.0)
+    _same_index(walk.index, _local_index(written.path, written.size))
+    assert walk.steps["index"].requests > 0  # h5py read on demand what the walk would have fetched
+    assert choice.walk_waves() == choice.ON_DEMAND_WAVES
+    link = choice.Link(rtt_s=0.1, connection_bytes_per_s=10e6)  # where the walk in rounds wins clearly
+    assert link.walk_s(23_000_000) > link.download_s(23_000_000, 10e6)
+    monkeypatch.setattr(walk_rounds, "hdf5_survives_probing", lambda: True)
+    assert link.walk_s(23_000_000) < link.download_s(23_000_000, 10e6)
