@@ -48,9 +48,8 @@ from typing import Any
 
 from .. import config
 from ..errors import CacheIntegrityWarning, FetchError, IndexStoreWarning, SettingError, caller_stacklevel
-from ..transport.answers import RetryPolicy, open_answer, read_body, retrying
+from ..transport.answers import RetryPolicy
 from ..transport.atomic import atomic_output
-from ..transport.sessions import new_session
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ _unwritable: set[str] = set()
 """Stores this process could not write: not written again."""
 _said: set[str] = set()
 """Stores and objects this process has warned of (once each)."""
-_sessions = threading.local()
 
 
 class StoreUnusable(Exception):
@@ -248,25 +246,14 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 def _http_get(where: str) -> bytes | None:
     """The body at ``where``; None for an absent object (``ABSENT_STATUSES``); ``StoreUnusable`` for the rest."""
-    timeout = STORE_RETRY.timeout()
-
-    def attempt() -> bytes:
-        with open_answer(_session(), where, timeout_s=timeout) as reply:
-            return read_body(reply, where, limit=MAX_INDEX_BYTES, timeout_s=timeout)
+    from ..transport.download import get_body
 
     try:
-        return retrying(where, STORE_RETRY, attempt)
+        return get_body(where, max_bytes=MAX_INDEX_BYTES, retry=STORE_RETRY)
     except FetchError as exc:
         if exc.status in ABSENT_STATUSES:
             return None
         raise StoreUnusable(f"the index store {where.rpartition('/')[0]} cannot be read ({exc})") from exc
-
-
-def _session() -> Any:
-    """This thread's HTTP session (``transport.sessions``)."""
-    if not hasattr(_sessions, "session"):
-        _sessions.session = new_session()
-    return _sessions.session
 
 
 def _say(url: str, message: str) -> None:

@@ -478,13 +478,25 @@ def get_json(
     for a body larger than ``max_bytes``, encoded (gzip, ...), not JSON (the
     message shows its type and first bytes), or nested too deeply.
     """
-    retry = retry or DEFAULT_RETRY
+    body, content_type = _get(url, params, max_bytes, retry or DEFAULT_RETRY)
+    return parse_json(url, body, content_type)
+
+
+def get_body(url: str, *, max_bytes: int, retry: RetryPolicy | None = None) -> bytes:
+    """The body ``url`` answers with, read to at most ``max_bytes`` bytes, retried as ``get_json``'s.
+
+    ``FetchError`` (with ``status``) for an HTTP error; ``ServerAnswerError`` for a body too large or encoded.
+    """
+    return _get(url, None, max_bytes, retry or DEFAULT_RETRY)[0]
+
+
+def _get(url: str, params: dict[str, str | int] | None, max_bytes: int, retry: RetryPolicy) -> tuple[bytes, str | None]:
+    """One GET's body and ``Content-Type``, on this thread's session, bounded and retried (see ``answers``)."""
     timeout = retry.timeout()
 
-    def attempt() -> Any:
+    def attempt() -> tuple[bytes, str | None]:
         with open_answer(_thread_session(), url, params=params, timeout_s=timeout) as reply:
-            body = read_body(reply, url, limit=max_bytes, timeout_s=timeout)
-            return parse_json(url, body, reply.headers.get("Content-Type"))
+            return read_body(reply, url, limit=max_bytes, timeout_s=timeout), reply.headers.get("Content-Type")
 
     return retrying(url, retry, attempt)
 
