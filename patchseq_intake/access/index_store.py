@@ -59,6 +59,8 @@ FOLDER_PROTOCOLS = ("file", "local")
 OFFLINE_PROTOCOLS = (*FOLDER_PROTOCOLS, "memory")
 """Stores that are no network: used also under ``PATCHSEQ_INTAKE_OFFLINE``."""
 READ_ONLY_PROTOCOLS = ("http", "https")
+BACKENDS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
+"""fsspec's backend packages for the object stores, which no extra of this package installs."""
 ABSENT_STATUSES = (403, 404, 410)
 STORE_RETRY = RetryPolicy(attempts=2, backoff_s=0.1, stall_attempts=1, max_total_wait_s=2.0)
 """A store is a shortcut: a failing one is given up quickly, and the reader walks the file instead."""
@@ -238,7 +240,9 @@ def _filesystem(url: str) -> tuple[Any, str]:
     try:
         filesystem, path = url_to_fs(url)
     except ImportError as exc:
-        raise StoreUnusable(f"the index store {url} needs a package that is not installed: {exc}") from exc
+        backend = BACKENDS.get(protocol(url))
+        install = f"pip install {backend}" if backend else "install fsspec's backend for it"
+        raise StoreUnusable(f"the index store {url} needs a package that is not installed ({exc}): {install}") from exc
     except ValueError as exc:
         raise StoreUnusable(f"the index store {url} is not a URL fsspec knows ({exc})") from exc
     return filesystem, path.rstrip("/")

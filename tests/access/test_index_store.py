@@ -380,3 +380,16 @@ def test_a_relative_folder_in_the_variable_is_the_callers_in_a_worker_started_el
     assert computed.reset_index(drop=True).equals(table)
     assert world.replica.requests() == []  # the worker found the index in the caller's folder
     assert not (tmp_path / "elsewhere" / "store").exists()
+
+
+@pytest.mark.parametrize(("url", "package"), [("s3://lab-bucket/indexes", "s3fs"), ("gs://lab-bucket/indexes", "gcsfs")])
+def test_an_object_store_without_its_backend_says_what_to_install(url, package):
+    pytest.importorskip("fsspec")
+    try:
+        __import__(package)
+    except ImportError:
+        pass
+    else:
+        pytest.skip(f"{package} is installed here")
+    with pytest.raises(index_store.StoreUnusable, match=rf"{re.escape(url)} needs a package that is not installed .*: pip install {package}$"):
+        index_store.get(url, "x.json")
