@@ -253,7 +253,7 @@ def _http_get(where: str) -> bytes | None:
     from ..transport.download import get_body
 
     try:
-        return get_body(where, max_bytes=MAX_INDEX_BYTES, retry=STORE_RETRY)
+        return get_body(where, max_bytes=MAX_INDEX_BYTES, retry=STORE_RETRY)[0]
     except FetchError as exc:
         if exc.status in ABSENT_STATUSES:
             return None

@@ -392,10 +392,7 @@ def _refuse_page(url: str, reply: requests.Response) -> None:
 def _download_parts(
     url: str, partial: Path, size: int, parts: int, bar: tqdm, retry: RetryPolicy, etag: str | None
 ) -> str:
-    """``url``'s ``size`` bytes into ``partial`` as ``parts`` concurrent ranges, all of one blob; return the SHA-256.
-
-    Every part must carry ``etag`` (DANDI's dandi-etag) where its server sends an ETag, else the first part's.
-    """
+    """``url``'s ``size`` bytes into ``partial`` as ``parts`` concurrent ranges, all of one blob (``BlobTag``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     tag = BlobTag(etag, size, required=False)
@@ -473,25 +470,18 @@ def get_json(
 ) -> Any:
     """The JSON value ``url`` answers with (``params``: its query), read to at most ``max_bytes`` bytes.
 
-    Retried on 429, 5xx, failed connections, cuts and stalls (see ``answers``). ``FetchError``
-    (with ``status``) for an HTTP error; ``ServerAnswerError`` naming the URL
-    for a body larger than ``max_bytes``, encoded (gzip, ...), not JSON (the
-    message shows its type and first bytes), or nested too deeply.
+    Retried on 429, 5xx, failed connections, cuts and stalls (see ``answers``). ``FetchError`` (with ``status``)
+    for an HTTP error; ``ServerAnswerError`` naming the URL for a body larger than ``max_bytes``, encoded (gzip,
+    ...), not JSON (the message shows its type and first bytes), or nested too deeply.
     """
-    body, content_type = _get(url, params, max_bytes, retry or DEFAULT_RETRY)
-    return parse_json(url, body, content_type)
+    return parse_json(url, *get_body(url, max_bytes=max_bytes, params=params, retry=retry))
 
 
-def get_body(url: str, *, max_bytes: int, retry: RetryPolicy | None = None) -> bytes:
-    """The body ``url`` answers with, read to at most ``max_bytes`` bytes, retried as ``get_json``'s.
-
-    ``FetchError`` (with ``status``) for an HTTP error; ``ServerAnswerError`` for a body too large or encoded.
-    """
-    return _get(url, None, max_bytes, retry or DEFAULT_RETRY)[0]
-
-
-def _get(url: str, params: dict[str, str | int] | None, max_bytes: int, retry: RetryPolicy) -> tuple[bytes, str | None]:
-    """One GET's body and ``Content-Type``, on this thread's session, bounded and retried (see ``answers``)."""
+def get_body(
+    url: str, *, max_bytes: int, params: dict[str, str | int] | None = None, retry: RetryPolicy | None = None
+) -> tuple[bytes, str | None]:
+    """One GET's body (at most ``max_bytes`` bytes) and ``Content-Type``; retried and refused as ``get_json``'s."""
+    retry = retry or DEFAULT_RETRY
     timeout = retry.timeout()
 
     def attempt() -> tuple[bytes, str | None]:
