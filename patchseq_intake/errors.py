@@ -135,6 +135,17 @@ class UnknownVersionError(PatchseqError, ValueError):
     """A dandiset version that does not exist or is not well formed."""
 
 
+class UnknownDandisetError(PatchseqError, ValueError):
+    """A dandiset that is not one of the Allen Institute's Patch-seq dandisets the catalog knows: the message lists them."""
+
+
+class UnknownSessionError(PatchseqError, KeyError):
+    """An ``ephys_session_id`` (or file) that no dandiset asked holds: the message says where it was looked for."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class AccessError(PatchseqError, ValueError):
     """An access mode that cannot be used as asked."""
 

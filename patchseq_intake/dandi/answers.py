@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import config
 from ..errors import ServerAnswerError, brief
+from .recordings import TEXT_FORMAT, Recording, from_metadata, text_problem
 
 SHA256_KEY, ETAG_KEY = "dandi:sha2-256", "dandi:dandi-etag"
 """The keys of an asset metadata's ``digest`` that give its SHA-256 and its dandi-etag."""
@@ -151,6 +152,20 @@ def asset_fields(item: Any, url: str, position: int) -> tuple[dict[str, Any], li
     if not isinstance(content_urls, list) or not all(isinstance(u, str) for u in content_urls):
         raise refuse(url, f"{where} metadata.contentUrl", content_urls, "a list of URLs")
     return fields, content_urls
+
+
+def recording_of(item: dict[str, Any], url: str, path: str) -> Recording | None:
+    """What an asset's metadata says of its recording (``wasAttributedTo``, ``wasGeneratedBy``; see
+    ``recordings``); None where it names neither. Refused where a value is not short text."""
+    metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+    values = from_metadata(metadata)
+    if values is None:
+        return None
+    for name, value in values.items():
+        if text_problem(value) is not None:
+            where = "wasGeneratedBy's session identifier" if name == "session_id" else f"wasAttributedTo's {name}"
+            raise refuse(url, f"asset {path!r} metadata {where}", value, TEXT_FORMAT)
+    return Recording(**values)
 
 
 def blob_store_problem(base: Any) -> str | None:

@@ -37,7 +37,7 @@ import csv
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
@@ -54,10 +54,11 @@ from ..errors import (
 )
 from ..transport.checksums import DANDI_ETAG, SHA256, Checksum
 from . import answers
+from .recordings import RECORDING_COLUMNS, Recording, from_row
 
 DRAFT = "draft"
 PAGE_SIZE = 1000
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 """Bump when the cached index's layout changes, so that older files are not read."""
 _PUBLISHED_VERSION = re.compile(r"^\d+\.\d{6}\.\d{4}$")
 
@@ -140,13 +141,19 @@ class DandisetVersion:
 
 @dataclass(frozen=True)
 class AssetIndex:
-    """Every asset of one dandiset version, by path, and where their blobs live."""
+    """Every asset of one dandiset version, by path, and where their blobs live.
+
+    ``recordings``: DANDI's metadata of the recording in each asset (donor,
+    session, species, sex, age; see ``recordings``), by path, for the assets
+    whose listing gives it.
+    """
 
     api: str
     dandiset: str
     version: str
     blob_base: str | None
     assets: dict[str, Asset]
+    recordings: dict[str, Recording] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """``ValueError`` for a blob store that is not an http(s) URL of a server (see ``answers``)."""
@@ -194,31 +201,39 @@ def read_listing(path: str | Path) -> dict[str, Asset]:
     there) is None: not known. ``TableFormatError`` naming the file and line
     for a column missing or a value not of DANDI's format (see ``Asset``).
     """
-    assets = {}
+    return _read_listing(path)[0]
+
+
+def _read_listing(path: str | Path) -> tuple[dict[str, Asset], dict[str, Recording]]:
+    """The assets of a listing CSV (see ``read_listing``) and, where it has ``RECORDING_COLUMNS``, their recordings."""
+    assets, recordings = {}, {}
     with open(path, newline="") as listing:
         rows = csv.DictReader(listing)
         missing = [name for name in LISTING_COLUMNS if name not in (rows.fieldnames or [])]
         if missing:
             raise TableFormatError(
                 f"{path}: no column(s) {missing}; an asset listing has {list(LISTING_COLUMNS)}, "
-                f"and may have {list(OPTIONAL_LISTING_COLUMNS)}"
+                f"and may have {list(OPTIONAL_LISTING_COLUMNS + RECORDING_COLUMNS)}"
             )
         for row in rows:
             try:
                 asset = Asset(row["path"], row.get("asset_id") or None, row["blob"], int(row["size"]),
                               row["sha256"] or None, row.get("dandi_etag") or None)
+                recording = from_row(row)
             except (TypeError, ValueError) as exc:
                 raise TableFormatError(f"{path}, line {rows.line_num}: {exc}") from exc
             assets[asset.path] = asset
-    return assets
+            if recording is not None:
+                recordings[asset.path] = recording
+    return assets, recordings
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=32)
 def _pinned_index(api: str, blob_base: str, dandiset: str, version: str, path: str) -> AssetIndex:
-    return AssetIndex(api, dandiset, version, blob_base, read_listing(path))
+    return AssetIndex(api, dandiset, version, blob_base, *_read_listing(path))
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _draft_index(api: str, dandiset: str) -> AssetIndex:
     return _fetch_index(api, dandiset, DRAFT)
 
@@ -236,6 +251,7 @@ def _fetch_index(api: str, dandiset: str, version: str) -> AssetIndex:
     first = f"{listing}?{urlencode({'page_size': PAGE_SIZE, 'metadata': 1})}"
     paging = answers.Paging(api, first)
     assets: dict[str, Asset] = {}
+    recordings: dict[str, Recording] = {}
     blob_base: str | None = None
     url: str | None = first
     while url is not None:
@@ -260,9 +276,12 @@ def _fetch_index(api: str, dandiset: str, version: str) -> AssetIndex:
             if values["path"] in assets:
                 raise answers.refuse(url, f"result {position}'s path", values["path"], "each path listed once")
             assets[values["path"]] = Asset(**values)
+            recording = answers.recording_of(item, url, values["path"])
+            if recording is not None:
+                recordings[values["path"]] = recording
             blob_base = blob_base or answers.blob_base(content_urls, url)
         url = paging.after(page, results, url)
-    return AssetIndex(api, dandiset, version, blob_base, assets)
+    return AssetIndex(api, dandiset, version, blob_base, assets, recordings)
 
 
 def _cached_index(path: Path, api: str, dandiset: str, version: str) -> AssetIndex:
@@ -293,6 +312,7 @@ def _save(index: AssetIndex, path: Path) -> None:
 
     body = {"format": INDEX_FORMAT, **asdict(index)}
     body["assets"] = [asdict(asset) for asset in index.assets.values()]
+    body["recordings"] = {path: asdict(recording) for path, recording in index.recordings.items()}
     with atomic_output(path) as partial:
         partial.write_text(seal(body))
 
@@ -350,7 +370,7 @@ def cached_index_problem(path: Path) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _load(path: Path, stamp: tuple[int, int, int], source: tuple[str, str, str]) -> AssetIndex:
     """The index saved at ``path`` from ``source`` (api, dandiset, version); memoised while its ``stamp`` is unchanged.
 
@@ -380,7 +400,8 @@ def _read_index(path: Path) -> AssetIndex:
         if not all(isinstance(part, str) for part in source):
             raise TypeError(f"api, dandiset and version are {brief(source)}, not text")
         assets = [Asset(**item) for item in body["assets"]]
-        index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets})
+        recordings = {path: Recording(**item) for path, item in body["recordings"].items()}
+        index = AssetIndex(*source, body["blob_base"], {asset.path: asset for asset in assets}, recordings)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"does not hold an asset index ({type(exc).__name__}: {exc})") from None
     if len(index.assets) != len(assets):

@@ -197,18 +197,37 @@ needs_reference = pytest.mark.skipif(
 
 
 SHIPPED_LISTINGS_SHA256 = {
-    "000020": "b75a940ff34bd319a40e60d68d0455426d22daf43d33c28524b9722dcb4e804c",
-    "000023": "4dc748ccb8116317ded46a6151c4b7d176715b6a3d592a2ba79633e0fa384214",
+    "000020.csv": "b75a940ff34bd319a40e60d68d0455426d22daf43d33c28524b9722dcb4e804c",
+    "000023.csv": "c77d760802f10585f5faeb968a43ea279b94c8ea0cae77560303461c894ba8ce",
+    "000109.csv": "5f1c1757a88f1914a8bac2a52cc499cc9162eb1304b3c4f80ea2ccf2f888d3f6",
+    "000142.csv": "3c627bd00fc520a85fd95ba8697aa1add9fedc47834ee259a614ae782b72b881",
+    "000209.csv": "04a736db8ace2784bcf7447d0f86f1832f0fb40e74be159d70f6032bd8a10873",
+    "000228.csv": "4b0d0a833b8239831e35c510f6661f66353b042f465cefeda71ea58696c399eb",
+    "000288.csv": "48e84ba768bcf754f882c46a550f11c572753e22a4b847f8a75ee124a2cd8a4e",
+    "000337.csv": "0787bd1bcbfd45791c31acb8901c6fa3966da3048d16741b881c8325344658db",
+    "000569.csv": "9f49071aa2cdcee1986117df85a3cb71d51d2f5214644b3862d2352a4e8908c0",
+    "000570.csv": "bb0b4cc1842894c382e4275d4bb99be7c09d06c3bd9d611a3eb39ed563950187",
+    "000630.csv": "af08979e17af6d4d7a2783dade43021e30a22826c8a7785b951810438c07bf9d",
+    "000635.csv": "2debdd8ba7893783bd3bbd8b44635e1a639e8fda2583339f6ed6c64a57ae83fd",
+    "000636.csv": "97104a3bf570d0de904a67fae8f251bb84caab5ab40c67dff143e5b09d12c09a",
+    "000768.csv": "7875063d2f04568a4b820ab35f8fcb3e26a7e75afc059a78aa56bc60f37fa555",
+    "000769.csv": "1b67b46f2fa632059aaaff4520447dfa6d55ba1683348a551aa9bb28ae99aeea",
 }
 """The shipped listings, pinned: a change to them is made on purpose (see catalogs/dandi-assets/README.md)."""
 VERSION_LISTINGS = REFERENCE_ASSETS.parent / "allen-dandisets"
 """The versions' own asset listings (DANDI's asset ids and dandi-etags); 000023's among them."""
 
 
-@pytest.mark.parametrize("dandiset", ["000020", "000023"])
-def test_the_shipped_listings_are_pinned(dandiset):
-    assert hashlib.sha256((shipped_listings() / f"{dandiset}.csv").read_bytes()).hexdigest() == (
-        SHIPPED_LISTINGS_SHA256[dandiset])
+def test_the_shipped_listings_are_pinned():
+    shipped = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in shipped_listings().glob("0*.csv")}
+    assert shipped == SHIPPED_LISTINGS_SHA256
+
+
+@needs_reference
+@pytest.mark.parametrize("listing", sorted(path.name for path in VERSION_LISTINGS.glob("0*.csv")))
+def test_the_allen_listings_are_the_references_bytes(listing):
+    """Each dandiset's shipped listing is the reference's, byte for byte (000023's included: the version's ids)."""
+    assert (shipped_listings() / listing).read_bytes() == (VERSION_LISTINGS / listing).read_bytes()
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
