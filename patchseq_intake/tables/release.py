@@ -256,8 +256,8 @@ def _build(spec: TableSpec, source: str, sha256: str | None, path: Path) -> str:
             raise FetchError(f"could not fetch {spec.title}: {exc}. {_ways_out(spec)}") from exc
         if sha256 is not None and found != sha256:
             raise ChecksumError(
-                f"{spec.title} ({spec.file_name}) from {source} is not the release's: SHA-256 expected {sha256} "
-                f"(the catalog's pin), found {found}; nothing was cached. {_own_tables_hint(config.tables_source())}"
+                f"{spec.title} ({spec.file_name}) from {source} is not the one the catalog pins: SHA-256 expected "
+                f"{sha256} (the catalog's pin), found {found}; nothing was cached. {_own_tables_hint(config.tables_source())}"
             )
         table = normalise(csv_path.read_bytes(), spec.kind, source)
     with atomic_output(path) as parquet_path:

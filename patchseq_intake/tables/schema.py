@@ -12,6 +12,9 @@ metadata
 manifest
     ``dandi_path``: where an NWB file lives in its dandiset,
     ``sub-<subject>/<file_name>``; missing for files not on DANDI.
+
+A paper's per-cell table (kind ``paper``) has a light schema of its own:
+see ``paper``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import pandas as pd
 
 from ..errors import TableFormatError
 
-TableKind = Literal["metadata", "manifest"]
-TABLE_KINDS: tuple[TableKind, ...] = ("metadata", "manifest")
+TableKind = Literal["metadata", "manifest", "paper"]
+TABLE_KINDS: tuple[TableKind, ...] = ("metadata", "manifest", "paper")
 
 # Bump when the normalised layout changes, so that old cached tables are not reused.
 SCHEMA_VERSION = 1
@@ -94,7 +97,11 @@ _NWB_SESSION = re.compile(r"_ses-(\d+)_icephys\.nwb$")
 
 
 def normalise(csv_bytes: bytes, kind: TableKind, source: str) -> pd.DataFrame:
-    """Parse a release table's CSV into typed columns plus the derived ones."""
+    """Parse a release table's CSV into typed columns plus the derived ones (a paper's: ``paper.normalise_paper``)."""
+    if kind == "paper":
+        from .paper import normalise_paper
+
+        return normalise_paper(csv_bytes, source)
     try:
         raw = pd.read_csv(io.BytesIO(csv_bytes), dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
