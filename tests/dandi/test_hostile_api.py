@@ -432,7 +432,8 @@ def test_a_listing_csv_with_an_unsafe_value_is_refused_naming_file_and_line(tmp_
         read_listing(listing)
     listing.write_text(f"path,size,sha256,asset_id\nsub-1/a.nwb,10,{SHA},{UUID_1}\n")
     with pytest.raises(TableFormatError, match=r"no column\(s\) \['blob'\]; an asset listing has \['path', 'size', "
-                                               r"'sha256', 'blob'\], and may have \['asset_id', 'dandi_etag'\]"):
+                                               r"'sha256', 'blob'\], and may have \['asset_id', 'dandi_etag', 'subject_id', 'session_id', "
+                                               r"'species', 'sex', 'age', 'genotype'\]"):
         read_listing(listing)
 
 
