@@ -12,6 +12,15 @@ the notebook lacks has no value.
 Only the key names and the column blocks that hold ``SweepNum`` and the keys
 asked for are read: one hyperslab per block of 32 columns (a chunk's width),
 all rows, on the layers up to the headstage's.
+
+Every MIES from the release's (2020, labnotebook version 37) to MIES 3.0
+(2025, version 85) writes this layout (MIES' ``labnotebook-docs.rst``;
+``ED_InitNewRow`` puts ``SweepNum`` in column 0 of every layer); later
+versions add keys and rename some (``A: B`` became ``A [B]`` in version 49,
+units ``MOhm`` became ``MΩ``), none of those read here. A notebook laid out
+otherwise (no numerical datasets, other dimensions, no ``SweepNum``) is
+refused with an ``NwbFormatError`` naming what it holds, never read as
+having no values.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..errors import NwbFormatError, brief
 from .h5values import text
 
 if TYPE_CHECKING:
@@ -32,20 +42,30 @@ SWEEP_KEY = "SweepNum"
 
 
 def notebook_values(
-    h5: h5py.File, keys: Sequence[str], headstage: int = 0, device: str | None = None
+    h5: h5py.File, keys: Sequence[str], headstage: int = 0, device: str | None = None, label: str | None = None
 ) -> dict[str, dict[int, float]]:
     """For each of ``keys``: ``{sweep number: value}``, on ``headstage``'s layer, in ``device``'s notebook.
 
     A key the notebook lacks, or a file without that notebook, gives ``{}``.
     Without a ``device``, the first device's notebook is read, as IPFX does
-    (a file of one device has only that one).
+    (a file of one device has only that one). ``NwbFormatError`` (``label``
+    names the file) for a notebook of a layout MIES does not write (see the
+    module docstring).
     """
     found: dict[str, dict[int, float]] = {key: {} for key in keys}
-    device = device_notebook(h5, device)
-    columns = key_columns(device, [SWEEP_KEY, *keys]) if device is not None else {}
-    if SWEEP_KEY not in columns:
+    group = _notebook_group(h5, device)
+    if group is None:
         return found
-    read = _read_columns(device["numericalValues"], list(columns.values()), headstage)
+    label = label or str(h5.filename)
+    check_layout(group, headstage, label)
+    columns = key_columns(group, [SWEEP_KEY, *keys])
+    if SWEEP_KEY not in columns:
+        names = [text(name) for name in group["numericalKeys"][0, :]]
+        raise NwbFormatError(
+            f"{label}: the lab notebook {group.name} has no {SWEEP_KEY!r} key, which ties its rows to sweeps in "
+            f"every MIES notebook; its keys are {brief(names)}"
+        )
+    read = _read_columns(group["numericalValues"], list(columns.values()), headstage)
     sweeps = read[columns[SWEEP_KEY]][:, 0]
     for key in keys:
         if key not in columns:
@@ -57,12 +77,39 @@ def notebook_values(
     return found
 
 
-def device_notebook(h5: h5py.File, name: str | None) -> h5py.Group | None:
-    """The notebook group of device ``name`` (None: the first device's); None if it has no numerical notebook."""
+def check_layout(group: h5py.Group, headstage: int, label: str) -> None:
+    """``NwbFormatError`` naming what the notebook ``group`` holds, unless MIES' layout with ``headstage``'s layer."""
+    import h5py
+
+    datasets = {name: group.get(name) for name in ("numericalKeys", "numericalValues")}
+    if not all(isinstance(one, h5py.Dataset) for one in datasets.values()):
+        problem = f"it holds {sorted(group)}, not the datasets numericalKeys and numericalValues"
+    else:
+        keys, values = datasets["numericalKeys"], datasets["numericalValues"]
+        problem = None
+        if keys.ndim != 2 or values.ndim != 3 or values.dtype.kind != "f" or keys.shape[1] != values.shape[1]:
+            problem = f"numericalKeys is {keys.shape} {keys.dtype}, numericalValues {values.shape} {values.dtype}"
+        elif headstage >= values.shape[2]:
+            problem = f"numericalValues has {values.shape[2]} layers, none for headstage {headstage}"
+    if problem is not None:
+        raise NwbFormatError(
+            f"{label}: the lab notebook {group.name} is not laid out as MIES writes one ({problem}); MIES 2.0 to 3.0 "
+            "write numericalKeys as 3 x N text (name, unit, tolerance) and numericalValues as rows x N x 9 numbers "
+            "(a layer per headstage, the ninth for none)"
+        )
+
+
+def _notebook_group(h5: h5py.File, name: str | None) -> h5py.Group | None:
+    """The notebook group of device ``name`` (None: the first one), whatever it holds; None if there is none."""
+    import h5py
+
     if name is None:
-        return first_device(h5)
-    device = h5.get(f"{NOTEBOOKS}/{name}")
-    return device if device is not None and "numericalKeys" in device and "numericalValues" in device else None
+        notebooks = h5.get(NOTEBOOKS)
+        if not isinstance(notebooks, h5py.Group) or not len(notebooks):
+            return None
+        name = next(iter(notebooks))
+    group = h5.get(f"{NOTEBOOKS}/{name}")
+    return group if isinstance(group, h5py.Group) else None
 
 
 def first_device(h5: h5py.File) -> h5py.Group | None:

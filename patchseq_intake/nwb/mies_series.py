@@ -45,6 +45,9 @@ VOLTAGE_CLAMP_TYPES = frozenset({"VoltageClampSeries", "VoltageClampStimulusSeri
 IZERO_TYPE = "IZeroClampSeries"
 _HEADSTAGE = re.compile(r"Headstage (\d+)")
 _ELECTRODE = re.compile(r"electrode_(\d+)$")
+NWB2_VERSION = re.compile(r"(NWB-)?2(\.\d+)*[a-z]?")
+"""An NWB 2 version as files state it: ``2.2.4``, ``2.9.0``; ``NWB-2.0.2`` (IPNWB before 2020), ``2.0b``."""
+KNOWN_VERSIONS = "'2.2.4' (MIES 2.1 to 2.9) or '2.9.0' (MIES 3.0)"
 
 Key = tuple[int, str | None, int]
 """(headstage, device, sweep number); the device is None where it cannot be told (see ``devices``)."""
@@ -163,14 +166,35 @@ def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
 
 
 def check_nwb2(h5: h5py.File, label: str) -> None:
-    """``NwbFormatError`` for an NWB 1 file (its version is a root dataset, not the root's attribute)."""
+    """``NwbFormatError`` unless the file states an NWB 2 version, the only layout read.
+
+    MIES has written NWB 2 files as ``2.2.4`` (MIES 2.1 to 2.9: a variable-length
+    string under Igor Pro 8, fixed-length bytes under Igor Pro 9 from late 2021
+    to 2024) and as ``2.9.0`` (MIES 3.0, 2025); IPNWB before April 2020 wrote
+    ``NWB-2...``. Every one keeps the layout read here (patch-clamp series
+    with ``@sweep_number``, the legacy sweep table, the lab notebook), so any
+    ``2.x`` is read, as IPFX reads it. Refused, naming what the file states:
+    an NWB 1 file (its version is a root dataset, not the root's attribute), a
+    version of another major, and a file that states none (not NWB at all).
+    """
     import h5py
 
-    if "nwb_version" not in h5.attrs and h5.get("nwb_version", getclass=True) is h5py.Dataset:
-        version = text(h5["nwb_version"][()])
+    if "nwb_version" not in h5.attrs:
+        if h5.get("nwb_version", getclass=True) is h5py.Dataset:
+            version = text(h5["nwb_version"][()])
+            raise NwbFormatError(
+                f"{label} is an NWB 1 file (nwb_version {version!r}); only NWB 2 files are read "
+                "(MIES exports its experiments as NWB 2 too)"
+            )
         raise NwbFormatError(
-            f"{label} is an NWB 1 file (nwb_version {version!r}); only NWB 2 files are read "
-            "(MIES exports its experiments as NWB 2 too)"
+            f"{label} is not an NWB file of recordings: its root has no nwb_version attribute "
+            f"(NWB 2 files state one, such as {KNOWN_VERSIONS})"
+        )
+    version = text(h5.attrs["nwb_version"]).strip()
+    if not NWB2_VERSION.fullmatch(version):
+        raise NwbFormatError(
+            f"{label} states nwb_version {version!r}, a version whose layout is not known here; "
+            f"only NWB 2 files (2.x, such as {KNOWN_VERSIONS}) are read"
         )
 
 

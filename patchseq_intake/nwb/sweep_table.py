@@ -16,8 +16,8 @@ from .h5values import number, text
 from .labnotebook import notebook_values
 from .mies_series import SweepSeries, headstage_sweeps
 from .stimulus import stimulus_code, stimulus_name
-from .sweep import CURRENT_CLAMP, VOLTAGE_CLAMP
-from .sweeps import clamp_mode, rate, unit_name
+from .sweep import CURRENT_CLAMP
+from .sweeps import CLAMP_UNITS, clamp_mode, rate, unit_name
 
 if TYPE_CHECKING:
     import h5py
@@ -45,8 +45,6 @@ SWEEP_DTYPES = {
     "gain": "float64",
 }
 """The sweep table's columns: IPFX's, in IPFX's order (missing values NaN or <NA> where IPFX has None), then ours."""
-CLAMP_UNITS = {CURRENT_CLAMP: "Amps", VOLTAGE_CLAMP: "Volts"}
-"""The unit of a clamp mode's command, IPFX's name for it: an I=0 sweep's, which has no stimulus series."""
 
 
 def read_sweep_table(
@@ -88,9 +86,8 @@ def read_sweep_table(
     """
     label = label or str(h5.filename)
     sweeps = headstage_sweeps(h5, headstage, label, warn_of_ambiguous=warn, device=device)
-    notebooks = {
-        name: notebook_values(h5, NOTEBOOK_KEYS, headstage, name) for name in {series.device for series in sweeps}
-    }
+    devices = {series.device for series in sweeps}
+    notebooks = {name: notebook_values(h5, NOTEBOOK_KEYS, headstage, name, label) for name in devices}
     rows = [_sweep_row(series, notebooks[series.device]) for series in sweeps]
     return _in_recording_order(pd.DataFrame(rows, columns=list(SWEEP_DTYPES)).astype(SWEEP_DTYPES))
 
@@ -118,13 +115,14 @@ def _sweep_row(series: SweepSeries, notebook: dict[str, dict[int, float]]) -> di
     samples = response["data"].shape[0]
     current_clamp = clamp == CURRENT_CLAMP
     count = notebook[SET_SWEEP_COUNT].get(sweep, 0.0)
+    command_unit = CLAMP_UNITS[clamp][1]  # an I=0 sweep's, which has no stimulus series
     return {
         "sweep_number": sweep,
         "stimulus_code": code,
         "stimulus_code_ext": f"{code}[{int(count)}]",
         "stimulus_name": stimulus_name(code),
         "clamp_mode": clamp,
-        "stimulus_units": unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else CLAMP_UNITS[clamp],
+        "stimulus_units": unit_name(stimulus["data"].attrs.get("unit")) if stimulus is not None else command_unit,
         "device": series.device,
         "sampling_rate": sampling_rate,
         "duration": samples / sampling_rate,

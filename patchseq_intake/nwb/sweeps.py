@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import h5py
 
 _TO_MILLI, _TO_PICO = 1.0e3, 1.0e12
+CLAMP_UNITS = {CURRENT_CLAMP: ("Volts", "Amps"), VOLTAGE_CLAMP: ("Amps", "Volts")}
+"""A clamp mode's units (IPFX's long names): its response's and its command's."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class SweepParts:
     """What a sweep is made of, from its series' headers: how to scale the samples and check them.
 
     ``has_stimulus`` is False for a sweep without a stimulus series; rates in
-    Hz, lengths in samples, ``stimulus_unit`` IPFX's long name (``Amps``/``Volts``).
+    Hz, lengths in samples, ``stimulus_unit`` and ``response_unit`` IPFX's long
+    names (``Amps``/``Volts``; any other as stored).
     """
 
     sweep_number: int
@@ -58,9 +61,11 @@ class SweepParts:
     stimulus_rate: float | None
     response_length: int
     stimulus_length: int | None
+    response_unit: str = "Unknown"
 
     def check(self, label: str, names: Callable[[], tuple[str, str | None]]) -> None:
-        """``NwbFormatError`` if the sweep cannot be assembled: no command known, or series that differ.
+        """``NwbFormatError`` if the sweep cannot be assembled: no command known, series that differ, or a unit
+        that is not its clamp's (see ``check_units``).
 
         ``names()`` gives the response's and the stimulus' HDF5 paths, for the message.
         """
@@ -78,6 +83,27 @@ class SweepParts:
                 f"samples at {self.stimulus_rate:g} Hz and the response {response} {self.response_length} "
                 f"at {self.response_rate:g} Hz; they must be alike"
             )
+        self.check_units(label, names)
+
+    def check_units(self, label: str, names: Callable[[], tuple[str, str | None]]) -> None:
+        """``NwbFormatError`` naming the series and its unit, unless both are the clamp's.
+
+        Current clamp (I=0 too): response in volts, command in amperes; voltage
+        clamp the other way round (IPFX's spellings: ``volts``, ``Volts``, ``V``;
+        ``amperes``, ``amps``, ``Amps``, ``A``). MIES writes ``a.u.`` for a wave
+        that had no unit, and IPFX refuses such a sweep: its scale is not known.
+        """
+        response_unit, stimulus_unit = CLAMP_UNITS[self.clamp_mode]
+        found = [("response", 0, self.response_unit, response_unit)]
+        if self.has_stimulus:
+            found.append(("stimulus", 1, self.stimulus_unit, stimulus_unit))
+        for role, which, unit, expected in found:
+            if unit != expected:
+                raise NwbFormatError(
+                    f"{label}: sweep {self.sweep_number} is a {self.clamp_mode} sweep whose {role} series "
+                    f"{names()[which]} stores its samples in {unit!r}; only {expected!r} (volts or amperes, as the "
+                    "clamp makes them) are read there, so its values in mV and pA are not known"
+                )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepParts:
@@ -103,6 +129,7 @@ def sweep_parts(series: SweepSeries) -> SweepParts:
         stimulus_rate=rate(stimulus) if stimulus is not None else None,
         response_length=int(response["data"].shape[0]),
         stimulus_length=int(stimulus["data"].shape[0]) if stimulus is not None else None,
+        response_unit=unit_name(response["data"].attrs.get("unit")),
     )
 
 
