@@ -133,7 +133,7 @@ def _one_row_per_key(paper: pd.DataFrame, key: str) -> pd.DataFrame:
     rows = rows[rows[key].notna()].drop_duplicates()
     repeated = rows[key][rows[key].duplicated()]
     if not repeated.empty:
-        examples = sorted(set(repeated))[:3]
+        examples = sorted(int(value) for value in set(repeated))[:3]
         raise TableFormatError(
             f"the paper table has different rows for the same {key} {examples} ({repeated.nunique()} in all): "
             "which one describes the session is not for the package to choose; join on the other id, or drop "
