@@ -39,6 +39,7 @@ import pandas as pd
 from ..errors import InvalidQueryError, TableFormatError
 
 IdColumn = Literal["ephys_session_id", "cell_specimen_id"]
+ID_COLUMNS: tuple[IdColumn, ...] = ("ephys_session_id", "cell_specimen_id")
 
 SPECIMEN_COLUMNS: tuple[str, ...] = ("cell_specimen_id", "specimen_id", "spec_id", "specimen_id_x")
 """Names papers give the Allen cell specimen id, in the order they are looked for."""
@@ -106,6 +107,8 @@ def join_sessions(
     prefixed names meet the sessions' columns; ``TableFormatError`` if the paper has two different rows
     for one key (which belongs to the session is not the package's to choose).
     """
+    if on is not None and on not in ID_COLUMNS:
+        raise InvalidQueryError(f"join_sessions(on={on!r}): on is one of {', '.join(ID_COLUMNS)}, or None")
     key = on if on is not None else ("ephys_session_id" if "ephys_session_id" in paper.columns else "cell_specimen_id")
     for name, frame in (("sessions", sessions), ("paper", paper)):
         if key not in frame.columns:

@@ -198,6 +198,7 @@ def test_without_a_session_column_the_join_is_by_cell(paper_server, sessions):
         (lambda s: s.assign(paper_rheobase_i=1.0), {},
          r"prefix='paper_'.*\['paper_rheobase_i'\], which the sessions table has already"),
         (lambda s: s, {"on": "ephys_session_id"}, r"the paper table has no column 'ephys_session_id'"),
+        (lambda s: s, {"on": "spec_id"}, r"on='spec_id'\): on is one of ephys_session_id, cell_specimen_id, or None"),
     ],
 )
 def test_a_join_that_cannot_be_made_says_why(sessions, change, arguments, message):
