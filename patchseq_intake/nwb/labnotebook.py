@@ -14,13 +14,16 @@ asked for are read: one hyperslab per block of 32 columns (a chunk's width),
 all rows, on the layers up to the headstage's.
 
 Every MIES from the release's (2020, labnotebook version 37) to MIES 3.0
-(2025, version 85) writes this layout (MIES' ``labnotebook-docs.rst``;
-``ED_InitNewRow`` puts ``SweepNum`` in column 0 of every layer); later
-versions add keys and rename some (``A: B`` became ``A [B]`` in version 49,
-units ``MOhm`` became ``MΩ``), none of those read here. A notebook laid out
-otherwise (no numerical datasets, other dimensions, no ``SweepNum``) is
-refused with an ``NwbFormatError`` naming what it holds, never read as
-having no values.
+(2026, version 85) writes this layout (MIES' ``labnotebook-docs.rst``;
+``ED_InitNewRow`` puts ``SweepNum`` in column 0 of every layer), with two
+changes a reader meets: since MIES 2.5 (2022, version 56) the keys have 6
+rows (name, unit, tolerance, description, headstage contingency, clamp
+modes), and the values are no longer padded to a power of two rows. Later
+versions add keys and rename some (``A: B`` became ``A [B]`` in version
+49, the unit ``MOhm`` became ``MΩ``), none of those read here. A notebook
+laid out otherwise (no numerical datasets, other dimensions, no
+``SweepNum``) is refused with an ``NwbFormatError`` naming what it holds,
+never read as having no values.
 """
 
 from __future__ import annotations
@@ -94,8 +97,8 @@ def check_layout(group: h5py.Group, headstage: int, label: str) -> None:
     if problem is not None:
         raise NwbFormatError(
             f"{label}: the lab notebook {group.name} is not laid out as MIES writes one ({problem}); MIES 2.0 to 3.0 "
-            "write numericalKeys as 3 x N text (name, unit, tolerance) and numericalValues as rows x N x 9 numbers "
-            "(a layer per headstage, the ninth for none)"
+            "write numericalKeys as 3 (6 since MIES 2.5) x N text, the key names first, and numericalValues as "
+            "rows x N x 9 numbers (a layer per headstage, the ninth for none)"
         )
 
 

@@ -168,10 +168,10 @@ def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
 def check_nwb2(h5: h5py.File, label: str) -> None:
     """``NwbFormatError`` unless the file states an NWB 2 version, the only layout read.
 
-    MIES has written NWB 2 files as ``2.2.4`` (MIES 2.1 to 2.9: a variable-length
-    string under Igor Pro 8, fixed-length bytes under Igor Pro 9 from late 2021
-    to 2024) and as ``2.9.0`` (MIES 3.0, 2025); IPNWB before April 2020 wrote
-    ``NWB-2...``. Every one keeps the layout read here (patch-clamp series
+    MIES has written NWB 2 files as ``2.2.4`` (MIES 2.1 to 2.9; a fixed-length
+    byte string where Igor Pro 9 ran MIES 2.2 to 2.7, 2021 to 2024, else a
+    variable-length one) and as ``2.9.0`` (MIES 3.0, 2026); IPNWB before
+    April 2020 wrote ``NWB-2...``. Every one keeps the layout read here (patch-clamp series
     with ``@sweep_number``, the legacy sweep table, the lab notebook), so any
     ``2.x`` is read, as IPFX reads it. Refused, naming what the file states:
     an NWB 1 file (its version is a root dataset, not the root's attribute), a

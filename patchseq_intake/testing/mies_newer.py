@@ -60,6 +60,11 @@ DESCRIPTIONS = {
 }
 OHMS = {"MOhm": "MΩ"}
 """Units MIES renamed in its notebook (labnotebook version 54 and later)."""
+EPOCH_COLUMNS = {
+    "start_time": "Start time of epoch, in seconds", "stop_time": "Stop time of epoch, in seconds",
+    "treelevel": "Tree Level", "tags": "user-defined tags", "timeseries": "index into a TimeSeries object",
+}
+"""The epochs table's data columns and their descriptions, as the MIES test file has them."""
 UNKNOWN = (
     "nwb_version 3",
     "command in a.u.",
@@ -169,11 +174,13 @@ def _epochs(writer: _Writer, specs: dict[int, SweepSpec]) -> None:
         dataset = table.create_dataset(name, data=data, dtype=dtype, **_compressed(32))
         kind = "ElementIdentifiers" if name == "id" else "VectorIndex" if name.endswith("_index") else "VectorData"
         writer.typed(dataset, kind, "hdmf-common")
+        if name in EPOCH_COLUMNS:
+            writer.text_attr(dataset, "description", EPOCH_COLUMNS[name])
     compound = np.dtype([("idx_start", "<i4"), ("count", "<i4"), ("timeseries", h5py.ref_dtype)])
     refs = np.array([(round(row[4] * row[6]), round((row[5] - row[4]) * row[6]), row[3].ref) for row in rows], compound)
     series = table.create_dataset("timeseries", data=refs, chunks=(1,), maxshape=(None,))
     writer.typed(series, "VectorData", "hdmf-common")
-    writer.text_attr(series, "description", "index into a TimeSeries object")
+    writer.text_attr(series, "description", EPOCH_COLUMNS["timeseries"])
     for name, target in (("tags_index", "tags"), ("timeseries_index", "timeseries")):
         table[name].attrs.create("target", table[target].ref, dtype=h5py.ref_dtype)
 
