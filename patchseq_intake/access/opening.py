@@ -112,7 +112,7 @@ def open_remote(cell: CellFile) -> RemoteFile:
         remote.close()
         listed = f"dandi-etag {cell.asset.etag}" if cell.asset.etag else f"SHA-256 {cell.sha256}"
         raise ChecksumError(
-            f"{cell.dandi_path} (cell {cell.specimen_id}) is not the file DANDI lists ({cell.size} bytes, "
+            f"{cell.dandi_path} ({cell.who}) is not the file DANDI lists ({cell.size} bytes, "
             f"{listed}): {exc}"
         ) from exc
     return remote
@@ -172,7 +172,7 @@ def cached_path(cell: CellFile) -> Path:
     """Where the cache keeps the cell's file: named by DANDI's checksum of it (SHA-256, else dandi-etag)."""
     if cell.checksum is None:
         raise ChecksumError(
-            f"{cell.dandi_path} (cell {cell.specimen_id}): DANDI gives no checksum of this asset "
+            f"{cell.dandi_path} ({cell.who}): DANDI gives no checksum of this asset "
             "(neither dandi:sha2-256 nor dandi:dandi-etag), so its bytes cannot be verified; "
             "use access='stream', or a version whose listing has them"
         )
@@ -208,7 +208,7 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> str:
 
     if config.offline():
         raise OfflineError(
-            f"the NWB file of cell {cell.specimen_id} ({cell.dandi_path}) is not cached and "
+            f"the NWB file of {cell.who} ({cell.dandi_path}) is not cached and "
             f"{config.OFFLINE_ENV} forbids downloading it"
         )
     problems = []
@@ -221,14 +221,14 @@ def _download(cell: CellFile, path: Path, progress: tqdm | None) -> str:
             )
         except ChecksumError as exc:
             raise ChecksumError(
-                f"the bytes DANDI served for {cell.dandi_path} (cell {cell.specimen_id}, blob {cell.asset.blob}) "
+                f"the bytes DANDI served for {cell.dandi_path} ({cell.who}, blob {cell.asset.blob}) "
                 f"are not the ones its listing describes: {exc}"
             ) from exc
         except UnresponsiveServerError:
             raise  # the other URL leads to the same store (the API redirects to the blob): it would wait as long
         except FetchError as exc:
             problems.append(str(exc))
-    raise FetchError(f"could not download {cell.dandi_path} (cell {cell.specimen_id}): " + "; ".join(problems))
+    raise FetchError(f"could not download {cell.dandi_path} ({cell.who}): " + "; ".join(problems))
 
 
 def download_parts(size: int) -> int:
@@ -262,7 +262,7 @@ def find_local(cell: CellFile, access: Access) -> Path:
     found = next((path for path in candidates if _inside(root, path, cell).is_file()), None)
     if found is None:
         tried = ", ".join(str(path) for path in candidates)
-        raise LocalFileMissingError(f"the NWB file of cell {cell.specimen_id} is not under {root}; looked for {tried}")
+        raise LocalFileMissingError(f"the NWB file of {cell.who} is not under {root}; looked for {tried}")
     if found.stat().st_size != cell.size:
         raise ChecksumError(
             f"{found}: {found.stat().st_size} bytes, but DANDI holds {cell.size} bytes of "
@@ -276,7 +276,7 @@ def _inside(root: Path, path: Path, cell: CellFile) -> Path:
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
         raise AccessError(
-            f"access='local': the path {cell.dandi_path!r} of cell {cell.specimen_id} leads to {resolved}, "
+            f"access='local': the path {cell.dandi_path!r} of {cell.who} leads to {resolved}, "
             f"outside the root {root}; a file of the dandiset lies inside it (refused, not read)"
         )
     return path

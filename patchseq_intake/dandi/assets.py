@@ -201,10 +201,10 @@ def read_listing(path: str | Path) -> dict[str, Asset]:
     there) is None: not known. ``TableFormatError`` naming the file and line
     for a column missing or a value not of DANDI's format (see ``Asset``).
     """
-    return _read_listing(path)[0]
+    return read_listing_with_recordings(path)[0]
 
 
-def _read_listing(path: str | Path) -> tuple[dict[str, Asset], dict[str, Recording]]:
+def read_listing_with_recordings(path: str | Path) -> tuple[dict[str, Asset], dict[str, Recording]]:
     """The assets of a listing CSV (see ``read_listing``) and, where it has ``RECORDING_COLUMNS``, their recordings."""
     assets, recordings = {}, {}
     with open(path, newline="") as listing:
@@ -230,7 +230,7 @@ def _read_listing(path: str | Path) -> tuple[dict[str, Asset], dict[str, Recordi
 
 @lru_cache(maxsize=32)
 def _pinned_index(api: str, blob_base: str, dandiset: str, version: str, path: str) -> AssetIndex:
-    return AssetIndex(api, dandiset, version, blob_base, *_read_listing(path))
+    return AssetIndex(api, dandiset, version, blob_base, *read_listing_with_recordings(path))
 
 
 @lru_cache(maxsize=32)

@@ -13,6 +13,7 @@ lists them.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,9 +51,10 @@ class AllenDandiset:
         """The listing the catalog ships for the pinned version; None where the API lists it."""
         return PinnedListing(self.version, str(shipped_listings() / self.listing)) if self.listing else None
 
-    def at(self, version: str | None = None) -> DandisetVersion:
-        """The dandiset at ``version`` (default: the pinned one), with the shipped listing for the pinned version."""
-        return DandisetVersion(self.dandiset, version or self.version, self.pinned())
+    def at(self, version: str | None = None, listing: Mapping[str, str] | None = None) -> DandisetVersion:
+        """The dandiset at ``version`` (default: the pinned one), with the listing shipped for the pinned version:
+        ``listing`` (a catalog entry's ``dandi_assets``, ``{"version": ..., "path": ...}``), else the registry's."""
+        return DandisetVersion(self.dandiset, version or self.version, PinnedListing(**listing) if listing else self.pinned())
 
     def describe_version(self) -> str:
         """``0.230915.2257 (published)`` or ``draft (no published version)``, for tables and messages."""

@@ -16,6 +16,7 @@ mouse and 63 human files (an earlier export of them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -72,10 +73,14 @@ class CellFile:
     ``urls`` are where to read the bytes, best first (the S3 blob, then the
     API's download URL where the version's asset id is known). ``size``
     (bytes) and ``checksum`` are DANDI's.
+
+    A file of the 2020 release is its cell's (``specimen_id``); a file of any
+    other dandiset is a recording known by its session (``specimen_id``
+    None; ``session_id`` None too for a file without one, known by its path).
     """
 
-    specimen_id: int
-    session_id: int
+    specimen_id: int | None
+    session_id: int | None
     dandiset: str
     asset: Asset
     urls: tuple[str, ...]
@@ -103,9 +108,25 @@ class CellFile:
         return PurePosixPath(self.dandi_path).name
 
     @property
+    def key(self) -> int | str:
+        """What names it among a source's files: the cell id, else the session id, else the path."""
+        if self.specimen_id is not None:
+            return self.specimen_id
+        return self.session_id if self.session_id is not None else self.dandi_path
+
+    @property
+    def who(self) -> str:
+        """Whose file it is, for messages: ``cell <id>``, ``session <id> of dandiset <id>``, ``dandiset <id>``."""
+        if self.specimen_id is not None:
+            return f"cell {self.specimen_id}"
+        if self.session_id is not None:
+            return f"session {self.session_id} of dandiset {self.dandiset}"
+        return f"dandiset {self.dandiset}"
+
+    @property
     def label(self) -> str:
-        """How messages name the file: ``cell <id> (<dandi path>)``."""
-        return f"cell {self.specimen_id} ({self.dandi_path})"
+        """How messages name the file: ``cell <id> (<dandi path>)``, ``session <id> of dandiset <id> (<path>)``."""
+        return f"{self.who} ({self.dandi_path})"
 
     @property
     def sha256(self) -> str | None:
@@ -158,6 +179,41 @@ def resolve_files(archive: Archive, index: AssetIndex) -> Resolution:
                 specimen_id, session_id, index.dandiset, asset, index.urls(asset), listed
             )
     return resolution
+
+
+CELL_COLUMNS = {"cell_specimen_id": "int64"}
+"""The columns that lead a 2020 cell's rows in the ``ephys`` and ``features`` tables, and their dtypes."""
+RECORDING_COLUMNS = {"ephys_session_id": "Int64", "dandi_path": "string"}
+"""... and a recording's, beyond the 2020 release: its session (missing for a file without one), its path."""
+
+
+def lead_columns(release: bool) -> dict[str, str]:
+    """The columns (and dtypes) that name the file a row comes from: ``CELL_COLUMNS`` or ``RECORDING_COLUMNS``."""
+    return CELL_COLUMNS if release else RECORDING_COLUMNS
+
+
+def lead_values(cell: CellFile) -> dict[str, int | str | None]:
+    """The values of the columns that name ``cell``'s file (see ``lead_columns``)."""
+    values = {"cell_specimen_id": cell.specimen_id, "ephys_session_id": cell.session_id, "dandi_path": cell.dandi_path}
+    return {name: values[name] for name in lead_columns(cell.specimen_id is not None)}
+
+
+def lead_frame(cells: Sequence[CellFile], release: bool) -> pd.DataFrame:
+    """A row per cell of ``cells``: the columns that name its file, typed (see ``lead_columns``)."""
+    import pandas as pd
+
+    rows = [lead_values(cell) for cell in cells]
+    return pd.DataFrame({
+        name: pd.array([row[name] for row in rows], dtype=dtype) for name, dtype in lead_columns(release).items()
+    })
+
+
+def led(table: pd.DataFrame, cell: CellFile) -> pd.DataFrame:
+    """``table`` (rows of ``cell``'s file) with the columns naming the file first (see ``lead_columns``)."""
+    import pandas as pd
+
+    lead = lead_frame([cell] * len(table), cell.specimen_id is not None)
+    return pd.concat([lead, table.reset_index(drop=True)], axis=1)
 
 
 def files_table(files: dict[int, CellFile]) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 - ``table``: ``patchseq_table``, a release table (manifest or metadata);
 - ``nwb_files``: ``patchseq_nwb_files``, each cell's NWB file as DANDI holds it;
+- ``sessions``: ``patchseq_sessions``, every Allen Patch-seq recording (a row per session), or one dandiset's;
 - ``cell_selection``: the cells an ``ephys`` or ``features`` entry selects, and how their files are reached;
 - ``ephys``: ``patchseq_nwb``, cells' sweep tables and sweeps;
 - ``features``: ``patchseq_features``, IPFX's features of cells, one row per cell;

@@ -11,9 +11,10 @@ from intake.source.base import DataSource, Schema
 
 from .. import config
 from ..access.modes import Access
+from ..dandi.nwb_files import lead_columns, led
 from ..errors import InvalidQueryError, brief
 from ..version import __version__
-from .cell_selection import CELL_ID, CellSelection
+from .cell_selection import CELL_ID, SESSION_ID, CellSelection
 from .parameters import device_parameter, flag, list_of, partition_number, plain, whole_number
 
 if TYPE_CHECKING:  # the modules that read NWB files are imported when first used
@@ -36,9 +37,12 @@ class EphysSource(CellSelection, DataSource):
     Parameters
     ----------
     archive, dandiset:
-        The archive (``human`` or ``mouse``) and its dandiset id.
+        The archive (``human`` or ``mouse``) and its dandiset id; for any
+        other Allen Patch-seq dandiset (``dandi.dandisets``) no archive (None)
+        and the dandiset's id.
     metadata_table, manifest_table:
-        ``{"url": ..., "sha256": ...}`` of the archive's release tables.
+        ``{"url": ..., "sha256": ...}`` of the archive's release tables; None
+        beyond the 2020 release.
     version:
         The dandiset version: a published version id or ``draft``.
     dandi_assets:
@@ -48,8 +52,13 @@ class EphysSource(CellSelection, DataSource):
     specimen_id:
         One cell id or a non-empty list of them (``cell_specimen_id``); None (the default) for every cell.
         Whole numbers, as ``parameters`` says (``"541549258"`` too).
+    session_id:
+        Beyond the 2020 release, in place of ``specimen_id``: one session id
+        (``ephys_session_id``) or a non-empty list of them; a file without
+        one is selected by ``filters`` only.
     filters:
-        ``[[column, op, value], ...]`` on the cell metadata, as for the tables.
+        ``[[column, op, value], ...]`` on the cell metadata, as for the tables
+        (beyond the 2020 release: on the dandiset's ``sessions`` table).
     access:
         ``download`` (default), ``stream`` or ``local``.
     root:
@@ -80,7 +89,7 @@ class EphysSource(CellSelection, DataSource):
     partition_access = True
 
     def _get_schema(self) -> Schema:
-        dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table().dtypes.items()}
+        dtypes = {name: str(dtype) for name, dtype in _empty_sweep_table(self.release).dtypes.items()}
         return Schema(
             dtype=dtypes, shape=(None, len(dtypes)), npartitions=len(self.cells), extra_metadata={}
         )
@@ -97,7 +106,8 @@ class EphysSource(CellSelection, DataSource):
         return self._get_partition(partition_number(i, len(self.cells)))
 
     def read(self) -> pd.DataFrame:
-        """The sweep tables of every selected cell, with a ``cell_specimen_id`` column."""
+        """The sweep tables of every selected cell, led by its ``cell_specimen_id`` (beyond the 2020 release:
+        each recording's ``ephys_session_id`` and ``dandi_path``)."""
         import pandas as pd
 
         self._load_metadata()
@@ -121,12 +131,13 @@ class EphysSource(CellSelection, DataSource):
             )
             for cell in self.cells
         ]
-        return dd.from_delayed(parts, meta=_empty_sweep_table(), verify_meta=False)
+        return dd.from_delayed(parts, meta=_empty_sweep_table(self.release), verify_meta=False)
 
     def to_dask_sweeps(
         self, sweep_numbers: Sequence[int] | Mapping[int, Sequence[int]] | None = None, trim: bool = True
     ) -> dask.bag.Bag:
-        """A Dask bag of ``(cell_specimen_id, Sweep)``: these sweeps of every selected cell, a partition a cell.
+        """A Dask bag of ``(cell_specimen_id, Sweep)``: these sweeps of every selected cell, a partition a cell
+        (beyond the 2020 release ``(ephys_session_id, Sweep)``; the path for a file without a session).
 
         ``sweep_numbers``: the same numbers for every cell, ``{cell_specimen_id:
         numbers}`` (only those cells, which must be among the selected ones:
@@ -141,8 +152,9 @@ class EphysSource(CellSelection, DataSource):
         trim = flag(trim, "trim")
         numbers = plain(sweep_numbers)
         by_cell = isinstance(numbers, dict)
+        valid = CELL_ID if self.release else SESSION_ID
         chosen = {
-            whole_number(cell, "a cell of sweep_numbers", CELL_ID): _sweep_numbers(sweeps)
+            whole_number(cell, f"a key of sweep_numbers", valid): _sweep_numbers(sweeps)
             for cell, sweeps in (numbers.items() if by_cell else [])
         }
         every_cell = None if by_cell else _sweep_numbers(numbers)
@@ -154,7 +166,7 @@ class EphysSource(CellSelection, DataSource):
                 f"to_dask_sweeps: cells {brief(sorted(unknown))} are not among this source's {brief(self._ids())}"
             )
         if by_cell:
-            work = [(cell, chosen[cell.specimen_id]) for cell in self.cells if cell.specimen_id in chosen]
+            work = [(cell, chosen[cell.key]) for cell in self.cells if cell.key in chosen]
         else:
             work = [(cell, every_cell) for cell in self.cells]
         parts = [
@@ -202,9 +214,16 @@ class EphysSource(CellSelection, DataSource):
         return fetch_all(self.cells, concurrent)
 
     def sweep(
-        self, sweep_number: int, specimen_id: int | None = None, trim: bool = True, device: str | None = None
+        self,
+        sweep_number: int,
+        specimen_id: int | None = None,
+        trim: bool = True,
+        device: str | None = None,
+        *,
+        session_id: int | None = None,
     ) -> Sweep:
-        """One sweep of one cell (``specimen_id`` when the source has several), loading its data only.
+        """One sweep of one cell (``specimen_id`` when the source has several; ``session_id`` beyond the 2020
+        release), loading its data only.
 
         As IPFX gives it (see ``sweeps.read_sweep``): with ``trim``, cut at the
         last recorded response sample; without, every stored sample.
@@ -214,7 +233,7 @@ class EphysSource(CellSelection, DataSource):
         devices where several recorded that number and no device is named.
         """
         number = whole_number(sweep_number, "sweep_number", SWEEP_NUMBER)
-        return self.sweeps([number], specimen_id, trim, device)[0]
+        return self.sweeps([number], specimen_id, trim, device, session_id=session_id)[0]
 
     def sweeps(
         self,
@@ -222,6 +241,8 @@ class EphysSource(CellSelection, DataSource):
         specimen_id: int | None = None,
         trim: bool = True,
         device: str | None = None,
+        *,
+        session_id: int | None = None,
     ) -> list[Sweep]:
         """Several sweeps of one cell (default: every sweep of its table), in the order asked.
 
@@ -233,7 +254,7 @@ class EphysSource(CellSelection, DataSource):
         trim = flag(trim, "trim")
         numbers = _sweep_numbers(sweep_numbers)
         device = self.device if device is None else device_parameter(device)
-        reader = self._reader(self._cell(specimen_id))
+        reader = self._reader(self._cell(specimen_id, session_id))
         if numbers is None:
             return reader.every_sweep(self.headstage, trim, device)
         return reader.sweeps(numbers, self.headstage, trim, device)
@@ -267,10 +288,10 @@ class EphysSource(CellSelection, DataSource):
             table, numbers = read_cell_spike_times(cell, self.access, remote=lambda cell=cell: self._remote(cell))
             parts.append(table)
             if numbers is None:
-                without.append(cell.specimen_id)
+                without.append(cell.key)
             else:
-                analysed[cell.specimen_id] = numbers
-        table = pd.concat(parts, ignore_index=True) if parts else _empty_spike_table()
+                analysed[cell.key] = numbers
+        table = pd.concat(parts, ignore_index=True) if parts else _empty_spike_table(self.release)
         table.attrs.update(analysed_sweeps=analysed, without_spike_times=without)
         return table
 
@@ -280,7 +301,7 @@ class EphysSource(CellSelection, DataSource):
         return CellReader(cell, self.access, lambda: self._remote(cell))
 
     @contextmanager
-    def open_nwb(self, specimen_id: int | None = None) -> Iterator[Any]:
+    def open_nwb(self, specimen_id: int | None = None, *, session_id: int | None = None) -> Iterator[Any]:
         """The cell's ``pynwb.NWBFile``, open for the duration of the ``with`` block.
 
         Read with the schemas and the ``ndx-mies`` extension cached in the
@@ -289,7 +310,7 @@ class EphysSource(CellSelection, DataSource):
         from ..access.opening import open_h5
         from ..nwb.pynwb_file import read_nwb
 
-        cell = self._cell(specimen_id)
+        cell = self._cell(specimen_id, session_id)
         with open_h5(cell, self.access, self._remote(cell)) as h5, read_nwb(h5) as nwb:
             yield nwb
 
@@ -313,8 +334,7 @@ def read_cell_sweeps(
     with _applied(settings):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         table = reader.sweep_table(headstage, device)
-    table.insert(0, "cell_specimen_id", cell.specimen_id)
-    return table.astype({"cell_specimen_id": "int64"})
+    return led(table, cell)
 
 
 def read_cell_sweep_list(
@@ -335,7 +355,7 @@ def read_cell_sweep_list(
             sweeps = reader.every_sweep(headstage, trim, device)
         else:
             sweeps = reader.sweeps(list(sweep_numbers), headstage, trim, device)
-        return [(cell.specimen_id, sweep) for sweep in sweeps]
+        return [(cell.key, sweep) for sweep in sweeps]
 
 
 def read_cell_spike_times(
@@ -357,9 +377,7 @@ def read_cell_spike_times(
     with _applied(settings):
         reader = CellReader(cell, access, remote) if remote is not None else CellReader(cell, access)
         found = reader.spike_times()
-    table = spike_table(found)
-    table.insert(0, "cell_specimen_id", cell.specimen_id)
-    return table.astype({"cell_specimen_id": "int64"}), None if found is None else sorted(found)
+    return led(spike_table(found), cell), None if found is None else sorted(found)
 
 
 def _applied(settings: Mapping[str, str] | None) -> AbstractContextManager[None]:
@@ -368,20 +386,22 @@ def _applied(settings: Mapping[str, str] | None) -> AbstractContextManager[None]
     return config.using(settings) if settings is not None else nullcontext()
 
 
-def _empty_spike_table() -> pd.DataFrame:
+def _empty_spike_table(release: bool) -> pd.DataFrame:
+    import pandas as pd
+
     from ..nwb.spikes import spike_table
 
     table = spike_table(None)
-    table.insert(0, "cell_specimen_id", 0)
-    return table.astype({"cell_specimen_id": "int64"})
+    lead = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in lead_columns(release).items()})
+    return pd.concat([lead, table], axis=1)
 
 
-def _empty_sweep_table() -> pd.DataFrame:
+def _empty_sweep_table(release: bool) -> pd.DataFrame:
     import pandas as pd
 
     from ..nwb.sweep_table import SWEEP_DTYPES
 
-    dtypes = {"cell_specimen_id": "int64", **SWEEP_DTYPES}
+    dtypes = {**lead_columns(release), **SWEEP_DTYPES}
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 

@@ -24,6 +24,7 @@ from intake.source.base import DataSource, Schema
 from .. import config
 from ..errors import FeaturesFailedWarning, InvalidQueryError, PatchseqError, WorkerProcessError
 from ..access.cell_features import CELL, SPIKES, cell_features, cell_spike_tables
+from ..dandi.nwb_files import lead_columns, lead_frame, led
 from ..features.extraction import CellFeatures, FeatureParameters, SpikeTables
 from ..version import __version__
 from .cell_selection import CellSelection
@@ -156,15 +157,15 @@ class FeaturesSource(CellSelection, DataSource):
         missing = [i for i, result in enumerate(found) if result is None]
         computed = dict(zip(missing, self._compute([self.cells[i] for i in missing], rows_of), strict=True))
         if what == CELL:  # the cached rows built as one table: a frame a row costs ~15 ms for 150 columns
-            cached = [(i, cell.specimen_id, found[i]) for i, cell in enumerate(self.cells) if found[i] is not None]
-            rows = _rows([(cell, result.features, result.error) for _, cell, result in cached], columns)
+            cached = [(i, cell, found[i]) for i, cell in enumerate(self.cells) if found[i] is not None]
+            rows = _rows([(cell, result.features, result.error) for _, cell, result in cached], columns, self.release)
             order = [i for i, _, _ in cached] + list(computed)
             table = pd.concat([rows, *computed.values()], ignore_index=True)
             return table.iloc[sorted(range(len(order)), key=order.__getitem__)].reset_index(drop=True)
         parts = [computed[i] if result is None else rows_of(cell, self.access, None, self.parameters,
                                                             self.headstage, self.device, found=result)
                  for i, (cell, result) in enumerate(zip(self.cells, found, strict=True))]
-        return _concat_tables(parts)
+        return _concat_tables(parts, self.release)
 
     def to_dask(self):
         """A Dask DataFrame, lazily one cell per partition (a small task: runs on ``dask.distributed`` workers too)."""
@@ -227,7 +228,7 @@ class FeaturesSource(CellSelection, DataSource):
     def _empty(self) -> pd.DataFrame:
         import pandas as pd
 
-        columns = {"cell_specimen_id": pd.Series(dtype="int64")}
+        columns = {name: pd.Series(dtype=dtype) for name, dtype in lead_columns(self.release).items()}
         columns |= {name: pd.Series(dtype="float64") for name in self._columns()}
         columns["error"] = pd.Series(dtype="string")
         return pd.DataFrame(columns)
@@ -277,42 +278,42 @@ def _computed(compute: Callable[..., Any], cell: CellFile, access: Access, setti
 
 
 def _led_table(cell: CellFile, result: SpikeTables | str, name: str) -> pd.DataFrame:
-    """The cell's ``name`` table led by its ``cell_specimen_id``, with an ``error`` row per failure."""
+    """The cell's ``name`` table led by the columns naming its file (``cell_specimen_id``; beyond the 2020 release
+    ``ephys_session_id`` and ``dandi_path``), with an ``error`` row per failure."""
     import pandas as pd
 
     errors = {"": result} if isinstance(result, str) else result.errors
-    table = pd.DataFrame() if isinstance(result, str) else getattr(result, name).copy()
-    table.insert(0, "cell_specimen_id", cell.specimen_id)
-    failed = pd.DataFrame({
-        "cell_specimen_id": [cell.specimen_id] * len(errors),
-        "stimulus": [kind or pd.NA for kind in errors],
-        "error": list(errors.values()),
-    })
+    table = led(pd.DataFrame() if isinstance(result, str) else getattr(result, name).copy(), cell)
+    failed = led(pd.DataFrame({"stimulus": [kind or pd.NA for kind in errors], "error": list(errors.values())}), cell)
     return pd.concat([table, failed], ignore_index=True) if len(failed) else table
 
 
-def _concat_tables(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+def _concat_tables(parts: Sequence[pd.DataFrame], release: bool) -> pd.DataFrame:
     import pandas as pd
 
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"cell_specimen_id": []})
+    lead = lead_columns(release)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({name: [] for name in lead})
     if "error" not in table:
         table["error"] = pd.NA
     table["error"] = table["error"].astype("string")
-    return table.astype({"cell_specimen_id": "int64"})
+    return table.astype(lead)
 
 
 def _row(cell: CellFile, features: Mapping[str, float], error: str | None, columns: Sequence[str]) -> pd.DataFrame:
-    return _rows([(cell.specimen_id, features, error)], columns)
+    return _rows([(cell, features, error)], columns, cell.specimen_id is not None)
 
 
-def _rows(cells: Sequence[tuple[int, Mapping[str, float], str | None]], columns: Sequence[str]) -> pd.DataFrame:
-    """The table of ``(cell_specimen_id, features, error)``: ``columns`` as float64 (NaN where a cell has none)."""
+def _rows(
+    cells: Sequence[tuple[CellFile, Mapping[str, float], str | None]], columns: Sequence[str], release: bool
+) -> pd.DataFrame:
+    """The table of ``(cell, features, error)``: the columns naming each file, then ``columns`` as float64 (NaN
+    where a cell has none), then ``error``."""
     import numpy as np
     import pandas as pd
 
-    values = {"cell_specimen_id": np.array([cell for cell, _, _ in cells], dtype="int64")}
-    values |= {name: np.array([f.get(name, np.nan) for _, f, _ in cells], dtype="float64") for name in columns}
-    return pd.DataFrame(values | {"error": pd.array([error for _, _, error in cells], dtype="string")})
+    values = {name: np.array([f.get(name, np.nan) for _, f, _ in cells], dtype="float64") for name in columns}
+    table = pd.DataFrame(values | {"error": pd.array([error for _, _, error in cells], dtype="string")})
+    return pd.concat([lead_frame([cell for cell, _, _ in cells], release), table], axis=1)
 
 
 def _say_failures(table: pd.DataFrame) -> None:
@@ -327,7 +328,7 @@ def _say_failures(table: pd.DataFrame) -> None:
     total = len(table)
     parts = []
     if len(unread):
-        named = "; ".join(f"{row.cell_specimen_id} ({row.error})" for row in unread.head(3).itertuples())
+        named = "; ".join(f"{key} ({error})" for key, error in zip(unread.iloc[:3, 0], unread["error"].head(3)))
         more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
         parts.append(f"{len(unread)} of the {total} cells: their sweeps could not be read, so they have no "
                      f"features (not cached: a later read tries them again): {named}{more}")

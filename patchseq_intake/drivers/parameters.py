@@ -91,22 +91,32 @@ def device_parameter(value: Any) -> str | None:
     return name
 
 
-def specimen_ids(value: int | Sequence[int] | None) -> list[int]:
-    """Distinct cell ids, in order, from an id or a list (tuple, array, Series) of them; None: none named (all).
+ID_PARAMETERS = {
+    "specimen_id": ("cell id", "cell", "cell_specimen_id", 541549258),
+    "session_id": ("session id", "session", "ephys_session_id", 1000781418),
+}
+"""The parameters that name what to read, with their words: (an id, one of them, the column, an example)."""
 
-    ``InvalidQueryError`` for an empty list: it names no cell, and would
-    otherwise read as "every cell" (an empty selection computed upstream
-    must not fetch a whole archive).
+
+def specimen_ids(value: int | Sequence[int] | None, parameter: str = "specimen_id") -> list[int]:
+    """Distinct ids, in order, from an id or a list (tuple, array, Series) of them; None: none named (all).
+
+    ``parameter``: ``specimen_id`` (cells, ``cell_specimen_id``) or
+    ``session_id`` (recordings, ``ephys_session_id``), whose words the
+    messages use. ``InvalidQueryError`` for an empty list: it names nothing,
+    and would otherwise read as "every cell" (an empty selection computed
+    upstream must not fetch a whole archive).
     """
+    an_id, one, column, example = ID_PARAMETERS[parameter]
     value = plain(value)
     values = [] if value is None else value if isinstance(value, list) else [value]
-    valid = "a cell id or a list of them (cell_specimen_id: whole numbers, e.g. 541549258)"
+    valid = f"a {an_id} or a list of them ({column}: whole numbers, e.g. {example})"
     if value is not None and not values:
         raise InvalidQueryError(
-            "specimen_id=[] names no cell: give one or more cell ids, or leave specimen_id out (None) "
-            "for every cell the filters select"
+            f"{parameter}=[] names no {one}: give one or more {an_id}s, or leave {parameter} out (None) "
+            f"for every {one} the filters select"
         )
-    return list(dict.fromkeys(whole_number(item, "specimen_id", valid) for item in values))
+    return list(dict.fromkeys(whole_number(item, parameter, valid) for item in values))
 
 
 class PlainParameters:

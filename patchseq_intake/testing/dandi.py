@@ -32,6 +32,7 @@ from typing import Literal
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 from ..dandi.assets import Asset
+from ..dandi.recordings import Recording
 from .server import LocalServer, LoggedRequest, Reply, Request
 
 DRAFT = "draft"
@@ -73,6 +74,8 @@ class ReplicaAsset:
     """``dandi:sha2-256``; None where the metadata publishes none (DANDI computes it after upload)."""
     etag: str | None
     """``dandi:dandi-etag``: MD5 of the MD5s of the 64 MiB upload parts, ``-<parts>``; None if unknown."""
+    recording: Recording | None = None
+    """The donor and session its metadata names (``wasAttributedTo``, ``wasGeneratedBy``); None: neither."""
 
     def digest(self) -> dict[str, str]:
         """The asset metadata's ``digest``."""
@@ -111,11 +114,13 @@ class DandiReplica:
         *,
         asset_id: str | None = None,
         publish_sha256: bool = True,
+        recording: Recording | None = None,
     ) -> ReplicaAsset:
         """Add (or replace) the asset at ``path`` of ``dandiset`` at ``version``, serving ``content``.
 
         Its size and digests are those of ``content``; with ``publish_sha256``
-        False its metadata gives the dandi-etag only.
+        False its metadata gives the dandi-etag only. ``recording``: the donor
+        and session its metadata names.
         """
         size, sha256, etag = _digests(content)
         asset = ReplicaAsset(
@@ -126,12 +131,14 @@ class DandiReplica:
             size=size,
             sha256=sha256 if publish_sha256 else None,
             etag=etag,
+            recording=recording,
         )
         self.server.serve_file(_blob_path(asset.blob), content, etag=etag)  # S3's ETag is DANDI's dandi-etag
         return self._put(dandiset, version, asset)
 
     def add_listed_asset(
-        self, dandiset: str, version: str, listed: Asset, *, asset_id: str | None = None
+        self, dandiset: str, version: str, listed: Asset, *, asset_id: str | None = None,
+        recording: Recording | None = None,
     ) -> ReplicaAsset:
         """List an asset as a real listing describes it, with no bytes behind it (its blob is not served).
 
@@ -140,7 +147,9 @@ class DandiReplica:
         never ``listed.asset_id``: pass that where the listing is the version's own.
         """
         asset_id = asset_id or str(uuid.uuid5(_NAMESPACE, f"listed/{dandiset}/{listed.path}"))
-        asset = ReplicaAsset(listed.path, None, asset_id, listed.blob, listed.size, listed.sha256, listed.etag)
+        asset = ReplicaAsset(
+            listed.path, None, asset_id, listed.blob, listed.size, listed.sha256, listed.etag, recording
+        )
         return self._put(dandiset, version, asset)
 
     def remove_asset(self, dandiset: str, version: str, path: str) -> None:
@@ -265,6 +274,7 @@ class DandiReplica:
             "digest": asset.digest(),
             "dateModified": TIMESTAMP,
             "blobDateModified": TIMESTAMP,
+            **_provenance(asset.recording),
         }
 
     def _download(self, request: Request, asset_id: str) -> Reply:
@@ -284,6 +294,26 @@ class DandiReplica:
             "X-Amz-Signature": secrets.token_hex(32),
         }
         return f"{self.blob_url(asset)}?{urlencode(query, quote_via=quote)}"
+
+
+def _provenance(recording: Recording | None) -> dict[str, object]:
+    """``wasAttributedTo`` (the Participant) and ``wasGeneratedBy`` (the Session, then DANDI's own Activity),
+    laid out as DANDI's asset metadata has them; nothing for no recording."""
+    if recording is None:
+        return {}
+    participant: dict[str, object] = {"schemaKey": "Participant", "identifier": recording.subject_id}
+    if recording.species:
+        participant["species"] = {"schemaKey": "SpeciesType", "name": recording.species}
+    if recording.sex:
+        participant["sex"] = {"schemaKey": "SexType", "name": recording.sex}
+    if recording.age:
+        participant["age"] = {"schemaKey": "PropertyValue", "value": recording.age, "unitText": "ISO-8601 duration"}
+    if recording.genotype:
+        participant["genotype"] = recording.genotype
+    generated = [{"schemaKey": "Activity", "name": "Metadata generation"}]
+    if recording.session_id:
+        generated.insert(0, {"schemaKey": "Session", "identifier": recording.session_id, "name": "Acquisition session"})
+    return {"wasAttributedTo": [participant], "wasGeneratedBy": generated}
 
 
 def request_kind(entry: LoggedRequest) -> RequestKind:

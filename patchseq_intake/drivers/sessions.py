@@ -1,0 +1,150 @@
+"""The intake driver for sessions tables: every Allen Patch-seq recording, or one dandiset's (``patchseq_sessions``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from intake.source.base import DataSource, Schema
+
+from ..dandi.dandisets import AllenDandiset, find, registry
+from ..errors import InvalidQueryError
+from ..version import __version__
+from .parameters import VERSION, PlainParameters, flag, list_of, plain, text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ALL = "all"
+RELEASE_COLUMNS = {"cell_specimen_id": "Int64", "t_type": "string"}
+"""The columns ``release_cells`` adds: the 2020 release's cell and its transcriptomic type."""
+T_TYPE = "corresponding_AIT2.3.1_alias"
+"""The release metadata's column holding the cell's t-type (its alias in the AIT2.3.1 taxonomy)."""
+
+
+class SessionsSource(PlainParameters, DataSource):
+    """A sessions table (``dandi.sessions.COLUMNS``): a row per recording (``ephys_session_id``; a file without one
+    by its path).
+
+    Parameters
+    ----------
+    dandiset, dandi_assets, version:
+        One dandiset's table: its id, the listing the catalog ships for its
+        pinned version (``{"version": ..., "path": ...}``, or None) and the
+        version to list (a published version or ``draft``). Without
+        ``dandiset``, the table across dandisets:
+    dandisets:
+        The dandisets to gather, by id or short name (``000636``,
+        ``human_interneurons``); empty (the default): every one whose listing
+        the catalog ships (no request); ``["all"]``: those and the ones the
+        DANDI API lists (001359, 001455: one paged listing each). Each at the
+        version the catalog pins. Identical copies are one row, differing
+        copies a row each (see ``dandi.sessions``).
+    release_cells:
+        Add the 2020 release's ``cell_specimen_id`` and ``t_type`` (the
+        metadata's ``corresponding_AIT2.3.1_alias``) to its sessions, joined by
+        ``ephys_session_id`` (reads the release's metadata tables, fetched
+        and cached on first use). Default False.
+    filters, columns:
+        ``[[column, op, value], ...]`` on the table's columns, combined with
+        AND; the columns to return (empty: all).
+
+    Constructing the source does no I/O; reading it reads asset listings
+    (shipped: no request) and never an NWB file. ``UnknownDandisetError``
+    for a dandiset the catalog does not know, naming those it knows;
+    ``UnknownVersionError`` for a version DANDI does not have.
+    """
+
+    container = "dataframe"
+    name = "patchseq_sessions"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        dandiset: str | None = None,
+        dandi_assets: dict[str, str] | None = None,
+        version: str | None = None,
+        dandisets: Sequence[str] | None = None,
+        release_cells: bool = False,
+        filters: Sequence[Sequence[Any]] | None = None,
+        columns: Sequence[str] | None = None,
+        metadata: dict | None = None,
+    ):
+        self.one = None if dandiset is None else find(dandiset)
+        if self.one is not None:
+            self.dandi = self.one.at(None if version is None else text(version, "version", VERSION), dandi_assets)
+        self.dandisets = self._chosen(dandisets)
+        self.release_cells = flag(release_cells, "release_cells")
+        self._filters = [] if filters is None else plain(filters)
+        self._columns = [] if columns is None else plain(columns)
+        super().__init__(metadata=metadata)
+
+    def _chosen(self, names: Sequence[str] | None) -> list[AllenDandiset]:
+        """The dandisets of a table across dandisets (see ``dandisets``); the one, for one dandiset's table."""
+        if self.one is not None:
+            if names:
+                raise InvalidQueryError(f"dandisets: the sessions table of {self.one} holds that dandiset only")
+            return [self.one]
+        names = list_of(plain(names) or [], "dandisets", "a list of dandiset ids or short names, or ['all']")
+        if not names:
+            return [dandiset for dandiset in registry().values() if dandiset.listing]
+        if ALL in names:
+            return list(registry().values())
+        chosen = [find(name, "each of dandisets") for name in names]
+        return list(dict.fromkeys(chosen))
+
+    @cached_property
+    def _selected(self) -> pd.DataFrame:
+        from ..dandi.sessions import copies_of, sessions_table
+        from ..tables.filters import query_frame
+
+        if self.one is not None:
+            copies = copies_of(self.one, self.dandi.index())
+            title = f"the sessions table of {self.one} at version {self.dandi.version}"
+        else:
+            copies = [copy for dandiset in self.dandisets for copy in copies_of(dandiset, dandiset.at().index())]
+            title = f"the sessions table of {len(self.dandisets)} dandisets"
+        table = sessions_table(copies)
+        if self.release_cells:
+            table = _with_release_cells(table)
+        return query_frame(table, self._filters, self._columns, title)
+
+    def _get_schema(self) -> Schema:
+        frame = self._selected
+        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+        return Schema(dtype=dtypes, shape=frame.shape, npartitions=1, extra_metadata={})
+
+    def read(self) -> pd.DataFrame:
+        """The selected rows and columns, as a pandas DataFrame."""
+        self._load_metadata()
+        return self._selected.copy()
+
+    def _get_partition(self, i: int) -> pd.DataFrame:
+        return self.read()
+
+    def to_dask(self):
+        """The table as a Dask DataFrame of one partition."""
+        import dask.dataframe as dd
+
+        return dd.from_pandas(self.read(), npartitions=1)
+
+    def _close(self) -> None:
+        self.__dict__.pop("_selected", None)
+
+
+def _with_release_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the 2020 release's ``cell_specimen_id`` and ``t_type`` of its sessions (missing elsewhere)."""
+    import pandas as pd
+
+    from ..tables.release import query_table
+    from ..tables.shipped import ARCHIVES, shipped_table
+
+    wanted = ["ephys_session_id", "cell_specimen_id", T_TYPE]
+    cells = pd.concat([query_table(shipped_table(archive, "metadata"), columns=wanted).read() for archive in ARCHIVES])
+    cells = cells.rename(columns={T_TYPE: "t_type"}).drop_duplicates("ephys_session_id")
+    cells["ephys_session_id"] = cells["ephys_session_id"].astype("Int64")
+    joined = table.merge(cells, on="ephys_session_id", how="left", validate="many_to_one")
+    return joined.astype(RELEASE_COLUMNS)
+
