@@ -28,7 +28,7 @@ import yaml
 from intake.catalog.local import LocalCatalogEntry, UserParameter, YAMLFileCatalog
 
 from .errors import InvalidQueryError, UnknownEntryError, brief
-from .tables.shipped import catalog_dir
+from .tables.shipped import catalog_dir, shipped_dandisets
 
 ENTRY_NAME = "metadata"
 CATALOG = str(catalog_dir() / "patchseq.yaml")
@@ -67,9 +67,28 @@ class _NamingEntries(YAMLFileCatalog):
 
 
 class PatchseqCatalog(_NamingEntries):
-    """The root catalog (``patchseq``): its entries are the archives, ``human`` and ``mouse``."""
+    """The root catalog (``patchseq``): the 2020 archives ``human`` and ``mouse``, ``sessions`` (every recording)
+    and a catalog per Allen Patch-seq dandiset since, by short name (``human_l1``) or by id (``cat["000630"]``,
+    ``cat["630"]``; ``cat["000023"]`` is ``human``)."""
 
-    _kind = ("archive", "archives")
+    _kind = ("archive or dandiset", "entries")
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._named(key))
+
+    def _named(self, key: Any) -> Any:
+        """The entry a dandiset id names (``"000630"`` -> ``human_l1``); any other key as it is."""
+        if isinstance(key, str) and key.strip().isdigit():
+            names = {row["dandiset"]: row["name"] for row in shipped_dandisets()}
+            return names.get(key.strip().zfill(6), key)
+        return key
+
+    def _unknown(self, name: str) -> str:
+        if name.strip().isdigit():
+            known = ", ".join(f"{row['dandiset']} ({row['name']})" for row in shipped_dandisets())
+            return (f"catalog {self.name!r} has no dandiset {brief(name)}: it is not an Allen Institute Patch-seq "
+                    f"dandiset the catalog knows; they are {known}")
+        return f"{super()._unknown(name)} (a dandiset also by its id, e.g. cat['000636'])"
 
 
 class CatalogMetadata(dict):

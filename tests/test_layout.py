@@ -200,6 +200,7 @@ def test_the_driver_entry_points_keep_their_names():
         "patchseq_morphology": "MorphologySource",
         "patchseq_transcriptomics": "TranscriptomicsSource",
         "patchseq_features": "FeaturesSource",
+        "patchseq_sessions": "SessionsSource",
     }
     (catalogs,) = [e for e in entry_points(group="intake.catalogs") if e.name == "patchseq"]
     assert catalogs.value == "patchseq_intake.entrypoint:patchseq"

@@ -12,16 +12,15 @@ lists them.
 
 from __future__ import annotations
 
-import csv
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import UnknownDandisetError, brief
-from ..tables.shipped import shipped_listings
+from ..tables.shipped import shipped_dandisets, shipped_listings
 from .assets import DRAFT, DandisetVersion, PinnedListing
 
-REGISTRY = "dandisets.csv"
 RELEASE_2020 = ("human", "mouse")
 """The short names of the 2020 release's dandisets, which have release tables and catalogs of their own."""
 
@@ -54,7 +53,8 @@ class AllenDandiset:
     def at(self, version: str | None = None, listing: Mapping[str, str] | None = None) -> DandisetVersion:
         """The dandiset at ``version`` (default: the pinned one), with the listing shipped for the pinned version:
         ``listing`` (a catalog entry's ``dandi_assets``, ``{"version": ..., "path": ...}``), else the registry's."""
-        return DandisetVersion(self.dandiset, version or self.version, PinnedListing(**listing) if listing else self.pinned())
+        pinned = PinnedListing(listing["version"], os.path.normpath(listing["path"])) if listing else self.pinned()
+        return DandisetVersion(self.dandiset, version or self.version, pinned)
 
     def describe_version(self) -> str:
         """``0.230915.2257 (published)`` or ``draft (no published version)``, for tables and messages."""
@@ -67,8 +67,7 @@ class AllenDandiset:
 @lru_cache(maxsize=1)
 def registry() -> dict[str, AllenDandiset]:
     """Every Allen Patch-seq dandiset the catalog knows, by id, in the registry's order."""
-    with open(shipped_listings() / REGISTRY, newline="") as table:
-        rows = [AllenDandiset(**{**row, "listing": row["listing"] or None}) for row in csv.DictReader(table)]
+    rows = [AllenDandiset(**{**row, "listing": row["listing"] or None}) for row in shipped_dandisets()]
     return {row.dandiset: row for row in rows}
 
 

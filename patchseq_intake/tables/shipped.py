@@ -6,6 +6,7 @@ code, tests and the demo use the very values the catalogs give intake.
 
 from __future__ import annotations
 
+import csv
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +39,17 @@ def catalog_dir() -> Path:
 def shipped_listings() -> Path:
     """The folder of the DANDI asset listings the catalogs pin, ``<dandiset>.csv`` (see its README)."""
     return catalog_dir() / "dandi-assets"
+
+
+DANDISETS = "dandisets.csv"
+"""The registry of the Allen Patch-seq dandisets the catalogs know, beside the listings (see ``dandi.dandisets``)."""
+
+
+@lru_cache(maxsize=1)
+def shipped_dandisets() -> tuple[dict[str, str], ...]:
+    """The rows of the dandisets' registry (``dandiset``, ``name``, ``version``, ``species``, ``listing``, ``title``)."""
+    with open(shipped_listings() / DANDISETS, newline="") as table:
+        return tuple(csv.DictReader(table))
 
 
 def archive_catalog_path(archive: str) -> Path:
