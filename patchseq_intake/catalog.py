@@ -185,7 +185,7 @@ class ValueEntry(LocalCatalogEntry):
         if unknown:
             raise InvalidQueryError(
                 f"unknown parameter(s) {', '.join(map(repr, unknown))} for {self._title()}; "
-                f"its parameters: {', '.join(self._parameters) or 'none'}"
+                f"its parameters: {', '.join(self._parameters) or 'none'}{self._named_by(unknown)}"
             )
         plugin, open_args = super()._create_open_args({})
         for name, parameter in self._parameters.items():
@@ -204,6 +204,17 @@ class ValueEntry(LocalCatalogEntry):
             if value is not None:
                 open_args[name] = value
         return plugin, open_args
+
+    def _named_by(self, unknown: list[str]) -> str:
+        """Where one id parameter was given for the other: which one names this entry's files, and why."""
+        for given, taken, why in (
+            ("specimen_id", "session_id", "a dandiset's recordings are named by their session (ephys_session_id)"),
+            ("session_id", "specimen_id", "the 2020 archives' files are named by their cell (cell_specimen_id); "
+                                          "by session: filters=[['ephys_session_id', '==', <id>]]"),
+        ):
+            if given in unknown and taken in self._parameters:
+                return f" ({why}: use {taken})"
+        return ""
 
     def _title(self) -> str:
         catalog = getattr(self._catalog, "name", None)

@@ -134,9 +134,14 @@ class DandisetVersion:
         api = config.dandi_api()
         if self.pinned is not None and self.pinned.version == self.version and api == config.DANDI_API:
             return _pinned_index(api, config.DANDI_S3, self.dandiset, self.version, self.pinned.path)
-        if self.version == DRAFT:
-            return _draft_index(api, self.dandiset)
-        return _cached_index(index_path(api, self.dandiset, self.version), api, self.dandiset, self.version)
+        try:
+            if self.version == DRAFT:
+                return _draft_index(api, self.dandiset)
+            return _cached_index(index_path(api, self.dandiset, self.version), api, self.dandiset, self.version)
+        except UnknownVersionError as exc:
+            if self.pinned is None:
+                raise
+            raise UnknownVersionError(f"{exc}; the catalog pins {self.pinned.version}") from exc
 
 
 @dataclass(frozen=True)
