@@ -70,7 +70,9 @@ def listing_facts(dandiset: AllenDandiset) -> str:
 def _version_words(dandiset: AllenDandiset) -> str:
     if dandiset.published:
         return f"published version {dandiset.version}"
-    return "draft (no published version is pinned: the listing shipped is the draft as the catalog last saw it)"
+    if dandiset.listing:
+        return "draft (no published version is pinned: the listing shipped is the draft as the catalog last saw it)"
+    return "draft (no published version is pinned: the catalog knows none; DANDI's API lists the draft as it is)"
 
 
 def dandiset_catalog(dandiset: AllenDandiset, human: dict) -> dict:
@@ -162,7 +164,8 @@ def root_catalog(root: dict) -> dict:
             continue
         sources[dandiset.name] = {
             "description": _text(f"{dandiset.title} ({dandiset.species}; DANDI {dandiset.dandiset}, "
-                                 f"{_version_words(dandiset)}). Entries: sessions, ephys, features."),
+                                 f"{_version_words(dandiset)}). {listing_facts(dandiset)} "
+                                 "Entries: sessions, ephys, features."),
             "driver": "patchseq_archive",
             "args": {"path": f"{{{{ CATALOG_DIR }}}}/{FOLDER}/{dandiset.name}.yaml"},
             "metadata": {"dandiset": dandiset.dandiset, "plots": {}},
