@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 _TO_MILLI, _TO_PICO = 1.0e3, 1.0e12
 CLAMP_UNITS = {CURRENT_CLAMP: ("Volts", "Amps"), VOLTAGE_CLAMP: ("Amps", "Volts")}
 """A clamp mode's units (IPFX's long names): its response's and its command's."""
+_SPELLED = {"Volts": ("volts", "('volts', 'Volts' or 'V')"), "Amps": ("amperes", "('amperes', 'amps', 'Amps' or 'A')")}
+_IN = {"Volts": "mV", "Amps": "pA"}
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,11 @@ class SweepParts:
 
         Current clamp (I=0 too): response in volts, command in amperes; voltage
         clamp the other way round (IPFX's spellings: ``volts``, ``Volts``, ``V``;
-        ``amperes``, ``amps``, ``Amps``, ``A``). MIES writes ``a.u.`` for a wave
-        that had no unit, and IPFX refuses such a sweep: its scale is not known.
+        ``amperes``, ``amps``, ``Amps``, ``A``). IPNWB writes ``a.u.`` for a wave
+        that had no unit: IPFX refuses such a sweep, its scale is not known. IPFX
+        checks the response's unit only for being volts or amperes, and scales
+        it by the command's: a current clamp response in amperes, which no MIES
+        writes, it reads as millivolts; this reader refuses it.
         """
         response_unit, stimulus_unit = CLAMP_UNITS[self.clamp_mode]
         found = [("response", 0, self.response_unit, response_unit)]
@@ -99,10 +104,11 @@ class SweepParts:
             found.append(("stimulus", 1, self.stimulus_unit, stimulus_unit))
         for role, which, unit, expected in found:
             if unit != expected:
+                shown = _SPELLED.get(unit, (repr(unit),))[0]
                 raise NwbFormatError(
                     f"{label}: sweep {self.sweep_number} is a {self.clamp_mode} sweep whose {role} series "
-                    f"{names()[which]} stores its samples in {unit!r}; only {expected!r} (volts or amperes, as the "
-                    "clamp makes them) are read there, so its values in mV and pA are not known"
+                    f"{names()[which]} stores its samples in {shown}; a {self.clamp_mode} {role} is read only in "
+                    f"{' '.join(_SPELLED[expected])}, so its values in {_IN[expected]} are not known"
                 )
 
     @classmethod

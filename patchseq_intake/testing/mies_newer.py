@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -45,8 +45,10 @@ from .physiology import SweepSpec, WrittenCell, default_sweeps
 
 ERAS = ("2.6", "3.0")
 PACKAGE_VERSIONS = {
-    "2.6": ("9.0.2.4", "39951", "Release_2.6_20220606-1030-g463fea9a8", "69", "1.10.7", "7"),
-    "3.0": ("10.0.1.0", "56565", "Release_3.0_20260715", "85", "1.14.5", "10"),
+    "2.6": ("9.0.2.4", "39951", "Release_2.6_20220606-1030-g463fea9a8\nDate and time of last commit: "
+            "2023-05-15T23:15:28+02:00", "69", "1.10.7", "7"),
+    "3.0": ("10.0.1.0", "56565", "Release_3.0_20260715\nDate and time of last commit: 2026-07-15T12:00:00+02:00",
+            "85", "1.14.5", "10"),
 }
 """Per era: Igor Pro's version and build, MIES', the labnotebook version, HDF5's, the sweep epoch version
 (2.6: the MIES test file's; 3.0: MIES 3.0's labnotebook version, the rest made up)."""
@@ -62,9 +64,9 @@ OHMS = {"MOhm": "MΩ"}
 """Units MIES renamed in its notebook (labnotebook version 54 and later)."""
 EPOCH_COLUMNS = {
     "start_time": "Start time of epoch, in seconds", "stop_time": "Stop time of epoch, in seconds",
-    "treelevel": "Tree Level", "tags": "user-defined tags", "timeseries": "index into a TimeSeries object",
+    "tags": "user-defined tags", "timeseries": "index into a TimeSeries object", "treelevel": "Tree Level",
 }
-"""The epochs table's data columns and their descriptions, as the MIES test file has them."""
+"""The epochs table's columns, in its ``colnames`` order, and their descriptions, as the MIES test file has them."""
 UNKNOWN = (
     "nwb_version 3",
     "command in a.u.",
@@ -114,14 +116,16 @@ def write_newer_mies_nwb(
 def _generated_by(writer: _Writer, era: str) -> None:
     """MIES 2.2 and later: 8 rows (Igor's build, HDF5's version, the sweep epoch version)."""
     igor, build, mies, notebook, hdf5, epochs = PACKAGE_VERSIONS[era]
-    rows = dict(GENERATED_BY) | {"Program Version": igor, "Program Build Version": build, "Labnotebook Version": notebook,
-                                 "Package Version": f"{mies}\nDate and time of last commit: 2023-05-15T23:15:28+02:00",
-                                 "HDF5 Library Version": hdf5, "Sweep Epoch Version": epochs}
+    rows = dict(GENERATED_BY) | {
+        "Program Version": igor, "Program Build Version": build, "Package Version": mies,
+        "Labnotebook Version": notebook, "HDF5 Library Version": hdf5, "Sweep Epoch Version": epochs,
+    }
     order = ("Program", "Program Version", "Program Build Version", "Package", "Package Version",
              "Labnotebook Version", "HDF5 Library Version", "Sweep Epoch Version")
     general = writer.h5["general"]
     del general["generated_by"]
-    writer.typed(writer.text(general, "generated_by", [[name, rows[name]] for name in order]), "GeneratedBy", "ndx-mies")
+    table = writer.text(general, "generated_by", [[name, rows[name]] for name in order])
+    writer.typed(table, "GeneratedBy", "ndx-mies")
 
 
 def _six_row_keys(writer: _Writer, device: h5py.Group) -> None:
@@ -133,17 +137,26 @@ def _six_row_keys(writer: _Writer, device: h5py.Group) -> None:
         values = device[values_name][()]
         used = ~np.isnan(values) if values.dtype != object else np.frompyfunc(len, 1, 1)(values).astype(bool)
         rows = int(np.flatnonzero(used.any(axis=(1, 2)))[-1]) + 1 if used.any() else 1
-        kinds = {name: device[name].attrs["neurodata_type"] for name in (keys_name, values_name)}
+        kinds = {name: _text(device[name].attrs["neurodata_type"]) for name in (keys_name, values_name)}
         for name in (keys_name, values_name):
             del device[name]
-        for name, data in ((keys_name, np.vstack([keys, np.array(extra, dtype=object)])), (values_name, values[:rows])):
-            dtype = h5py.string_dtype() if data.dtype == object else data.dtype
-            stored = device.create_dataset(name, data=data, dtype=dtype, **_compressed(32, data.ndim))
-            writer.typed(stored, _text(kinds[name]), "ndx-mies")
+        _stored(writer, device, keys_name, np.vstack([keys, np.array(extra, dtype=object)]), kinds[keys_name])
+        _stored(writer, device, values_name, values[:rows], kinds[values_name])
+
+
+class _Epoch(NamedTuple):
+    """A row of the epochs table: its times (s in the session), tags, series and samples in it."""
+
+    start: float
+    stop: float
+    tags: tuple[str, ...]
+    series: h5py.Group
+    first_sample: int
+    samples: int
 
 
 def _epochs(writer: _Writer, specs: dict[int, SweepSpec]) -> None:
-    """``/intervals/epochs`` as IPNWB writes it: per stimulus series its test pulse and its stimset, in s."""
+    """``/intervals/epochs`` as IPNWB writes it: per stimulus series its test pulse and its stimset (tree level 0)."""
     h5 = writer.h5
     rows = []
     for series in h5["stimulus/presentation"].values():
@@ -151,35 +164,31 @@ def _epochs(writer: _Writer, specs: dict[int, SweepSpec]) -> None:
         if spec is None or _text(series.attrs["neurodata_type"]) == "TimeSeries":
             continue
         start, rate = float(series["starting_time"][0]), float(series["starting_time"].attrs["rate"])
-        pulse_end = 2 * spec.epochs.test_pulse_start + spec.epochs.test_pulse_width
-        length = series["data"].shape[0] / rate
-        rows.append((start, start + pulse_end, ["Type=Inserted Testpulse", "ShortName=TP"], series, 0, pulse_end, rate))
-        rows.append((start + pulse_end, start + length, ["Type=Stimset", "ShortName=ST"], series, pulse_end, length, rate))
+        pulse = round((2 * spec.epochs.test_pulse_start + spec.epochs.test_pulse_width) * rate)
+        length = series["data"].shape[0]
+        rows.append(_Epoch(start, start + pulse / rate, ("Type=Inserted Testpulse", "ShortName=TP"), series, 0, pulse))
+        rows.append(_Epoch(start + pulse / rate, start + length / rate, ("Type=Stimset", "ShortName=ST"), series,
+                           pulse, length - pulse))
     table = writer.typed(h5.create_group("intervals/epochs"), "TimeIntervals")
     writer.text_attr(table, "description", "experimental epochs")
-    table.attrs.create("colnames", np.array(["start_time", "stop_time", "tags", "timeseries", "treelevel"], dtype=object),
-                       dtype=h5py.string_dtype())
-    count = len(rows)
+    table.attrs.create("colnames", np.array(list(EPOCH_COLUMNS), dtype=object), dtype=h5py.string_dtype())
     columns = {
-        "id": np.arange(1, count + 1, dtype=np.int32),
-        "start_time": np.array([row[0] for row in rows]),
-        "stop_time": np.array([row[1] for row in rows]),
-        "treelevel": np.array([float(row[4] > 0) for row in rows]),
-        "tags_index": np.cumsum([len(row[2]) for row in rows]).astype(np.int32),
-        "tags": np.array([tag for row in rows for tag in row[2]], dtype=object),
-        "timeseries_index": np.arange(1, count + 1, dtype=np.int32),
+        "id": (np.arange(1, len(rows) + 1, dtype=np.int32), "ElementIdentifiers"),
+        "start_time": (np.array([row.start for row in rows]), "VectorData"),
+        "stop_time": (np.array([row.stop for row in rows]), "VectorData"),
+        "treelevel": (np.zeros(len(rows)), "VectorData"),
+        "tags_index": (np.cumsum([len(row.tags) for row in rows]).astype(np.int32), "VectorIndex"),
+        "tags": (np.array([tag for row in rows for tag in row.tags], dtype=object), "VectorData"),
+        "timeseries_index": (np.arange(1, len(rows) + 1, dtype=np.int32), "VectorIndex"),
     }
-    for name, data in columns.items():
-        dtype = h5py.string_dtype() if data.dtype == object else data.dtype
-        dataset = table.create_dataset(name, data=data, dtype=dtype, **_compressed(32))
-        kind = "ElementIdentifiers" if name == "id" else "VectorIndex" if name.endswith("_index") else "VectorData"
-        writer.typed(dataset, kind, "hdmf-common")
+    for name, (data, kind) in columns.items():
+        dataset = _stored(writer, table, name, data, kind, "hdmf-common")
         if name in EPOCH_COLUMNS:
             writer.text_attr(dataset, "description", EPOCH_COLUMNS[name])
     compound = np.dtype([("idx_start", "<i4"), ("count", "<i4"), ("timeseries", h5py.ref_dtype)])
-    refs = np.array([(round(row[4] * row[6]), round((row[5] - row[4]) * row[6]), row[3].ref) for row in rows], compound)
-    series = table.create_dataset("timeseries", data=refs, chunks=(1,), maxshape=(None,))
-    writer.typed(series, "VectorData", "hdmf-common")
+    refs = np.array([(row.first_sample, row.samples, row.series.ref) for row in rows], compound)
+    series = writer.typed(table.create_dataset("timeseries", data=refs, chunks=(1,), maxshape=(None,)), "VectorData",
+                          "hdmf-common")
     writer.text_attr(series, "description", EPOCH_COLUMNS["timeseries"])
     for name, target in (("tags_index", "tags"), ("timeseries_index", "timeseries")):
         table[name].attrs.create("target", table[target].ref, dtype=h5py.ref_dtype)
@@ -190,12 +199,19 @@ def _results(writer: _Writer) -> None:
     results = writer.typed(writer.h5.create_group("general/results"), "Results", "ndx-mies")
     keys = np.array([["SweepNum", "TimeStamp", "TimeStampSinceIgorEpochUTC", "EntrySourceType", "AcquisitionState"],
                      [""] * 5, ["-"] * 5], dtype=object)
-    for prefix, values in (("numerical", np.full((1, 5, 9), np.nan)), ("textual", np.full((1, 5, 9), "", dtype=object))):
-        for name, data in ((f"{prefix}ResultsKeys", keys), (f"{prefix}ResultsValues", values)):
-            dtype = h5py.string_dtype() if data.dtype == object else data.dtype
-            stored = results.create_dataset(name, data=data, dtype=dtype, **_compressed(32, data.ndim))
-            kind = f"Results{prefix.capitalize()}{'Keys' if name.endswith('Keys') else 'Values'}"
-            writer.typed(stored, kind, "ndx-mies")
+    for prefix, values in (("numerical", np.full((1, 5, 9), np.nan)), ("textual", np.full((1, 5, 9), "", object))):
+        kind = f"Results{prefix.capitalize()}"
+        _stored(writer, results, f"{prefix}ResultsKeys", keys, f"{kind}Keys")
+        _stored(writer, results, f"{prefix}ResultsValues", values, f"{kind}Values")
+
+
+def _stored(
+    writer: _Writer, parent: h5py.Group, name: str, data: np.ndarray, kind: str, namespace: str = "ndx-mies"
+) -> h5py.Dataset:
+    """A dataset as IPNWB stores one (chunked 32, compressed; text variable-length), of ``kind``."""
+    dtype = h5py.string_dtype() if data.dtype == object else data.dtype
+    return writer.typed(parent.create_dataset(name, data=data, dtype=dtype, **_compressed(32, data.ndim)), kind,
+                        namespace)
 
 
 def make_unknown(path: str | os.PathLike, variant: str) -> str:
