@@ -116,8 +116,9 @@ def sessions_table(copies: Iterable[Copy]) -> pd.DataFrame:
         for bytes_key, identical in versions.items():
             others = [c for key, group in versions.items() if key != bytes_key for c in group]
             rows.append(_row(identical, others))
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.astype({name: dtype for name, (dtype, _) in COLUMNS.items()})
+    return pd.DataFrame({
+        name: pd.Series([row[name] for row in rows], dtype=dtype) for name, (dtype, _) in COLUMNS.items()
+    })
 
 
 def _row(identical: Sequence[Copy], others: Sequence[Copy]) -> dict[str, object]:
@@ -142,9 +143,9 @@ def _row(identical: Sequence[Copy], others: Sequence[Copy]) -> dict[str, object]
     }
 
 
-def _preference(copy: Copy) -> tuple[bool, str, str]:
-    """Published before draft, the newest published version first (``0.YYMMDD.HHMM`` sorts by date), then by id."""
-    newest_first = "".join(chr(0x10FFFF - ord(ch)) for ch in copy.version)
+def _preference(copy: Copy) -> tuple[bool, tuple[int, ...], str]:
+    """Published before draft, the newest published version first (``0.YYMMDD.HHMM``), then the lowest id."""
+    newest_first = tuple(-int(part) for part in copy.version.split(".")) if copy.published else ()
     return (not copy.published, newest_first, copy.dandiset.dandiset)
 
 

@@ -109,6 +109,8 @@ class SessionsSource(PlainParameters, DataSource):
         table = sessions_table(copies)
         if self.release_cells:
             table = _with_release_cells(table)
+        if not self._filters and not self._columns:
+            return table  # as it is: the query's round trip through Arrow costs more than building the table
         return query_frame(table, self._filters, self._columns, title)
 
     def _get_schema(self) -> Schema:
