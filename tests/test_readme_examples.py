@@ -76,3 +76,20 @@ def test_every_relative_link_names_a_file_and_heading_that_exist():
                 assert anchor in {_anchor(h) for h in headings}, f"{document.name}: {target}"
             checked += 1
     assert checked > 10
+
+
+def test_every_session_in_the_python_examples_is_one_of_the_dandiset_named():
+    """``<name> = cat.<dandiset>`` (or ``cat["<id>"]``) then ``<name>.ephys(session_id=X)``: X is in its listing."""
+    from patchseq_intake.dandi.assets import read_listing_with_recordings
+    from patchseq_intake.dandi.dandisets import find
+
+    checked = 0
+    for block in _python_blocks():
+        names = dict(re.findall(r"^(\w+) = cat\.(\w+)\b", block, flags=re.M))
+        for name, session in re.findall(r"\b(\w+)\.ephys\(session_id=(\d+)\)", block):
+            dandiset = find(names.get(name, name))
+            assets, recordings = read_listing_with_recordings(dandiset.pinned().path)
+            sessions = {recording.session for recording in recordings.values()}
+            assert int(session) in sessions, f"session {session} is not in {dandiset}"
+            checked += 1
+    assert checked >= 2, "the examples name no session of a dandiset"
