@@ -44,7 +44,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import config
-from ..dandi.assets import Asset, read_listing
+from ..dandi.assets import Asset, read_listing, read_listing_with_recordings
+from ..dandi.dandisets import registry
 from ..tables.shipped import shipped_dandiset, shipped_listings
 from .archives import ArchiveCell, ServedArchives, serve_archives
 from .dandi import DRAFT, DandiReplica, ReplicaAsset
@@ -122,6 +123,11 @@ DEMO_CELLS = (
 )
 
 
+DEMO_RECORDINGS = (("000630", 1001422850),)
+"""Sessions of the dandisets beyond the 2020 release whose files the demo's replica serves (synthetic bytes at the
+real path, with the listing's metadata of the recording): a human L1 cell of 000630."""
+
+
 @dataclass
 class World:
     """The running stand-in: its server, DANDI replica, cells and written files."""
@@ -136,6 +142,8 @@ class World:
     """Whether the replica lists every real asset of both dandisets."""
     archives: ServedArchives | None = None
     """The BIL and NeMO stand-ins: the cells' SWC files and transcriptomes."""
+    recordings: dict[int, WrittenCell] = field(default_factory=dict)
+    """Synthetic files served for real sessions of the dandisets beyond 2020 (``DEMO_RECORDINGS``), by session."""
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point the shipped catalogs at this world.
@@ -167,7 +175,8 @@ class World:
 
 @contextmanager
 def demo_world() -> Iterator[tuple[World, dict[str, str | None]]]:
-    """The demo's replica (``DEMO_CELLS``, every real asset listed) served from a temporary folder, and the
+    """The demo's replica (``DEMO_CELLS`` and ``DEMO_RECORDINGS``, every real asset of every dandiset whose listing
+    the catalog ships listed) served from a temporary folder, and the
     settings that point a process at it (``demo_settings``), for a ``with`` block.
 
     The folder (its NWB files and the cache the settings name) is removed, and the server stopped, at the
@@ -175,6 +184,9 @@ def demo_world() -> Iterator[tuple[World, dict[str, str | None]]]:
     """
     with tempfile.TemporaryDirectory(prefix="patchseq-demo-") as scratch:
         world = build_world(Path(scratch) / "files", listings=shipped_listings())
+        list_every_dandiset(world.replica)
+        for dandiset, session in DEMO_RECORDINGS:
+            world.recordings[session] = publish_recording(world.replica, Path(scratch) / "files", dandiset, session)
         try:
             yield world, demo_settings(world, Path(scratch) / "cache")
         finally:
@@ -307,6 +319,37 @@ def _list_real_assets(replica: DandiReplica, listings: Path) -> None:
 @lru_cache(maxsize=4)
 def _real_listing(path: Path) -> dict[str, Asset]:
     return read_listing(path)
+
+
+def list_every_dandiset(replica: DandiReplica) -> None:
+    """List in ``replica`` every asset, and its recording, of each dandiset beyond the 2020 release whose listing
+    the catalog ships, at the version pinned (their blobs are not served)."""
+    for dandiset in registry().values():
+        pinned = dandiset.pinned()
+        if dandiset.release_2020 or pinned is None:
+            continue
+        assets, recordings = read_listing_with_recordings(pinned.path)
+        for asset in assets.values():
+            replica.add_listed_asset(dandiset.dandiset, dandiset.version, asset, asset_id=asset.asset_id,
+                                     recording=recordings.get(asset.path))
+
+
+def publish_recording(
+    replica: DandiReplica, directory: Path, dandiset: str, session: int, sweeps: list[SweepSpec] | None = None
+) -> WrittenCell:
+    """Write a synthetic MIES file for ``session`` of ``dandiset`` and serve it at the session's real path, with
+    the listing's recording, in the version pinned (replacing the listed asset's bytes)."""
+    registered = registry()[dandiset]
+    assets, recordings = read_listing_with_recordings(registered.pinned().path)
+    path = next(p for p, r in recordings.items() if r.session == session)
+    recording = recordings[path]
+    written = write_mies_nwb(
+        directory / Path(path).name, specimen_id=session, session_id=session, subject_id=recording.subject_id,
+        sweeps=default_sweeps(), seed=session % 1000,
+    )
+    replica.add_asset(dandiset, registered.version, path, written.path, asset_id=assets[path].asset_id,
+                      recording=recording)
+    return written
 
 
 def _publish(replica: DandiReplica, plan: CellPlan, written: WrittenCell) -> ReplicaAsset:

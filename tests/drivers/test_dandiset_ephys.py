@@ -154,3 +154,21 @@ def test_an_unknown_dandiset_is_named_with_those_there_are(cat):
                                                    r"\(mouse\), 000109 \(human_2021_06\)"):
         cat.sessions(dandisets=["000021"]).read()
     assert SessionsSource(dandisets=["630", "human_interneurons"]).dandisets[1].dandiset == "000636"
+
+
+def test_the_demos_replica_lists_every_dandiset_and_serves_a_recording_at_its_real_path(cat, tmp_path, monkeypatch):
+    from patchseq_intake.testing.physiology import default_sweeps
+    from patchseq_intake.testing.world import DEMO_RECORDINGS, list_every_dandiset, publish_recording
+
+    (dandiset, session), = DEMO_RECORDINGS
+    with LocalServer() as server:
+        dandi = DandiReplica(server)
+        list_every_dandiset(dandi)
+        written = publish_recording(dandi, tmp_path, dandiset, session, default_sweeps(scale=0.1, sampling_rate=10e3))
+        monkeypatch.setenv(config.DANDI_API_ENV, dandi.api_url)
+        monkeypatch.setenv(config.CACHE_ENV, str(tmp_path / "cache"))
+        sessions = cat[dandiset].sessions.read()
+        table = cat[dandiset].ephys(session_id=session).read()
+    assert len(sessions) == 210 and session in set(sessions["ephys_session_id"])
+    assert sessions.set_index("ephys_session_id").loc[session, "sha256"] == written.sha256  # the synthetic bytes
+    assert list(table["sweep_number"]) == [summary.sweep_number for summary in written.sweeps]
