@@ -36,12 +36,13 @@ from ..access.modes import ACCESS_MODES
 from ..errors import DeviceChoiceError, ManifestMismatchWarning, PatchseqError, UnknownCellError
 from ..features.ipfx_library import IpfxMissingError
 from ..gui.serving import port_number
-from ..tables.shipped import ARCHIVES
 from ..version import __version__
 from .cache_command import add_cache
+from .dandisets import ID_HELP, command_words, id_word, ids_parameter, is_2020, only_2020
 from .features_command import add_features
 from .index_command import add_index
 from .options import (
+    ARCHIVE_HELP,
     EPHYS,
     CommandError,
     HelpFormatter,
@@ -55,6 +56,7 @@ from .options import (
     add_table_options,
     add_technique_option,
     add_version_option,
+    archive_name,
     columns_given,
     filter_words,
     filters_given,
@@ -64,6 +66,7 @@ from .options import (
 )
 from .output import chosen_format, emit, sweep_samples
 from .release_commands import add_expression, add_morphology, nwb_fetch_flags, release_fetch, release_files_entry
+from .sessions_command import add_sessions
 
 if TYPE_CHECKING:
     from ..catalog import ArchiveCatalog
@@ -91,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {exc.without_advice}{hint}", file=sys.stderr)
         return 1
     except (PatchseqError, OSError) as exc:
-        print(f"{PROG}: {in_command_words(_in_the_cache(exc), getattr(args, 'filters', None) or [])}", file=sys.stderr)
+        message = in_command_words(_in_the_cache(exc), getattr(args, "filters", None) or [])
+        print(f"{PROG}: {command_words(message, args.command, getattr(args, 'archive', None))}", file=sys.stderr)
         return 1
     except IpfxMissingError as exc:  # an ImportError: the features extra is not installed
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -113,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_cells, _add_files, _add_sweeps, _add_fetch, add_morphology, add_expression, add_features, add_index,
-                add_cache, _add_gui, _add_demo):
+                add_sessions, add_cache, _add_gui, _add_demo):
         add(commands)
     return parser
 
@@ -125,11 +129,15 @@ def _add_cells(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "cells",
-        help="the metadata of the selected cells",
+        help="the metadata of the selected cells (a dandiset beyond 2020: its sessions table)",
         description="The cell metadata of an archive, one row per cell: every cell, or those "
-        "matching the filters. No cell matching the filters is an error.",
+        "matching the filters. On a dandiset beyond the 2020 release (any but human and mouse), its sessions "
+        "table instead, one row per NWB file: ephys_session_id, donor, species, sex, age_days, dandiset, version, "
+        "dandi_path, asset_id, size, sha256, dandisets, chosen_because, copies_differ, other_copies. "
+        "No row matching the filters is an error.",
         examples=[
             "patchseq-intake cells human",
+            "patchseq-intake cells human_interneurons --filter donor == 1000181910   # or cells 000636, cells 636",
             "patchseq-intake cells mouse --filter structure in VISp5,VISp4 --filter dendrite_type == aspiny",
             "patchseq-intake cells mouse --columns cell_specimen_id structure age_days --format csv",
             "patchseq-intake cells human -o human_cells.parquet",
@@ -140,7 +148,8 @@ def _add_cells(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_cells(args: argparse.Namespace) -> None:
-    _emit_table(args, _archive(args.archive).metadata, "cell")
+    catalog = _archive(args.archive)
+    _emit_table(args, *((catalog.metadata, "cell") if is_2020(args.archive) else (catalog.sessions, "recording")))
 
 
 def _add_files(commands: argparse._SubParsersAction) -> None:
@@ -157,13 +166,16 @@ def _add_files(commands: argparse._SubParsersAction) -> None:
         "per file: cell_specimen_id (empty for the expression matrices), technique, file_type, file_name, "
         "size (bytes) and sha256 (the manifest's, of the file itself, also where it is packed in a tar), "
         "archive, manifest_uri (the manifest's dead link), url (where it is fetched from today), packed_in (the "
-        "tar at url holding it), and what this cache fetched: bytes_match, found_url, found_name, found_sha256.",
+        "tar at url holding it), and what this cache fetched: bytes_match, found_url, found_name, found_sha256. "
+        "On a dandiset beyond the 2020 release, its NWB files are its sessions table (as cells gives it); it has no "
+        "--technique but the NWB files'.",
         examples=[
             "patchseq-intake files mouse --filter in_manifest == false",
             "patchseq-intake files human --filter manifest_matches == false --columns cell_specimen_id size",
             "patchseq-intake files mouse -o mouse_nwb_files.parquet",
             "patchseq-intake files human --technique morphology --filter file_type == transformed_swc",
             "patchseq-intake files mouse --technique transcriptomics --filter file_type == csv --columns file_name url packed_in",
+            "patchseq-intake files human_l1 --columns ephys_session_id dandi_path size",
         ],
         run=_run_files,
     )
@@ -174,10 +186,12 @@ def _add_files(commands: argparse._SubParsersAction) -> None:
 
 def _run_files(args: argparse.Namespace) -> None:
     if args.technique != EPHYS:
+        only_2020(args.archive, "files of other techniques than the NWB files", f"--technique {args.technique}")
         _emit_table(args, release_files_entry(args), f"{args.technique} file", technique=args.technique)
         return
     versioned = {"version": args.dandi_version} if args.dandi_version else {}
-    _emit_table(args, _archive(args.archive).nwb_files, "NWB file", **versioned)
+    catalog = _archive(args.archive)
+    _emit_table(args, catalog.nwb_files if is_2020(args.archive) else catalog.sessions, "NWB file", **versioned)
 
 
 def _emit_table(args: argparse.Namespace, entry: Callable[..., Any], row: str, **parameters: Any) -> None:
@@ -197,8 +211,9 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
     sub = subcommand(
         commands,
         "sweeps",
-        help="a cell's sweep table, or one sweep's samples (or an NWB file's: --file)",
-        description="The sweep table of a cell's NWB file, one row per sweep (stimulus code and "
+        help="a cell's (or recording's) sweep table, or one sweep's samples (or an NWB file's: --file)",
+        description="The sweep table of a cell's NWB file (on a dandiset beyond 2020: a recording's, named by its "
+        "ephys_session_id), one row per sweep (stimulus code and "
         "name, clamp mode, device, sampling rate, duration, ...), as IPFX gives it. With --sweep N, the "
         "samples of sweep N instead: t_s (s from the sweep's start), v_mv (mV) and i_pa (pA), "
         "up to the last recorded sample (--all-samples: every stored one). With --file PATH, the same "
@@ -208,15 +223,14 @@ def _add_sweeps(commands: argparse._SubParsersAction) -> None:
             "patchseq-intake sweeps mouse 601506507 --access stream --format csv",
             "patchseq-intake sweeps human 541549258 --sweep 42 -o sweep42.parquet",
             "patchseq-intake sweeps human 541549258 --root ~/dandi   # a local copy of the dandiset",
+            "patchseq-intake sweeps human_l1 839897299 --sweep 5   # a recording of 000630, by its ephys_session_id",
             "patchseq-intake sweeps --file recording.nwb",
             "patchseq-intake sweeps --file recording.nwb --device ITC18USB_Dev_0 --sweep 0",
         ],
         run=_run_sweeps,
     )
-    sub.add_argument("archive", nargs="?", choices=ARCHIVES, metavar="ARCHIVE", help="human or mouse")
-    sub.add_argument(
-        "specimen_id", nargs="?", type=whole_number(), metavar="SPECIMEN_ID", help="the cell's cell_specimen_id"
-    )
+    add_archive_argument(sub, nargs="?")
+    sub.add_argument("specimen_id", nargs="?", type=whole_number(), metavar="SPECIMEN_ID", help=ID_HELP)
     sub.add_argument("--file", metavar="PATH", help="read this NWB file instead of a cell's (no ARCHIVE, no SPECIMEN_ID)")
     sub.add_argument("--sweep", type=whole_number(), metavar="N", help="give the samples of sweep N, not the table")
     sub.add_argument(
@@ -266,10 +280,11 @@ def _sweeps_source(args: argparse.Namespace) -> Any:
     """The source ``sweeps`` reads: the NWB file of ``--file``, or the cell ARCHIVE SPECIMEN_ID (usage errors else)."""
     if args.file is None:
         if args.archive is None or args.specimen_id is None:
-            raise UsageError("name a cell, ARCHIVE SPECIMEN_ID (e.g. human 541549258), or an NWB file: --file PATH")
+            raise UsageError("name a cell, ARCHIVE SPECIMEN_ID (e.g. human 541549258), or an NWB file: --file PATH "
+                             "(on a dandiset beyond 2020, a recording by its ephys_session_id: human_l1 839897299)")
         return _ephys(
             args.archive,
-            specimen_id=[args.specimen_id],
+            **ids_parameter(args.archive, [args.specimen_id]),
             access=access_given(args.access, args.root),
             root=args.root,
             version=args.dandi_version,
@@ -298,6 +313,8 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         "DANDI's SHA-256 and size of it; files already cached are not fetched again. Prints "
         "one line per cell: its cell_specimen_id, a tab, and the path of its cached file (named by "
         "the file's SHA-256), in the order the cells were named (with filters alone: the metadata table's). "
+        "On a dandiset beyond 2020, its recordings: named by ephys_session_id, filters on its sessions table, one "
+        "line per file: its ephys_session_id (its dandi_path for a file without one), a tab, its path. "
         "With --technique morphology or transcriptomics, the cells' files of that technique from BIL or NeMO "
         "(--file-type: of one type), each verified against the release manifest's SHA-256 (of the file, also "
         "where NeMO packs it in a tar); it prints one line per file: its cell_specimen_id (- for the "
@@ -307,6 +324,7 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
             "patchseq-intake fetch human 541549258 569835804",
             "patchseq-intake fetch mouse --filter structure == VISp5 --filter dendrite_type == aspiny",
             "patchseq-intake fetch human 541549258 | cut -f2   # the paths alone",
+            "patchseq-intake fetch human_interneurons 1000781418   # a recording of 000636, by its ephys_session_id",
             "patchseq-intake fetch mouse 601506507 --technique morphology --file-type transformed_swc",
             "patchseq-intake fetch mouse 601506507 --technique transcriptomics   # its FASTQ pair and BAM file",
             "patchseq-intake fetch mouse --technique transcriptomics --file-type csv   # the four matrices",
@@ -314,9 +332,7 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
         run=_run_fetch,
     )
     add_archive_argument(sub)
-    sub.add_argument(
-        "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
-    )
+    sub.add_argument("specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help=ID_HELP)
     add_filter_option(sub)
     add_technique_option(sub, "fetches")
     add_file_type_option(sub)
@@ -326,20 +342,22 @@ def _add_fetch(commands: argparse._SubParsersAction) -> None:
 
 def _run_fetch(args: argparse.Namespace) -> None:
     if args.technique != EPHYS:
+        only_2020(args.archive, "files of other techniques than the NWB files", f"--technique {args.technique}")
         release_fetch(args)
         return
     nwb_fetch_flags(args)
     if not args.specimen_ids and not args.filters:
-        raise UsageError("name the cells: SPECIMEN_ID ... or --filter COLUMN OP VALUE")
+        named = "" if is_2020(args.archive) else f" (the ephys_session_id of a recording of {args.archive})"
+        raise UsageError(f"name the {id_word(args.archive)}s: SPECIMEN_ID{named} ... or --filter COLUMN OP VALUE")
     source = _ephys(
         args.archive,
-        specimen_id=args.specimen_ids or None,
+        **ids_parameter(args.archive, args.specimen_ids or None),
         filters=filters_given(args.filters),
         version=args.dandi_version,
     )
     paths = source.fetch()
     for cell, path in zip(source.cells, paths, strict=True):
-        print(f"{cell.specimen_id}\t{path}", flush=True)
+        print(f"{cell.key}\t{path}", flush=True)
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
@@ -368,23 +386,34 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
         help="serve the cell browser on 127.0.0.1 (find or filter cells, open one, see its sweeps)",
         description="Serve the cell browser at http://127.0.0.1:PORT/: an archive's cells with a search box "
         "(cell_specimen_id, donor) and filters, a cell's metadata, links and sweep table, a sweep's command and "
-        "response. --cell opens it on a cell; --demo serves it on the offline demo's local replica. Needs the gui "
-        "extra: pip install 'patchseq-intake[gui]'.",
+        "response; on a dandiset beyond 2020, its sessions table instead (search by ephys_session_id or donor), a "
+        "recording's sweep table and sweeps. --cell opens it on a cell (--session on a recording); --demo serves it "
+        "on the offline demo's local replica. Needs the gui extra: pip install 'patchseq-intake[gui]'.",
         examples=["patchseq-intake gui", "patchseq-intake gui --archive mouse --port 5007",
-                  "patchseq-intake gui --cell 541549258", "patchseq-intake gui --demo"],
+                  "patchseq-intake gui --cell 541549258", "patchseq-intake gui --archive 000636   # or human_interneurons",
+                  "patchseq-intake gui --archive human_l1 --session 839897299", "patchseq-intake gui --demo"],
         run=_run_gui,
     )
     sub.add_argument("--port", type=port_number, default=5006, help="port on 127.0.0.1 (0: any free one); default 5006")
-    sub.add_argument("--archive", choices=ARCHIVES, default="human", help="the archive shown first; default human")
+    sub.add_argument("--archive", type=archive_name, default="human",
+                     help=f"the archive shown first: {ARCHIVE_HELP}; default human")
     sub.add_argument("--cell", type=whole_number(), metavar="CELL_SPECIMEN_ID",
-                     help="open the browser on this cell of the archive")
+                     help="open the browser on this cell of the archive (human or mouse)")
+    sub.add_argument("--session", type=whole_number(), metavar="EPHYS_SESSION_ID",
+                     help="open the browser on this recording of the archive (a dandiset beyond 2020)")
     sub.add_argument("--demo", action="store_true", help="on the demo's local replica: no network needed")
 
 
 def _run_gui(args: argparse.Namespace) -> None:
     from ..gui.browser_server import run_browser
 
-    run_browser(args.port, args.archive, demo=args.demo, cell=args.cell)
+    if args.cell is not None and not is_2020(args.archive):
+        raise UsageError(f"--cell names a cell of human or mouse; the recordings of {args.archive} are named by their "
+                         f"ephys_session_id: --session {args.cell}")
+    if args.session is not None and is_2020(args.archive):
+        raise UsageError(f"--session names a recording of a dandiset beyond 2020; the files of {args.archive} are "
+                         f"named by cell: --cell CELL_SPECIMEN_ID")
+    run_browser(args.port, args.archive, demo=args.demo, cell=args.cell if args.session is None else args.session)
 
 
 def _run_demo(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ import argparse
 from .. import config
 from ..access.modes import ACCESS_MODES
 from ..catalog import open_catalog
+from .dandisets import ID_HELP, ids_parameter
 from .options import (
     CommandError,
     access_given,
@@ -34,18 +35,19 @@ def add_features(commands: argparse._SubParsersAction) -> None:
         "potential at each amplitude above rheobase, short squares and ramps; and error, why a stimulus type or the "
         "cell could not be analysed (that cell still has its row). Computed by IPFX (pip install "
         "\"patchseq-intake[features]\") from the sweeps it needs, with no sweep QC; cached, so a second run "
-        "computes nothing. --table sweeps or spikes gives IPFX's per-sweep or per-spike features instead.",
+        "computes nothing. --table sweeps or spikes gives IPFX's per-sweep or per-spike features instead. On a "
+        "dandiset beyond 2020, of its recordings (named by ephys_session_id; filters on its sessions table), each "
+        "row led by ephys_session_id and dandi_path.",
         examples=[
             "patchseq-intake features human 541549258 569835804",
             "patchseq-intake features mouse --filter structure == VISp5 --access stream --workers 8 -o visp5.parquet",
             "patchseq-intake features mouse 601506507 --table spikes --format csv",
+            "patchseq-intake features human_l1 --filter donor == 839897123 --access stream",
         ],
         run=_run_features,
     )
     add_archive_argument(sub)
-    sub.add_argument(
-        "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
-    )
+    sub.add_argument("specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help=ID_HELP)
     add_filter_option(sub)
     sub.add_argument("--table", choices=TABLES, default="cells",
                      help="cells (the default: one row per cell), sweeps (one per analysed sweep) or spikes (one "
@@ -71,7 +73,7 @@ def add_features(commands: argparse._SubParsersAction) -> None:
 def _run_features(args: argparse.Namespace) -> None:
     output_format = chosen_format(args)
     given = {
-        "specimen_id": args.specimen_ids or None,
+        **ids_parameter(args.archive, args.specimen_ids or None),
         "access": access_given(args.access, args.root),
         "root": args.root,
         "version": args.dandi_version,
@@ -87,6 +89,7 @@ def _run_features(args: argparse.Namespace) -> None:
     read = {"cells": source.read, "sweeps": source.sweep_features, "spikes": source.spike_features}[args.table]
     table = read()
     emit(table, output_format, args.output, float32_decimals=False)  # float64 as IPFX computed them
-    values = table.drop(columns=["cell_specimen_id", "stimulus", "sweep_number", "error"], errors="ignore")
+    values = table.drop(columns=["cell_specimen_id", "ephys_session_id", "dandi_path", "stimulus", "sweep_number",
+                                 "error"], errors="ignore")
     if len(table) and values.isna().all().all():  # a script checking the exit status must not take it for success
         raise CommandError(f"no cell has features: every row's error column says why (first: {table['error'].iloc[0]})")

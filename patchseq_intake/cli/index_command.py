@@ -24,6 +24,7 @@ from .. import config
 from ..access import index_store
 from ..catalog import open_catalog
 from ..errors import PatchseqError
+from .dandisets import ID_HELP, ids_parameter
 from .options import (
     CommandError,
     UsageError,
@@ -50,7 +51,9 @@ def add_index(commands: argparse._SubParsersAction) -> None:
         "lie) in stream mode and write it to the index store (--store, else $" + config.INDEX_STORE_ENV + ") and this "
         "cache, so that every reader sharing the store, a Dask worker, a lab member or a new machine, reads a sweep "
         "table in one request and walks no file. The named cells, or those matching the filters (neither: every "
-        "cell of the archive). Prints one line per cell: cell_specimen_id, a tab, the file's checksum, a tab, and "
+        "cell of the archive; on a dandiset beyond 2020, its recordings by ephys_session_id). Prints one line per "
+        "cell: cell_specimen_id (a recording's ephys_session_id, else its dandi_path), a tab, the file's checksum, a "
+        "tab, and "
         "present (already in the store, sound), cached (taken from this cache), built, or failed: why. Cells "
         "whose index the store holds are skipped, so a run cut short is finished by running it again (Ctrl-C: "
         "the cells already being indexed finish, are stored and printed; exit status 130); any failure makes the "
@@ -59,13 +62,12 @@ def add_index(commands: argparse._SubParsersAction) -> None:
             "patchseq-intake index human --store /shared/lab/patchseq-indexes",
             "patchseq-intake index mouse --filter structure == VISp5 --store s3://lab-bucket/indexes --workers 8",
             "patchseq-intake index human 541549258 569835804   # with $" + config.INDEX_STORE_ENV + " set",
+            "patchseq-intake index human_l1 --store /shared/lab/patchseq-indexes   # every recording of 000630",
         ],
         run=_run_index,
     )
     add_archive_argument(sub)
-    sub.add_argument(
-        "specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help="cell_specimen_id of a cell"
-    )
+    sub.add_argument("specimen_ids", type=whole_number(), nargs="*", metavar="SPECIMEN_ID", help=ID_HELP)
     add_filter_option(sub)
     sub.add_argument("--store", metavar="URL",
                      help="the index store: a folder, or a file://, s3:// or gs:// URL (default $"
@@ -84,7 +86,7 @@ def _run_index(args: argparse.Namespace) -> None:
         index_store.get(url, store_name("0" * 64))  # a store that cannot be read is said once, not once a cell
     except index_store.StoreUnusable as exc:
         raise CommandError(str(exc)) from None
-    given = {"specimen_id": args.specimen_ids or None, "version": args.dandi_version}
+    given = {**ids_parameter(args.archive, args.specimen_ids or None), "version": args.dandi_version}
     cells = open_catalog()[args.archive].ephys(
         filters=filters_given(args.filters), **{name: value for name, value in given.items() if value is not None}
     ).cells
@@ -139,7 +141,7 @@ def _store(given: str | None) -> str:
 
 def _print_line(cell: CellFile, said: str) -> bool:
     """Print the cell's line: its id, its file's checksum, what was done; whether it failed."""
-    print(f"{cell.specimen_id}\t{cell.checksum.value if cell.checksum else '-'}\t{said}", flush=True)
+    print(f"{cell.key}\t{cell.checksum.value if cell.checksum else '-'}\t{said}", flush=True)
     return said.startswith("failed")
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from .. import config
 from ..archives.release_files import TECHNIQUES as RELEASE_TECHNIQUES
+from ..dandi.dandisets import find, known_names
 from ..drivers.parameters import INT64_MAX
-from ..errors import InvalidQueryError, PatchseqError, brief
+from ..errors import InvalidQueryError, PatchseqError, UnknownDandisetError, brief
 from ..tables.filters import OPERATORS, SET_OPERATORS
-from ..tables.shipped import ARCHIVES
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -69,8 +69,29 @@ def add_table_options(sub: argparse.ArgumentParser) -> None:
     add_output_options(sub)
 
 
-def add_archive_argument(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("archive", choices=ARCHIVES, metavar="ARCHIVE", help="human or mouse")
+ARCHIVE_HELP = ("human or mouse (the 2020 release: 000023, 000020), or any Allen Patch-seq dandiset by id (000636, 636) "
+                "or short name (human_interneurons)")
+
+
+def add_archive_argument(sub: argparse.ArgumentParser, nargs: str | None = None) -> None:
+    """ARCHIVE: ``human``, ``mouse`` or any Allen Patch-seq dandiset (``archive_name``)."""
+    sub.add_argument("archive", nargs=nargs, type=archive_name, metavar="ARCHIVE", help=ARCHIVE_HELP)
+
+
+def archive_name(text: str) -> str:
+    """argparse type of ARCHIVE: the root catalog's entry name of the dandiset named (``"636"`` ->
+    ``human_interneurons``, ``"000023"`` -> ``human``); argparse's usage error (exit status 2) listing the ids and
+    names the catalog knows for anything else."""
+    try:
+        return find(text).name
+    except UnknownDandisetError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an Allen Institute Patch-seq dandiset the catalog knows: "
+                                         f"give human, mouse, or a dandiset's id or short name; {known_names()}") from None
+
+
+def dandiset_id(text: str) -> str:
+    """argparse type of ``--dandiset``: the id (``"000636"``) of the dandiset named, as ``archive_name`` takes it."""
+    return find(archive_name(text)).dandiset
 
 
 def add_filter_option(sub: argparse.ArgumentParser) -> None:

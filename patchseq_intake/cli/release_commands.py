@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..drivers.morphology import KINDS
 from ..errors import NoMatchingCellsError, NoReleaseFileError
+from .dandisets import only_2020
 from .options import (
     EPHYS,
     CommandError,
@@ -187,6 +188,7 @@ def add_morphology(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_morphology(args: argparse.Namespace) -> None:
+    only_2020(args.archive, "reconstructions", "morphology")
     output_format = chosen_format(args)
     source = _catalog(args.archive).morphology(specimen_id=args.specimen_id, kind=args.kind,
                                                accept_other_bytes=args.accept_other_bytes)
@@ -234,6 +236,7 @@ def add_expression(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_expression(args: argparse.Namespace) -> None:
+    only_2020(args.archive, "transcriptomes (the mouse release)", "expression")
     output_format = chosen_format(args)
     genes = columns_given(args.genes)
     if not genes:

@@ -181,7 +181,9 @@ def test_unknown_operator_lists_the_valid_ones(capsys, world):
 
 
 def test_unknown_archive_is_a_usage_error(capsys):
-    assert "invalid choice: 'rat'" in misused(capsys, "cells", "rat")
+    said = misused(capsys, "cells", "rat")
+    assert "argument ARCHIVE: 'rat' is not an Allen Institute Patch-seq dandiset the catalog knows: give human, " in said
+    assert "000023 (human), 000020 (mouse), 000109 (human_2021_06)" in said and "000636 (human_interneurons)" in said
 
 
 def test_offline_without_the_tables_cached(capsys, world, monkeypatch):
