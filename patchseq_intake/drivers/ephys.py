@@ -152,9 +152,9 @@ class EphysSource(CellSelection, DataSource):
         trim = flag(trim, "trim")
         numbers = plain(sweep_numbers)
         by_cell = isinstance(numbers, dict)
-        valid = CELL_ID if self.release else SESSION_ID
+        which, valid = ("a cell", CELL_ID) if self.release else ("a session", SESSION_ID)
         chosen = {
-            whole_number(cell, f"a key of sweep_numbers", valid): _sweep_numbers(sweeps)
+            whole_number(cell, f"{which} of sweep_numbers", valid): _sweep_numbers(sweeps)
             for cell, sweeps in (numbers.items() if by_cell else [])
         }
         every_cell = None if by_cell else _sweep_numbers(numbers)
