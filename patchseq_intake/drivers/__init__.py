@@ -10,7 +10,8 @@
 - ``release_files``: ``patchseq_release_files``, the ``files`` tables: BIL's and NeMO's files, where they are today;
 - ``morphology``: ``patchseq_morphology``, cells' reconstructions (SWC points, marker files);
 - ``transcriptomics``: ``patchseq_transcriptomics``, cells x genes from the release's expression matrices;
-- ``parameters``: the user parameters they share.
+- ``parameters``: the user parameters they share;
+- ``frame``: what ``nwb_files`` and ``sessions`` share: a table computed once and read whole.
 
 Each driver is thin: it checks its parameters and calls the layers below.
 May import ``access``, ``nwb``, ``morphology``, ``transcriptomes``, ``features``, ``dandi``, ``archives``, ``tables``,

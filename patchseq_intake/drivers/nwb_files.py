@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from intake.source.base import DataSource, Schema
 
 from ..dandi.assets import DandisetVersion
 from ..tables.release import Archive
 from ..version import __version__
-from .parameters import VERSION, PlainParameters, plain, text
+from .frame import FrameSource
+from .parameters import VERSION, plain, text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class NwbFilesSource(PlainParameters, DataSource):
+class NwbFilesSource(FrameSource):
     """One row per cell that has an NWB file in the dandiset version (see ``nwb_files.COLUMNS``).
 
     Parameters
@@ -35,10 +33,8 @@ class NwbFilesSource(PlainParameters, DataSource):
     have, listing the valid columns.
     """
 
-    container = "dataframe"
     name = "patchseq_nwb_files"
     version = __version__
-    partition_access = True
 
     def __init__(
         self,
@@ -58,33 +54,10 @@ class NwbFilesSource(PlainParameters, DataSource):
         self._columns = [] if columns is None else plain(columns)
         super().__init__(metadata=metadata)
 
-    @cached_property
-    def _selected(self) -> pd.DataFrame:
+    def _frame(self) -> pd.DataFrame:
         from ..dandi.nwb_files import files_table, resolve_files
         from ..tables.filters import query_frame
 
         every_file = files_table(resolve_files(self.archive, self.dandi.index()).files)
         title = f"the {self.archive.name} nwb_files table"
         return query_frame(every_file, self._filters, self._columns, title)
-
-    def _get_schema(self) -> Schema:
-        frame = self._selected
-        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
-        return Schema(dtype=dtypes, shape=frame.shape, npartitions=1, extra_metadata={})
-
-    def read(self) -> pd.DataFrame:
-        """The selected rows and columns, as a pandas DataFrame."""
-        self._load_metadata()
-        return self._selected.copy()
-
-    def _get_partition(self, i: int) -> pd.DataFrame:
-        return self.read()
-
-    def to_dask(self):
-        """The table as a Dask DataFrame of one partition."""
-        import dask.dataframe as dd
-
-        return dd.from_pandas(self.read(), npartitions=1)
-
-    def _close(self) -> None:
-        self.__dict__.pop("_selected", None)

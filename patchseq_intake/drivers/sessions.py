@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from intake.source.base import DataSource, Schema
 
 from ..dandi.dandisets import AllenDandiset, find, registry
 from ..errors import InvalidQueryError
 from ..version import __version__
-from .parameters import VERSION, PlainParameters, flag, list_of, plain, text
+from .frame import FrameSource
+from .parameters import VERSION, flag, list_of, plain, text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +21,7 @@ T_TYPE = "corresponding_AIT2.3.1_alias"
 """The release metadata's column holding the cell's t-type (its alias in the AIT2.3.1 taxonomy)."""
 
 
-class SessionsSource(PlainParameters, DataSource):
+class SessionsSource(FrameSource):
     """A sessions table (``dandi.sessions.COLUMNS``): a row per recording (``ephys_session_id``; a file without one
     by its path).
 
@@ -56,10 +54,8 @@ class SessionsSource(PlainParameters, DataSource):
     ``UnknownVersionError`` for a version DANDI does not have.
     """
 
-    container = "dataframe"
     name = "patchseq_sessions"
     version = __version__
-    partition_access = True
 
     def __init__(
         self,
@@ -95,8 +91,7 @@ class SessionsSource(PlainParameters, DataSource):
         chosen = [find(name, "each of dandisets") for name in names]
         return list(dict.fromkeys(chosen))
 
-    @cached_property
-    def _selected(self) -> pd.DataFrame:
+    def _frame(self) -> pd.DataFrame:
         from ..dandi.sessions import copies_of, sessions_table
         from ..tables.filters import query_frame
 
@@ -112,28 +107,6 @@ class SessionsSource(PlainParameters, DataSource):
         if not self._filters and not self._columns:
             return table  # as it is: the query's round trip through Arrow costs more than building the table
         return query_frame(table, self._filters, self._columns, title)
-
-    def _get_schema(self) -> Schema:
-        frame = self._selected
-        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
-        return Schema(dtype=dtypes, shape=frame.shape, npartitions=1, extra_metadata={})
-
-    def read(self) -> pd.DataFrame:
-        """The selected rows and columns, as a pandas DataFrame."""
-        self._load_metadata()
-        return self._selected.copy()
-
-    def _get_partition(self, i: int) -> pd.DataFrame:
-        return self.read()
-
-    def to_dask(self):
-        """The table as a Dask DataFrame of one partition."""
-        import dask.dataframe as dd
-
-        return dd.from_pandas(self.read(), npartitions=1)
-
-    def _close(self) -> None:
-        self.__dict__.pop("_selected", None)
 
 
 def _with_release_cells(table: pd.DataFrame) -> pd.DataFrame:
