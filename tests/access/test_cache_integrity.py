@@ -198,7 +198,7 @@ def test_a_verified_copy_that_cannot_be_read_is_an_nwb_format_error_naming_it(ca
 
 def _local_cell(dandi_path: str, size: int) -> SimpleNamespace:
     """What ``find_local`` reads of a cell, made directly: a listing's validation is not relied on here."""
-    return SimpleNamespace(specimen_id=1, dandiset="000023", dandi_path=dandi_path, size=size)
+    return SimpleNamespace(specimen_id=1, who="cell 1", dandiset="000023", dandi_path=dandi_path, size=size)
 
 
 @pytest.mark.parametrize("how", ["dot-dot", "absolute", "dot-dot inside"])
