@@ -24,6 +24,7 @@ import yaml
 
 from patchseq_intake.dandi.assets import read_listing_with_recordings
 from patchseq_intake.dandi.dandisets import AllenDandiset, registry
+from patchseq_intake.tables.shipped import paper_url, shipped_papers
 
 CATALOGS = Path(__file__).resolve().parent.parent / "catalogs"
 FOLDER = "dandisets"
@@ -37,6 +38,10 @@ SESSION_ID = {
 FILTERS = {"description": "Row filters on the sessions table [[column, op, value], ...], combined with AND",
            "type": "list", "default": []}
 COLUMNS = {"description": "Columns to return (empty for all)", "type": "list", "default": []}
+PAPER = {"description": "A paper's per-cell table to join (its entry's name, e.g. paper_human_l1); empty: none",
+         "type": "str", "default": ""}
+PAPER_WORDS = ("paper, a paper table of the root catalog whose columns to add (prefixed paper_) to the rows of "
+               "its sessions, joined by ephys_session_id (default '', none)")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -93,11 +98,12 @@ def dandiset_catalog(dandiset: AllenDandiset, human: dict) -> dict:
                 one), donor, species, sex, age_days, dandiset, version, dandi_path, asset_id, size (bytes),
                 sha256, dandisets, chosen_because, copies_differ and other_copies (identical files of one
                 session merged; across dandisets see the root catalog's sessions). {facts} Parameters: filters
-                and columns (default [], all rows and columns); version (default {dandiset.version})."""),
+                and columns (default [], all rows and columns); version (default {dandiset.version});
+                {PAPER_WORDS}."""),
             "driver": "patchseq_sessions",
             "args": {"dandiset": dandiset.dandiset, "dandi_assets": listing, "version": "{{ version }}",
-                     "filters": "{{ filters }}", "columns": "{{ columns }}"},
-            "parameters": {"filters": FILTERS, "columns": COLUMNS, "version": version},
+                     "paper": "{{ paper }}", "filters": "{{ filters }}", "columns": "{{ columns }}"},
+            "parameters": {"filters": FILTERS, "columns": COLUMNS, "version": version, "paper": PAPER},
             "metadata": {"plots": {}},
         },
     }
@@ -133,7 +139,8 @@ def dandiset_catalog(dandiset: AllenDandiset, human: dict) -> dict:
 
 
 def root_catalog(root: dict) -> dict:
-    """The root catalog: its ``human`` and ``mouse`` entries as they are, then ``sessions``, then each dandiset."""
+    """The root catalog: its ``human`` and ``mouse`` entries as they are, then ``sessions``, the papers' tables,
+    then each dandiset."""
     sources = {name: root["sources"][name] for name in ("human", "mouse")}
     sources["sessions"] = {
         "description": _text("""
@@ -145,20 +152,34 @@ def root_catalog(root: dict) -> dict:
             keyed by its path. Parameters: dandisets (ids or short names; default [], every dandiset whose
             listing the catalog ships, no request; ['all'] adds those DANDI's API lists, 001359 and 001455);
             release_cells (default false; true adds the 2020 release's cell_specimen_id and t_type, reading
-            the release's metadata tables); filters and columns (default [], all)."""),
+            the release's metadata tables); {PAPER_WORDS}; filters and columns (default [], all)."""),
         "driver": "patchseq_sessions",
-        "args": {"dandisets": "{{ dandisets }}", "release_cells": "{{ release_cells }}",
+        "args": {"dandisets": "{{ dandisets }}", "release_cells": "{{ release_cells }}", "paper": "{{ paper }}",
                  "filters": "{{ filters }}", "columns": "{{ columns }}"},
         "parameters": {
             "dandisets": {"description": "Dandisets to gather (ids or short names); [] every shipped listing; "
                                          "['all'] every dandiset", "type": "list", "default": []},
             "release_cells": {"description": "Add the 2020 release's cell_specimen_id and t_type",
                               "type": "bool", "default": False},
+            "paper": PAPER,
             "filters": FILTERS,
             "columns": COLUMNS,
         },
         "metadata": {"plots": {}},
     }
+    for name, paper in shipped_papers().items():
+        sources[name] = {
+            "description": _text(f"""
+                {paper['about']} Join it to sessions with their paper parameter (sessions(paper="{name}")).
+                Parameters: filters and columns (default [], all). The first read fetches the CSV from
+                github.com/{paper['repository']} at commit {paper['commit'][:7]}, checks its SHA-256 and caches
+                it as parquet; later reads are local."""),
+            "driver": "patchseq_table",
+            "args": {"url": paper_url(paper), "sha256": paper["sha256"], "table": "paper", "archive": paper["label"],
+                     "filters": "{{ filters }}", "columns": "{{ columns }}"},
+            "parameters": {"filters": FILTERS, "columns": COLUMNS},
+            "metadata": {"plots": {}},
+        }
     for dandiset in registry().values():
         if dandiset.release_2020:
             continue
@@ -174,7 +195,8 @@ def root_catalog(root: dict) -> dict:
         Allen Institute Patch-seq recordings on DANDI: the 2020 release's two archives, human (DANDI 000023,
         318 cells) and mouse (DANDI 000020, 4435 cells), with their tables, morphologies and transcriptomes;
         sessions, every recording across the Institute's Patch-seq dandisets; and a catalog per dandiset
-        since 2021 (human, macaque, mouse), by short name (cat.human_l1) or id (cat['000630'])."""),
+        since 2021 (human, macaque, mouse), by short name (cat.human_l1) or id (cat['000630']); and the
+        per-cell tables two papers publish (paper_human_l1, paper_mouse_l1, paper_human_interneurons)."""),
         "sources": sources}
 
 

@@ -18,8 +18,11 @@ PUBLISHED = {"human": ("000023", "0.210914.1900"), "mouse": ("000020", "0.210913
 def test_root_catalog_lists_both_archives_with_their_tables(cat):
     from patchseq_intake.dandi.dandisets import registry
 
+    from patchseq_intake.tables.shipped import shipped_papers
+
     assert list(cat)[:3] == ["human", "mouse", "sessions"]  # the 2020 archives first, as the seed describes
-    assert list(cat)[3:] == [d.name for d in registry().values() if d.name not in ("human", "mouse")]
+    assert list(cat)[3:6] == list(shipped_papers()) == ["paper_human_l1", "paper_mouse_l1", "paper_human_interneurons"]
+    assert list(cat)[6:] == [d.name for d in registry().values() if d.name not in ("human", "mouse")]
     both = ["metadata", "manifest", "nwb_files", "ephys", "features", "files", "morphology"]
     assert list(cat.human) == both  # the human release has no transcriptomes
     assert list(cat.mouse) == [*both, "transcriptomics"]
@@ -43,7 +46,7 @@ def test_three_ways_to_open_give_the_same_catalog():
 def test_every_way_to_open_takes_parameters_as_values(monkeypatch):
     monkeypatch.setenv("PATCHSEQ_TEST_SECRET", "s3cr3t")
     for cat in (intake.open_catalog(patchseq_intake.CATALOG), patchseq_intake.open_catalog(), intake.cat.patchseq):
-        catalogs = [name for name in cat if name != "sessions"]  # sessions is a table, the others catalogs
+        catalogs = [name for name in cat if name != "sessions" and not name.startswith("paper_")]  # tables
         assert all(isinstance(cat[archive]._entries[name], ValueEntry) for archive in catalogs for name in cat[archive])
         source = cat.human.ephys(root="env(PATCHSEQ_TEST_SECRET)", access="local", specimen_id=None)
         assert (source.access.root, source.specimen_ids) == ("env(PATCHSEQ_TEST_SECRET)", [])
@@ -112,7 +115,7 @@ def test_an_unknown_archive_is_named_with_the_archives_there_are(way):
 
     cat = patchseq_intake.open_catalog() if way == "function" else intake.cat.patchseq
     message = (r"catalog 'patchseq' has no archive or dandiset 'rat'; its entries: human, mouse, sessions, "
-               r"human_2021_06, .*, human_l1, human_interneurons \(a dandiset also by its id, e\.g\. cat\['000636'\]\)")
+               r"paper_human_l1, .*, human_l1, human_interneurons \(a dandiset also by its id, e\.g\. cat\['000636'\]\)")
     with pytest.raises(AttributeError, match=f"^{message}$") as attribute:
         cat.rat
     with pytest.raises(KeyError, match=f"^{message}$") as item:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dandi.dandisets import AllenDandiset, find, registry
 from ..errors import InvalidQueryError
+from ..tables.shipped import shipped_paper
 from ..version import __version__
 from .frame import FrameSource
 from .parameters import VERSION, flag, list_of, plain, text
@@ -39,6 +40,15 @@ class SessionsSource(FrameSource):
         DANDI API lists (001359, 001455: one paged listing each). Each at the
         version the catalog pins. Identical copies are one row, differing
         copies a row each (see ``dandi.sessions``).
+    paper:
+        A paper's per-cell table to join (the name of its root catalog
+        entry: ``paper_human_l1``, ``paper_mouse_l1``,
+        ``paper_human_interneurons``; see ``tables.paper``): its columns,
+        prefixed ``paper_``, added to the rows of its sessions (by
+        ``ephys_session_id``; a session whose copies differ gets it on each
+        row). Fetched, checked against its pinned SHA-256 and cached on first
+        use. None or empty (the default): none. ``InvalidQueryError`` naming
+        the papers for another name.
     release_cells:
         Add the 2020 release's ``cell_specimen_id`` and ``t_type`` (the
         metadata's ``corresponding_AIT2.3.1_alias``) to its sessions, joined by
@@ -64,6 +74,7 @@ class SessionsSource(FrameSource):
         version: str | None = None,
         dandisets: Sequence[str] | None = None,
         release_cells: bool = False,
+        paper: str | None = None,
         filters: Sequence[Sequence[Any]] | None = None,
         columns: Sequence[str] | None = None,
         metadata: dict | None = None,
@@ -73,6 +84,7 @@ class SessionsSource(FrameSource):
             self.dandi = self.one.at(None if version is None else text(version, "version", VERSION), dandi_assets)
         self.dandisets = self._chosen(dandisets)
         self.release_cells = flag(release_cells, "release_cells")
+        self.paper = shipped_paper(paper) if paper else None
         self._filters = [] if filters is None else plain(filters)
         self._columns = [] if columns is None else plain(columns)
         super().__init__(metadata=metadata)
@@ -104,6 +116,11 @@ class SessionsSource(FrameSource):
         table = sessions_table(copies)
         if self.release_cells:
             table = _with_release_cells(table)
+        if self.paper is not None:
+            from ..tables.paper import join_sessions
+            from ..tables.release import query_table
+
+            table = join_sessions(table, query_table(self.paper).read())
         if not self._filters and not self._columns:
             return table  # as it is: the query's round trip through Arrow costs more than building the table
         return query_frame(table, self._filters, self._columns, title)

@@ -52,6 +52,35 @@ def shipped_dandisets() -> tuple[dict[str, str], ...]:
         return tuple(csv.DictReader(table))
 
 
+PAPERS = "papers.csv"
+"""The papers' per-cell tables the catalogs pin (see ``paper``), beside the dandisets' registry."""
+
+
+@lru_cache(maxsize=1)
+def shipped_papers() -> dict[str, dict[str, str]]:
+    """The papers' per-cell tables, by entry name: ``repository``, ``commit``, ``path``, ``sha256``, ``label`` (its
+    name in messages) and ``about`` (what it holds)."""
+    with open(shipped_listings() / PAPERS, newline="") as table:
+        return {row["name"]: row for row in csv.DictReader(table)}
+
+
+def paper_url(paper: dict[str, str]) -> str:
+    """Where a paper's table is fetched from: its repository's file at the commit pinned, as GitHub serves it raw."""
+    return f"https://raw.githubusercontent.com/{paper['repository']}/{paper['commit']}/{paper['path']}"
+
+
+def shipped_paper(name: str) -> TableSpec:
+    """A paper's table as the catalogs pin it (URL and SHA-256); ``InvalidQueryError`` naming those there are."""
+    from ..errors import InvalidQueryError
+    from .release import TableSpec
+
+    papers = shipped_papers()
+    if name not in papers:
+        raise InvalidQueryError(f"paper {name!r} is not a paper table the catalog pins; they are {', '.join(papers)}")
+    paper = papers[name]
+    return TableSpec(url=paper_url(paper), sha256=paper["sha256"], kind="paper", archive=paper["label"])
+
+
 def archive_catalog_path(archive: str) -> Path:
     """The YAML file of one archive's catalog (``human`` or ``mouse``)."""
     return catalog_dir() / f"{archive}.yaml"

@@ -127,3 +127,25 @@ def test_with_the_api_for_the_two_2025_dandisets_one_paged_listing_each(cat, tmp
     assert len(table) == 6826 + 1002
     assert set(table[table["dandiset"] == "001455"]["species"]) == {"Mus musculus"}
     assert registry()["001455"].pinned() is None
+
+
+def test_a_papers_table_joins_the_sessions_of_its_cells(cat, tmp_path, monkeypatch):
+    """``paper``: the paper's columns, prefixed, on the rows of its sessions (a made-up table in the L1 layout,
+    served under its real name and taken unpinned: the real one is not ours to ship)."""
+    l1 = ("spec_id,cell_name,spec_id,err_id,t-type\n"
+          "1,a,1,1001422850.0,Inh L1-2 PAX6 CDH12\n"      # a session of 000630
+          "2,b,2,,Inh L1 SST CHRNA4\n"                     # no recording
+          "3,c,3,55.0,Inh L1-2 GAD1 MC4R\n").encode()      # a session on no dandiset
+    with LocalServer() as server:
+        server.serve_file("/papers/human_l1_dataset_2023_02_06.csv", l1)
+        monkeypatch.setenv(config.TABLES_ENV, f"{server.url}/papers")
+        monkeypatch.setenv(config.UNPINNED_TABLES_ENV, "1")
+        monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
+        with pytest.warns(UserWarning, match="taken unverified"):
+            table = cat.human_l1.sessions(paper="paper_human_l1").read()
+    assert len(table) == 210 and table["paper_t-type"].notna().sum() == 1
+    row = table.set_index("ephys_session_id").loc[1001422850]
+    assert (row["paper_t-type"], row["paper_cell_specimen_id"]) == ("Inh L1-2 PAX6 CDH12", 1)
+    with pytest.raises(Exception, match=r"paper 'paper_x' is not a paper table the catalog pins; they are "
+                                        r"paper_human_l1, paper_mouse_l1, paper_human_interneurons"):
+        cat.sessions(paper="paper_x")
