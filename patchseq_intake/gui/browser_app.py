@@ -1,6 +1,7 @@
 """The cell browser: find or filter an archive's cells, open one, see its sweep table and its sweeps, and beside
 them its reconstruction, t-type and marker genes (``browser_modalities``) and its IPFX features
-(``browser_features``).
+(``browser_features``). The archive is ``human``, ``mouse`` or any Allen Patch-seq dandiset since: there the
+table is its recordings (its sessions table), and a recording opens to its sweep table, sweeps and features.
 
 A panel app, one per browser session (``CellBrowser(...).layout``), so that
 two tabs never share a selection. What it shows comes from
@@ -41,20 +42,29 @@ from .. import config
 from ..catalog import open_catalog
 from ..errors import FetchError, OfflineError
 from ..nwb.sweep_table import SWEEP_DTYPES
-from ..tables.shipped import ARCHIVES, check_archive
+from ..dandi.dandisets import registry
 from .browser_data import (
     CHOICE_FILTERS,
     DECIMALS,
     LABELS,
     RANGE_FILTERS,
     SHOWN_CELL_COLUMNS,
+    SHOWN_SESSION_COLUMNS,
     SHOWN_SWEEP_COLUMNS,
+    archive_checked,
+    by_recording,
     cell_links,
     cells_table,
     choices,
+    donor_column,
     filter_cells,
+    key_column,
     long_squares,
     range_columns,
+    row_key,
+    row_keys,
+    row_title,
+    selection,
     shown_columns,
     spans,
 )
@@ -67,7 +77,7 @@ TITLE = "Patch-seq cells"
 SWEEP_COLUMNS = list(SWEEP_DTYPES)
 """The sweep table as ``ephys`` reads it: IPFX's columns, then ours."""
 TABLE_PAGE = 15
-ID_FORMATS = {column: {"type": "plaintext"} for column in ("cell_specimen_id", "donor_id")}
+ID_FORMATS = {column: {"type": "plaintext"} for column in ("cell_specimen_id", "donor_id", "ephys_session_id", "donor")}
 """Ids as written, not as numbers with thousands separators."""
 NO_NETWORK_HINT = (
     "Without a network, `patchseq-intake gui --demo` serves the browser on the offline demo's local replica; "
@@ -75,6 +85,11 @@ NO_NETWORK_HINT = (
     "DANDI, and `PATCHSEQ_INTAKE_OFFLINE=1` reads only what is cached."
 )
 """What to try when an archive's tables cannot be fetched (Markdown)."""
+ARCHIVE_CHOICES = {f"{d.name} ({d.dandiset}{', 2020' if d.release_2020 else ''})": d.name for d in registry().values()}
+"""The archive choice's labels (``human_l1 (000630)``) and values: the 2020 archives, then every dandiset since."""
+CELL_FACTS = ("structure", "dendrite_type", "t_type", "age", "donor_id")
+RECORDING_FACTS = ("donor", "species", "sex", "age_days", "version", "dandisets", "chosen_because", "other_copies")
+"""The row's values a cell's (a recording's) pane names, where it has them."""
 
 
 class CellBrowser:
@@ -83,13 +98,14 @@ class CellBrowser:
     ``catalog``: default, the shipped one (``open_catalog()``); ``access``:
     how cells' NWB files are read (``stream``: a sweep table without
     downloading the file); ``cell``: a ``cell_specimen_id`` to open once the
-    archive's cells are read (one the archive lacks is said in the page).
+    archive's cells are read (on a dandiset beyond 2020: an ``ephys_session_id``; one the archive lacks is said in
+    the page). ``archive``: as ``browser_data.archive_checked`` takes it (``ValueError`` naming them).
     """
 
     def __init__(self, archive: str = "human", catalog: Any = None, access: str = "stream", cell: int | None = None):
         import panel as pn
 
-        check_archive(archive)
+        archive = archive_checked(archive)
         self.catalog = catalog if catalog is not None else open_catalog()
         self.access = access
         self.wanted = cell  # the cell to open once the cells are read
@@ -97,14 +113,14 @@ class CellBrowser:
         self._read_cells: dict[str, pd.DataFrame] = {}  # by archive: switching back reads no table again
         self.sweep_table = pd.DataFrame()
         self.source: Any = None
-        self.cell_id: int | None = None  # the cell opened, or being opened
+        self.cell_id: int | str | None = None  # the cell (or recording: browser_data.row_key) opened, or being opened
         self._cell_load = 0  # the newest cell load: an older one's result is dropped
         self._sweep_load = 0  # the newest sweep load, likewise
         self._archive_load = 0  # the newest archive load, likewise
         self.shown_archive: str | None = None  # whose cells the table holds
         self._reverting = False  # the archive button is being set back: no load
 
-        self.archive = pn.widgets.RadioButtonGroup(label="archive", options=list(ARCHIVES), value=archive)
+        self.archive = pn.widgets.Select(label="archive", options=ARCHIVE_CHOICES, value=archive, width=260)
         self.search = pn.widgets.TextInput(label="find cells", placeholder="cell_specimen_id or donor", width=260)
         # Hidden until the cells are read: a slider with no values to span would read "0 .. 1".
         self.choice_widgets = {c: pn.widgets.MultiChoice(label=c, options=[], width=260, visible=False)
@@ -192,9 +208,13 @@ class CellBrowser:
         self._cell_load += 1  # a cell of the other archive, still loading, is not shown
         self._sweep_load += 1
         self.cells, self.shown_archive = cells, archive
-        for column, options in choices(cells).items():  # label -> value: the page renders labels as HTML
-            self.choice_widgets[column].param.update(options={html.escape(v): v for v in options}, value=[],
-                                                     visible=True)
+        offered = choices(cells)
+        for column, widget in self.choice_widgets.items():  # label -> value: the page renders labels as HTML
+            widget.param.update(options={html.escape(v): v for v in offered.get(column, [])}, value=[],
+                                visible=column in offered)
+        key = key_column(cells)
+        self.cell_table.frozen_columns = [key]
+        self.search.param.update(placeholder=f"{key} or {donor_column(cells)}", label=f"find {self._rows}")
         found, ranged = spans(cells), range_columns(cells)
         for column, widget in self.range_widgets.items():
             low, high = found.get(column, (0.0, 0.0))
@@ -202,7 +222,8 @@ class CellBrowser:
             if widget.visible:
                 widget.param.update(start=low, end=high, value=(low, high), step=(high - low) / 100,
                                     format=f"0.{'0' * max(DECIMALS.get(column, 2), 1)}")
-        self.cell_columns.param.update(options=list(cells.columns), value=shown_columns(cells, SHOWN_CELL_COLUMNS))
+        shown = SHOWN_SESSION_COLUMNS if by_recording(archive) else SHOWN_CELL_COLUMNS
+        self.cell_columns.param.update(options=list(cells.columns), value=shown_columns(cells, shown))
         self._forget_cell()
         self.show_cells()
         if self.wanted is not None:
@@ -211,13 +232,14 @@ class CellBrowser:
     async def _open_wanted(self) -> None:
         """The cell asked for (``cell``): found by the search box and opened; one the archive lacks is said."""
         wanted, self.wanted = self.wanted, None
-        if not (self.cells["cell_specimen_id"] == wanted).any():
-            self._show_error(self.cell_error, f"No cell {wanted} in the {self.shown_archive} archive's "
-                                              f"{len(self.cells)} cells.")
+        if not (row_keys(self.cells) == wanted).any():
+            what = "cell" if not by_recording(self.shown_archive) else "recording of session"
+            self._show_error(self.cell_error, f"No {what} {wanted} in the {self.shown_archive} archive's "
+                                              f"{len(self.cells)} {self._rows}.")
             return
         self.search.param.update(value=str(wanted), value_input=str(wanted))
         shown = self.cell_table.value
-        await self.open_cell(shown[shown["cell_specimen_id"] == wanted].iloc[0])
+        await self.open_cell(shown[row_keys(shown) == wanted].iloc[0])
         self.show_cells()  # selected: the row of the cell opened
 
     async def open_cell(self, row: pd.Series | None = None) -> None:
@@ -228,27 +250,27 @@ class CellBrowser:
         if row is None and not rows:
             return
         row = self.cell_table.value.iloc[rows[0]] if row is None else row
-        specimen_id = int(row["cell_specimen_id"])
-        if specimen_id == self.cell_id:
+        key = row_key(row)
+        if key == self.cell_id:
             return  # the same cell, selected again as the filters changed
         load = self._begin_cell()
-        self.cell_id = specimen_id
+        self.cell_id = key
         await asyncio.gather(self._open_sweep_table(load, row), self.modalities.open(row, self.shown_archive),
                              self.features.open(row, self.shown_archive))
 
     async def _open_sweep_table(self, load: int, row: pd.Series) -> None:
         """The cell's metadata, links and sweep table (cell load ``load``); its error raised."""
-        specimen_id = int(row["cell_specimen_id"])
-        self.cell_info.object = f"### Cell {specimen_id}\nReading its sweep table ..."
+        title = markdown_text(row_title(row))
+        self.cell_info.object = f"### {title}\nReading its sweep table ..."
         self.sweep_area.loading = True
         try:
-            source = self.catalog[self.shown_archive].ephys(specimen_id=specimen_id, access=self.access)
+            source = self.catalog[self.shown_archive].ephys(**selection(row), access=self.access)
             table, file = await asyncio.to_thread(_sweep_table_and_file, source)
         except Exception:
             if load != self._cell_load:
                 return  # superseded: its error is no longer the page's
             self.cell_id = None  # selecting it again tries again
-            self.cell_info.object = f"### Cell {specimen_id}\nIts sweep table could not be read."
+            self.cell_info.object = f"### {title}\nIts sweep table could not be read."
             raise
         finally:
             if load == self._cell_load:
@@ -300,13 +322,18 @@ class CellBrowser:
         shown = shown.reset_index(drop=True)
         self.cell_table.value = shown
         # The selection is a row number: keep it on the cell opened, wherever the cell's row now is.
-        where = shown.index[shown["cell_specimen_id"] == self.cell_id]
+        where = shown.index[row_keys(shown) == self.cell_id] if len(shown) else shown.index
         self.cell_table.selection = [int(where[0])] if len(where) else []
-        self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.shown_archive} cells"
+        self.count.object = f"**{len(shown)}** of {len(self.cells)} {self.shown_archive} {self._rows}"
         if shown.empty and (self.search.value_input or "").strip():
-            self.count.object += (f": no cell_specimen_id starts with {markdown_text(self.search.value_input)}, "
-                                  "and no donor_id holds it")
+            self.count.object += (f": no {key_column(shown)} starts with {markdown_text(self.search.value_input)}, "
+                                  f"and no {donor_column(shown)} holds it")
         self.summary.object = summary_figure(shown)
+
+    @property
+    def _rows(self) -> str:
+        """What the rows of the archive shown are: ``cells``, or ``recordings`` (a dandiset beyond 2020)."""
+        return "recordings" if self.shown_archive and by_recording(self.shown_archive) else "cells"
 
     def _table(self, table: pd.DataFrame, frozen_columns: list[str]) -> Any:
         """A table widget of the page: one row selectable, numbers rounded for display (``DECIMALS``), ids as text."""
@@ -382,8 +409,8 @@ def _describe_cell(row: pd.Series, source: Any, file: Any) -> str:
     """The cell's pane: its metadata, its file and links to it (see ``browser_data.CellLinks``)."""
     links = cell_links(source.dandi.dandiset, source.dandi.version, file.dandi_path, file.urls[0],
                        on_dandi=config.dandi_api() == config.DANDI_API)
-    facts = ", ".join(f"{name}: {row[name]}" for name in ("structure", "dendrite_type", "t_type", "age", "donor_id")
-                      if pd.notna(row[name]))
+    named = CELL_FACTS if "cell_specimen_id" in row.index else RECORDING_FACTS
+    facts = ", ".join(f"{name}: {row[name]}" for name in named if name in row.index and pd.notna(row[name]))
     where = f"<{html.escape(links.file_url)}>"
     if links.on_dandi:
         elsewhere = (f"[download]({where}) · [DANDI](<{html.escape(links.dandi_page)}>) · "
@@ -394,6 +421,6 @@ def _describe_cell(row: pd.Series, source: Any, file: Any) -> str:
                      f"[DANDI](<{html.escape(links.dandi_page)}>): this path in the real archive, whose file is not "
                      "the one shown; neurosift opens only files on DANDI")
     return (
-        f"### Cell {int(row['cell_specimen_id'])}\n{markdown_text(facts)}\n\n"
+        f"### {markdown_text(row_title(row))}\n{markdown_text(facts)}\n\n"
         f"File: {markdown_text(links.dandi_path)} ({file.size / 1e6:.1f} MB) · {elsewhere}"
     )

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ..features.ipfx_library import IpfxMissingError, ipfx_version
+from .browser_data import row_key, selection
 from .cell_modalities import (
     KEY_FEATURES,
     NOT_COMPUTED,
@@ -57,6 +58,7 @@ class FeaturesPane:
         self._load = 0  # the newest cell's load: an older one's result is dropped
         self._source: Any = None  # the opened cell's features entry, once looked up
         self._archive = ""
+        self._call = ""  # the opened row's features entry, as Python: cat.human.features(specimen_id=...)
         self.info = pn.pane.Markdown("", name="features")
         self.button = pn.widgets.Button(label=COMPUTE_LABEL, color="primary", visible=False)
         self.button.on_click(lambda event: self._schedule(self.compute, self.info))
@@ -72,10 +74,10 @@ class FeaturesPane:
     async def open(self, row: pd.Series, archive: str) -> None:
         """The cell of ``row``: its cached features shown, or the button offered; IPFX missing said in one line."""
         self.forget()
-        load, specimen_id = self._load, int(row["cell_specimen_id"])
+        load, specimen_id, chosen = self._load, row_key(row), selection(row)
         self.info.object = f"{HEADING}\n\nLooking for the IPFX features of {specimen_id} in the cache ..."
         try:
-            source, found = await asyncio.to_thread(_look_up, self.catalog, archive, specimen_id, self.access)
+            source, found = await asyncio.to_thread(_look_up, self.catalog, archive, chosen, self.access)
         except IpfxMissingError as exc:
             if load == self._load:
                 self.info.object = f"{HEADING}: {markdown_text(exc)}"
@@ -87,6 +89,7 @@ class FeaturesPane:
         if load != self._load:
             return
         self._source, self._archive = source, archive
+        self._call = f"cat.{archive}.features({', '.join(f'{name}={value!r}' for name, value in chosen.items())})"
         if found is None:
             self.info.object = (f"{HEADING}\n\nNot computed for {specimen_id} yet: computing reads its long squares, "
                                 "short squares and ramps and runs IPFX on them, once (the result is cached).")
@@ -100,7 +103,7 @@ class FeaturesPane:
         if self._source is None:
             return
         load, source = self._load, self._source
-        specimen_id = source.cells[0].specimen_id
+        specimen_id = source.cells[0].key
         self.button.visible = False
         work = asyncio.ensure_future(asyncio.to_thread(computed_features, source))
         started = time.monotonic()
@@ -127,8 +130,8 @@ class FeaturesPane:
     def _show(self, row: pd.Series, how: str) -> None:
         """The key features of ``row`` (a row of the ``features`` entry) with their units, and its ``error``;
         ``how``: where they come from."""
-        specimen_id = int(row["cell_specimen_id"])
-        lines = [f"{HEADING} of {specimen_id} ({how}; IPFX {markdown_text(ipfx_version())})", ""]
+        specimen_id = self._source.cells[0].key
+        lines = [f"{HEADING} of {markdown_text(specimen_id)} ({how}; IPFX {markdown_text(ipfx_version())})", ""]
         values = {feature: feature_value(row, feature) for feature in KEY_FEATURES}
         if set(values.values()) == {NOT_COMPUTED}:
             shown = ", ".join(feature.column for feature in KEY_FEATURES)
@@ -140,12 +143,12 @@ class FeaturesPane:
         error = row.get("error")
         if error is not None and not pd.isna(error):
             lines += ["", f"**error**: {markdown_text(error)}"]
-        call = f"cat.{self._archive}.features(specimen_id={specimen_id}).read()"
-        lines += ["", f"All of its features: {markdown_text(call)}"]
+        lines += ["", f"All of its features: {markdown_text(self._call + '.read()')}"]
         self.info.object = "\n".join(lines)
 
 
-def _look_up(catalog: Any, archive: str, specimen_id: int, access: str) -> tuple[Any, pd.Series | None]:
-    """The cell's ``features`` entry and its cached row (None where not cached)."""
-    source = features_source(catalog, archive, specimen_id, access)
+def _look_up(catalog: Any, archive: str, chosen: dict[str, Any], access: str) -> tuple[Any, pd.Series | None]:
+    """The cell's (or recording's: ``chosen``, ``browser_data.selection``) ``features`` entry and its cached row
+    (None where not cached)."""
+    source = features_source(catalog, archive, chosen, access)
     return source, cached_features(source)

@@ -10,6 +10,8 @@ converts it, once a session, with progress text, then shows the genes; a
 cell opened meanwhile waits for that fetch instead of offering it again.
 Each load runs in a worker thread; a newer cell drops an older load's
 result. Errors show in the pane they belong to, as text (``markdown_text``).
+A recording of a dandiset beyond 2020 has neither: the pane says that only
+the 2020 archives have them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from .browser_data import T_TYPE
+from ..dandi.dandisets import find
+from .browser_data import T_TYPE, by_recording
 from .browser_plots import shape_figure
 from .cell_modalities import (
     MARKER_VALUES,
@@ -81,6 +84,10 @@ class ModalityPanes:
         """The cell of ``row`` (a row of ``browser_data.cells_table``): its t-type and genes, and its shape, read at
         the same time; each one's error shown in its pane."""
         self.forget()
+        if by_recording(archive):
+            self.shape_info.object = (f"No reconstruction or transcriptome: only the 2020 archives (human, mouse) have "
+                                      f"them; {markdown_text(str(find(archive)))} has NWB files only.")
+            return
         load, self._row, self._archive = self._load, row, archive
         specimen_id = int(row["cell_specimen_id"])
         self.genes_info.object = self._t_type_text(row) + "\n\nLooking for marker genes ..."

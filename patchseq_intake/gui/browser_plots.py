@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..nwb.sweep import CURRENT_CLAMP, Sweep
-from .browser_data import DEPTHS, LABELS, depth_bins
+from .browser_data import AGE_YEARS, DEPTHS, LABELS, depth_bins
 from .cell_modalities import Shape
 
 NEURITE_COLORS = {"soma": "#000000", "axon": "#1f77b4", "basal dendrite": "#d62728", "apical dendrite": "#9467bd",
@@ -46,7 +46,8 @@ def sweep_figure(sweep: Sweep, overlaid: list[Sweep] = ()):
 
 
 def summary_figure(cells: pd.DataFrame):
-    """The shown cells by structure, stacked by dendrite type, and their soma depths (a histogram).
+    """The shown cells by structure, stacked by dendrite type, and their soma depths (a histogram); a dandiset's
+    recordings (a table without ``structure``): ``recordings_figure``.
 
     Depth is ``depth_from_pia_um`` (µm from pia) where the cells have it,
     else ``cell_soma_normalized_depth`` (0 at pia, 1 at white matter): the
@@ -56,6 +57,9 @@ def summary_figure(cells: pd.DataFrame):
     from bokeh.models import Range1d
     from bokeh.palettes import Category10
     from bokeh.plotting import figure
+
+    if "structure" not in cells:
+        return recordings_figure(cells)
 
     counts = cells.fillna({"structure": "unknown", "dendrite_type": "unknown"}).pivot_table(
         index="structure", columns="dendrite_type", values="cell_specimen_id", aggfunc="count", fill_value=0)
@@ -82,6 +86,26 @@ def summary_figure(cells: pd.DataFrame):
             break
     else:
         histogram.title.text = "Soma depth: none of these cells has one"
+    return row(bars, histogram)
+
+
+def recordings_figure(recordings: pd.DataFrame):
+    """A dandiset's shown recordings by the donor's sex, and the donors' ages at recording (a histogram: in years
+    where the table has ``age_years``, else in days)."""
+    from bokeh.layouts import row
+    from bokeh.plotting import figure
+
+    counts = recordings["sex"].fillna("unknown").astype(str).value_counts()
+    bars = figure(x_range=list(counts.index) or [""], height=260, width=300, title="Recordings by the donor's sex",
+                  y_axis_label="recordings", tools="")
+    bars.vbar(x=list(counts.index), top=counts.to_numpy(), width=0.8)
+    column = AGE_YEARS if AGE_YEARS in recordings else "age_days"
+    ages = recordings[column].dropna().to_numpy(dtype=float)
+    histogram = figure(height=260, width=420, y_axis_label="recordings", x_axis_label=LABELS[column], tools="",
+                       title=f"Donor age ({len(ages)} of {len(recordings)} recordings)")
+    if len(ages):
+        heights, edges = np.histogram(ages, bins=20)
+        histogram.quad(top=heights, bottom=0, left=edges[:-1], right=edges[1:])
     return row(bars, histogram)
 
 

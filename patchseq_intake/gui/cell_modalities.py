@@ -176,9 +176,10 @@ NOT_COMPUTED = "not computed"
 """A feature's value where IPFX gave none."""
 
 
-def features_source(catalog: Any, archive: str, specimen_id: int, access: str) -> Any:
-    """The archive's ``features`` entry for one cell, read with ``access`` (the browser's), default parameters."""
-    return catalog[archive].features(specimen_id=specimen_id, access=access)
+def features_source(catalog: Any, archive: str, chosen: dict[str, Any], access: str) -> Any:
+    """The archive's ``features`` entry for one cell (or recording), chosen by ``chosen`` (``{"specimen_id": ...}``,
+    ``{"session_id": ...}``: ``browser_data.selection``), read with ``access`` (the browser's), default parameters."""
+    return catalog[archive].features(**chosen, access=access)
 
 
 def cached_features(source: Any) -> pd.Series | None:
