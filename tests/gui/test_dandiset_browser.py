@@ -9,6 +9,7 @@ catalog is pointed at it. Driven in Python, as test_cell_browser.py does.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,8 @@ def test_a_recording_opens_to_its_sweep_table_a_sweep_and_its_dandi_links(cat, s
     number = int(browser.sweep_widget.value.iloc[2]["sweep_number"])
     assert browser.plot.object.children[0].title.text.startswith(f"Sweep {number} · ")
     assert "only the 2020 archives (human, mouse) have them" in browser.modalities.shape_info.object
+    if importlib.util.find_spec("ipfx") is not None:  # its features: looked up in the cache by session, offered
+        assert f"Not computed for {SESSION} yet" in browser.features.info.object and browser.features.button.visible
 
 
 def test_a_file_without_a_session_opens_by_its_path(cat, served):
