@@ -1,9 +1,10 @@
 """ARCHIVE as the command takes it: the 2020 archives (``human``, ``mouse``) or any Allen Patch-seq dandiset.
 
 ARCHIVE arrives as the root catalog's entry name (``options.archive_name``:
-``000023`` -> ``human``, ``636`` -> ``human_interneurons``). The 2020 archives name their files by cell (``cell_specimen_id``); every
-other dandiset by recording (``ephys_session_id``): ``ids_parameter`` passes
-the command's ids under the right parameter, and ``only_2020`` refuses what
+``000023`` -> ``human``, ``636`` -> ``human_interneurons``). The 2020 archives
+name their files by cell (``cell_specimen_id``); every other dandiset by
+recording (``ephys_session_id``): ``ids_parameter`` passes the command's ids
+under the right parameter, and ``only_2020`` refuses (a usage error) what
 only the 2020 release has (reconstructions, transcriptomes, release files).
 ``command_words`` puts the Python calls that messages of the layers below
 suggest (``cat.human_l1.ephys(session_id=...)``) in the command's words.

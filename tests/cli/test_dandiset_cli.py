@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config, read_nwb
-from patchseq_intake.cli import main
 from patchseq_intake.dandi.assets import Asset
 from patchseq_intake.dandi.recordings import Recording
 from patchseq_intake.testing.dandi import DandiReplica
