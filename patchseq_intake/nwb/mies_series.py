@@ -166,16 +166,17 @@ def recorded_sweeps(h5: h5py.File, label: str) -> Sweeps:
 
 
 def check_nwb2(h5: h5py.File, label: str) -> None:
-    """``NwbFormatError`` unless the file states an NWB 2 version, the only layout read.
+    """``NwbFormatError`` for a file that states a version other than NWB 2, the only layout read.
 
     MIES has written NWB 2 files as ``2.2.4`` (MIES 2.1 to 2.9; a fixed-length
     byte string where Igor Pro 9 ran MIES 2.2 to 2.7, 2021 to 2024, else a
     variable-length one) and as ``2.9.0`` (MIES 3.0, 2026); IPNWB before
-    April 2020 wrote ``NWB-2...``. Every one keeps the layout read here (patch-clamp series
-    with ``@sweep_number``, the legacy sweep table, the lab notebook), so any
-    ``2.x`` is read, as IPFX reads it. Refused, naming what the file states:
-    an NWB 1 file (its version is a root dataset, not the root's attribute), a
-    version of another major, and a file that states none (not NWB at all).
+    April 2020 wrote ``NWB-2...``. Every one keeps the layout read here
+    (patch-clamp series with ``@sweep_number``, the legacy sweep table, the
+    lab notebook), so any ``2.x`` is read, as IPFX reads it. Refused, naming
+    what the file states: an NWB 1 file (its version is a root dataset, not
+    the root's attribute) and a version of another major. A file that states
+    no version is judged by what it holds (``recorded_sweeps``).
     """
     import h5py
 
@@ -186,10 +187,7 @@ def check_nwb2(h5: h5py.File, label: str) -> None:
                 f"{label} is an NWB 1 file (nwb_version {version!r}); only NWB 2 files are read "
                 "(MIES exports its experiments as NWB 2 too)"
             )
-        raise NwbFormatError(
-            f"{label} is not an NWB file of recordings: its root has no nwb_version attribute "
-            f"(NWB 2 files state one, such as {KNOWN_VERSIONS})"
-        )
+        return
     version = text(h5.attrs["nwb_version"]).strip()
     if not NWB2_VERSION.fullmatch(version):
         raise NwbFormatError(
