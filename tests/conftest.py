@@ -21,6 +21,30 @@ REFERENCE_TABLES = REFERENCE / "ipfx-data-release"
 REFERENCE_ASSETS = REFERENCE / "dandi-assets"
 """Every NWB asset of both dandisets (``<dandiset>.csv``); tests that need it skip without it."""
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+ONE_AT_A_TIME = "one-at-a-time"
+"""The pytest-xdist group (``--dist loadgroup``, in pyproject.toml's ``addopts``) whose tests run on one worker, one
+after another, never beside each other: ``ONE_AT_A_TIME_MODULES``'. The suite runs on as many workers as the
+machine has cores (``-n auto``); any other test may run beside one of these."""
+ONE_AT_A_TIME_MODULES = frozenset({
+    # Headless Chromium (several processes, more than a core at times) beside a panel server in the test's process.
+    "tests/gui/test_gui.py",
+    "tests/gui/test_browser_serving.py",
+    "tests/gui/test_browser_escaping.py",
+    # Counts round trips at 50 ms of latency: the client's work between answers must stay well under it.
+    "tests/access/test_walk_waves.py",
+})
+"""Test modules, relative to the project, that need a core or more of their own: a test that starts a browser,
+or whose assertion rests on the client's work between answers taking less than the server's added latency.
+A new module of either kind belongs here."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the tests of ``ONE_AT_A_TIME_MODULES`` in the ``ONE_AT_A_TIME`` group (pytest-xdist reads the mark later:
+    its own hook runs last)."""
+    root = config.rootpath
+    for item in items:
+        if item.path.relative_to(root).as_posix() in ONE_AT_A_TIME_MODULES:
+            item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
 
 
 @pytest.fixture(autouse=True)
