@@ -30,6 +30,7 @@ pytest.importorskip("panel", reason="the GUI needs panel: pip install 'patchseq-
 pytest.importorskip("hvplot", reason="the GUI needs hvplot: pip install 'patchseq-intake[gui]'")
 
 from patchseq_intake import config  # noqa: E402
+from patchseq_intake.dandi.dandisets import registry  # noqa: E402
 
 # intake 2.0.9's GUI code uses panel widget arguments that panel 1.9 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:intake.interface")
@@ -44,8 +45,12 @@ ENTRIES = ["metadata", "manifest", "nwb_files", "ephys"]
 LISTED = {
     "human": [*ENTRIES, "features", "files", "morphology"],
     "mouse": [*ENTRIES, "features", "files", "morphology", "transcriptomics"],
+    "human_l1": ["sessions", "ephys", "features"],
 }
-"""Each archive's entries as the catalog lists them: the human release has no transcriptomes."""
+"""Each archive's entries as the catalog lists them: the human release has no transcriptomes; a dandiset beyond
+2020 (human_l1, as every one) has its sessions table, ephys and features."""
+DANDISETS = [d.name for d in registry().values() if not d.release_2020]
+"""The catalogs of the dandisets beyond 2020, beside the 2020 archives in the root."""
 TABLE_ENTRIES = ("metadata", "manifest")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -110,11 +115,16 @@ def squeeze(text: str) -> str:
 
 
 def test_browsing_every_entry_shows_its_description_and_does_no_io(nowhere: Path, connections: list):
+    import patchseq_intake
+
     gui = build_gui()
 
-    assert [tree_label(option) for option in gui.catsel.options] == ["patchseq", *ARCHIVES]
-    assert gui.sourcesel.options == []  # the root holds catalogs only
-    for archive in ARCHIVES:
+    # intake's tree sorts the catalogs by name: the 2020 archives are not first there, as they are in the catalog
+    assert [tree_label(option) for option in gui.catsel.options] == ["patchseq", *sorted([*ARCHIVES, *DANDISETS])]
+    root = patchseq_intake.open_catalog()
+    assert gui.sourcesel.options == [name for name in root if name not in ("human", "mouse", *DANDISETS)]
+    assert "sessions" in gui.sourcesel.options  # the root's own tables: sessions, the papers'
+    for archive in LISTED:
         gui.catsel.value = [next(o for o in gui.catsel.options if tree_label(o) == archive)]
         assert gui.sourcesel.options == LISTED[archive]
         for entry in LISTED[archive]:
@@ -331,13 +341,16 @@ class Page:
 def test_browser_shows_the_tree_and_the_descriptions(
     gui_server: str, browser, nowhere: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
+    from playwright.sync_api import expect
+
     page = Page(browser, gui_server)
     try:
         catalogs = page.select("Catalogs")
-        assert [tree_label(o) for o in page.options(catalogs)] == ["patchseq", *ARCHIVES]
+        assert [tree_label(o) for o in page.options(catalogs)] == ["patchseq", *sorted([*ARCHIVES, *DANDISETS])]
 
         page.choose(catalogs, "human")
-        sources = page.select("Sources")
+        sources = page.select("Sources")  # the root's tables (sessions, the papers') until the human ones come
+        expect(sources.locator("option").first).to_have_attribute("value", "metadata", timeout=WAIT_MS)
         assert page.options(sources) == LISTED["human"]
         sources.select_option("metadata")
         description = expected_description("human", "metadata")
