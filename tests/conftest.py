@@ -22,9 +22,9 @@ REFERENCE_ASSETS = REFERENCE / "dandi-assets"
 """Every NWB asset of both dandisets (``<dandiset>.csv``); tests that need it skip without it."""
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 ONE_AT_A_TIME = "one-at-a-time"
-"""The pytest-xdist group (``--dist loadgroup``, in pyproject.toml's ``addopts``) whose tests run on one worker, one
-after another, never beside each other: ``ONE_AT_A_TIME_MODULES``'. The suite runs on as many workers as the
-machine has cores (``-n auto``); any other test may run beside one of these."""
+"""The work unit of pytest-xdist (``--dist loadgroup``, in pyproject.toml's ``addopts``) that holds the tests of
+``ONE_AT_A_TIME_MODULES``: they run on one worker, one after another, never beside each other. The suite runs on
+as many workers as the machine has cores (``-n auto``); any other test may run beside one of these."""
 ONE_AT_A_TIME_MODULES = frozenset({
     # Headless Chromium (several processes, more than a core at times) beside a panel server in the test's process.
     "tests/gui/test_gui.py",
@@ -33,18 +33,29 @@ ONE_AT_A_TIME_MODULES = frozenset({
     # Counts round trips at 50 ms of latency: the client's work between answers must stay well under it.
     "tests/access/test_walk_waves.py",
 })
-"""Test modules, relative to the project, that need a core or more of their own: a test that starts a browser,
-or whose assertion rests on the client's work between answers taking less than the server's added latency.
-A new module of either kind belongs here."""
+"""Test modules (paths from the project's root) that need a core or more of their own: a test that starts a
+browser, or whose assertion rests on the client's work between answers taking less than the server's added
+latency. A new module of either kind belongs here (an ``xdist_group`` mark in a test file is not enough: on
+pytest 9.2 and later pytest-xdist 3.8 ignores it, pytest-xdist issue 1386)."""
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests of ``ONE_AT_A_TIME_MODULES`` in the ``ONE_AT_A_TIME`` group (pytest-xdist reads the mark later:
-    its own hook runs last)."""
-    root = config.rootpath
-    for item in items:
-        if item.path.relative_to(root).as_posix() in ONE_AT_A_TIME_MODULES:
-            item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``--dist loadgroup``: pytest-xdist's own scheduler, its work unit for a test being ``ONE_AT_A_TIME`` for
+    the tests of ``ONE_AT_A_TIME_MODULES`` and, as xdist has it, the test itself or its ``xdist_group`` for the
+    others. Decided here, in the controller, from the test ids: not by marks added to the tests, which xdist
+    only sees through the test ids it rewrites, and no longer can on pytest 9.2 (pytest-xdist issue 1386)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneAtATime(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0] in ONE_AT_A_TIME_MODULES:
+                return ONE_AT_A_TIME
+            return super()._split_scope(nodeid)
+
+    return OneAtATime(config, log)
 
 
 @pytest.fixture(autouse=True)
