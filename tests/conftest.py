@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import socket
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,19 @@ def garbage_collected_between_tests():
     gc.disable()
     yield
     gc.enable()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def reconstructions_drawn_once_a_session():
+    """The replica's SWC and marker files, drawn once a session, not once a test: each ``world`` serves its
+    cells' reconstructions, and drawing them was half of starting one (about 1 s). The same bytes: both functions
+    give bytes from their arguments alone (the neuron is drawn from a generator seeded with them)."""
+    from patchseq_intake.testing import archives
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(archives, "swc_bytes", cache(archives.swc_bytes))
+        patch.setattr(archives, "marker_bytes", cache(archives.marker_bytes))
+        yield
 
 
 @pytest.fixture(autouse=True)
