@@ -82,12 +82,12 @@ class Asset:
 
     def __post_init__(self) -> None:
         """``ValueError`` for a value that is not of DANDI's format (see ``answers.problem``); digests in lower case."""
-        for field in fields(self):
-            if field.name == "asset_id" and self.asset_id is None:
+        for one in fields(self):
+            if one.name == "asset_id" and self.asset_id is None:
                 continue  # unknown (a shipped listing); an API's answer must give it (``answers.asset_fields``)
-            valid = answers.problem(field.name, getattr(self, field.name))
+            valid = answers.problem(one.name, getattr(self, one.name))
             if valid is not None:
-                raise ValueError(f"asset {field.name} {brief(getattr(self, field.name))}: not {valid}")
+                raise ValueError(f"asset {one.name} {brief(getattr(self, one.name))}: not {valid}")
         for name in ("sha256", "etag"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, getattr(self, name).lower())

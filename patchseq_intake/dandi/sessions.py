@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..tables.schema import session_of
+from .assets import DRAFT
 from .dandisets import AllenDandiset
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class Copy:
 
     @property
     def published(self) -> bool:
-        return self.version != "draft"
+        return self.version != DRAFT
 
     def described(self) -> str:
         digest = f"SHA-256 {self.sha256[:12]}..." if self.sha256 else "no SHA-256"

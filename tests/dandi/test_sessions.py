@@ -8,7 +8,6 @@ id; 000020's 4435 files on top.
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from patchseq_intake import config
