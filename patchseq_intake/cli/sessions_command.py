@@ -2,8 +2,8 @@
 
 The root catalog's ``sessions`` entry (``drivers.sessions``): ``--dandiset``
 (repeatable) its ``dandisets``, ``--all`` its ``["all"]``, ``--release-cells``
-its ``release_cells``; ``--filter``, ``--columns``, ``--format`` and ``-o`` as
-for ``cells``.
+its ``release_cells``, ``--paper`` its ``paper``; ``--filter``, ``--columns``,
+``--format`` and ``-o`` as for ``cells``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .options import (
     filters_given,
     subcommand,
 )
+from ..tables.shipped import shipped_papers
 from .output import chosen_format, emit
 
 
@@ -43,6 +44,7 @@ def add_sessions(commands: argparse._SubParsersAction) -> None:
             "patchseq-intake sessions --release-cells --filter species == 'Mus musculus' --columns ephys_session_id "
             "cell_specimen_id t_type",
             "patchseq-intake sessions --all --filter species == 'Macaca nemestrina'",
+            "patchseq-intake sessions --dandiset human_l1 --paper paper_human_l1 --format csv -o l1.csv",
         ],
         run=_run_sessions,
     )
@@ -53,6 +55,9 @@ def add_sessions(commands: argparse._SubParsersAction) -> None:
                      help="every dandiset, also those DANDI's API lists (001359, 001455), asked once each")
     sub.add_argument("--release-cells", action="store_true",
                      help="add the 2020 release's cell_specimen_id and t_type (reading its metadata tables)")
+    sub.add_argument("--paper", choices=list(shipped_papers()), metavar="PAPER",
+                     help="add a paper's per-cell table, its columns prefixed paper_, to the rows of its sessions "
+                     f"(joined by ephys_session_id; fetched and cached on first use): one of {', '.join(shipped_papers())}")
     add_filter_option(sub)
     sub.add_argument("--columns", nargs="+", metavar="COLUMN", default=[],
                      help="the columns to show, in this order (space- or comma-separated; default all)")
@@ -69,6 +74,7 @@ def _run_sessions(args: argparse.Namespace) -> None:
     frame = open_catalog().sessions(
         dandisets=["all"] if args.all else list(dict.fromkeys(args.dandisets)),
         release_cells=args.release_cells,
+        paper=args.paper,
         filters=filters,
         columns=columns_given(args.columns),
     ).read()

@@ -186,3 +186,16 @@ def _written(capsys, tmp_path: Path, *argv: str) -> Path:
     status, _, err = run(capsys, *argv, str(path))
     assert status == 0, err
     return path
+
+
+def test_sessions_with_a_paper_adds_its_columns_to_its_sessions(capsys, tmp_path, monkeypatch):
+    """--paper: the paper's per-cell table (made up in the L1 layout, served under its real name, unpinned)."""
+    l1 = b"spec_id,cell_name,spec_id,err_id,t-type\n1,a,1,1001422850.0,Inh L1-2 PAX6 CDH12\n2,b,2,,Inh L1 SST\n"
+    with LocalServer() as server:
+        server.serve_file("/papers/human_l1_dataset_2023_02_06.csv", l1)
+        monkeypatch.setenv(config.TABLES_ENV, f"{server.url}/papers")
+        monkeypatch.setenv(config.UNPINNED_TABLES_ENV, "1")
+        shown = _csv(ok(capsys, "sessions", "--dandiset", "human_l1", "--paper", "paper_human_l1", "--filter",
+                        "ephys_session_id", "==", "1001422850", "--format", "csv"))
+    assert len(shown) == 1 and shown["paper_t-type"].tolist() == ["Inh L1-2 PAX6 CDH12"]
+    assert misused(capsys, "sessions", "--paper", "paper_x").startswith("usage: patchseq-intake sessions")
