@@ -125,6 +125,7 @@ def _walk_through(print_, caught: list[warnings.WarningMessage]) -> None:
     print_(f"   {many.npartitions} cells; sweeps per cell: {counts.to_dict()}")
     _shape_and_genes(cat, print_)
     _features(cat, filters, print_)
+    _every_dandiset(cat, print_)
     for warning in caught:
         print_(f"   warning: {warning.message}")
     print_("\nDone: the same calls work against DANDI itself once the environment is not overridden.")
@@ -167,6 +168,28 @@ def _features(cat, filters: list[list], print_) -> None:
     failed = table.dropna(subset=["error"])
     for row in failed.itertuples():
         print_(f"   cell {row.cell_specimen_id}: {row.error}")
+
+
+def _every_dandiset(cat, print_) -> None:
+    """Step 10: every recording across the Allen Patch-seq dandisets, and one of a dandiset since 2020."""
+    from ..testing.world import DEMO_RECORDINGS
+
+    print_("\n10. Every Allen Patch-seq recording on DANDI, a row per session: cat.sessions.read()")
+    print_("   (the replica lists every asset of the dandisets the catalog ships a listing of, as DANDI does)")
+    every = cat.sessions.read()
+    by_species = every.groupby("species")["dandi_path"].count().to_dict()
+    print_(f"   {len(every)} rows: {by_species}; {int(every['copies_differ'].sum())} rows of sessions whose copies "
+           f"differ; {int(every['ephys_session_id'].isna().sum())} files without a session id")
+    (dandiset, session), = DEMO_RECORDINGS
+    name = cat[dandiset].name
+    print_(f"\n11. A recording of {name} (DANDI {dandiset}): cat.{name}.ephys(session_id={session}).read()")
+    sweeps = cat[dandiset].ephys(session_id=session).read()
+    columns = ["ephys_session_id", "sweep_number", "stimulus_code", "clamp_mode"]
+    print_(sweeps[columns].head(4).to_string(index=False))
+    print_(f"   ... {len(sweeps)} sweeps, read as the 2020 cells' (a synthetic file at the session's real path)")
+    mine = every[(every["ephys_session_id"] == session) & (every["dandiset"] == dandiset)].iloc[0]
+    if mine["copies_differ"]:  # the synthetic bytes are not those of the session's copy elsewhere
+        print_(f"   its copy elsewhere holds other bytes, so the session is two rows, never merged: {mine['other_copies']}")
 
 
 def _describe_step(sweep, print_) -> None:
