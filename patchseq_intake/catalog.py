@@ -47,9 +47,18 @@ def open_catalog() -> PatchseqCatalog:
 
 
 class _NamingEntries(YAMLFileCatalog):
-    """A catalog whose unknown names are an ``UnknownEntryError`` listing its entries (intake: ``KeyError: 'rat'``)."""
+    """A catalog whose entries take values (``ValueEntry``) and whose unknown names are an ``UnknownEntryError``
+    listing its entries (intake: ``KeyError: 'rat'``)."""
 
     _kind = ("entry", "entries")
+
+    def parse(self, text: str) -> None:
+        """Read the catalog's entries from ``text`` (see intake's ``YAMLFileCatalog.parse``), as ``ValueEntry``s."""
+        super().parse(text)
+        for name, entry in self._entries.items():
+            taking_values = ValueEntry(**entry._captured_init_kwargs)
+            taking_values._catalog, taking_values._filesystem = self, entry._filesystem
+            self._entries[name] = taking_values
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str) and "." not in key and key not in self:
@@ -226,13 +235,6 @@ class ArchiveCatalog(_NamingEntries):
 
     name = "patchseq_archive"
 
-    def parse(self, text: str) -> None:
-        """Read the catalog's entries from ``text`` (see intake's ``YAMLFileCatalog.parse``), as ``ValueEntry``s."""
-        super().parse(text)
-        for name, entry in self._entries.items():
-            taking_values = ValueEntry(**entry._captured_init_kwargs)
-            taking_values._catalog, taking_values._filesystem = self, entry._filesystem
-            self._entries[name] = taking_values
 
     @property
     def metadata(self) -> CatalogMetadata:

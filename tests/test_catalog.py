@@ -154,3 +154,19 @@ def test_filters_of_the_wrong_form_are_refused_with_an_example_before_any_table_
     with pytest.raises(InvalidQueryError, match="^" + message.format(entry=entry)):
         cat.human[entry](filters=filters)  # made, not read: no table is fetched
     assert not cache_dir.exists()
+
+
+def test_the_root_catalogs_own_tables_take_values_and_say_when_intake_rendered_one():
+    """The package's openers make the root's entries ``ValueEntry``s (``paper=None``: none); intake's own opener
+    renders a None as the template's text, which the driver refuses naming the parameter and the ways out."""
+    from patchseq_intake.errors import InvalidQueryError
+
+    for cat in (patchseq_intake.open_catalog(), intake.cat.patchseq):
+        assert isinstance(cat._entries["sessions"], ValueEntry) and cat.sessions(paper=None, filters=None).paper is None
+    plain_intake = intake.open_catalog(patchseq_intake.CATALOG)
+    for parameter in ("paper", "filters", "dandisets"):
+        with pytest.raises(InvalidQueryError, match=rf"^{parameter} arrived as the catalog's template text "
+                                                    rf"'{{{{ {parameter} }}}}': intake.open_catalog\(path\) renders"):
+            plain_intake.sessions(**{parameter: None})
+    with pytest.raises(InvalidQueryError, match=r"^columns arrived as the catalog's template text"):
+        plain_intake.paper_human_l1(columns=None)

@@ -27,6 +27,26 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 VERSION = "a dandiset version: a published version id or 'draft'"
 
 
+def untemplated(**values: Any) -> None:
+    """Refuse a parameter that arrived as its catalog template's own text (``"{{ filters }}"``).
+
+    That is how intake renders a None given to an entry of a catalog it
+    opened itself (``intake.open_catalog(path)``), not through the package's
+    ``ValueEntry``, and a list parameter's as the list of its characters: for
+    the root catalog's own tables (``sessions``, the papers'), whose entries
+    only the package's openers make ``ValueEntry``s. ``InvalidQueryError``
+    naming the parameter and the two ways out.
+    """
+    for name, value in values.items():
+        if isinstance(value, list) and value and all(isinstance(one, str) and len(one) == 1 for one in value):
+            value = "".join(value)  # a list parameter's template, split into characters by intake
+        if isinstance(value, str) and value.replace(" ", "") == f"{{{{{name}}}}}":
+            raise InvalidQueryError(
+                f"{name} arrived as the catalog's template text {value!r}: intake.open_catalog(path) renders a "
+                f"{name}=None so; leave {name} out, or open the catalog with patchseq_intake.open_catalog()"
+            )
+
+
 def plain(value: Any) -> Any:
     """``value`` with numpy scalars and arrays and pandas Series made plain Python, recursively."""
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -10,7 +10,7 @@ from ..errors import InvalidQueryError
 from ..tables.shipped import shipped_paper
 from ..version import __version__
 from .frame import FrameSource
-from .parameters import VERSION, flag, list_of, plain, text
+from .parameters import VERSION, flag, list_of, plain, text, untemplated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +79,7 @@ class SessionsSource(FrameSource):
         columns: Sequence[str] | None = None,
         metadata: dict | None = None,
     ):
+        untemplated(dandisets=dandisets, release_cells=release_cells, paper=paper, filters=filters, columns=columns)
         self.one = None if dandiset is None else find(dandiset)
         if self.one is not None:
             self.dandi = self.one.at(None if version is None else text(version, "version", VERSION), dandi_assets)

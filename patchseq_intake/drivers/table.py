@@ -13,7 +13,7 @@ from ..errors import InvalidQueryError
 from ..tables.release import TableQuery, TableSpec, query_table
 from ..tables.schema import TABLE_KINDS, TableKind
 from ..version import __version__
-from .parameters import PlainParameters, plain
+from .parameters import PlainParameters, plain, untemplated
 
 ALL_TECHNIQUES = "all"
 TECHNIQUES = (ALL_TECHNIQUES, "intracellular_electrophysiology", "morphology", "transcriptomics")
@@ -57,6 +57,7 @@ class ReleaseTableSource(PlainParameters, DataSource):
         technique: str = ALL_TECHNIQUES,
         metadata: dict | None = None,
     ):
+        untemplated(filters=filters, columns=columns, technique=technique)
         if table not in TABLE_KINDS:
             raise InvalidQueryError(f"unknown table kind {table!r}; expected one of {TABLE_KINDS}")
         if technique not in TECHNIQUES:

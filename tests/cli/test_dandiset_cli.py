@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +17,16 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config, read_nwb
-from patchseq_intake.dandi.assets import Asset
-from patchseq_intake.dandi.recordings import Recording
 from patchseq_intake.testing.dandi import DandiReplica
+from patchseq_intake.testing.recordings import COLLABORATOR, L1_VERSION, SUBJECT, l1_path, serve_recordings
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.transport import download
 
 from .test_cli import fails, misused, ok, run
 
-L1, L1_VERSION = "000630", "0.230915.2257"
-SESSION, SUBJECT = 839897299, "839897123"  # a made-up file at a session of the human L1 paper
-PATH = f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{SESSION}_icephys.nwb"
+SESSION = 839897299  # a made-up file at a session of the human L1 paper
+PATH = l1_path(SESSION)
 UNSERVED = 839918580  # listed, with no bytes behind it
-COLLABORATOR = "sub-H18-28-013/sub-H18-28-013_obj-189zl3t_icephys.nwb"  # a 000228 path: no session id
 ELSEWHERE = 1000781418  # a session of 000142 and 000636 (their shipped listings), not of 000630
 
 
@@ -39,12 +35,7 @@ def replica(world_files):
     written = next(iter(world_files.values()))
     with LocalServer() as server:
         dandi = DandiReplica(server)
-        dandi.add_asset(L1, L1_VERSION, PATH, written.path,
-                        recording=Recording(SUBJECT, str(SESSION), "Homo sapiens - Human", "Female", "P8035.0D"))
-        unserved = Asset(f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{UNSERVED}_icephys.nwb", None, str(uuid.uuid4()), 10, "0" * 64)
-        dandi.add_listed_asset(L1, L1_VERSION, unserved, recording=Recording(SUBJECT, str(UNSERVED)))
-        dandi.add_asset("000228", "draft", COLLABORATOR, written.path,
-                        recording=Recording("H18.28.013", "PLACEHOLDER", "Homo sapiens - Human", "Male", "P41.0Y"))
+        serve_recordings(dandi, written.path, [SESSION], unserved=[UNSERVED])
         yield dandi, written
 
 

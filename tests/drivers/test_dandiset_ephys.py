@@ -8,15 +8,12 @@ the replica, whose listing is then the authority (not the shipped one).
 
 from __future__ import annotations
 
-import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from patchseq_intake import config, read_nwb
-from patchseq_intake.dandi.assets import Asset
-from patchseq_intake.dandi.recordings import Recording
 from patchseq_intake.errors import (
     InvalidQueryError,
     NoMatchingCellsError,
@@ -25,14 +22,12 @@ from patchseq_intake.errors import (
     UnknownVersionError,
 )
 from patchseq_intake.testing.dandi import DandiReplica
+from patchseq_intake.testing.recordings import COLLABORATOR, L1_VERSION, SUBJECT, l1_path, serve_recordings
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.transport import download
 
-L1, L1_VERSION = "000630", "0.230915.2257"
-SESSION, SUBJECT = 839897299, "839897123"  # a session of the human L1 paper (err_id 839897299): made-up file
-PATH = f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{SESSION}_icephys.nwb"
-COLLABORATOR = "sub-H18-28-013/sub-H18-28-013_obj-189zl3t_icephys.nwb"  # a 000228 path: no session id
-RECORDING = Recording(SUBJECT, str(SESSION), "Homo sapiens - Human", "Female", "P8035.0D")
+SESSION = 839897299  # a session of the human L1 paper (err_id 839897299): made-up file
+PATH = l1_path(SESSION)
 UNSERVED = 839918580  # listed with no bytes behind it: its blob answers 404
 
 
@@ -41,11 +36,7 @@ def replica(world_files):
     written = next(iter(world_files.values()))
     with LocalServer() as server:
         dandi = DandiReplica(server)
-        dandi.add_asset(L1, L1_VERSION, PATH, written.path, recording=RECORDING)
-        unserved = Asset(f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{UNSERVED}_icephys.nwb", None, str(uuid.uuid4()), 10, "0" * 64)
-        dandi.add_listed_asset(L1, L1_VERSION, unserved, recording=Recording(SUBJECT, str(UNSERVED)))
-        dandi.add_asset("000228", "draft", COLLABORATOR, written.path,
-                        recording=Recording("H18.28.013", "PLACEHOLDER", "Homo sapiens - Human", "Male", "P41.0Y"))
+        serve_recordings(dandi, written.path, [SESSION], unserved=[UNSERVED])
         yield dandi, written
 
 

@@ -18,19 +18,17 @@ import pytest
 pytest.importorskip("panel", reason="the browser needs panel: pip install 'patchseq-intake[gui]'")
 
 from patchseq_intake import config, read_nwb  # noqa: E402
-from patchseq_intake.dandi.recordings import Recording  # noqa: E402
 from patchseq_intake.gui.browser_app import CellBrowser  # noqa: E402
 from patchseq_intake.gui.browser_data import cells_table, search_cells  # noqa: E402
 from patchseq_intake.nwb.sweep_table import SWEEP_DTYPES  # noqa: E402
 from patchseq_intake.testing.dandi import DandiReplica  # noqa: E402
+from patchseq_intake.testing.recordings import COLLABORATOR, L1, L1_VERSION, SUBJECT, l1_path, serve_recordings  # noqa: E402,E501
 from patchseq_intake.testing.server import LocalServer  # noqa: E402
 from patchseq_intake.transport import download  # noqa: E402
 
-L1, L1_VERSION = "000630", "0.230915.2257"
-SESSION, SUBJECT = 839897299, "839897123"  # a made-up file at a session of the human L1 paper
-PATH = f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{SESSION}_icephys.nwb"
+SESSION = 839897299  # a made-up file at a session of the human L1 paper
+PATH = l1_path(SESSION)
 OTHER = 839897300  # a second recording of the donor, the same bytes
-COLLABORATOR = "sub-H18-28-013/sub-H18-28-013_obj-189zl3t_icephys.nwb"  # a 000228 path: no session id
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +36,7 @@ def replica(world_files):
     written = next(iter(world_files.values()))
     with LocalServer() as server:
         dandi = DandiReplica(server)
-        for session in (SESSION, OTHER):
-            dandi.add_asset(L1, L1_VERSION, f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{session}_icephys.nwb", written.path,
-                            recording=Recording(SUBJECT, str(session), "Homo sapiens - Human", "Female", "P8035.0D"))
-        dandi.add_asset("000228", "draft", COLLABORATOR, written.path,
-                        recording=Recording("H18.28.013", "PLACEHOLDER", "Homo sapiens - Human", "Male", "P41.0Y"))
+        serve_recordings(dandi, written.path, [SESSION, OTHER])
         yield dandi, written
 
 
