@@ -353,9 +353,11 @@ def test_a_sweeps_error_shows_in_the_cells_pane(world, monkeypatch):
 
 def test_without_a_network_the_page_says_what_failed_and_what_to_try(cache_dir, monkeypatch):
     from patchseq_intake import config
+    from patchseq_intake.transport import download
 
     monkeypatch.setenv(config.TABLES_ENV, "http://127.0.0.1:9/tables")  # nothing listens there
     monkeypatch.setenv(config.TIMEOUT_ENV, "2")
+    monkeypatch.setattr(download, "DEFAULT_RETRY", download.RetryPolicy(attempts=2, backoff_s=0.01))  # refused at once
     browser = CellBrowser("human")
     browser._schedule(browser.load_archive, browser.message)  # as the page does: the error shown, not raised
     assert browser.message.visible and "FetchError" in browser.message.object
