@@ -87,6 +87,8 @@ class PatchseqCatalog(_NamingEntries):
 
     def _named(self, key: Any) -> Any:
         """The entry a dandiset id names (``"000630"`` -> ``human_l1``); any other key as it is."""
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)
         if isinstance(key, str) and key.strip().isdigit():
             names = {row["dandiset"]: row["name"] for row in shipped_dandisets()}
             return names.get(key.strip().zfill(6), key)

@@ -97,7 +97,8 @@ def dandiset_catalog(dandiset: AllenDandiset, human: dict) -> dict:
                 The recordings of {where}, one row per NWB file: ephys_session_id (missing for a file without
                 one), donor, species, sex, age_days, dandiset, version, dandi_path, asset_id, size (bytes),
                 sha256, dandisets, chosen_because, copies_differ and other_copies (identical files of one
-                session merged; across dandisets see the root catalog's sessions). {facts} Parameters: filters
+                session merged, and dandisets, copies_differ and other_copies telling of the session's copies in
+                the other dandisets whose listings the catalog ships). {facts} Parameters: filters
                 and columns (default [], all rows and columns); version (default {dandiset.version});
                 {PAPER_WORDS}."""),
             "driver": "patchseq_sessions",
@@ -106,6 +107,14 @@ def dandiset_catalog(dandiset: AllenDandiset, human: dict) -> dict:
             "parameters": {"filters": FILTERS, "columns": COLUMNS, "version": version, "paper": PAPER},
             "metadata": {"plots": {}},
         },
+    }
+    sources["nwb_files"] = {
+        **copy.deepcopy(sources["sessions"]),
+        "description": _text(f"""
+            The NWB files of {where}, one row per file: the sessions table under the name the 2020 archives give
+            their files' table (the same columns: ephys_session_id, dandi_path, asset_id, size in bytes, sha256,
+            and the copies in other dandisets). Parameters: filters, columns, version, paper, as for
+            sessions."""),
     }
     for name in ("ephys", "features"):
         entry = copy.deepcopy(human["sources"][name])
@@ -143,7 +152,7 @@ def root_catalog(root: dict) -> dict:
     then each dandiset."""
     sources = {name: root["sources"][name] for name in ("human", "mouse")}
     sources["sessions"] = {
-        "description": _text("""
+        "description": _text(f"""
             Every Allen Institute Patch-seq recording on DANDI, one row per session (ephys_session_id) across
             dandisets: donor, species (binomial), sex, age_days, the dandiset, version, path, asset id, size
             and SHA-256 of the copy chosen, dandisets (every dandiset holding those bytes), chosen_because
@@ -186,7 +195,7 @@ def root_catalog(root: dict) -> dict:
         sources[dandiset.name] = {
             "description": _text(f"{dandiset.title} ({dandiset.species}; DANDI {dandiset.dandiset}, "
                                  f"{_version_words(dandiset)}). {listing_facts(dandiset)} "
-                                 "Entries: sessions, ephys, features."),
+                                 "Entries: sessions, nwb_files, ephys, features."),
             "driver": "patchseq_archive",
             "args": {"path": f"{{{{ CATALOG_DIR }}}}/{FOLDER}/{dandiset.name}.yaml"},
             "metadata": {"dandiset": dandiset.dandiset, "plots": {}},

@@ -28,7 +28,7 @@ def test_the_shipped_catalogs_are_what_the_script_writes():
 @pytest.mark.parametrize("dandiset", [d for d in registry().values() if not d.release_2020], ids=lambda d: d.name)
 def test_each_dandisets_catalog_pins_its_version_and_listing(cat, dandiset):
     catalog = cat[dandiset.dandiset]
-    assert catalog.name == dandiset.name and list(catalog) == ["sessions", "ephys", "features"]
+    assert catalog.name == dandiset.name and list(catalog) == ["sessions", "nwb_files", "ephys", "features"]
     assert (catalog.metadata["dandiset"], catalog.metadata["dandi_version"]) == (dandiset.dandiset, dandiset.version)
     assert catalog.metadata["published"] is dandiset.published
     ephys = catalog.ephys()

@@ -189,7 +189,8 @@ def _every_dandiset(cat, print_) -> None:
     print_(f"   ... {len(sweeps)} sweeps, read as the 2020 cells' (a synthetic file at the session's real path)")
     mine = every[(every["ephys_session_id"] == session) & (every["dandiset"] == dandiset)].iloc[0]
     if mine["copies_differ"]:  # the synthetic bytes are not those of the session's copy elsewhere
-        print_(f"   its copy elsewhere holds other bytes, so the session is two rows, never merged: {mine['other_copies']}")
+        print_("   the replica's file is synthetic, so its bytes differ from the session's copy in another dandiset "
+               f"(on DANDI they are the same): the table keeps the two apart, never merged: {mine['other_copies']}")
 
 
 def _describe_step(sweep, print_) -> None:

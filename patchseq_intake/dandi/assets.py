@@ -133,7 +133,7 @@ class DandisetVersion:
         """The version's asset index: pinned, cached, or fetched (see the module docstring)."""
         api = config.dandi_api()
         if self.pinned is not None and self.pinned.version == self.version and api == config.DANDI_API:
-            return _pinned_index(api, config.DANDI_S3, self.dandiset, self.version, self.pinned.path)
+            return shipped_index(self.dandiset, self.pinned)
         try:
             if self.version == DRAFT:
                 return _draft_index(api, self.dandiset)
@@ -231,6 +231,12 @@ def read_listing_with_recordings(path: str | Path) -> tuple[dict[str, Asset], di
             if recording is not None:
                 recordings[asset.path] = recording
     return assets, recordings
+
+
+def shipped_index(dandiset: str, pinned: PinnedListing) -> AssetIndex:
+    """The index a shipped listing gives of ``dandiset`` at its version, on DANDI's own API and blob store (read
+    once a process; no request)."""
+    return _pinned_index(config.DANDI_API, config.DANDI_S3, dandiset, pinned.version, pinned.path)
 
 
 @lru_cache(maxsize=32)

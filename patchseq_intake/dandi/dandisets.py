@@ -56,10 +56,6 @@ class AllenDandiset:
         pinned = PinnedListing(listing["version"], os.path.normpath(listing["path"])) if listing else self.pinned()
         return DandisetVersion(self.dandiset, version or self.version, pinned)
 
-    def describe_version(self) -> str:
-        """``0.230915.2257 (published)`` or ``draft (no published version)``, for tables and messages."""
-        return f"{self.version} (published)" if self.published else f"{DRAFT} (no published version pinned)"
-
     def __str__(self) -> str:
         return f"dandiset {self.dandiset} ({self.name})"
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NoMatchingCellsError, UnknownSessionError, brief
 from .dandisets import AllenDandiset, registry
 from .nwb_files import CellFile
-from .sessions import copies_of, sessions_table
+from .sessions import copies_of, sessions_table, shipped_copies
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 
 def dandiset_sessions(dandiset: AllenDandiset, dandi: DandisetVersion) -> pd.DataFrame:
-    """The sessions table (``sessions.COLUMNS``) of one dandiset at a version: a row per NWB file, identical
-    files of one session in it merged (copies in other dandisets are the root ``sessions`` table's business)."""
-    return sessions_table(copies_of(dandiset, dandi.index()))
+    """The sessions table (``sessions.COLUMNS``) of one dandiset at a version: a row per NWB file of its own,
+    identical files of one session merged; ``dandisets``, ``copies_differ`` and ``other_copies`` tell of the
+    session's copies in the other dandisets whose listings the catalog ships."""
+    return sessions_table(copies_of(dandiset, dandi.index()) + shipped_copies(dandiset), own=dandiset)
 
 
 def select_recordings(

@@ -86,9 +86,15 @@ class Recording:
 
     @property
     def age_days(self) -> float:
-        """The donor's age in days from DANDI's ISO-8601 duration (``P7300.0D``, ``P41.0Y`` x 365.25); NaN if none."""
+        """The donor's age in days from DANDI's ISO-8601 duration (``P7300.0D``, ``P41.0Y`` x 365.25); NaN if none.
+
+        An age of zero is NaN too: in the Allen listings it is DANDI's placeholder
+        for an unknown age (``P0.0D``, on 45 human recordings of 000142, 000209,
+        000570 and 000630, 29 of them of sex ``Unknown``), not a newborn donor.
+        """
         match = _DURATION.match(self.age or "")
-        return float(match.group(1)) * _DAYS[match.group(2)] if match else float("nan")
+        days = float(match.group(1)) * _DAYS[match.group(2)] if match else float("nan")
+        return days if days > 0 else float("nan")
 
 
 RECORDING_COLUMNS = tuple(field.name for field in fields(Recording))

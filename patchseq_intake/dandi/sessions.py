@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..tables.schema import session_of
 from .assets import DRAFT
-from .dandisets import AllenDandiset
+from .dandisets import AllenDandiset, registry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,8 +105,27 @@ def copies_of(dandiset: AllenDandiset, index: AssetIndex) -> list[Copy]:
     return copies
 
 
-def sessions_table(copies: Iterable[Copy]) -> pd.DataFrame:
-    """The sessions table (``COLUMNS``) of ``copies``: identical bytes of a recording merged, others kept apart."""
+def shipped_copies(besides: AllenDandiset) -> list[Copy]:
+    """Every copy the shipped listings of the dandisets other than ``besides`` hold, at their pinned versions: what
+    one dandiset's table tells of its recordings' copies elsewhere (no request, whatever API is set)."""
+    from .assets import shipped_index
+
+    return [
+        copy
+        for dandiset in registry().values()
+        if dandiset != besides and (pinned := dandiset.pinned()) is not None
+        for copy in copies_of(dandiset, shipped_index(dandiset.dandiset, pinned))
+    ]
+
+
+def sessions_table(copies: Iterable[Copy], own: AllenDandiset | None = None) -> pd.DataFrame:
+    """The sessions table (``COLUMNS``) of ``copies``: identical bytes of a recording merged, others kept apart.
+
+    ``own``: one dandiset's table, a row per file of its own (its copy chosen,
+    ``chosen_because`` "this dandiset's copy"), the other copies (of other
+    dandisets, among ``copies``) only told of in ``dandisets``,
+    ``copies_differ`` and ``other_copies``.
+    """
     import pandas as pd
 
     recordings: dict[tuple[str, int | str], dict[str, list[Copy]]] = {}
@@ -116,14 +135,21 @@ def sessions_table(copies: Iterable[Copy]) -> pd.DataFrame:
     for versions in recordings.values():
         for bytes_key, identical in versions.items():
             others = [c for key, group in versions.items() if key != bytes_key for c in group]
-            rows.append(_row(identical, others))
+            if own is None:
+                rows.append(_row(min(identical, key=_preference), identical, others))
+                continue
+            mine = [c for c in identical if c.dandiset == own]
+            rows.extend(_row(c, identical, others, THIS_DANDISETS) for c in mine[:1])
     return pd.DataFrame({
         name: pd.Series([row[name] for row in rows], dtype=dtype) for name, (dtype, _) in COLUMNS.items()
     })
 
 
-def _row(identical: Sequence[Copy], others: Sequence[Copy]) -> dict[str, object]:
-    chosen = min(identical, key=_preference)
+THIS_DANDISETS = "this dandiset's copy"
+"""``chosen_because`` in one dandiset's table."""
+
+
+def _row(chosen: Copy, identical: Sequence[Copy], others: Sequence[Copy], reason: str | None = None) -> dict[str, object]:
     holders = sorted({c.dandiset.dandiset for c in identical})
     return {
         "ephys_session_id": chosen.session,
@@ -138,7 +164,7 @@ def _row(identical: Sequence[Copy], others: Sequence[Copy]) -> dict[str, object]
         "size": chosen.size,
         "sha256": chosen.sha256,
         "dandisets": " ".join(holders),
-        "chosen_because": _reason(chosen, identical),
+        "chosen_because": reason or _reason(chosen, identical),
         "copies_differ": bool(others),
         "other_copies": "; ".join(c.described() for c in others) or None,
     }

@@ -118,8 +118,12 @@ class CellSelection(PlainParameters):
         if wanted is None:
             if len(self.cells) != 1:
                 what = "cells" if self.release else "recordings"
+                pathless = "" if self.release or all(cell.session_id is not None for cell in self.cells) else (
+                    "; a file without a session id is read from a source that selects it alone, "
+                    "filters=[['dandi_path', '==', <its path>]]"
+                )
                 raise InvalidQueryError(
-                    f"this source selects {len(self.cells)} {what}: name one with {self.id_parameter}=..."
+                    f"this source selects {len(self.cells)} {what}: name one with {self.id_parameter}=...{pathless}"
                 )
             return self.cells[0]
         for cell in self.cells:

@@ -96,7 +96,10 @@ class SessionsSource(FrameSource):
             if names:
                 raise InvalidQueryError(f"dandisets: the sessions table of {self.one} holds that dandiset only")
             return [self.one]
-        names = list_of(plain(names) or [], "dandisets", "a list of dandiset ids or short names, or ['all']")
+        names = plain(names) or []
+        if isinstance(names, (str, int)) and not isinstance(names, bool):
+            names = [names]  # one dandiset named alone
+        names = list_of(names, "dandisets", "a list of dandiset ids or short names, or ['all']")
         if not names:
             return [dandiset for dandiset in registry().values() if dandiset.listing]
         if ALL in names:
@@ -105,16 +108,17 @@ class SessionsSource(FrameSource):
         return list(dict.fromkeys(chosen))
 
     def _frame(self) -> pd.DataFrame:
+        from ..dandi.recording_files import dandiset_sessions
         from ..dandi.sessions import copies_of, sessions_table
         from ..tables.filters import query_frame
 
         if self.one is not None:
-            copies = copies_of(self.one, self.dandi.index())
+            table = dandiset_sessions(self.one, self.dandi)
             title = f"the sessions table of {self.one} at version {self.dandi.version}"
         else:
             copies = [copy for dandiset in self.dandisets for copy in copies_of(dandiset, dandiset.at().index())]
+            table = sessions_table(copies)
             title = f"the sessions table of {len(self.dandisets)} dandisets"
-        table = sessions_table(copies)
         if self.release_cells:
             table = _with_release_cells(table)
         if self.paper is not None:

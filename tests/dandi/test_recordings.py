@@ -16,7 +16,8 @@ UUID_1, UUID_2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-822
 
 
 @pytest.mark.parametrize(("age", "days"), [("P7300.0D", 7300.0), ("P41.0Y", 41 * 365.25), ("P3W", 21.0),
-                                           ("P6M", 365.25 / 2), ("41 years", math.nan), (None, math.nan)])
+                                           ("P6M", 365.25 / 2), ("41 years", math.nan), (None, math.nan),
+                                           ("P0.0D", math.nan)])  # DANDI's placeholder in the Allen listings
 def test_an_iso_8601_age_in_days(age, days):
     found = Recording(age=age).age_days
     assert (math.isnan(found) and math.isnan(days)) or found == days

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from patchseq_intake import config, read_nwb
+from patchseq_intake.dandi.assets import _draft_index
 from patchseq_intake.errors import (
     InvalidQueryError,
     NoMatchingCellsError,
@@ -22,7 +23,7 @@ from patchseq_intake.errors import (
     UnknownVersionError,
 )
 from patchseq_intake.testing.dandi import DandiReplica
-from patchseq_intake.testing.recordings import COLLABORATOR, L1_VERSION, SUBJECT, l1_path, serve_recordings
+from patchseq_intake.testing.recordings import COLLABORATOR, L1, L1_VERSION, SUBJECT, l1_path, serve_recordings
 from patchseq_intake.testing.server import LocalServer
 from patchseq_intake.transport import download
 
@@ -58,7 +59,9 @@ def test_a_dandisets_sessions_come_from_the_apis_listing_where_it_points_elsewhe
     row = table.iloc[0]
     assert (row.ephys_session_id, row.donor, row.species, row.sex) == (SESSION, SUBJECT, "Homo sapiens", "Female")
     assert row.age_days == 8035.0 and row.dandi_path == PATH and row.version == L1_VERSION
-    assert row.chosen_because == "the only copy" and not row.copies_differ
+    assert row.chosen_because == "this dandiset's copy" and row.dandisets == L1
+    # the session's real file is in 000142 too (its shipped listing); the synthetic bytes here are other bytes
+    assert row.copies_differ and row.other_copies.startswith("000142 0.211007.1926 sub-")
 
 
 def test_a_recordings_sweep_table_and_sweeps_are_read_as_a_2020_cells(cat, served):
@@ -82,9 +85,28 @@ def test_a_file_without_a_session_is_selected_by_its_path(cat, served):
     sessions = cat.human_2022_03.sessions.read()
     assert sessions["ephys_session_id"].isna().all() and list(sessions["dandi_path"]) == [COLLABORATOR]
     assert sessions["age_days"].iloc[0] == 41 * 365.25
-    table = cat.human_2022_03.ephys(filters=[["dandi_path", "==", COLLABORATOR]]).read()
+    source = cat.human_2022_03.ephys(filters=[["dandi_path", "==", COLLABORATOR]])
+    table = source.read()
     assert table["ephys_session_id"].isna().all() and set(table["dandi_path"]) == {COLLABORATOR}
-    assert len(table) > 0
+    number = int(table["sweep_number"].iloc[0])
+    assert source.sweep(number).sweep_number == number  # the one file selected: no session id needed
+
+
+
+def test_of_several_files_without_a_session_the_error_says_how_to_read_one(cat, served, world_files):
+    dandi, written = served
+    second = COLLABORATOR.replace("189zl3t", "1piss2h")
+    dandi.add_asset("000228", "draft", second, written.path)
+    _draft_index.cache_clear()  # a draft's listing is kept for the process
+    try:
+        source = cat.human_2022_03.ephys()
+        with pytest.raises(InvalidQueryError, match=r"^this source selects 2 recordings: name one with session_id="
+                                                    r"\.\.\.; a file without a session id is read from a source "
+                                                    r"that selects it alone, filters=\[\['dandi_path', '=='"):
+            source.sweep(1)
+    finally:
+        dandi.remove_asset("000228", "draft", second)
+        _draft_index.cache_clear()
 
 
 def test_a_recordings_features_rows_are_led_by_its_session(cat, served):
