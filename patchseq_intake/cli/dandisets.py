@@ -44,13 +44,19 @@ def only_2020(archive: str, what: str, flag: str) -> None:
 
 
 _CALL = re.compile(r"cat\.(\w+)\.(?:ephys|features)\(session_id=(\d+)\)")
+_RELEASE_CALL = re.compile(r"cat\.(\w+)\.(?:ephys|features)\(filters=\[\['ephys_session_id', '==', (\d+)\]\]\)")
 _SESSION_PARAMETER = re.compile(r"session_id names an ephys_session_id; it holds (\d+): see its sessions table")
 
 
 def command_words(message: str, command: str, archive: str | None) -> str:
     """``message`` with the ephys entry's Python words for recordings in the command's: ``cat.human_l1.ephys(
-    session_id=N)`` as ``patchseq-intake COMMAND human_l1 N``, ``session_id names ...`` as the ID's argument."""
+    session_id=N)`` as ``patchseq-intake COMMAND human_l1 N``; a 2020 archive's ``cat.human.ephys(filters=[[
+    'ephys_session_id', '==', N]])`` as the ``cells`` command that finds the session's cell; ``session_id names
+    ...`` as the ID's argument."""
     message = _CALL.sub(lambda found: f"patchseq-intake {command} {found[1]} {found[2]}", message)
+    message = _RELEASE_CALL.sub(  # a 2020 archive names its files by cell: the cell of that session, found first
+        lambda found: f"patchseq-intake cells {found[1]} --filter ephys_session_id == {found[2]} (its cell_specimen_id "
+                      f"is the SPECIMEN_ID of patchseq-intake {command} {found[1]})", message)
     table = f"patchseq-intake cells {archive}" if archive else "its sessions table"
     return _SESSION_PARAMETER.sub(lambda found: f"SPECIMEN_ID is a recording's ephys_session_id here; it holds "
                                                 f"{found[1]}: {table} lists them", message)

@@ -190,3 +190,9 @@ def test_sessions_with_a_paper_adds_its_columns_to_its_sessions(capsys, tmp_path
                         "ephys_session_id", "==", "1001422850", "--format", "csv"))
     assert len(shown) == 1 and shown["paper_t-type"].tolist() == ["Inh L1-2 PAX6 CDH12"]
     assert misused(capsys, "sessions", "--paper", "paper_x").startswith("usage: patchseq-intake sessions")
+
+
+def test_a_session_of_a_2020_cell_is_pointed_to_in_the_commands_words(capsys):
+    message = fails(capsys, "sweeps", "human_l1", "541549227")  # human cell 541549258's session, in 000023
+    assert "it is in 000023 (patchseq-intake cells human --filter ephys_session_id == 541549227 (its " in message
+    assert "cat." not in message
