@@ -27,7 +27,7 @@ def dandiset_sessions(dandiset: AllenDandiset, dandi: DandisetVersion) -> pd.Dat
     """The sessions table (``sessions.COLUMNS``) of one dandiset at a version: a row per NWB file of its own,
     identical files of one session merged; ``dandisets``, ``copies_differ`` and ``other_copies`` tell of the
     session's copies in the other dandisets whose listings the catalog ships."""
-    return sessions_table(copies_of(dandiset, dandi.index()) + shipped_copies(dandiset), own=dandiset)
+    return sessions_table(copies_of(dandiset, dandi.index()) + shipped_copies([dandiset]), own=[dandiset])
 
 
 def select_recordings(

@@ -21,7 +21,7 @@ recordings of one session are its copies:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "donor": ("string", "the donor (DANDI's subject identifier, the sub-<id> of the path)"),
     "species": ("string", "binomial name: Homo sapiens, Macaca nemestrina or Mus musculus"),
     "sex": ("string", "as DANDI's metadata gives it: Female, Male or Unknown; missing where it gives none"),
-    "age_days": ("float64", "the donor's age in days, from DANDI's ISO-8601 age (P<n>D; P<n>Y x 365.25)"),
+    "age_days": ("float64", "the donor's age in days, from DANDI's ISO-8601 age (P<n>D; P<n>Y x 365.25); missing "
+                            "for P0.0D, DANDI's placeholder for an unknown age"),
     "dandiset": ("string", "the dandiset whose copy is chosen"),
     "version": ("string", "its version: published, or draft"),
     "dandi_path": ("string", "the chosen copy's path in that dandiset"),
@@ -105,26 +106,26 @@ def copies_of(dandiset: AllenDandiset, index: AssetIndex) -> list[Copy]:
     return copies
 
 
-def shipped_copies(besides: AllenDandiset) -> list[Copy]:
-    """Every copy the shipped listings of the dandisets other than ``besides`` hold, at their pinned versions: what
-    one dandiset's table tells of its recordings' copies elsewhere (no request, whatever API is set)."""
+def shipped_copies(besides: Collection[AllenDandiset]) -> list[Copy]:
+    """Every copy the shipped listings of the dandisets not in ``besides`` hold, at their pinned versions: what a
+    table of some dandisets tells of their recordings' copies elsewhere (no request, whatever API is set)."""
     from .assets import shipped_index
 
     return [
         copy
         for dandiset in registry().values()
-        if dandiset != besides and (pinned := dandiset.pinned()) is not None
+        if dandiset not in besides and (pinned := dandiset.pinned()) is not None
         for copy in copies_of(dandiset, shipped_index(dandiset.dandiset, pinned))
     ]
 
 
-def sessions_table(copies: Iterable[Copy], own: AllenDandiset | None = None) -> pd.DataFrame:
+def sessions_table(copies: Iterable[Copy], own: Collection[AllenDandiset] = ()) -> pd.DataFrame:
     """The sessions table (``COLUMNS``) of ``copies``: identical bytes of a recording merged, others kept apart.
 
-    ``own``: one dandiset's table, a row per file of its own (its copy chosen,
-    ``chosen_because`` "this dandiset's copy"), the other copies (of other
-    dandisets, among ``copies``) only told of in ``dandisets``,
-    ``copies_differ`` and ``other_copies``.
+    ``own``: the table of these dandisets only, a row per recording they
+    hold, their copy chosen (one dandiset's table: its own, ``chosen_because``
+    "this dandiset's copy"); the copies of other dandisets among ``copies``
+    are only told of, in ``dandisets``, ``copies_differ`` and ``other_copies``.
     """
     import pandas as pd
 
@@ -135,11 +136,12 @@ def sessions_table(copies: Iterable[Copy], own: AllenDandiset | None = None) -> 
     for versions in recordings.values():
         for bytes_key, identical in versions.items():
             others = [c for key, group in versions.items() if key != bytes_key for c in group]
-            if own is None:
-                rows.append(_row(min(identical, key=_preference), identical, others))
+            mine = [c for c in identical if c.dandiset in own] if own else list(identical)
+            if not mine:
                 continue
-            mine = [c for c in identical if c.dandiset == own]
-            rows.extend(_row(c, identical, others, THIS_DANDISETS) for c in mine[:1])
+            chosen = min(mine, key=_preference)
+            reason = THIS_DANDISETS if len(own) == 1 else _reason(chosen, mine)
+            rows.append(_row(chosen, identical, others, reason))
     return pd.DataFrame({
         name: pd.Series([row[name] for row in rows], dtype=dtype) for name, (dtype, _) in COLUMNS.items()
     })

@@ -83,6 +83,7 @@ class SessionsSource(FrameSource):
         self.one = None if dandiset is None else find(dandiset)
         if self.one is not None:
             self.dandi = self.one.at(None if version is None else text(version, "version", VERSION), dandi_assets)
+        self._named = False
         self.dandisets = self._chosen(dandisets)
         self.release_cells = flag(release_cells, "release_cells")
         self.paper = shipped_paper(paper) if paper else None
@@ -105,11 +106,12 @@ class SessionsSource(FrameSource):
         if ALL in names:
             return list(registry().values())
         chosen = [find(name, "each of dandisets") for name in names]
+        self._named = True  # some named: their rows only (see _frame)
         return list(dict.fromkeys(chosen))
 
     def _frame(self) -> pd.DataFrame:
         from ..dandi.recording_files import dandiset_sessions
-        from ..dandi.sessions import copies_of, sessions_table
+        from ..dandi.sessions import copies_of, sessions_table, shipped_copies
         from ..tables.filters import query_frame
 
         if self.one is not None:
@@ -117,7 +119,10 @@ class SessionsSource(FrameSource):
             title = f"the sessions table of {self.one} at version {self.dandi.version}"
         else:
             copies = [copy for dandiset in self.dandisets for copy in copies_of(dandiset, dandiset.at().index())]
-            table = sessions_table(copies)
+            if self._named:  # the named dandisets' rows; their copies in the others told of
+                table = sessions_table(copies + shipped_copies(self.dandisets), own=self.dandisets)
+            else:
+                table = sessions_table(copies)
             title = f"the sessions table of {len(self.dandisets)} dandisets"
         if self.release_cells:
             table = _with_release_cells(table)

@@ -79,6 +79,14 @@ def test_one_spelling_of_species_sex_as_dandi_gives_it_and_age_in_days(every_ses
     assert every_session[every_session["dandiset"] == "000020"]["sex"].isna().all()  # no metadata in its listing
 
 
+def test_named_dandisets_give_their_rows_and_still_tell_of_copies_elsewhere(cat):
+    table = cat.sessions(dandisets=["human_l1", "636"]).read()
+    assert set(table["dandiset"]) == {"000630", "000636"} and len(table) == 910  # 6 sessions in both: one row
+    row = cat.sessions(dandisets="636").read().set_index("ephys_session_id").loc[1002962014]
+    assert (row["dandisets"], row["chosen_because"]) == ("000142 000636", "this dandiset's copy")
+    assert row["copies_differ"] and row["other_copies"].startswith("000570 ")  # an unnamed dandiset's other bytes
+
+
 def test_filters_and_columns_as_for_the_release_tables(cat):
     table = cat.sessions(dandisets=["macaque_2023_06", "000635", "768"], filters=[["sex", "==", "Female"]],
                          columns=["ephys_session_id", "dandiset"]).read()

@@ -45,7 +45,7 @@ ENTRIES = ["metadata", "manifest", "nwb_files", "ephys"]
 LISTED = {
     "human": [*ENTRIES, "features", "files", "morphology"],
     "mouse": [*ENTRIES, "features", "files", "morphology", "transcriptomics"],
-    "human_l1": ["sessions", "ephys", "features"],
+    "human_l1": ["sessions", "nwb_files", "ephys", "features"],
 }
 """Each archive's entries as the catalog lists them: the human release has no transcriptomes; a dandiset beyond
 2020 (human_l1, as every one) has its sessions table, ephys and features."""
