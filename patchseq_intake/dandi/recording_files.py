@@ -70,21 +70,10 @@ def select_recordings(
 
 
 def holders_of(session: int) -> list[AllenDandiset]:
-    """The dandisets whose shipped listing holds ``session`` (no request: the API-listed ones are not searched)."""
-    from .assets import read_listing_with_recordings  # the shipped listing as it is, whatever API is set
-
-    found = []
-    for dandiset in registry().values():
-        pinned = dandiset.pinned()
-        if pinned is None:
-            continue
-        assets, recordings = read_listing_with_recordings(pinned.path)
-        for path in assets:
-            recording = recordings.get(path)
-            if (recording.session if recording else None) == session or path.endswith(f"_ses-{session}_icephys.nwb"):
-                found.append(dandiset)
-                break
-    return found
+    """The dandisets whose shipped listing holds ``session`` (no request: the API-listed ones are not searched), in
+    the registry's order; the listings read as ``sessions.shipped_copies`` reads them (once a process)."""
+    holding = {copy.dandiset for copy in shipped_copies([]) if copy.session == session}
+    return [dandiset for dandiset in registry().values() if dandiset in holding]
 
 
 def _selecting(dandiset: AllenDandiset, session: int) -> str:
